@@ -1,0 +1,35 @@
+#pragma once
+
+// Just enough ACPI Machine Language (ACPI 6.4, chapter 20) to describe Haven's platform in a
+// DSDT: names, integers, strings, packages, devices, scopes and resource templates.
+
+#include <cstdint>
+#include <initializer_list>
+#include <string_view>
+#include <vector>
+
+namespace haven::arch::x86::acpi::aml {
+
+using Bytes = std::vector<uint8_t>;
+
+// The PkgLength encoding of a body of `body_length` bytes (its own bytes counted).
+Bytes pkg_length(size_t body_length);
+// A NameString: "_S5_", "COM1" (padded with '_' to 4), or "\\_SB_" (from the root).
+Bytes name_string(std::string_view name);
+
+Bytes integer(uint64_t value);
+Bytes string(std::string_view text);
+// A compressed EISA id such as "PNP0501", as _HID takes it.
+Bytes eisa_id(std::string_view id);
+Bytes package(std::initializer_list<Bytes> elements);
+
+Bytes name(std::string_view name, const Bytes& object);
+Bytes device(std::string_view name, std::initializer_list<Bytes> body);
+Bytes scope(std::string_view name, std::initializer_list<Bytes> body);
+
+// ResourceTemplate() { descriptors... } with its end tag.
+Bytes resource_template(std::initializer_list<Bytes> descriptors);
+Bytes io_port(uint16_t base, uint8_t length);  // IO (Decode16, base, base, 1, length)
+Bytes irq_no_flags(uint8_t irq);               // IRQNoFlags () { irq }
+
+}  // namespace haven::arch::x86::acpi::aml

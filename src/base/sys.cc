@@ -1,0 +1,71 @@
+#include "base/sys.h"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace haven::sys {
+
+Result<UniqueFd> open(const std::string& path, int flags, mode_t mode) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return errno_error("open {}", path);
+  return UniqueFd(fd);
+}
+
+Result<int> ioctl(int fd, unsigned long request, unsigned long arg, const char* name) {
+  int ret;
+  do {
+    ret = ::ioctl(fd, request, arg);
+  } while (ret < 0 && errno == EINTR);
+  if (ret < 0) return errno_error("{}", name);
+  return ret;
+}
+
+Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_size) {
+  UniqueFd fd = TRY(open(path, O_RDONLY));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) < 0) return errno_error("stat {}", path);
+  if (!S_ISREG(st.st_mode)) return make_error("{}: not a regular file", path);
+  if (static_cast<uint64_t>(st.st_size) > max_size)
+    return make_error("{}: {} bytes is larger than the limit of {} bytes", path, st.st_size,
+                      max_size);
+  std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pread(fd.get(), data.data() + done, data.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("read {}", path);
+    if (n == 0) return make_error("{}: file shrank while being read", path);
+    done += static_cast<size_t>(n);
+  }
+  return data;
+}
+
+Result<void> write_all(int fd, std::span<const uint8_t> data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("write to fd {}", fd);
+    data = data.subspan(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+Result<size_t> read_some(int fd, std::span<uint8_t> data) {
+  for (;;) {
+    ssize_t n = ::read(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("read from fd {}", fd);
+    return static_cast<size_t>(n);
+  }
+}
+
+Result<UniqueFd> eventfd(unsigned initial, int flags) {
+  int fd = ::eventfd(initial, flags | EFD_CLOEXEC);
+  if (fd < 0) return errno_error("eventfd");
+  return UniqueFd(fd);
+}
+
+}  // namespace haven::sys

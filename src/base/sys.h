@@ -1,0 +1,37 @@
+#pragma once
+
+// Every syscall Haven makes outside the KVM wrappers goes through here once, so each failure
+// names the call, its object and errno.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+
+namespace haven::sys {
+
+Result<UniqueFd> open(const std::string& path, int flags, mode_t mode = 0);
+
+// ioctl with a name for the error message: ioctl(fd, KVM_RUN, 0, "KVM_RUN").
+Result<int> ioctl(int fd, unsigned long request, unsigned long arg, const char* name);
+inline Result<int> ioctl(int fd, unsigned long request, const void* arg, const char* name) {
+  return ioctl(fd, request, reinterpret_cast<unsigned long>(arg), name);
+}
+
+// Whole file into memory, refusing files over `max_size` bytes.
+Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_size);
+
+// Writes all of `data`, retrying on short writes and EINTR.
+Result<void> write_all(int fd, std::span<const uint8_t> data);
+
+// Reads what is available (at most data.size()); 0 means end of file. Retries on EINTR.
+Result<size_t> read_some(int fd, std::span<uint8_t> data);
+
+Result<UniqueFd> eventfd(unsigned initial, int flags);
+
+}  // namespace haven::sys

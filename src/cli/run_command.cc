@@ -1,0 +1,154 @@
+#include "cli/run_command.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+#include <optional>
+
+#include "base/log.h"
+#include "base/sys.h"
+#include "vmm/stop_reason.h"
+#include "vmm/vm_config.h"
+
+namespace haven::cli {
+namespace {
+
+constexpr size_t kMaxConfigSize = 1 * MiB;
+
+struct RunOptions {
+  std::string config_file;
+  std::string kernel;
+  std::string initrd;
+  std::optional<std::string> cmdline;
+  std::string memory;
+  std::string cpus;
+  std::string console;
+  std::string on_reboot;
+  bool print_config = false;
+  bool verbose = false;
+};
+
+// A flag's value is checked here so every error names its flag the same way.
+template <class T>
+Result<T> flag(Result<T> parsed, std::string_view name) {
+  return with_context(std::move(parsed), "{}", name);
+}
+
+Result<vmm::VmConfig> build_config(const RunOptions& options) {
+  vmm::VmConfig config;
+  if (!options.config_file.empty()) {
+    auto bytes = TRY(sys::read_file(options.config_file, kMaxConfigSize));
+    config = TRY(with_context(vmm::vm_config_from_json(std::string(bytes.begin(), bytes.end())),
+                              "{}", options.config_file));
+  }
+  // Flags override the file.
+  if (!options.kernel.empty()) config.kernel = options.kernel;
+  if (!options.initrd.empty()) config.initrd = options.initrd;
+  if (options.cmdline) config.cmdline = *options.cmdline;
+  if (!options.memory.empty())
+    config.memory = TRY(flag(vmm::parse_memory(options.memory), "--memory"));
+  if (!options.cpus.empty()) {
+    char* end = nullptr;
+    long long cpus = std::strtoll(options.cpus.c_str(), &end, 10);
+    if (end == options.cpus.c_str() || *end != '\0')
+      return make_error("--cpus: '{}' is not a number", options.cpus);
+    config.cpus = TRY(flag(vmm::parse_cpus(cpus), "--cpus"));
+  }
+  if (!options.console.empty())
+    config.console = TRY(flag(vmm::parse_console(options.console), "--console"));
+  if (!options.on_reboot.empty())
+    config.on_reboot = TRY(flag(vmm::parse_reboot_action(options.on_reboot), "--on-reboot"));
+
+  if (config.kernel.empty())
+    return make_error("--kernel: a kernel is required (or a --config with \"kernel\")");
+  TRY(vmm::validate(config));
+  // Missing files are the user's to fix: say which, before starting anything.
+  auto check_readable = [](const std::string& path, std::string_view what) -> Result<void> {
+    if (::access(path.c_str(), R_OK) != 0) return errno_error("{}: {}", what, path);
+    return {};
+  };
+  TRY(check_readable(config.kernel, "--kernel"));
+  if (config.initrd) TRY(check_readable(*config.initrd, "--initrd"));
+  return config;
+}
+
+std::string find_vmm() {
+  if (const char* path = std::getenv("HAVEN_VMM")) return path;
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    std::string dir(self, static_cast<size_t>(n));
+    dir = dir.substr(0, dir.rfind('/'));
+    std::string candidate = dir + "/haven-vmm";
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "haven-vmm";  // from PATH
+}
+
+// Replaces this process with haven-vmm, handing it the config through a memfd.
+int exec_vmm(const vmm::VmConfig& config, bool verbose) {
+  int fd = ::memfd_create("haven-vm-config", 0);  // inherited by haven-vmm on purpose
+  if (fd < 0) {
+    log::error("memfd_create: {}", std::strerror(errno));
+    return vmm::kExitError;
+  }
+  std::string json = vmm::vm_config_to_json(config);
+  if (auto written =
+          sys::write_all(fd, std::span(reinterpret_cast<const uint8_t*>(json.data()), json.size()));
+      !written) {
+    log::error("{}", written.error().message());
+    return vmm::kExitError;
+  }
+  std::string vmm = find_vmm();
+  std::string config_path = "/proc/self/fd/" + std::to_string(fd);
+  std::vector<const char*> args = {vmm.c_str(), "--config", config_path.c_str()};
+  if (verbose) args.push_back("--verbose");
+  args.push_back(nullptr);
+  ::execvp(vmm.c_str(), const_cast<char* const*>(args.data()));
+  log::error("cannot start {}: {}", vmm, std::strerror(errno));
+  return vmm::kExitError;
+}
+
+}  // namespace
+
+std::function<int()> add_run_command(CLI::App& app) {
+  auto options = std::make_shared<RunOptions>();
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Boot a guest with its serial console in this terminal (Ctrl-A x quits).\n"
+      "Exit status: 0 powered off, 1 Haven failed, 2 bad usage, 3 guest crashed,\n"
+      "4 guest panicked, 5 guest reset (with --on-reboot exit), 6 quit from the\n"
+      "console, 128+N stopped by signal N.");
+  run->add_option("--config", options->config_file, "VM config file (JSON); flags override it");
+  run->add_option("--kernel", options->kernel, "Linux bzImage, or ELF vmlinux booted via PVH");
+  run->add_option("--initrd", options->initrd, "Initial ramdisk");
+  run->add_option(
+      "--cmdline", options->cmdline,
+      std::string("Kernel command line (default: \"") + vmm::VmConfig::kDefaultCmdline + "\")");
+  run->add_option("--memory", options->memory, "Guest RAM, e.g. 512M or 2G (default 512M)");
+  run->add_option("--cpus", options->cpus, "Number of vCPUs (default 1)");
+  run->add_option("--console", options->console,
+                  "stdio (default), file:PATH, socket:PATH (Haven listens) or none");
+  run->add_option("--on-reboot", options->on_reboot,
+                  "What a guest reset does: exit (default) or restart");
+  run->add_flag("--print-config", options->print_config,
+                "Print the resulting VM config as JSON and exit");
+  run->add_flag("-v,--verbose", options->verbose, "Log debug details");
+  return [run, options]() -> int {
+    if (!run->parsed()) return -1;
+    auto config = build_config(*options);
+    if (!config) {
+      log::error("{}", config.error().message());
+      return vmm::kExitUsage;
+    }
+    if (options->print_config) {
+      fmt::print("{}\n", vmm::vm_config_to_json(*config));
+      return 0;
+    }
+    return exec_vmm(*config, options->verbose);
+  };
+}
+
+}  // namespace haven::cli

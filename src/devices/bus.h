@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+
+namespace haven::devices {
+
+// A device model reachable through port I/O or MMIO.
+//
+// Threading rule: read() and write() are called from vCPU threads, possibly several at once;
+// a device protects its own state (and whatever other threads, such as console input, touch).
+class BusDevice {
+ public:
+  virtual ~BusDevice() = default;
+  virtual std::string_view name() const = 0;
+  // `offset` is relative to the start of the range the device was registered at; `data` is
+  // 1, 2, 4 or 8 bytes as the guest accessed it.
+  virtual void read(uint64_t offset, std::span<uint8_t> data) = 0;
+  virtual void write(uint64_t offset, std::span<const uint8_t> data) = 0;
+};
+
+// An address space (the I/O ports, or MMIO) with devices at non-overlapping ranges. Ranges
+// are registered while the machine is built; afterwards lookups need no lock.
+class Bus {
+ public:
+  explicit Bus(std::string_view name) : m_name(name) {}
+
+  Result<void> add(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t length);
+
+  // Dispatch an access. With no device there, reads see all ones (an open bus) and writes
+  // vanish; both return false so the caller can log the stray access.
+  bool read(uint64_t address, std::span<uint8_t> data) const;
+  bool write(uint64_t address, std::span<const uint8_t> data) const;
+
+ private:
+  struct Range {
+    uint64_t base;
+    uint64_t length;
+    std::shared_ptr<BusDevice> device;
+  };
+  const Range* find(uint64_t address, uint64_t length) const;
+
+  std::string_view m_name;
+  std::vector<Range> m_ranges;  // sorted by base
+};
+
+}  // namespace haven::devices

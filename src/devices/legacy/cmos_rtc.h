@@ -1,0 +1,44 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+
+#include "devices/bus.h"
+
+namespace haven::devices::legacy {
+
+// The MC146818 CMOS real-time clock at ports 0x70 (index) and 0x71 (data): the date and time
+// from the host's clock (UTC) plus whatever offset the guest sets by writing the clock, in the
+// BCD or binary, 12- or 24-hour format register B selects; 128 bytes of CMOS RAM besides. The
+// update-in-progress flag never shows, and no alarm or periodic interrupts are raised.
+class CmosRtc final : public BusDevice {
+ public:
+  static constexpr uint16_t kBasePort = 0x70;
+  static constexpr uint16_t kPortCount = 2;
+  using Clock = std::function<int64_t()>;  // seconds since the epoch, UTC
+
+  explicit CmosRtc(Clock clock = {});
+
+  std::string_view name() const override { return "cmos-rtc"; }
+  void read(uint64_t offset, std::span<uint8_t> data) override;
+  void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+ private:
+  uint8_t read_data();
+  void write_data(uint8_t value);
+  int64_t now() const;
+  void store_time(int64_t seconds);  // into the time registers of m_ram
+  int64_t stored_time() const;
+  uint8_t encode(int value) const;
+  int decode(uint8_t value) const;
+
+  std::mutex m_mutex;
+  Clock m_clock;
+  uint8_t m_index = 0;
+  std::array<uint8_t, 128> m_ram{};
+  int64_t m_offset = 0;  // guest time minus host time, seconds
+};
+
+}  // namespace haven::devices::legacy

@@ -1,0 +1,39 @@
+#pragma once
+
+#include "kvm/linux_kvm.h"
+
+#include <cstdint>
+#include <span>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+#include "kvm/vcpu.h"
+
+namespace haven::kvm {
+
+// A KVM virtual machine fd. The ioctls here are safe to call from any thread once the VM is
+// built (KVM serializes them), which is what device threads raising interrupts rely on.
+class Vm {
+ public:
+  Vm(UniqueFd fd, size_t vcpu_mmap_size) : m_fd(std::move(fd)), m_vcpu_mmap_size(vcpu_mmap_size) {}
+
+  int fd() const { return m_fd.get(); }
+
+  Result<void> set_tss_address(uint64_t address);
+  Result<void> set_identity_map_address(uint64_t address);
+  // In-kernel PIC + IOAPIC + per-vCPU LAPICs; must precede vCPU creation.
+  Result<void> create_irqchip();
+  Result<void> create_pit2();
+  // Maps host memory at `host` into the guest at `guest_address`.
+  Result<void> set_user_memory_region(uint32_t slot, uint64_t guest_address,
+                                      std::span<uint8_t> host, uint32_t flags = 0);
+  // Drives an interrupt line (GSI) of the in-kernel irqchip.
+  Result<void> set_irq_line(uint32_t gsi, bool level);
+  Result<Vcpu> create_vcpu(uint32_t id);
+
+ private:
+  UniqueFd m_fd;
+  size_t m_vcpu_mmap_size;
+};
+
+}  // namespace haven::kvm

@@ -1,0 +1,114 @@
+// haven-vmm: runs one guest, described by a JSON VM config, in this process.
+// `haven run` and (later) havend start one of these per guest.
+
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+
+#include "base/log.h"
+#include "base/sys.h"
+#include "kvm/kvm.h"
+#include "vmm/console.h"
+#include "vmm/machine.h"
+#include "vmm/vm_config.h"
+
+namespace {
+
+using namespace haven;
+
+constexpr size_t kMaxConfigSize = 1 * MiB;
+
+Result<vmm::VmConfig> load_config(const std::string& path) {
+  auto bytes = TRY(sys::read_file(path, kMaxConfigSize));
+  std::string text(bytes.begin(), bytes.end());
+  auto config = TRY(with_context(vmm::vm_config_from_json(text), "{}", path));
+  TRY(with_context(vmm::validate(config), "{}", path));
+  return config;
+}
+
+// SIGINT, SIGTERM and SIGHUP stop the guest cleanly (the terminal is restored); they are read
+// from a signalfd by the main loop, so every thread blocks them.
+Result<UniqueFd> block_host_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  if (pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) return make_error("pthread_sigmask");
+  int fd = ::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (fd < 0) return errno_error("signalfd");
+  return UniqueFd(fd);
+}
+
+int run(const vmm::VmConfig& config, std::chrono::steady_clock::time_point started) {
+  auto signal_fd = block_host_signals();
+  if (!signal_fd) {
+    log::error("{}", signal_fd.error().message());
+    return vmm::kExitError;
+  }
+  auto kvm = kvm::Kvm::open();
+  if (!kvm) {
+    log::error("{}", kvm.error().message());
+    return vmm::kExitError;
+  }
+  if (kvm->flavor() == kvm::Flavor::pvm)
+    log::warn(
+        "/dev/kvm here is PVM, not hardware virtualization: only PVM-enabled guest kernels "
+        "run; stock kernels need the nested rig (tools/rig/run)");
+  auto console = vmm::Console::open(config.console);
+  if (!console) {
+    log::error("{}", console.error().message());
+    return vmm::kExitError;
+  }
+  for (;;) {
+    auto machine = vmm::Machine::create(config, *kvm, **console);
+    if (!machine) {
+      log::error("{}", machine.error().message());
+      return vmm::kExitError;
+    }
+    vmm::StopReason reason = (*machine)->run(signal_fd->get(), started);
+    if (reason.kind == vmm::StopKind::reset && config.on_reboot == vmm::RebootAction::restart) {
+      log::info("the guest reset: restarting it");
+      continue;
+    }
+    switch (reason.kind) {
+      case vmm::StopKind::power_off:
+      case vmm::StopKind::user_quit:
+        log::info("{}", reason.detail);
+        break;
+      case vmm::StopKind::reset:
+        log::info("{} (exiting: on_reboot is 'exit')", reason.detail);
+        break;
+      default:
+        log::error("{}", reason.detail);
+        break;
+    }
+    return vmm::exit_status(reason);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto started = std::chrono::steady_clock::now();
+  log::set_program_name("haven-vmm");
+  CLI::App app{"haven-vmm: run one guest described by a JSON VM config (see `haven run`)."};
+  std::string config_path;
+  bool verbose = false;
+  app.add_option("--config", config_path, "VM config file (JSON)")->required();
+  app.add_flag("-v,--verbose", verbose, "Log debug details (stray port accesses, timings)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : vmm::kExitUsage;
+  }
+  if (verbose || std::getenv("HAVEN_DEBUG")) log::set_level(log::Level::debug);
+  auto config = load_config(config_path);
+  if (!config) {
+    log::error("{}", config.error().message());
+    return vmm::kExitUsage;
+  }
+  return run(*config, started);
+}

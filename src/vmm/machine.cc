@@ -1,0 +1,218 @@
+#include "vmm/machine.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "arch/x86/acpi/tables.h"
+#include "arch/x86/cpu_state.h"
+#include "arch/x86/cpuid.h"
+#include "arch/x86/e820.h"
+#include "arch/x86/kernel_loader.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/mptable.h"
+#include "arch/x86/msrs.h"
+#include "base/log.h"
+#include "base/sys.h"
+#include "devices/legacy/cmos_rtc.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/power_controls.h"
+#include "vmm/vcpu_runner.h"
+
+namespace haven::vmm {
+namespace {
+
+namespace x86 = arch::x86;
+using memory::GuestAddr;
+
+constexpr size_t kMaxKernelSize = 512 * MiB;
+constexpr uint32_t kLapicLvt0 = 0x350;
+constexpr uint32_t kLapicLvt1 = 0x360;
+constexpr uint32_t kDeliveryModeNmi = 4;
+constexpr uint32_t kDeliveryModeExtInt = 7;
+
+void set_lvt_delivery_mode(kvm_lapic_state& lapic, uint32_t offset, uint32_t mode) {
+  uint32_t value;
+  std::memcpy(&value, lapic.regs + offset, sizeof(value));
+  value = (value & ~0x700u) | (mode << 8);
+  std::memcpy(lapic.regs + offset, &value, sizeof(value));
+}
+
+// Every vCPU: the CPU model first (MSR checks depend on it), boot MSRs, FPU, and the LAPIC's
+// LINT0 as ExtINT (the 8259 path) and LINT1 as NMI, as firmware leaves them.
+Result<void> configure_vcpu(kvm::Vcpu& vcpu, std::span<const kvm_cpuid_entry2> supported,
+                            uint32_t count) {
+  TRY(vcpu.set_cpuid(x86::build_guest_cpuid(supported, vcpu.id(), count)));
+  TRY(vcpu.set_msrs(x86::boot_msrs()));
+  TRY(vcpu.set_fpu(x86::initial_fpu()));
+  kvm_lapic_state lapic = TRY(vcpu.get_lapic());
+  set_lvt_delivery_mode(lapic, kLapicLvt0, kDeliveryModeExtInt);
+  set_lvt_delivery_mode(lapic, kLapicLvt1, kDeliveryModeNmi);
+  TRY(vcpu.set_lapic(lapic));
+  return {};
+}
+
+}  // namespace
+
+Machine::Machine(kvm::Vm vm, memory::GuestMemory memory, std::unique_ptr<StopControl> stop,
+                 Console& console)
+    : m_vm(std::move(vm)),
+      m_memory(std::move(memory)),
+      m_stop(std::move(stop)),
+      m_console(console) {}
+
+Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, const kvm::Kvm& kvm,
+                                                 Console& console) {
+  TRY(validate(config));
+  kvm::Vm vm = TRY(kvm.create_vm());
+  TRY(vm.set_identity_map_address(x86::kIdentityMapAddress));
+  TRY(vm.set_tss_address(x86::kTssAddress));
+  TRY(vm.create_irqchip());
+  TRY(vm.create_pit2());
+
+  auto ram = x86::ram_regions(config.memory);
+  auto memory = TRY(memory::GuestMemory::create(ram));
+  uint32_t slot = 0;
+  for (const auto& region : memory.regions())
+    TRY(vm.set_user_memory_region(slot++, region.start.value(), region.host.bytes()));
+
+  auto stop = TRY(StopControl::create());
+  auto machine =
+      std::make_unique<Machine>(std::move(vm), std::move(memory), std::move(stop), console);
+  TRY(machine->add_devices());
+  TRY(machine->load_guest(config));
+  TRY(machine->create_vcpus(kvm, config.cpus));
+  return machine;
+}
+
+Result<void> Machine::add_devices() {
+  StopControl& stop = *m_stop;
+  devices::GuestRequestHandler on_request = [&stop](devices::GuestRequest request) {
+    switch (request) {
+      case devices::GuestRequest::power_off:
+        stop.request({StopKind::power_off, "the guest powered off"});
+        break;
+      case devices::GuestRequest::reset:
+        stop.request({StopKind::reset, "the guest asked for a reset"});
+        break;
+      case devices::GuestRequest::panic:
+        stop.request({StopKind::panic, "the guest kernel panicked (pvpanic)"});
+        break;
+    }
+  };
+  kvm::Vm& vm = m_vm;
+  Console& console = m_console;
+  m_uart = std::make_shared<devices::legacy::Uart8250>(
+      [&console](std::span<const uint8_t> bytes) { console.write(bytes); },
+      [&vm](bool level) {
+        if (auto result = vm.set_irq_line(x86::kSerialIrq, level); !result)
+          log::warn("serial interrupt: {}", result.error().message());
+      });
+  TRY(m_pio.add(m_uart, x86::kSerialPort, 8));
+  TRY(m_pio.add(std::make_shared<devices::legacy::I8042>(on_request),
+                devices::legacy::I8042::kBasePort, devices::legacy::I8042::kPortCount));
+  TRY(m_pio.add(std::make_shared<devices::legacy::CmosRtc>(), devices::legacy::CmosRtc::kBasePort,
+                devices::legacy::CmosRtc::kPortCount));
+  TRY(m_pio.add(std::make_shared<devices::legacy::PowerControls>(x86::kAcpiS5SleepType,
+                                                                 x86::kAcpiResetValue, on_request),
+                x86::kAcpiSleepControlPort, devices::legacy::PowerControls::kPortCount));
+  TRY(m_pio.add(std::make_shared<devices::legacy::Pvpanic>(on_request), x86::kPvpanicPort, 1));
+  return {};
+}
+
+Result<void> Machine::load_guest(const VmConfig& config) {
+  auto kernel = TRY(with_context(sys::read_file(config.kernel, kMaxKernelSize), "kernel"));
+  std::optional<std::vector<uint8_t>> initrd;
+  if (config.initrd)
+    initrd = TRY(with_context(sys::read_file(*config.initrd, config.memory), "initrd"));
+
+  auto acpi = x86::acpi::build_acpi_tables(x86::kAcpiTablesAddress, config.cpus);
+  if (acpi.blob.size() > x86::kAcpiTablesEnd - x86::kAcpiTablesAddress)
+    return make_error("ACPI tables ({} bytes) overflow their area", acpi.blob.size());
+  TRY(m_memory.write_bytes(GuestAddr(x86::kAcpiTablesAddress), acpi.blob));
+  auto mptable = x86::build_mptable(x86::kMpTableAddress, config.cpus);
+  if (mptable.size() > x86::kAcpiTablesAddress - x86::kMpTableAddress)
+    return make_error("MP table ({} bytes) overflows its area", mptable.size());
+  TRY(m_memory.write_bytes(GuestAddr(x86::kMpTableAddress), mptable));
+
+  x86::KernelImages images;
+  images.kernel = kernel;
+  if (initrd) images.initrd = std::span<const uint8_t>(*initrd);
+  images.cmdline = config.cmdline;
+  images.acpi_rsdp_address = acpi.rsdp_address;
+  m_entry = TRY(with_context(x86::load_kernel(m_memory, images), "kernel {}", config.kernel));
+  return {};
+}
+
+Result<void> Machine::create_vcpus(const kvm::Kvm& kvm, uint32_t count) {
+  auto supported = TRY(kvm.supported_cpuid());
+  for (uint32_t id = 0; id < count; ++id) {
+    kvm::Vcpu vcpu = TRY(m_vm.create_vcpu(id));
+    TRY(with_context(configure_vcpu(vcpu, supported, count), "vCPU {}", id));
+    m_vcpus.push_back(std::move(vcpu));
+  }
+  // Only the boot processor starts at the kernel; the others wait in KVM for the INIT/SIPI
+  // sequence the guest sends them.
+  kvm::Vcpu& boot = m_vcpus.front();
+  kvm_regs regs{};
+  kvm_sregs sregs = TRY(boot.get_sregs());
+  x86::set_entry_registers(m_entry, regs, sregs);
+  TRY(boot.set_sregs(sregs));
+  TRY(boot.set_regs(regs));
+  return {};
+}
+
+StopReason Machine::run(int signal_fd, std::chrono::steady_clock::time_point started) {
+  auto loop = EventLoop::create();
+  if (!loop) return {StopKind::error, loop.error().message()};
+  StopControl& stop = *m_stop;
+  auto watched = loop->add(stop.fd(), [] {});
+  if (watched && signal_fd >= 0) {
+    watched = loop->add(signal_fd, [signal_fd, &stop] {
+      signalfd_siginfo info{};
+      if (::read(signal_fd, &info, sizeof(info)) == sizeof(info))
+        stop.request(
+            {StopKind::host_signal,
+             fmt::format("stopped by signal {}", strsignal(static_cast<int>(info.ssi_signo))),
+             static_cast<int>(info.ssi_signo)});
+    });
+  }
+  if (watched) {
+    auto uart = m_uart;
+    watched = m_console.attach_input(
+        *loop, {[uart](std::span<const uint8_t> bytes) {
+                  if (uart->enqueue_input(bytes) < bytes.size())
+                    log::warn("console input dropped: the guest is not reading it");
+                },
+                [&stop] {
+                  stop.request({StopKind::user_quit, "quit from the console"});
+                }});
+  }
+  if (!watched) return {StopKind::error, watched.error().message()};
+
+  install_kick_handler();
+  std::vector<std::jthread> threads;
+  threads.reserve(m_vcpus.size());
+  VcpuBuses buses{m_pio, m_mmio};
+  for (kvm::Vcpu& vcpu : m_vcpus)
+    threads.emplace_back([&vcpu, buses, &stop, started] { run_vcpu(vcpu, buses, stop, started); });
+
+  if (auto result = loop->run_until([&stop] { return stop.requested(); }); !result)
+    stop.request({StopKind::error, result.error().message()});
+
+  for (size_t i = 0; i < threads.size(); ++i) {
+    m_vcpus[i].request_exit();
+    pthread_kill(threads[i].native_handle(), kick_signal());
+  }
+  threads.clear();  // joins
+  if (log::level() <= log::Level::debug) {
+    for (const kvm::Vcpu& vcpu : m_vcpus)
+      log::debug("vCPU {} at exit: {}", vcpu.id(), describe_registers(vcpu));
+  }
+  return *stop.reason();
+}
+
+}  // namespace haven::vmm

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "arch/x86/cpu_state.h"
+#include "base/error.h"
+#include "devices/bus.h"
+#include "devices/legacy/uart_8250.h"
+#include "kvm/kvm.h"
+#include "memory/guest_memory.h"
+#include "vmm/console.h"
+#include "vmm/stop_control.h"
+#include "vmm/vm_config.h"
+
+namespace haven::vmm {
+
+// One virtual machine, built from a VmConfig: guest memory, KVM's in-kernel interrupt
+// controllers and PIT, the legacy platform devices (8250, i8042, CMOS RTC, ACPI power
+// controls, pvpanic), firmware tables (ACPI, MP), the kernel loaded and every vCPU set up.
+class Machine {
+ public:
+  static Result<std::unique_ptr<Machine>> create(const VmConfig& config, const kvm::Kvm& kvm,
+                                                 Console& console);
+
+  // Runs until the guest or the host stops it: one thread per vCPU, while this thread serves
+  // console input and `signal_fd` (a signalfd for SIGINT/SIGTERM/SIGHUP, or -1).
+  StopReason run(int signal_fd, std::chrono::steady_clock::time_point started);
+
+  const memory::GuestMemory& memory() const { return m_memory; }
+
+  Machine(kvm::Vm vm, memory::GuestMemory memory, std::unique_ptr<StopControl> stop,
+          Console& console);
+
+ private:
+  Result<void> add_devices();
+  Result<void> load_guest(const VmConfig& config);
+  Result<void> create_vcpus(const kvm::Kvm& kvm, uint32_t count);
+
+  kvm::Vm m_vm;
+  memory::GuestMemory m_memory;
+  std::unique_ptr<StopControl> m_stop;
+  Console& m_console;
+  devices::Bus m_pio{"port I/O"};
+  devices::Bus m_mmio{"MMIO"};
+  std::shared_ptr<devices::legacy::Uart8250> m_uart;
+  std::vector<kvm::Vcpu> m_vcpus;
+  arch::x86::EntryState m_entry{};
+};
+
+}  // namespace haven::vmm

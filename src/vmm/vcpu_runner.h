@@ -1,0 +1,30 @@
+#pragma once
+
+#include <chrono>
+
+#include "devices/bus.h"
+#include "kvm/vcpu.h"
+#include "vmm/stop_control.h"
+
+namespace haven::vmm {
+
+// The signal that interrupts a vCPU thread's KVM_RUN. Its handler does nothing: the point is
+// the EINTR. install_kick_handler() must run once before vCPU threads start.
+int kick_signal();
+void install_kick_handler();
+
+struct VcpuBuses {
+  const devices::Bus& pio;
+  const devices::Bus& mmio;
+};
+
+// Runs `vcpu` on the calling thread until `stop` is requested, dispatching port and MMIO
+// exits to the buses; guest crashes and KVM failures become stop requests. `started` is when
+// haven-vmm began, for the boot-time log line of vCPU 0's first exit.
+void run_vcpu(kvm::Vcpu& vcpu, VcpuBuses buses, StopControl& stop,
+              std::chrono::steady_clock::time_point started);
+
+// "rip=0x... rsp=... cr0=..." for crash reports; best effort.
+std::string describe_registers(const kvm::Vcpu& vcpu);
+
+}  // namespace haven::vmm
