@@ -15,6 +15,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/mptable.h"
 #include "arch/x86/msrs.h"
+#include "arch/x86/reset_vector.h"
 #include "base/log.h"
 #include "base/sys.h"
 #include "devices/legacy/cmos_rtc.h"
@@ -137,6 +138,8 @@ Result<void> Machine::load_guest(const VmConfig& config) {
   if (mptable.size() > x86::kAcpiTablesAddress - x86::kMpTableAddress)
     return make_error("MP table ({} bytes) overflows its area", mptable.size());
   TRY(m_memory.write_bytes(GuestAddr(x86::kMpTableAddress), mptable));
+
+  TRY(m_memory.write_bytes(GuestAddr(x86::kResetVectorAddress), x86::kResetVectorStub));
 
   x86::KernelImages images;
   images.kernel = kernel;

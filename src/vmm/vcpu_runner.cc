@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <cstdlib>
 #include <mutex>
 #include <set>
 
@@ -23,6 +24,12 @@ void note_stray_access(const char* space, uint64_t address, bool is_write) {
   log::debug("guest {} {} {:#x}: no device there", is_write ? "wrote" : "read", space, address);
 }
 
+// HAVEN_TRACE_IO=1 logs every port access (a debugging aid: it slows the guest down a lot).
+bool trace_io() {
+  static const bool enabled = std::getenv("HAVEN_TRACE_IO") != nullptr;
+  return enabled;
+}
+
 void handle_io(kvm::Vcpu& vcpu, const devices::Bus& bus, StopControl& stop) {
   kvm_run& run = vcpu.run_state();
   const auto& io = run.io;
@@ -40,6 +47,12 @@ void handle_io(kvm::Vcpu& vcpu, const devices::Bus& bus, StopControl& stop) {
     bool handled =
         io.direction == KVM_EXIT_IO_OUT ? bus.write(io.port, item) : bus.read(io.port, item);
     if (!handled) note_stray_access("port", io.port, io.direction == KVM_EXIT_IO_OUT);
+    if (trace_io())
+      log::debug("vCPU {} {} port {:#x} size {} value {:#x}", vcpu.id(),
+                 io.direction == KVM_EXIT_IO_OUT ? "out" : "in", io.port, io.size,
+                 item.size() == 1   ? item[0]
+                 : item.size() == 2 ? item[0] | item[1] << 8
+                                    : 0);
   }
 }
 

@@ -6,7 +6,8 @@
 //   0x000520  IDT (empty)              0x020000  kernel command line
 //   0x006000  PVH start info + tables  0x09fc00  MP table (top of base memory, as BIOSes do)
 //   0x007000  zero page (boot_params)  0x0e0000  ACPI tables, RSDP first
-//   0x008ff0  boot stack top           0x100000  kernel (bzImage protected-mode part)
+//   0x008ff0  boot stack top           0x0ffff0  reset vector stub (see reset_vector.h)
+//                                      0x100000  kernel (bzImage protected-mode part)
 //   RAM below 4 GiB ends where the 1 GiB PCI hole begins (3 GiB); the rest lives above 4 GiB.
 
 #include <cstdint>
@@ -27,7 +28,8 @@ inline constexpr uint64_t kCmdlineMaxSize = 0x10000;
 inline constexpr uint64_t kEbdaAddress = 0x9fc00;
 inline constexpr uint64_t kMpTableAddress = kEbdaAddress;
 inline constexpr uint64_t kAcpiTablesAddress = 0xe0000;
-inline constexpr uint64_t kAcpiTablesEnd = 0x100000;
+inline constexpr uint64_t kAcpiTablesEnd = 0xf0000;
+inline constexpr uint64_t kResetVectorAddress = 0xffff0;  // where f000:fff0 points
 inline constexpr uint64_t kHighMemoryAddress = 0x100000;  // 1 MiB
 inline constexpr uint64_t kKernelLoadAddress = kHighMemoryAddress;
 
