@@ -1,0 +1,56 @@
+#!/bin/sh
+# Boots each tiny guest with `haven run` and checks what a user would see: the console output,
+# the exit status, and the one-line error. Exit 77 (skipped) where the host has no /dev/kvm.
+#
+#   tiny_guests_test.sh HAVEN GUESTS_DIR
+set -uo pipefail
+haven=$1
+guests=$2
+if ! [ -e /dev/kvm ]; then
+  echo "SKIP: no /dev/kvm on this host (the nested rig runs this test: tools/rig/run-tests)"
+  exit 77
+fi
+failures=0
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+# expect NAME STATUS TEXT [haven run options...]: boots guest NAME, wants exit STATUS and TEXT
+# somewhere in the combined output.
+expect() {
+  local name=$1 want_status=$2 want_text=$3
+  shift 3
+  timeout 60 "$haven" run --kernel "$guests/$name.elf" --memory 64M "$@" </dev/null >"$out" 2>&1
+  local status=$?
+  if [ "$status" != "$want_status" ] || ! grep -qF -- "$want_text" "$out"; then
+    echo "FAIL: $name: exit $status (want $want_status), output (want '$want_text'):"
+    sed 's/^/  | /' "$out"
+    failures=$((failures + 1))
+  else
+    echo "ok: $name exits $status with '$want_text'"
+  fi
+}
+
+expect poweroff 0 ""
+expect hello 0 "HAVEN-TINY-GUEST-HELLO"
+expect hello 0 "HAVEN-TINY-GUEST-HELLO" --cpus 4
+expect panic 4 "panicked"
+expect triple_fault 3 "triple fault on vCPU 0 (rip="
+expect hello 2 "memory" --memory 12Q
+expect hello 2 "cpus" --cpus 0
+expect missing 2 "missing.elf: No such file"
+
+# The same machine from a JSON VM config file, console to a file.
+config=$(mktemp)
+console=$(mktemp)
+printf '{"kernel": "%s", "memory": "32M", "cpus": 2, "console": "file:%s"}\n' \
+  "$guests/hello.elf" "$console" >"$config"
+if "$haven" run --config "$config" </dev/null && grep -q HAVEN-TINY-GUEST-HELLO "$console"; then
+  echo "ok: hello from a JSON config, console to a file"
+else
+  echo "FAIL: hello from a JSON config; console file holds:"
+  sed 's/^/  | /' "$console"
+  failures=$((failures + 1))
+fi
+rm -f "$config" "$console"
+
+[ "$failures" = 0 ] || { echo "$failures tiny-guest check(s) failed"; exit 1; }
