@@ -74,6 +74,7 @@ Result<vmm::VmConfig> build_config(const RunOptions& options) {
   return config;
 }
 
+// haven-vmm: $HAVEN_VMM, else beside this executable, else from PATH.
 std::string find_vmm() {
   if (const char* path = std::getenv("HAVEN_VMM")) return path;
   char self[4096];
@@ -81,8 +82,11 @@ std::string find_vmm() {
   if (n > 0) {
     std::string dir(self, static_cast<size_t>(n));
     dir = dir.substr(0, dir.rfind('/'));
-    std::string candidate = dir + "/haven-vmm";
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    // Installed side by side, or in a build tree (src/cli/haven, src/vmm/haven-vmm).
+    for (const char* relative : {"/haven-vmm", "/../vmm/haven-vmm"}) {
+      std::string candidate = dir + relative;
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
   }
   return "haven-vmm";  // from PATH
 }
