@@ -83,5 +83,21 @@ if boot "$name" 5 --kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz --memor
   has "$name" "the guest asked for a reset" && echo "ok: $name"
 fi
 
+# --on-reboot restart: the guest reboots, Haven builds the machine afresh, the guest boots again
+# (and again): two READY markers within the time allowed, then SIGTERM stops Haven (128+15).
+name="guest reboot with --on-reboot restart"
+start=$(date +%s)
+timeout -s TERM 45 haven run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz \
+  --memory 256M --on-reboot restart --cmdline "$base_cmdline haven.action=reboot" \
+  </dev/null >"$out" 2>&1
+status=$?
+boots=$(grep -c HAVEN-GUEST-READY "$out")
+echo "$name: $boots boots, exit $status after $(($(date +%s) - start)) s"
+if [ "$boots" -ge 2 ] && [ "$status" = 143 ]; then
+  echo "ok: $name"
+else
+  fail "$name: $boots boots (want >= 2), exit $status (want 143, SIGTERM)"
+fi
+
 [ "$failures" = 0 ] || { echo "$failures stock-kernel check(s) failed"; exit 1; }
 echo "all stock-kernel checks passed"
