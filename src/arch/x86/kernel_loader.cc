@@ -66,6 +66,9 @@ Result<EntryState> load_bzimage(const GuestMemory& memory, const KernelImages& i
   // rather than where it was loaded; it needs init_size bytes there.
   uint64_t run_address = std::max<uint64_t>(kKernelLoadAddress, hdr.pref_address);
   uint64_t kernel_end = run_address + hdr.init_size;
+  if (kernel_end < run_address)  // a hostile pref_address must not wrap the check below
+    return make_error("the kernel's preferred address {:#x} is not in guest memory",
+                      hdr.pref_address);
   if (kernel_end > low_memory_end(memory))
     return make_error("guest memory is too small for this kernel: it needs {} below {:#x}",
                       format_size((kernel_end + MiB - 1) / MiB * MiB), kPciHoleStart);

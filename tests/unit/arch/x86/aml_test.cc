@@ -1,0 +1,53 @@
+#include "arch/x86/acpi/aml.h"
+
+#include <gtest/gtest.h>
+
+namespace haven::arch::x86::acpi::aml {
+namespace {
+
+TEST(Aml, PkgLengthUsesOneToFourBytes) {
+  // One byte up to 63 (the length counts its own byte).
+  EXPECT_EQ(pkg_length(10), (Bytes{11}));
+  EXPECT_EQ(pkg_length(62), (Bytes{63}));
+  // Two bytes: low nibble in the lead byte, bits 6-7 = 1 extra byte.
+  Bytes two = pkg_length(100);  // 102 = 0x66
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0], 0x40 | (102 & 0xf));
+  EXPECT_EQ(two[1], 102 >> 4);
+  EXPECT_EQ(pkg_length(5000).size(), 3u);
+  EXPECT_EQ(pkg_length(2000000).size(), 4u);
+}
+
+TEST(Aml, IntegersUseTheSmallestEncoding) {
+  EXPECT_EQ(integer(0), (Bytes{0x00}));     // ZeroOp
+  EXPECT_EQ(integer(1), (Bytes{0x01}));     // OneOp
+  EXPECT_EQ(integer(5), (Bytes{0x0a, 5}));  // BytePrefix
+  EXPECT_EQ(integer(0x1234), (Bytes{0x0b, 0x34, 0x12}));
+  EXPECT_EQ(integer(0x12345678), (Bytes{0x0c, 0x78, 0x56, 0x34, 0x12}));
+  EXPECT_EQ(integer(0x100000000ull).size(), 9u);  // QWordPrefix
+}
+
+TEST(Aml, NamesArePaddedAndRooted) {
+  EXPECT_EQ(name_string("_S5_"), (Bytes{'_', 'S', '5', '_'}));
+  EXPECT_EQ(name_string("COM"), (Bytes{'C', 'O', 'M', '_'}));
+  EXPECT_EQ(name_string("\\_SB_"), (Bytes{'\\', '_', 'S', 'B', '_'}));
+}
+
+TEST(Aml, EisaIdCompressesPnp0501) {
+  // "PNP0501" -> 0x0105D041 stored little-endian after a DWordPrefix.
+  EXPECT_EQ(eisa_id("PNP0501"), (Bytes{0x0c, 0x41, 0xd0, 0x05, 0x01}));
+}
+
+TEST(Aml, StringsAreNulTerminated) {
+  EXPECT_EQ(string("ab"), (Bytes{0x0d, 'a', 'b', 0}));
+}
+
+TEST(Aml, ResourceTemplateEndsWithAnEndTag) {
+  Bytes buffer = resource_template({io_port(0x3f8, 8), irq_no_flags(4)});
+  ASSERT_GE(buffer.size(), 2u);
+  EXPECT_EQ(buffer[0], 0x11);                  // BufferOp
+  EXPECT_EQ(buffer[buffer.size() - 2], 0x79);  // end tag
+}
+
+}  // namespace
+}  // namespace haven::arch::x86::acpi::aml
