@@ -33,7 +33,8 @@ Result<BzImage> parse_bzimage(std::span<const uint8_t> file) {
   std::memcpy(&image.header, file.data() + kHeaderOffset, sizeof(setup_header));
   const setup_header& hdr = image.header;
   if (hdr.boot_flag != kBootFlag)
-    return make_error("bzImage: boot sector flag is {:#06x}, not 0xaa55", hdr.boot_flag);
+    return make_error("bzImage: boot sector flag is {:#06x}, not 0xaa55",
+                      uint16_t{hdr.boot_flag});  // a copy: the packed field may be misaligned
   if (hdr.version < kMinBootProtocol)
     return make_error("bzImage: boot protocol {}.{:02} is older than the 2.12 Haven needs",
                       hdr.version >> 8, hdr.version & 0xff);
@@ -59,7 +60,7 @@ Result<BzImage> parse_bzimage(std::span<const uint8_t> file) {
                       declared, image.kernel.size());
   if (hdr.init_size < image.kernel.size())
     return make_error("bzImage: init_size {} is smaller than the kernel itself ({} bytes)",
-                      hdr.init_size, image.kernel.size());
+                      uint32_t{hdr.init_size}, image.kernel.size());
   return image;
 }
 

@@ -68,7 +68,7 @@ Result<EntryState> load_bzimage(const GuestMemory& memory, const KernelImages& i
   uint64_t kernel_end = run_address + hdr.init_size;
   if (kernel_end < run_address)  // a hostile pref_address must not wrap the check below
     return make_error("the kernel's preferred address {:#x} is not in guest memory",
-                      hdr.pref_address);
+                      uint64_t{hdr.pref_address});  // a copy: packed field
   if (kernel_end > low_memory_end(memory))
     return make_error("guest memory is too small for this kernel: it needs {} below {:#x}",
                       format_size((kernel_end + MiB - 1) / MiB * MiB), kPciHoleStart);
