@@ -40,6 +40,8 @@ std::map<std::string, std::span<const uint8_t>> walk(const AcpiTables& tables) {
   found["DSDT"] = table_at(load<uint64_t>(fadt, 140));  // X_DSDT
   return found;
 }
+// The spans point into the tables: walking a temporary would leave them dangling.
+std::map<std::string, std::span<const uint8_t>> walk(const AcpiTables&& tables) = delete;
 
 TEST(AcpiTables, RsdpHasBothChecksumsAndPointsAtTheXsdt) {
   auto tables = build_acpi_tables(kBase, 2);
@@ -52,7 +54,8 @@ TEST(AcpiTables, RsdpHasBothChecksumsAndPointsAtTheXsdt) {
 }
 
 TEST(AcpiTables, EveryTableIsReachableWithAZeroChecksum) {
-  auto found = walk(build_acpi_tables(kBase, 4));
+  auto tables = build_acpi_tables(kBase, 4);  // the spans below point into it
+  auto found = walk(tables);
   for (const char* name : {"XSDT", "FACP", "APIC", "DSDT"}) {
     ASSERT_TRUE(found.count(name)) << name;
     EXPECT_EQ(byte_sum(found[name]), 0) << name;
@@ -60,7 +63,8 @@ TEST(AcpiTables, EveryTableIsReachableWithAZeroChecksum) {
 }
 
 TEST(AcpiTables, FadtIsHardwareReducedWithHavensPowerRegisters) {
-  auto fadt = walk(build_acpi_tables(kBase, 1)).at("FACP");
+  auto tables = build_acpi_tables(kBase, 1);
+  auto fadt = walk(tables).at("FACP");
   ASSERT_EQ(fadt.size(), kFadtSize);
   EXPECT_EQ(fadt[8], 6);  // revision
   uint32_t flags = load<uint32_t>(fadt, 112);
@@ -75,7 +79,8 @@ TEST(AcpiTables, FadtIsHardwareReducedWithHavensPowerRegisters) {
 
 TEST(AcpiTables, MadtListsOneEnabledLapicPerVcpuAndTheIoapic) {
   for (uint32_t cpus : {1u, 2u, 8u, kMaxVcpus}) {
-    auto madt = walk(build_acpi_tables(kBase, cpus)).at("APIC");
+    auto tables = build_acpi_tables(kBase, cpus);
+    auto madt = walk(tables).at("APIC");
     EXPECT_EQ(load<uint32_t>(madt, 36), kLapicAddress);
     uint32_t lapics = 0, ioapics = 0;
     for (size_t offset = 44; offset + 2 <= madt.size();) {
@@ -97,7 +102,8 @@ TEST(AcpiTables, MadtListsOneEnabledLapicPerVcpuAndTheIoapic) {
 }
 
 TEST(AcpiTables, DsdtDefinesS5AndTheSerialPort) {
-  auto dsdt = walk(build_acpi_tables(kBase, 1)).at("DSDT");
+  auto tables = build_acpi_tables(kBase, 1);
+  auto dsdt = walk(tables).at("DSDT");
   std::string body(reinterpret_cast<const char*>(dsdt.data()), dsdt.size());
   EXPECT_NE(body.find("_S5_"), std::string::npos);
   EXPECT_NE(body.find("COM1"), std::string::npos);
