@@ -21,6 +21,8 @@
 #include "devices/legacy/cmos_rtc.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/power_controls.h"
+#include "devices/pci/host_bridge.h"
+#include "devices/pci/pci_root.h"
 #include "vmm/vcpu_runner.h"
 
 namespace haven::vmm {
@@ -121,6 +123,9 @@ Result<void> Machine::add_devices() {
                                                                  x86::kAcpiResetValue, on_request),
                 x86::kAcpiSleepControlPort, devices::legacy::PowerControls::kPortCount));
   TRY(m_pio.add(std::make_shared<devices::legacy::Pvpanic>(on_request), x86::kPvpanicPort, 1));
+  auto pci = std::make_shared<devices::pci::PciRoot>(on_request);
+  TRY(pci->add(0, std::make_shared<devices::pci::HostBridge>()));
+  TRY(m_pio.add(pci, devices::pci::PciRoot::kBasePort, devices::pci::PciRoot::kPortCount));
   return {};
 }
 

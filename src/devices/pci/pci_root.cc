@@ -1,0 +1,71 @@
+#include "devices/pci/pci_root.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace haven::devices::pci {
+namespace {
+
+constexpr uint32_t kEnable = 1u << 31;
+constexpr uint64_t kDataOffset = 4;          // 0xCFC
+constexpr uint64_t kResetControlOffset = 1;  // 0xCF9
+constexpr uint8_t kResetCpu = 0x04;
+constexpr uint8_t kResetControlWritable = 0x0e;  // full reset, reset CPU, system reset
+
+}  // namespace
+
+Result<void> PciRoot::add(uint32_t device, std::shared_ptr<PciFunction> function) {
+  std::lock_guard lock(m_mutex);
+  if (device >= kDevicesPerBus) return make_error("PCI device number {} is not 0..31", device);
+  if (m_devices[device])
+    return make_error("PCI slot 00:{:02x}.0 already holds {}", device, m_devices[device]->name());
+  m_devices[device] = std::move(function);
+  return {};
+}
+
+PciFunction* PciRoot::selected(uint32_t& register_offset) {
+  if (!(m_address & kEnable)) return nullptr;
+  uint32_t bus = (m_address >> 16) & 0xff;
+  uint32_t device = (m_address >> 11) & 0x1f;
+  uint32_t function = (m_address >> 8) & 0x7;
+  register_offset = m_address & 0xfc;
+  if (bus != 0 || function != 0) return nullptr;
+  return m_devices[device].get();
+}
+
+void PciRoot::read(uint64_t offset, std::span<uint8_t> data) {
+  std::lock_guard lock(m_mutex);
+  std::fill(data.begin(), data.end(), 0xff);
+  if (offset == 0 && data.size() == 4) {
+    std::memcpy(data.data(), &m_address, 4);
+  } else if (offset == kResetControlOffset && data.size() == 1) {
+    data[0] = m_reset_control;
+  } else if (offset >= kDataOffset) {
+    uint32_t register_offset = 0;
+    if (PciFunction* function = selected(register_offset))
+      function->read_config(register_offset + static_cast<uint32_t>(offset - kDataOffset), data);
+  }
+}
+
+void PciRoot::write(uint64_t offset, std::span<const uint8_t> data) {
+  bool reset = false;
+  {
+    std::lock_guard lock(m_mutex);
+    if (offset == 0 && data.size() == 4) {
+      // Only dword accesses reach the address register; bits 1:0 and 30:24 are reserved.
+      uint32_t value;
+      std::memcpy(&value, data.data(), 4);
+      m_address = value & 0x80fffffc;
+    } else if (offset == kResetControlOffset && data.size() == 1) {
+      reset = data[0] & kResetCpu;
+      m_reset_control = data[0] & kResetControlWritable;
+    } else if (offset >= kDataOffset) {
+      uint32_t register_offset = 0;
+      if (PciFunction* function = selected(register_offset))
+        function->write_config(register_offset + static_cast<uint32_t>(offset - kDataOffset), data);
+    }
+  }
+  if (reset) m_on_request(GuestRequest::reset);
+}
+
+}  // namespace haven::devices::pci

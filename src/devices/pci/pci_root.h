@@ -1,0 +1,48 @@
+#pragma once
+
+// PCI configuration mechanism #1 (PCI Local Bus 3.0, 3.2.2.3.2) on bus 0: the 32-bit address
+// register at port 0xCF8 (enable bit 31, bus, device, function, register) and the data window
+// at 0xCFC-0xCFF. Registered over ports 0xCF8-0xCFF, it also answers the PC reset control
+// register at 0xCF9 (a byte write with "reset CPU" set), which Linux's `reboot=pci` uses.
+//
+// Threading: config accesses come from any vCPU; one lock serializes them, as the single
+// address register of real hardware requires anyway.
+
+#include <array>
+#include <memory>
+#include <mutex>
+
+#include "base/error.h"
+#include "devices/bus.h"
+#include "devices/guest_request.h"
+#include "devices/pci/pci_function.h"
+
+namespace haven::devices::pci {
+
+class PciRoot final : public BusDevice {
+ public:
+  static constexpr uint16_t kBasePort = 0xcf8;
+  static constexpr uint16_t kPortCount = 8;
+  static constexpr uint32_t kDevicesPerBus = 32;
+
+  explicit PciRoot(GuestRequestHandler on_request) : m_on_request(std::move(on_request)) {}
+
+  // Puts `function` at 00:device.0.
+  Result<void> add(uint32_t device, std::shared_ptr<PciFunction> function);
+
+  std::string_view name() const override { return "pci-root"; }
+  void read(uint64_t offset, std::span<uint8_t> data) override;
+  void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+ private:
+  // The function the address register selects, or null (nothing there: reads see ones).
+  PciFunction* selected(uint32_t& register_offset);
+
+  std::mutex m_mutex;
+  GuestRequestHandler m_on_request;
+  uint32_t m_address = 0;
+  uint8_t m_reset_control = 0;
+  std::array<std::shared_ptr<PciFunction>, kDevicesPerBus> m_devices;
+};
+
+}  // namespace haven::devices::pci
