@@ -44,6 +44,7 @@ for image in vmlinuz vmlinux; do
   if boot "$name" 0 --kernel /guest/$image --initrd /guest/initrd.cpio.gz --cpus 2 \
     --memory 512M --cmdline "$base_cmdline"; then
     has "$name" "HAVEN-GUEST-CPUS=2" && has "$name" "HAVEN-GUEST-READY" &&
+      has "$name" "HAVEN-GUEST-PCI=0x1b36:0x0008" &&
       mem_between "$name" 440000 524288 && echo "ok: $name"
   fi
 done

@@ -35,6 +35,7 @@ inline constexpr uint64_t kKernelLoadAddress = kHighMemoryAddress;
 
 inline constexpr uint64_t kPciHoleStart = 3 * GiB;
 inline constexpr uint64_t kPciHoleEnd = 4 * GiB;
+inline constexpr uint64_t kPciMmioEnd = 0xfec00000;  // PCI BARs go in [hole start, here)
 inline constexpr uint64_t kIoapicAddress = 0xfec00000;
 inline constexpr uint64_t kLapicAddress = 0xfee00000;
 // KVM needs three pages for the real-mode TSS and one for the identity map, inside the hole
@@ -54,6 +55,7 @@ inline constexpr uint8_t kAcpiResetValue = 0x1;
 inline constexpr uint8_t kAcpiS5SleepType = 5;
 inline constexpr uint16_t kPvpanicPort = 0x505;
 inline constexpr uint16_t kSerialPort = 0x3f8;
+inline constexpr uint16_t kPciConfigPort = 0xcf8;  // 0xcf8-0xcff, with 0xcf9 reset control
 
 inline constexpr uint32_t kMaxVcpus = 254;  // 8-bit xAPIC ids, 0xff is broadcast
 

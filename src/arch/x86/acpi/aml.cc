@@ -174,4 +174,40 @@ Bytes irq_no_flags(uint8_t irq) {
   return {kIrqDescriptor, static_cast<uint8_t>(mask), static_cast<uint8_t>(mask >> 8)};
 }
 
+namespace {
+
+// A Word/DWord/QWord address space descriptor: tag, length, resource type, general flags
+// (fixed min and max, producer), type-specific flags, then granularity, minimum, maximum,
+// translation offset and length, each `width` bytes.
+Bytes address_space(uint8_t tag, uint8_t resource_type, uint8_t type_flags, size_t width,
+                    uint64_t first, uint64_t last) {
+  constexpr uint8_t kFixedMinMax = 0x0c;
+  Bytes out{tag};
+  append_le(out, 3 + 5 * width, 2);
+  out.push_back(resource_type);
+  out.push_back(kFixedMinMax);
+  out.push_back(type_flags);
+  for (uint64_t value : {uint64_t{0}, first, last, uint64_t{0}, last - first + 1})
+    append_le(out, value, width);
+  return out;
+}
+
+}  // namespace
+
+Bytes word_bus_number(uint16_t first, uint16_t last) {
+  return address_space(0x88, 2, 0, 2, first, last);
+}
+
+Bytes word_io(uint16_t first, uint16_t last) {
+  return address_space(0x88, 1, 0x03, 2, first, last);  // ISA and non-ISA ranges
+}
+
+Bytes dword_memory(uint32_t first, uint32_t last) {
+  return address_space(0x87, 0, 0x01, 4, first, last);  // read-write, non-cacheable
+}
+
+Bytes qword_memory(uint64_t first, uint64_t last) {
+  return address_space(0x8a, 0, 0x01, 8, first, last);
+}
+
 }  // namespace haven::arch::x86::acpi::aml

@@ -31,5 +31,11 @@ Bytes scope(std::string_view name, std::initializer_list<Bytes> body);
 Bytes resource_template(std::initializer_list<Bytes> descriptors);
 Bytes io_port(uint16_t base, uint8_t length);  // IO (Decode16, base, base, 1, length)
 Bytes irq_no_flags(uint8_t irq);               // IRQNoFlags () { irq }
+// Address space descriptors (ACPI 6.4, 6.4.3.5) for a host bridge's windows, "produced" by
+// the bridge for the devices behind it, fixed minimum and maximum.
+Bytes word_bus_number(uint16_t first, uint16_t last);
+Bytes word_io(uint16_t first, uint16_t last);
+Bytes dword_memory(uint32_t first, uint32_t last);  // non-cacheable, read-write
+Bytes qword_memory(uint64_t first, uint64_t last);
 
 }  // namespace haven::arch::x86::acpi::aml

@@ -76,6 +76,17 @@ std::vector<uint8_t> build_dsdt() {
                    {aml::name("_HID", aml::eisa_id("PNP0501")), aml::name("_UID", aml::integer(1)),
                     aml::name("_CRS", aml::resource_template({aml::io_port(kSerialPort, 8),
                                                               aml::irq_no_flags(kSerialIrq)}))}),
+       // The PCI root bridge: without it an ACPI kernel scans no PCI bus. Its windows are what
+       // the legacy devices and the chipset leave: all I/O ports but the config ports, and the
+       // PCI hole below the IOAPIC.
+       aml::device(
+           "PCI0",
+           {aml::name("_HID", aml::eisa_id("PNP0A03")), aml::name("_UID", aml::integer(0)),
+            aml::name("_CRS", aml::resource_template(
+                                  {aml::word_bus_number(0, 0), aml::io_port(kPciConfigPort, 8),
+                                   aml::word_io(0x0000, kPciConfigPort - 1),
+                                   aml::word_io(kPciConfigPort + 8, 0xffff),
+                                   aml::dword_memory(kPciHoleStart, kPciMmioEnd - 1)}))}),
        // pvpanic: the guest reports a kernel panic by writing to this port.
        aml::device("PEVT",
                    {aml::name("_HID", aml::string("QEMU0001")),

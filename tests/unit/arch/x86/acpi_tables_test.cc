@@ -107,6 +107,7 @@ TEST(AcpiTables, DsdtDefinesS5AndTheSerialPort) {
   std::string body(reinterpret_cast<const char*>(dsdt.data()), dsdt.size());
   EXPECT_NE(body.find("_S5_"), std::string::npos);
   EXPECT_NE(body.find("COM1"), std::string::npos);
+  EXPECT_NE(body.find("PCI0"), std::string::npos);
 }
 
 TEST(AcpiTables, FitTheirAreaForTheLargestMachine) {

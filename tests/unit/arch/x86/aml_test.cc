@@ -51,3 +51,29 @@ TEST(Aml, ResourceTemplateEndsWithAnEndTag) {
 
 }  // namespace
 }  // namespace haven::arch::x86::acpi::aml
+
+namespace haven::arch::x86::acpi::aml {
+namespace {
+
+TEST(Aml, AddressSpaceDescriptorsCarryMinMaxAndLength) {
+  Bytes bus = word_bus_number(0, 0);
+  ASSERT_EQ(bus.size(), 3u + 13u);
+  EXPECT_EQ(bus[0], 0x88);
+  EXPECT_EQ(bus[1], 13);  // length of what follows the 3-byte header
+  EXPECT_EQ(bus[3], 2);   // bus number range
+  EXPECT_EQ(bus[14] | bus[15] << 8, 1) << "length of 0..0 is one bus";
+  Bytes io = word_io(0x0d00, 0xffff);
+  EXPECT_EQ(io[3], 1);
+  EXPECT_EQ(io[8] | io[9] << 8, 0x0d00);
+  EXPECT_EQ(io[10] | io[11] << 8, 0xffff);
+  EXPECT_EQ(io[14] | io[15] << 8, 0xf300);
+  Bytes memory = dword_memory(0xc0000000, 0xfebfffff);
+  ASSERT_EQ(memory.size(), 3u + 23u);
+  EXPECT_EQ(memory[0], 0x87);
+  uint32_t length = memory[22] | memory[23] << 8 | memory[24] << 16 | uint32_t{memory[25]} << 24;
+  EXPECT_EQ(length, 0x3ec00000u);
+  EXPECT_EQ(qword_memory(1ull << 40, (1ull << 41) - 1).size(), 3u + 43u);
+}
+
+}  // namespace
+}  // namespace haven::arch::x86::acpi::aml
