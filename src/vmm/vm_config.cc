@@ -110,6 +110,10 @@ Result<VmConfig> vm_config_from_json(std::string_view text, VmConfig config) {
       }
     } else if (key == "cpus") {
       if (!value.is_number_integer()) return make_error("field 'cpus': expected an integer");
+      // Above INT64_MAX, get<int64_t>() would wrap and the error would quote a negative number.
+      if (value.is_number_unsigned() && value.get<uint64_t>() > arch::x86::kMaxVcpus)
+        return make_error("field 'cpus': {} is out of range (1 to {})", value.get<uint64_t>(),
+                          arch::x86::kMaxVcpus);
       config.cpus = TRY(with_context(parse_cpus(value.get<int64_t>()), "field 'cpus'"));
     } else if (key == "console") {
       std::string text_value = TRY(string_field(value, key));

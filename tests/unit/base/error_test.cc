@@ -54,5 +54,112 @@ TEST(UniqueFd, ClosesExactlyOnceAndMoves) {
   EXPECT_EQ(errno, EBADF);
 }
 
+TEST(Error, FromErrnoAppendsTheErrnoText) {
+  Error error = Error::from_errno("open /dev/kvm", EACCES);
+  EXPECT_EQ(error.message(), "open /dev/kvm: Permission denied");
+  EXPECT_EQ(error.code(), EACCES);
+}
+
+TEST(Error, FromMessageHasNoErrno) {
+  Error error = Error::from_message("plain");
+  EXPECT_EQ(error.message(), "plain");
+  EXPECT_EQ(error.code(), 0);
+}
+
+TEST(Error, ContextKeepsTheInnermostErrno) {
+  Error error = Error::from_errno("pread", EIO)
+                    .with_context("request at sector 8")
+                    .with_context("virtio-blk vda");
+  EXPECT_EQ(error.message(), "virtio-blk vda: request at sector 8: pread: Input/output error");
+  EXPECT_EQ(error.code(), EIO);
+}
+
+// Formatting this type clobbers errno, as a careless allocation or log call might.
+struct ClobbersErrno {};
+
+}  // namespace
+}  // namespace haven
+
+template <>
+struct fmt::formatter<haven::ClobbersErrno> : fmt::formatter<std::string_view> {
+  auto format(haven::ClobbersErrno, fmt::format_context& ctx) const {
+    errno = EINVAL;
+    ++calls;
+    return fmt::formatter<std::string_view>::format("clobber", ctx);
+  }
+  static inline int calls = 0;
+};
+
+namespace haven {
+namespace {
+
+TEST(Error, ErrnoErrorCapturesErrnoBeforeFormatting) {
+  errno = ENOSPC;
+  auto error = errno_error("write {}", ClobbersErrno{});
+  EXPECT_EQ(error.error().code(), ENOSPC);
+  EXPECT_EQ(error.error().message(), "write clobber: No space left on device");
+}
+
+TEST(Error, WithContextOnSuccessPassesTheValueAndFormatsNothing) {
+  int before = fmt::formatter<ClobbersErrno>::calls;
+  Result<int> ok = with_context(Result<int>(42), "never {}", ClobbersErrno{});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(*ok, 42);
+  EXPECT_EQ(fmt::formatter<ClobbersErrno>::calls, before);
+
+  Result<int> failed = with_context(Result<int>(make_error("inner")), "outer {}", ClobbersErrno{});
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message(), "outer clobber: inner");
+  EXPECT_EQ(fmt::formatter<ClobbersErrno>::calls, before + 1);
+}
+
+TEST(Error, WithContextWorksForVoidResults) {
+  Result<void> ok = with_context(Result<void>(), "unused");
+  EXPECT_TRUE(ok);
+  Result<void> failed = with_context(Result<void>(make_error("disk full")), "saving {}", "state");
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message(), "saving state: disk full");
+}
+
+Result<void> fail_if(bool fail) {
+  if (fail) return make_error("asked to fail");
+  return {};
+}
+
+Result<std::string> try_chain(bool fail_first, bool fail_second, int& steps) {
+  TRY(fail_if(fail_first));
+  ++steps;
+  TRY(with_context(fail_if(fail_second), "second step"));
+  ++steps;
+  std::string moved = TRY(Result<std::string>(std::string(100, 'v')));
+  return moved;
+}
+
+TEST(Error, TryStopsAtTheFirstFailureAndYieldsValuesOtherwise) {
+  int steps = 0;
+  auto first = try_chain(true, false, steps);
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error().message(), "asked to fail");
+  EXPECT_EQ(steps, 0);
+
+  steps = 0;
+  auto second = try_chain(false, true, steps);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().message(), "second step: asked to fail");
+  EXPECT_EQ(steps, 1);
+
+  steps = 0;
+  auto ok = try_chain(false, false, steps);
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(*ok, std::string(100, 'v'));
+  EXPECT_EQ(steps, 2);
+}
+
+TEST(Error, MakeErrorFormatsItsArguments) {
+  auto error = make_error("bad {} at {:#x}", "descriptor", 0x1000);
+  EXPECT_EQ(error.error().message(), "bad descriptor at 0x1000");
+  EXPECT_EQ(error.error().code(), 0);
+}
+
 }  // namespace
 }  // namespace haven

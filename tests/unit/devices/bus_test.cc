@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace haven::devices {
@@ -66,6 +68,154 @@ TEST(Bus, OverlappingRangesAreRefused) {
   EXPECT_TRUE(bus.add(std::make_shared<RecordingDevice>(), 0x110, 0x10));
   EXPECT_FALSE(bus.add(std::make_shared<RecordingDevice>(), ~0ull - 1, 4)) << "wrapping range";
   EXPECT_FALSE(bus.add(std::make_shared<RecordingDevice>(), 0x200, 0)) << "empty range";
+}
+
+// Records every access in full; reads return offset-derived bytes so a test can tell which
+// device and which offset answered.
+class NamedDevice final : public BusDevice {
+ public:
+  struct Access {
+    uint64_t offset;
+    std::vector<uint8_t> data;
+    bool operator==(const Access&) const = default;
+  };
+
+  explicit NamedDevice(std::string name, uint8_t tag = 0) : m_name(std::move(name)), m_tag(tag) {}
+  std::string_view name() const override { return m_name; }
+  void read(uint64_t offset, std::span<uint8_t> data) override {
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(m_tag + offset + i);
+    reads.push_back({offset, std::vector<uint8_t>(data.begin(), data.end())});
+  }
+  void write(uint64_t offset, std::span<const uint8_t> data) override {
+    writes.push_back({offset, std::vector<uint8_t>(data.begin(), data.end())});
+  }
+
+  std::vector<Access> reads;
+  std::vector<Access> writes;
+
+ private:
+  std::string m_name;
+  uint8_t m_tag;
+};
+
+TEST(Bus, WideAccessesArriveWhole) {
+  Bus bus("mmio");
+  auto device = std::make_shared<NamedDevice>("dev", 0x10);
+  ASSERT_TRUE(bus.add(device, 0xd0000000, 0x1000));
+  const uint8_t value[4] = {0xde, 0xad, 0xbe, 0xef};
+  EXPECT_TRUE(bus.write(0xd0000ffc, value));
+  ASSERT_EQ(device->writes.size(), 1u);
+  EXPECT_EQ(device->writes[0], (NamedDevice::Access{0xffc, {0xde, 0xad, 0xbe, 0xef}}));
+  uint8_t out[8] = {};
+  EXPECT_TRUE(bus.read(0xd0000008, out));
+  ASSERT_EQ(device->reads.size(), 1u);
+  EXPECT_EQ(device->reads[0].offset, 8u);
+  EXPECT_EQ(device->reads[0].data.size(), 8u);
+  EXPECT_EQ(out[0], 0x18);
+  EXPECT_EQ(out[7], 0x1f);
+}
+
+TEST(Bus, RangesAddedInAnyOrderDispatchToTheirOwner) {
+  Bus bus("pio");
+  auto high = std::make_shared<NamedDevice>("high", 0x30);
+  auto low = std::make_shared<NamedDevice>("low", 0x10);
+  auto middle = std::make_shared<NamedDevice>("middle", 0x20);
+  ASSERT_TRUE(bus.add(high, 0x300, 0x10));
+  ASSERT_TRUE(bus.add(low, 0x100, 0x10));
+  ASSERT_TRUE(bus.add(middle, 0x200, 0x10));
+  for (auto [address, expected] : {std::pair<uint64_t, uint8_t>{0x100, 0x10},
+                                   {0x10f, 0x1f},
+                                   {0x200, 0x20},
+                                   {0x20f, 0x2f},
+                                   {0x300, 0x30},
+                                   {0x30f, 0x3f}}) {
+    uint8_t value = 0;
+    EXPECT_TRUE(bus.read(address, std::span(&value, 1))) << std::hex << address;
+    EXPECT_EQ(value, expected) << std::hex << address;
+  }
+  EXPECT_EQ(low->reads.size(), 2u);
+  EXPECT_EQ(middle->reads.size(), 2u);
+  EXPECT_EQ(high->reads.size(), 2u);
+  uint8_t value = 0;
+  EXPECT_FALSE(bus.read(0x110, std::span(&value, 1))) << "gap after low";
+  EXPECT_FALSE(bus.read(0x1ff, std::span(&value, 1))) << "gap before middle";
+  EXPECT_FALSE(bus.read(0x310, std::span(&value, 1))) << "past the last range";
+}
+
+TEST(Bus, AdjacentRangesOnBothSidesAreFine) {
+  Bus bus("pio");
+  ASSERT_TRUE(bus.add(std::make_shared<NamedDevice>("middle"), 0x100, 0x10));
+  EXPECT_TRUE(bus.add(std::make_shared<NamedDevice>("before"), 0xf0, 0x10));
+  EXPECT_TRUE(bus.add(std::make_shared<NamedDevice>("after"), 0x110, 0x10));
+  EXPECT_FALSE(bus.add(std::make_shared<NamedDevice>("inside"), 0x104, 4));
+  EXPECT_FALSE(bus.add(std::make_shared<NamedDevice>("covering"), 0x0, 0x1000));
+}
+
+TEST(Bus, AnAccessStraddlingTwoDevicesReachesNeither) {
+  Bus bus("pio");
+  auto a = std::make_shared<NamedDevice>("a");
+  auto b = std::make_shared<NamedDevice>("b");
+  ASSERT_TRUE(bus.add(a, 0x100, 4));
+  ASSERT_TRUE(bus.add(b, 0x104, 4));
+  uint8_t out[4] = {};
+  EXPECT_FALSE(bus.read(0x102, out));
+  EXPECT_EQ(out[0], 0xff);
+  EXPECT_EQ(out[3], 0xff);
+  const uint8_t value[4] = {1, 2, 3, 4};
+  EXPECT_FALSE(bus.write(0x102, value));
+  EXPECT_TRUE(a->reads.empty() && a->writes.empty());
+  EXPECT_TRUE(b->reads.empty() && b->writes.empty());
+}
+
+TEST(Bus, UnclaimedWritesReachNoDevice) {
+  Bus bus("pio");
+  auto device = std::make_shared<NamedDevice>("dev");
+  ASSERT_TRUE(bus.add(device, 0x100, 4));
+  const uint8_t value = 1;
+  EXPECT_FALSE(bus.write(0xff, std::span(&value, 1)));
+  EXPECT_FALSE(bus.write(0x104, std::span(&value, 1)));
+  EXPECT_TRUE(device->writes.empty());
+  EXPECT_TRUE(bus.write(0x100, std::span(&value, 1)));
+  EXPECT_EQ(device->writes.size(), 1u);
+}
+
+TEST(Bus, AccessesNearTheTopOfTheAddressSpaceDoNotWrap) {
+  Bus bus("mmio");
+  auto device = std::make_shared<NamedDevice>("top");
+  ASSERT_TRUE(bus.add(device, 0xffffffffffff0000ull, 0x1000));
+  uint8_t out[8] = {};
+  EXPECT_TRUE(bus.read(0xffffffffffff0ff8ull, out));
+  EXPECT_FALSE(bus.read(0xffffffffffff0ffcull, out));
+  EXPECT_FALSE(bus.read(0xfffffffffffffffcull, out));
+  EXPECT_EQ(device->reads.size(), 1u);
+}
+
+TEST(Bus, TheSameDeviceMayServeTwoRanges) {
+  Bus bus("pio");
+  auto device = std::make_shared<NamedDevice>("twice");
+  ASSERT_TRUE(bus.add(device, 0x60, 1));
+  ASSERT_TRUE(bus.add(device, 0x64, 1));
+  uint8_t value = 0;
+  EXPECT_TRUE(bus.read(0x60, std::span(&value, 1)));
+  EXPECT_TRUE(bus.read(0x64, std::span(&value, 1)));
+  EXPECT_FALSE(bus.read(0x62, std::span(&value, 1)));
+  ASSERT_EQ(device->reads.size(), 2u);
+  EXPECT_EQ(device->reads[0].offset, 0u);
+  EXPECT_EQ(device->reads[1].offset, 0u) << "offsets are relative to the range, not the device";
+}
+
+TEST(Bus, AddErrorsNameTheBusTheDeviceAndTheOneInTheWay) {
+  Bus bus("pio");
+  ASSERT_TRUE(bus.add(std::make_shared<NamedDevice>("uart"), 0x3f8, 8));
+  auto after = bus.add(std::make_shared<NamedDevice>("late"), 0x3fc, 8);
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().message(), "pio bus: late at 0x3fc+0x8 overlaps uart");
+  auto before = bus.add(std::make_shared<NamedDevice>("early"), 0x3f0, 9);
+  ASSERT_FALSE(before);
+  EXPECT_EQ(before.error().message(), "pio bus: early at 0x3f0+0x9 overlaps uart");
+  auto empty = bus.add(std::make_shared<NamedDevice>("empty"), 0x500, 0);
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().message(), "pio bus: bad range 0x500+0x0 for empty");
 }
 
 }  // namespace

@@ -113,5 +113,216 @@ TEST_F(UartTest, FifoControlReportsFifosAndClearsTheReceiver) {
   EXPECT_EQ(in(5) & 0x01, 0);
 }
 
+// Register offsets and bits, spelled out as the 16550 datasheet names them.
+constexpr uint8_t kRbr = 0, kIer = 1, kIir = 2, kFcr = 2, kLcr = 3, kMcr = 4, kLsr = 5, kMsr = 6,
+                  kScr = 7;
+constexpr uint8_t kLsrDr = 0x01, kLsrThre = 0x20, kLsrTemt = 0x40;
+constexpr uint8_t kMcrOut2 = 0x08, kMcrLoop = 0x10;
+
+TEST_F(UartTest, ResetStateIsAnIdleConnectedPort) {
+  EXPECT_EQ(in(kIer), 0x00);
+  EXPECT_EQ(in(kIir), 0x01) << "no interrupt pending, FIFOs off";
+  EXPECT_EQ(in(kLcr), 0x00);
+  EXPECT_EQ(in(kMcr), 0x00);
+  EXPECT_EQ(in(kLsr), kLsrThre | kLsrTemt);
+  EXPECT_EQ(in(kMsr), 0xb0) << "CTS, DSR and DCD asserted";
+  EXPECT_EQ(in(kScr), 0x00);
+  EXPECT_TRUE(m_irq_levels.empty());
+}
+
+TEST_F(UartTest, DefaultDivisorIs9600Baud) {
+  out(kLcr, 0x80);
+  EXPECT_EQ(in(0), 12);
+  EXPECT_EQ(in(1), 0);
+}
+
+TEST_F(UartTest, DivisorLatchHighByteAndDlabHidesIerAndTheFifos) {
+  const uint8_t typed[] = {'q'};
+  m_uart.enqueue_input(typed);
+  out(kIer, 0x01);
+  out(kLcr, 0x83);
+  out(1, 0x04);  // DLM, not IER
+  out(0, 0x80);  // DLL, not THR
+  EXPECT_TRUE(m_output.empty());
+  EXPECT_EQ(in(1), 0x04);
+  EXPECT_EQ(in(0), 0x80) << "DLL, and the received byte stays queued";
+  out(kLcr, 0x03);
+  EXPECT_EQ(in(kIer), 0x01) << "the DLM write left IER alone";
+  EXPECT_EQ(in(kLsr)&kLsrDr, kLsrDr);
+  EXPECT_EQ(in(kRbr), 'q');
+  out(kLcr, 0x80);
+  EXPECT_EQ(in(1), 0x04) << "the latch keeps its value";
+  EXPECT_EQ(in(0), 0x80);
+}
+
+TEST_F(UartTest, IerKeepsOnlyItsFourDefinedBits) {
+  out(kIer, 0xff);
+  EXPECT_EQ(in(kIer), 0x0f);
+}
+
+TEST_F(UartTest, McrKeepsFiveBitsAndLsrMsrAreReadOnly) {
+  out(kMcr, 0xe3);
+  EXPECT_EQ(in(kMcr), 0x03);
+  out(kLsr, 0x00);
+  EXPECT_EQ(in(kLsr), kLsrThre | kLsrTemt);
+  out(kMsr, 0x00);
+  EXPECT_EQ(in(kMsr), 0xb0);
+}
+
+TEST_F(UartTest, LoopbackWiresTheModemControlLinesToTheStatusLines) {
+  out(kMcr, kMcrLoop);
+  EXPECT_EQ(in(kMsr), 0x00);
+  out(kMcr, kMcrLoop | 0x01);  // DTR -> DSR
+  EXPECT_EQ(in(kMsr), 0x20);
+  out(kMcr, kMcrLoop | 0x02);  // RTS -> CTS
+  EXPECT_EQ(in(kMsr), 0x10);
+  out(kMcr, kMcrLoop | 0x04);  // OUT1 -> RI
+  EXPECT_EQ(in(kMsr), 0x40);
+  out(kMcr, kMcrLoop | 0x08);  // OUT2 -> DCD
+  EXPECT_EQ(in(kMsr), 0x80);
+  out(kMcr, 0x1f);
+  EXPECT_EQ(in(kMsr), 0xf0);
+  out(kMcr, 0x00);
+  EXPECT_EQ(in(kMsr), 0xb0);
+}
+
+TEST_F(UartTest, LoopbackBytesQueueBehindTypedOnesAndLeaveLoopbackBehind) {
+  const uint8_t typed[] = {'t'};
+  m_uart.enqueue_input(typed);
+  out(kMcr, kMcrLoop);
+  out(0, 'l');
+  EXPECT_EQ(in(kRbr), 't');
+  EXPECT_EQ(in(kRbr), 'l');
+  out(kMcr, 0);
+  out(0, 'o');
+  EXPECT_EQ(m_output, "o");
+  EXPECT_EQ(in(kLsr)&kLsrDr, 0);
+}
+
+TEST_F(UartTest, ReceiveInterruptStaysUpUntilTheLastByteIsRead) {
+  out(kMcr, kMcrOut2);
+  out(kIer, 0x01);
+  EXPECT_TRUE(m_irq_levels.empty()) << "nothing received yet";
+  const uint8_t typed[] = {'1', '2', '3'};
+  EXPECT_EQ(m_uart.enqueue_input(typed), 3u);
+  EXPECT_EQ(m_irq_levels, std::vector<bool>{true});
+  EXPECT_EQ(in(kRbr), '1');
+  EXPECT_EQ(in(kRbr), '2');
+  EXPECT_EQ(m_irq_levels, std::vector<bool>{true}) << "two bytes read, one left";
+  EXPECT_EQ(in(kRbr), '3');
+  EXPECT_EQ(m_irq_levels, (std::vector<bool>{true, false}));
+}
+
+TEST_F(UartTest, TheLineChangesOnlyOnTransitions) {
+  out(kMcr, kMcrOut2);
+  out(kIer, 0x01);
+  const uint8_t typed[] = {'a'};
+  m_uart.enqueue_input(typed);
+  m_uart.enqueue_input(typed);
+  in(kLsr);
+  in(kIir);
+  out(kScr, 1);
+  EXPECT_EQ(m_irq_levels, std::vector<bool>{true});
+}
+
+TEST_F(UartTest, DisablingTheInterruptOrOut2LowersTheLine) {
+  out(kMcr, kMcrOut2);
+  out(kIer, 0x01);
+  const uint8_t typed[] = {'a'};
+  m_uart.enqueue_input(typed);
+  ASSERT_EQ(m_irq_levels, std::vector<bool>{true});
+  out(kIer, 0x00);
+  EXPECT_EQ(m_irq_levels, (std::vector<bool>{true, false}));
+  EXPECT_EQ(in(kIir)&0x0f, 0x01);
+  out(kIer, 0x01);
+  EXPECT_EQ(m_irq_levels.back(), true);
+  out(kMcr, 0x00);
+  EXPECT_EQ(m_irq_levels, (std::vector<bool>{true, false, true, false}));
+  EXPECT_EQ(in(kIir)&0x0f, 0x04) << "still pending in IIR; only the line is gated";
+}
+
+TEST_F(UartTest, AnAcknowledgedTransmitInterruptStaysQuietUntilTheNextByte) {
+  out(kMcr, kMcrOut2);
+  out(kIer, 0x02);
+  EXPECT_EQ(in(kIir)&0x0f, 0x02);
+  EXPECT_EQ(in(kIir)&0x0f, 0x01) << "the first IIR read acknowledged it";
+  EXPECT_EQ(m_irq_levels, (std::vector<bool>{true, false}));
+  out(kIer, 0x02);  // rewriting the same enable does not raise it again
+  EXPECT_EQ(in(kIir)&0x0f, 0x01);
+  out(0, 'x');
+  EXPECT_EQ(m_output, "x");
+  EXPECT_EQ(m_irq_levels, (std::vector<bool>{true, false, true}));
+}
+
+TEST_F(UartTest, TransmitInterruptWaitsBehindReceivedData) {
+  out(kMcr, kMcrOut2);
+  const uint8_t typed[] = {'r'};
+  m_uart.enqueue_input(typed);
+  out(kIer, 0x03);
+  EXPECT_EQ(in(kIir)&0x0f, 0x04) << "received data outranks THR empty";
+  EXPECT_EQ(in(kIir)&0x0f, 0x04) << "and reading IIR does not acknowledge it";
+  EXPECT_EQ(in(kRbr), 'r');
+  EXPECT_EQ(in(kIir)&0x0f, 0x02) << "THR empty was not lost behind it";
+  EXPECT_EQ(in(kIir)&0x0f, 0x01);
+  EXPECT_FALSE(m_irq_levels.back());
+}
+
+TEST_F(UartTest, FifoBitsInIirFollowFcr) {
+  out(kFcr, 0xc1);
+  EXPECT_EQ(in(kIir), 0xc1);
+  out(kFcr, 0x00);
+  EXPECT_EQ(in(kIir), 0x01);
+}
+
+TEST_F(UartTest, WideAccessesTouchConsecutiveRegisters) {
+  out(kScr, 0x77);
+  out(kMcr, 0x03);
+  uint8_t pair[2] = {};
+  m_uart.read(kMcr, pair);
+  EXPECT_EQ(pair[0], 0x03);
+  EXPECT_EQ(pair[1], kLsrThre | kLsrTemt);
+  m_uart.read(kScr, pair);
+  EXPECT_EQ(pair[0], 0x77);
+  EXPECT_EQ(pair[1], 0xff) << "beyond the eight registers";
+  out(kLcr, 0x80);
+  const uint8_t divisor[2] = {0x01, 0x02};
+  m_uart.write(0, divisor);
+  EXPECT_EQ(in(0), 0x01);
+  EXPECT_EQ(in(1), 0x02);
+  EXPECT_TRUE(m_output.empty());
+}
+
+TEST_F(UartTest, OffsetsBeyondTheRegistersReadAllOnesAndIgnoreWrites) {
+  EXPECT_EQ(in(8), 0xff);
+  out(8, 'z');
+  EXPECT_TRUE(m_output.empty());
+  EXPECT_EQ(in(kScr), 0x00);
+}
+
+TEST_F(UartTest, InputFillsUpToCapacityAcrossCalls) {
+  std::vector<uint8_t> almost(Uart8250::kInputCapacity - 2, 'a');
+  EXPECT_EQ(m_uart.enqueue_input(almost), almost.size());
+  const uint8_t more[] = {'b', 'c', 'd', 'e'};
+  EXPECT_EQ(m_uart.enqueue_input(more), 2u);
+  EXPECT_EQ(m_uart.enqueue_input(more), 0u);
+  out(kMcr, kMcrLoop);
+  out(0, 'L');  // no room: the looped-back byte is dropped
+  std::string tail;
+  for (size_t i = 0; i < almost.size(); ++i) in(kRbr);
+  while (in(kLsr)&kLsrDr) tail += static_cast<char>(in(kRbr));
+  EXPECT_EQ(tail, "bc");
+}
+
+TEST_F(UartTest, ClearingTheReceiveFifoDropsPendingInterrupt) {
+  out(kMcr, kMcrOut2);
+  out(kIer, 0x01);
+  const uint8_t typed[] = {'a', 'b'};
+  m_uart.enqueue_input(typed);
+  ASSERT_TRUE(m_irq_levels.back());
+  out(kFcr, 0x03);
+  EXPECT_FALSE(m_irq_levels.back());
+  EXPECT_EQ(in(kRbr), 0);
+}
+
 }  // namespace
 }  // namespace haven::devices::legacy

@@ -92,5 +92,216 @@ TEST(VmConfig, ConsoleStringsRoundTrip) {
   }
 }
 
+void expect_same(const VmConfig& a, const VmConfig& b) {
+  EXPECT_EQ(a.kernel, b.kernel);
+  EXPECT_EQ(a.initrd, b.initrd);
+  EXPECT_EQ(a.cmdline, b.cmdline);
+  EXPECT_EQ(a.memory, b.memory);
+  EXPECT_EQ(a.cpus, b.cpus);
+  EXPECT_EQ(a.console.kind, b.console.kind);
+  EXPECT_EQ(a.console.path, b.console.path);
+  EXPECT_EQ(a.on_reboot, b.on_reboot);
+}
+
+TEST(VmConfig, EveryFieldSurvivesPrintingAndParsing) {
+  VmConfig config;
+  config.kernel = "/boot/vmlinuz with spaces";
+  config.initrd = "/boot/initrd.img";
+  config.cmdline = "console=ttyS0 init=\"/bin/sh\" path=C:\\x \xc3\xa9";
+  config.memory = 3 * GiB + 2 * MiB;
+  config.cpus = 254;
+  config.console = {ConsoleConfig::Kind::file, "/var/log/guest console.log"};
+  config.on_reboot = RebootAction::restart;
+  auto parsed = vm_config_from_json(vm_config_to_json(config));
+  ASSERT_TRUE(parsed) << parsed.error().message() << "\n" << vm_config_to_json(config);
+  expect_same(*parsed, config);
+  EXPECT_TRUE(validate(*parsed));
+}
+
+TEST(VmConfig, DefaultsSurvivePrintingAndParsing) {
+  VmConfig config;
+  config.kernel = "/k";
+  std::string json = vm_config_to_json(config);
+  EXPECT_EQ(json.find("initrd"), std::string::npos) << "no initrd, no key";
+  auto parsed = vm_config_from_json(json);
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  expect_same(*parsed, config);
+  for (ConsoleConfig console : {ConsoleConfig{ConsoleConfig::Kind::none, {}},
+                                ConsoleConfig{ConsoleConfig::Kind::socket, "/run/haven.sock"}}) {
+    config.console = console;
+    parsed = vm_config_from_json(vm_config_to_json(config));
+    ASSERT_TRUE(parsed) << parsed.error().message();
+    expect_same(*parsed, config);
+  }
+}
+
+TEST(VmConfig, PrintedMemoryIsInMiB) {
+  VmConfig config;
+  config.kernel = "/k";
+  config.memory = VmConfig::kMaxMemory;
+  EXPECT_NE(vm_config_to_json(config).find("\"1048576M\""), std::string::npos)
+      << vm_config_to_json(config);
+}
+
+struct BadField {
+  const char* json;
+  const char* message;
+};
+
+TEST(VmConfig, BadValuesGiveOneErrorNamingTheFieldAndValue) {
+  for (const BadField& c : {
+           BadField{R"({"memory": "12Q"})",
+                    "field 'memory': '12Q' has an unknown unit (use K, M, G or T)"},
+           BadField{R"({"memory": "15M"})",
+                    "field 'memory': '15M' is out of range (16 MiB to 1 TiB)"},
+           BadField{R"({"memory": "1025G"})",
+                    "field 'memory': '1025G' is out of range (16 MiB to 1 TiB)"},
+           BadField{R"({"memory": 0})", "field 'memory': '0' is out of range (16 MiB to 1 TiB)"},
+           BadField{R"({"memory": "17M"})", "field 'memory': '17M' is not a multiple of 2 MiB"},
+           BadField{R"({"memory": 18446744073709551615})",
+                    "field 'memory': '18446744073709551615' is too large"},
+           BadField{R"({"cpus": 0})", "field 'cpus': 0 is out of range (1 to 254)"},
+           BadField{R"({"cpus": 255})", "field 'cpus': 255 is out of range (1 to 254)"},
+           BadField{R"({"cpus": 300})", "field 'cpus': 300 is out of range (1 to 254)"},
+           BadField{R"({"cpus": -1})", "field 'cpus': -1 is out of range (1 to 254)"},
+           BadField{R"({"cpus": 18446744073709551615})",
+                    "field 'cpus': 18446744073709551615 is out of range (1 to 254)"},
+           BadField{R"({"cpus": 9223372036854775808})",
+                    "field 'cpus': 9223372036854775808 is out of range (1 to 254)"},
+           BadField{R"({"console": "bogus:"})",
+                    "field 'console': 'bogus:' is not one of stdio, file:PATH, socket:PATH, none"},
+           BadField{R"({"console": "socket:"})",
+                    "field 'console': 'socket:' is not one of stdio, file:PATH, socket:PATH, none"},
+           BadField{R"({"console": "STDIO"})",
+                    "field 'console': 'STDIO' is not one of stdio, file:PATH, socket:PATH, none"},
+           BadField{R"({"on_reboot": "maybe"})",
+                    "field 'on_reboot': 'maybe' is not one of exit, restart"},
+           BadField{R"({"bogus": 1})",
+                    "unknown field 'bogus' (known: kernel, initrd, cmdline, memory, cpus, console, "
+                    "on_reboot)"},
+       }) {
+    auto config = vm_config_from_json(c.json);
+    ASSERT_FALSE(config) << c.json << " parsed";
+    EXPECT_EQ(config.error().message(), c.message) << c.json;
+  }
+}
+
+TEST(VmConfig, WrongJsonTypesNameTheField) {
+  for (const BadField& c : {
+           BadField{R"({"kernel": 7})", "field 'kernel': expected a string"},
+           BadField{R"({"kernel": null})", "field 'kernel': expected a string"},
+           BadField{R"({"initrd": ["/i"]})", "field 'initrd': expected a string"},
+           BadField{R"({"cmdline": {"quiet": true}})", "field 'cmdline': expected a string"},
+           BadField{R"({"console": 1})", "field 'console': expected a string"},
+           BadField{R"({"on_reboot": true})", "field 'on_reboot': expected a string"},
+           BadField{R"({"cpus": "two"})", "field 'cpus': expected an integer"},
+           BadField{R"({"cpus": 2.5})", "field 'cpus': expected an integer"},
+           BadField{R"({"cpus": true})", "field 'cpus': expected an integer"},
+           BadField{R"({"cpus": null})", "field 'cpus': expected an integer"},
+           BadField{R"({"memory": true})",
+                    "field 'memory': expected a size such as \"512M\" or a number of MiB"},
+           BadField{R"({"memory": -512})",
+                    "field 'memory': expected a size such as \"512M\" or a number of MiB"},
+           BadField{R"({"memory": 512.5})",
+                    "field 'memory': expected a size such as \"512M\" or a number of MiB"},
+           BadField{R"({"memory": ["512M"]})",
+                    "field 'memory': expected a size such as \"512M\" or a number of MiB"},
+       }) {
+    auto config = vm_config_from_json(c.json);
+    ASSERT_FALSE(config) << c.json << " parsed";
+    EXPECT_EQ(config.error().message(), c.message) << c.json;
+  }
+}
+
+TEST(VmConfig, NotAnObjectOrNotJsonAtAll) {
+  for (const char* text : {"", "{", "{\"kernel\": }", "{} x", "{'kernel': '/k'}", "kernel=/k"}) {
+    auto config = vm_config_from_json(text);
+    ASSERT_FALSE(config) << "'" << text << "' parsed";
+    EXPECT_EQ(config.error().message().rfind("not valid JSON: ", 0), 0u)
+        << config.error().message();
+  }
+  for (const char* text : {"null", "[]", "\"/k\"", "42"}) {
+    auto config = vm_config_from_json(text);
+    ASSERT_FALSE(config) << "'" << text << "' parsed";
+    EXPECT_EQ(config.error().message(), "expected a JSON object of VM settings");
+  }
+}
+
+TEST(VmConfig, BoundaryValuesAreAccepted) {
+  auto smallest = vm_config_from_json(R"({"kernel": "/k", "memory": "16M", "cpus": 1})");
+  ASSERT_TRUE(smallest) << smallest.error().message();
+  EXPECT_EQ(smallest->memory, 16 * MiB);
+  EXPECT_EQ(smallest->cpus, 1u);
+  auto largest = vm_config_from_json(R"({"kernel": "/k", "memory": "1T", "cpus": 254})");
+  ASSERT_TRUE(largest) << largest.error().message();
+  EXPECT_EQ(largest->memory, 1024 * GiB);
+  EXPECT_EQ(largest->cpus, 254u);
+  EXPECT_TRUE(validate(*largest));
+}
+
+TEST(VmConfig, AMissingOrEmptyKernelFailsValidation) {
+  auto config = vm_config_from_json(R"({"cpus": 2})");
+  ASSERT_TRUE(config) << "the kernel may come from elsewhere (haven run's flags)";
+  auto valid = validate(*config);
+  ASSERT_FALSE(valid);
+  EXPECT_EQ(valid.error().message(), "kernel: no kernel given");
+  config = vm_config_from_json(R"({"kernel": ""})");
+  ASSERT_TRUE(config);
+  EXPECT_FALSE(validate(*config));
+}
+
+TEST(VmConfig, ValidateChecksConfigsBuiltInCode) {
+  VmConfig config;
+  config.kernel = "/k";
+  EXPECT_TRUE(validate(config));
+  config.cpus = 0;
+  auto result = validate(config);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().message(), "cpus: 0 is out of range (1 to 254)");
+  config.cpus = 1;
+  config.memory = 512 * MiB + 4096;
+  result = validate(config);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().message().rfind("memory: ", 0), 0u) << result.error().message();
+  config.memory = 2 * VmConfig::kMaxMemory;
+  EXPECT_FALSE(validate(config));
+}
+
+TEST(VmConfig, NullInitrdClearsTheBasesInitrd) {
+  VmConfig base;
+  base.kernel = "/k";
+  base.initrd = "/old-initrd";
+  auto config = vm_config_from_json(R"({"initrd": null})", base);
+  ASSERT_TRUE(config) << config.error().message();
+  EXPECT_FALSE(config->initrd.has_value());
+}
+
+TEST(VmConfig, AFailedOverlayReportsTheErrorNotAHalfMergedConfig) {
+  VmConfig base;
+  base.kernel = "/k";
+  auto config = vm_config_from_json(R"({"cmdline": "quiet", "cpus": 0})", base);
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().message(), "field 'cpus': 0 is out of range (1 to 254)");
+}
+
+TEST(VmConfig, ParsersOnTheirOwn) {
+  EXPECT_EQ(*parse_memory("512"), 512 * MiB) << "bare numbers are MiB";
+  EXPECT_EQ(*parse_memory("2g"), 2 * GiB);
+  EXPECT_EQ(*parse_cpus(254), 254u);
+  EXPECT_FALSE(parse_cpus(255));
+  EXPECT_EQ(*parse_reboot_action("exit"), RebootAction::exit);
+  EXPECT_EQ(*parse_reboot_action("restart"), RebootAction::restart);
+  EXPECT_FALSE(parse_reboot_action("Restart"));
+  EXPECT_FALSE(parse_console("file"));
+  EXPECT_FALSE(parse_console("stdio:"));
+  auto console = parse_console("socket:relative/path.sock");
+  ASSERT_TRUE(console);
+  EXPECT_EQ(console->kind, ConsoleConfig::Kind::socket);
+  EXPECT_EQ(console->path, "relative/path.sock");
+  console = parse_console("file:file:odd");
+  ASSERT_TRUE(console);
+  EXPECT_EQ(console->path, "file:odd");
+}
+
 }  // namespace
 }  // namespace haven::vmm

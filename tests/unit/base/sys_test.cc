@@ -1,0 +1,200 @@
+#include "base/sys.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace haven {
+namespace {
+
+// A file under the test's temporary directory, removed again when the test ends.
+class TempFile {
+ public:
+  explicit TempFile(std::string_view contents) {
+    m_path = ::testing::TempDir() + "haven-sys-test-XXXXXX";
+    int fd = ::mkstemp(m_path.data());
+    EXPECT_GE(fd, 0) << m_path;
+    UniqueFd owner(fd);
+    EXPECT_EQ(::write(fd, contents.data(), contents.size()), static_cast<ssize_t>(contents.size()));
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() { ::unlink(m_path.c_str()); }
+  const std::string& path() const { return m_path; }
+
+ private:
+  std::string m_path;
+};
+
+struct Pipe {
+  UniqueFd read;
+  UniqueFd write;
+};
+
+Pipe make_pipe() {
+  int fds[2];
+  EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+std::span<const uint8_t> bytes_of(std::string_view text) {
+  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+
+TEST(SysOpen, MissingFileNamesThePathAndErrno) {
+  auto fd = sys::open("/nonexistent-haven-dir/file", O_RDONLY);
+  ASSERT_FALSE(fd);
+  EXPECT_EQ(fd.error().code(), ENOENT);
+  EXPECT_EQ(fd.error().message(), "open /nonexistent-haven-dir/file: No such file or directory");
+}
+
+TEST(SysOpen, DescriptorsAreCloseOnExec) {
+  auto fd = sys::open("/dev/null", O_RDONLY);
+  ASSERT_TRUE(fd) << fd.error().message();
+  int flags = ::fcntl(fd->get(), F_GETFD);
+  ASSERT_NE(flags, -1);
+  EXPECT_TRUE(flags & FD_CLOEXEC);
+}
+
+TEST(SysOpen, CreatesWithTheGivenMode) {
+  std::string path = ::testing::TempDir() + "haven-sys-test-created";
+  ::unlink(path.c_str());
+  auto fd = sys::open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  ASSERT_TRUE(fd) << fd.error().message();
+  auto again = sys::open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), EEXIST);
+  EXPECT_NE(again.error().message().find(path), std::string::npos) << again.error().message();
+  ::unlink(path.c_str());
+}
+
+TEST(SysReadFile, ReadsTheWholeFile) {
+  std::string contents(10000, '\0');
+  for (size_t i = 0; i < contents.size(); ++i) contents[i] = static_cast<char>(i * 7);
+  TempFile file(contents);
+  auto data = sys::read_file(file.path(), contents.size());  // exactly at the limit
+  ASSERT_TRUE(data) << data.error().message();
+  EXPECT_EQ(std::string(data->begin(), data->end()), contents);
+}
+
+TEST(SysReadFile, EmptyFileGivesNoBytes) {
+  TempFile file("");
+  auto data = sys::read_file(file.path(), 0);
+  ASSERT_TRUE(data) << data.error().message();
+  EXPECT_TRUE(data->empty());
+}
+
+TEST(SysReadFile, OneByteOverTheLimitIsRefused) {
+  TempFile file("12345");
+  auto data = sys::read_file(file.path(), 4);
+  ASSERT_FALSE(data);
+  EXPECT_EQ(data.error().message(), file.path() + ": 5 bytes is larger than the limit of 4 bytes");
+}
+
+TEST(SysReadFile, DirectoriesAndMissingFilesAreRefused) {
+  auto directory = sys::read_file("/", 1 << 20);
+  ASSERT_FALSE(directory);
+  EXPECT_EQ(directory.error().message(), "/: not a regular file");
+
+  auto missing = sys::read_file("/nonexistent-haven-file", 1 << 20);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ENOENT);
+  EXPECT_NE(missing.error().message().find("/nonexistent-haven-file"), std::string::npos);
+}
+
+TEST(SysWriteAllReadSome, BytesGoThroughAPipe) {
+  Pipe pipe = make_pipe();
+  ASSERT_TRUE(sys::write_all(pipe.write.get(), bytes_of("hello")));
+  uint8_t buffer[16];
+  auto n = sys::read_some(pipe.read.get(), buffer);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(std::string(buffer, buffer + *n), "hello");
+}
+
+TEST(SysWriteAllReadSome, ReadSomeIsBoundedByTheBuffer) {
+  Pipe pipe = make_pipe();
+  ASSERT_TRUE(sys::write_all(pipe.write.get(), bytes_of("abcdef")));
+  uint8_t buffer[4];
+  auto n = sys::read_some(pipe.read.get(), buffer);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 4u);
+  EXPECT_EQ(std::string(buffer, buffer + 4), "abcd");
+}
+
+TEST(SysWriteAllReadSome, EndOfFileReadsZero) {
+  Pipe pipe = make_pipe();
+  pipe.write.reset();
+  uint8_t buffer[4];
+  auto n = sys::read_some(pipe.read.get(), buffer);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 0u);
+}
+
+TEST(SysWriteAllReadSome, ErrorsNameTheFd) {
+  Pipe pipe = make_pipe();
+  uint8_t buffer[4];
+  auto read = sys::read_some(pipe.write.get(), buffer);  // the write end cannot be read
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().code(), EBADF);
+  EXPECT_EQ(read.error().message(),
+            "read from fd " + std::to_string(pipe.write.get()) + ": Bad file descriptor");
+
+  auto write = sys::write_all(pipe.read.get(), bytes_of("x"));
+  ASSERT_FALSE(write);
+  EXPECT_EQ(write.error().code(), EBADF);
+  EXPECT_EQ(write.error().message(),
+            "write to fd " + std::to_string(pipe.read.get()) + ": Bad file descriptor");
+}
+
+TEST(SysWriteAllReadSome, WriteAllOfNothingSucceedsWithoutWriting) {
+  EXPECT_TRUE(sys::write_all(-1, {}));
+}
+
+TEST(SysEventfd, CountsAndIsCloseOnExec) {
+  auto fd = sys::eventfd(3, EFD_NONBLOCK);
+  ASSERT_TRUE(fd) << fd.error().message();
+  EXPECT_TRUE(::fcntl(fd->get(), F_GETFD) & FD_CLOEXEC);
+  EXPECT_TRUE(::fcntl(fd->get(), F_GETFL) & O_NONBLOCK);
+  uint64_t value = 0;
+  ASSERT_EQ(::read(fd->get(), &value, sizeof(value)), 8);
+  EXPECT_EQ(value, 3u);
+  EXPECT_EQ(::read(fd->get(), &value, sizeof(value)), -1) << "drained and non-blocking";
+  EXPECT_EQ(errno, EAGAIN);
+}
+
+TEST(SysEventfd, BadFlagsAreAnError) {
+  auto fd = sys::eventfd(0, -1);
+  ASSERT_FALSE(fd);
+  EXPECT_EQ(fd.error().code(), EINVAL);
+  EXPECT_EQ(fd.error().message(), "eventfd: Invalid argument");
+}
+
+TEST(SysIoctl, ErrorsCarryTheGivenName) {
+  auto fd = sys::open("/dev/null", O_RDONLY);
+  ASSERT_TRUE(fd);
+  int queued = 0;
+  auto result = sys::ioctl(fd->get(), TIOCOUTQ, &queued, "TIOCOUTQ");  // /dev/null is no tty
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), ENOTTY);
+  EXPECT_EQ(result.error().message().rfind("TIOCOUTQ: ", 0), 0u) << result.error().message();
+}
+
+TEST(SysIoctl, SuccessReturnsTheIoctlsValue) {
+  Pipe pipe = make_pipe();
+  ASSERT_TRUE(sys::write_all(pipe.write.get(), bytes_of("abc")));
+  int available = -1;
+  auto result = sys::ioctl(pipe.read.get(), FIONREAD, &available, "FIONREAD");
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(*result, 0);
+  EXPECT_EQ(available, 3);
+}
+
+}  // namespace
+}  // namespace haven
