@@ -26,6 +26,9 @@ struct RunOptions {
   std::string cpus;
   std::string console;
   std::string on_reboot;
+  std::vector<std::string> disks;
+  std::vector<std::string> nets;
+  bool rng = false;
   bool print_config = false;
   bool verbose = false;
 };
@@ -61,6 +64,13 @@ Result<vmm::VmConfig> build_config(const RunOptions& options) {
   if (!options.on_reboot.empty())
     config.on_reboot = TRY(flag(vmm::parse_reboot_action(options.on_reboot), "--on-reboot"));
 
+  // Devices on the command line add to those of the file.
+  for (const std::string& disk : options.disks)
+    config.disks.push_back(TRY(flag(vmm::parse_disk(disk), "--disk")));
+  for (const std::string& net : options.nets)
+    config.nets.push_back(TRY(flag(vmm::parse_net(net), "--net")));
+  if (options.rng) config.rng = true;
+
   if (config.kernel.empty())
     return make_error("--kernel: a kernel is required (or a --config with \"kernel\")");
   TRY(vmm::validate(config));
@@ -71,6 +81,7 @@ Result<vmm::VmConfig> build_config(const RunOptions& options) {
   };
   TRY(check_readable(config.kernel, "--kernel"));
   if (config.initrd) TRY(check_readable(*config.initrd, "--initrd"));
+  for (const vmm::DiskConfig& disk : config.disks) TRY(check_readable(disk.path, "--disk"));
   return config;
 }
 
@@ -137,6 +148,11 @@ std::function<int()> add_run_command(CLI::App& app) {
                   "stdio (default), file:PATH, socket:PATH (Haven listens) or none");
   run->add_option("--on-reboot", options->on_reboot,
                   "What a guest reset does: exit (default) or restart");
+  run->add_option("--disk", options->disks,
+                  "A virtio disk: path=IMAGE[,readonly=on][,direct=on] (repeatable)");
+  run->add_option("--net", options->nets,
+                  "A virtio NIC on a TAP: tap=NAME[,mac=52:54:00:..] (repeatable)");
+  run->add_flag("--rng", options->rng, "A virtio entropy source (the guest's /dev/hwrng)");
   run->add_flag("--print-config", options->print_config,
                 "Print the resulting VM config as JSON and exit");
   run->add_flag("-v,--verbose", options->verbose, "Log debug details");

@@ -2,6 +2,9 @@
 
 #include <sys/mman.h>
 
+#include <cstring>
+#include <vector>
+
 #include "base/sys.h"
 
 namespace haven::kvm {
@@ -50,6 +53,60 @@ Result<void> Vm::set_irq_line(uint32_t gsi, bool level) {
   irq.level = level ? 1 : 0;
   TRY(sys::ioctl(m_fd.get(), KVM_IRQ_LINE, &irq, "KVM_IRQ_LINE"));
   return {};
+}
+
+Result<void> Vm::set_gsi_routing(std::span<const kvm_irq_routing_entry> entries) {
+  // kvm_irq_routing ends in a flexible array: build header and entries in one buffer.
+  std::vector<uint64_t> buffer(
+      (sizeof(kvm_irq_routing) + entries.size_bytes() + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+  auto* routing = reinterpret_cast<kvm_irq_routing*>(buffer.data());
+  routing->nr = static_cast<uint32_t>(entries.size());
+  routing->flags = 0;
+  std::memcpy(reinterpret_cast<uint8_t*>(buffer.data()) + sizeof(kvm_irq_routing), entries.data(),
+              entries.size_bytes());
+  TRY(with_context(sys::ioctl(m_fd.get(), KVM_SET_GSI_ROUTING, routing, "KVM_SET_GSI_ROUTING"),
+                   "{} routes", entries.size()));
+  return {};
+}
+
+namespace {
+
+Result<void> irqfd(int vm_fd, int event_fd, uint32_t gsi, uint32_t flags) {
+  kvm_irqfd request{};
+  request.fd = static_cast<uint32_t>(event_fd);
+  request.gsi = gsi;
+  request.flags = flags;
+  TRY(with_context(sys::ioctl(vm_fd, KVM_IRQFD, &request, "KVM_IRQFD"), "GSI {}", gsi));
+  return {};
+}
+
+Result<void> ioeventfd(int vm_fd, int event_fd, uint64_t address, uint32_t length, uint32_t flags) {
+  kvm_ioeventfd request{};
+  request.addr = address;
+  request.len = length;
+  request.fd = event_fd;
+  request.flags = flags;
+  TRY(with_context(sys::ioctl(vm_fd, KVM_IOEVENTFD, &request, "KVM_IOEVENTFD"),
+                   "MMIO {:#x} ({} bytes)", address, length));
+  return {};
+}
+
+}  // namespace
+
+Result<void> Vm::assign_irqfd(int event_fd, uint32_t gsi) {
+  return irqfd(m_fd.get(), event_fd, gsi, 0);
+}
+
+Result<void> Vm::deassign_irqfd(int event_fd, uint32_t gsi) {
+  return irqfd(m_fd.get(), event_fd, gsi, KVM_IRQFD_FLAG_DEASSIGN);
+}
+
+Result<void> Vm::assign_ioeventfd(int event_fd, uint64_t address, uint32_t length) {
+  return ioeventfd(m_fd.get(), event_fd, address, length, 0);
+}
+
+Result<void> Vm::deassign_ioeventfd(int event_fd, uint64_t address, uint32_t length) {
+  return ioeventfd(m_fd.get(), event_fd, address, length, KVM_IOEVENTFD_FLAG_DEASSIGN);
 }
 
 Result<Vcpu> Vm::create_vcpu(uint32_t id) {

@@ -29,6 +29,15 @@ class Vm {
                                       std::span<uint8_t> host, uint32_t flags = 0);
   // Drives an interrupt line (GSI) of the in-kernel irqchip.
   Result<void> set_irq_line(uint32_t gsi, bool level);
+  // Replaces the whole GSI routing table (KVM keeps no other routes once this is called).
+  Result<void> set_gsi_routing(std::span<const kvm_irq_routing_entry> entries);
+  // A write to `event_fd` raises `gsi` in the kernel, without exiting to Haven (irqfd).
+  Result<void> assign_irqfd(int event_fd, uint32_t gsi);
+  Result<void> deassign_irqfd(int event_fd, uint32_t gsi);
+  // A guest write of `length` bytes (any value) at MMIO `address` signals `event_fd` inside
+  // KVM instead of exiting (ioeventfd): virtio doorbells.
+  Result<void> assign_ioeventfd(int event_fd, uint64_t address, uint32_t length);
+  Result<void> deassign_ioeventfd(int event_fd, uint64_t address, uint32_t length);
   Result<Vcpu> create_vcpu(uint32_t id);
 
  private:

@@ -23,6 +23,8 @@
 #include "devices/legacy/power_controls.h"
 #include "devices/pci/host_bridge.h"
 #include "devices/pci/pci_root.h"
+#include "devices/virtio/rng.h"
+#include "devices/virtio/virtio_pci.h"
 #include "vmm/vcpu_runner.h"
 
 namespace haven::vmm {
@@ -85,13 +87,13 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, const k
   auto stop = TRY(StopControl::create());
   auto machine =
       std::make_unique<Machine>(std::move(vm), std::move(memory), std::move(stop), console);
-  TRY(machine->add_devices());
+  TRY(machine->add_devices(config));
   TRY(machine->load_guest(config));
   TRY(machine->create_vcpus(kvm, config.cpus));
   return machine;
 }
 
-Result<void> Machine::add_devices() {
+Result<void> Machine::add_devices(const VmConfig& config) {
   StopControl& stop = *m_stop;
   devices::GuestRequestHandler on_request = [&stop](devices::GuestRequest request) {
     switch (request) {
@@ -126,6 +128,34 @@ Result<void> Machine::add_devices() {
   auto pci = std::make_shared<devices::pci::PciRoot>(on_request);
   TRY(pci->add(0, std::make_shared<devices::pci::HostBridge>()));
   TRY(m_pio.add(pci, devices::pci::PciRoot::kBasePort, devices::pci::PciRoot::kPortCount));
+  TRY(m_mmio.add(std::make_shared<devices::pci::PciMmioWindow>(pci, x86::kPciHoleStart),
+                 x86::kPciHoleStart, x86::kPciMmioEnd - x86::kPciHoleStart));
+  TRY(add_virtio_devices(config, *pci));
+  return {};
+}
+
+// Virtio devices from slot 1 on, each BAR placed as firmware would (Linux keeps assignments
+// that fit the root bridge's window).
+Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::PciRoot& pci) {
+  m_pci_platform = std::make_unique<KvmPciPlatform>(m_vm);
+  uint32_t slot = 1;
+  uint64_t next_bar = x86::kPciHoleStart;
+  auto add = [&](std::unique_ptr<devices::virtio::VirtioDevice> device) -> Result<void> {
+    std::string name(device->name());
+    auto function = TRY(with_context(
+        devices::virtio::VirtioPci::create(std::move(device), m_memory, *m_pci_platform, slot),
+        "{}", name));
+    uint64_t size = function->bar_size(0);
+    next_bar = (next_bar + size - 1) & ~(size - 1);
+    if (next_bar + size > x86::kPciMmioEnd) return make_error("{}: the PCI window is full", name);
+    function->place_bar(0, next_bar);
+    TRY(pci.add(slot, function));
+    log::debug("PCI 00:{:02x}.0: {} (BAR0 {:#x})", slot, name, next_bar);
+    next_bar += size;
+    ++slot;
+    return {};
+  };
+  if (config.rng) TRY(add(std::make_unique<devices::virtio::Rng>()));
   return {};
 }
 

@@ -8,9 +8,11 @@
 #include "base/error.h"
 #include "devices/bus.h"
 #include "devices/legacy/uart_8250.h"
+#include "devices/pci/pci_root.h"
 #include "kvm/kvm.h"
 #include "memory/guest_memory.h"
 #include "vmm/console.h"
+#include "vmm/pci_platform.h"
 #include "vmm/stop_control.h"
 #include "vmm/vm_config.h"
 
@@ -34,12 +36,15 @@ class Machine {
           Console& console);
 
  private:
-  Result<void> add_devices();
+  Result<void> add_devices(const VmConfig& config);
+  Result<void> add_virtio_devices(const VmConfig& config, devices::pci::PciRoot& pci);
   Result<void> load_guest(const VmConfig& config);
   Result<void> create_vcpus(const kvm::Kvm& kvm, uint32_t count);
 
   kvm::Vm m_vm;
   memory::GuestMemory m_memory;
+  // Declared before the buses: the devices on them use it until they are destroyed.
+  std::unique_ptr<KvmPciPlatform> m_pci_platform;
   std::unique_ptr<StopControl> m_stop;
   Console& m_console;
   devices::Bus m_pio{"port I/O"};

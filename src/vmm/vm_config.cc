@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
+
 #include "arch/x86/layout.h"
 
 namespace haven::vmm {
@@ -10,10 +12,60 @@ namespace {
 using nlohmann::json;
 
 constexpr uint64_t kMemoryGranule = 2 * MiB;
+constexpr size_t kMaxPciDevices = 31;
 
 Result<std::string> string_field(const json& value, std::string_view field) {
   if (!value.is_string()) return make_error("field '{}': expected a string", field);
   return value.get<std::string>();
+}
+
+Result<bool> bool_field(const json& value, std::string_view field) {
+  if (!value.is_boolean()) return make_error("field '{}': expected true or false", field);
+  return value.get<bool>();
+}
+
+Result<std::vector<DiskConfig>> disks_from_json(const json& value) {
+  if (!value.is_array()) return make_error("field 'disks': expected a list");
+  std::vector<DiskConfig> disks;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const json& item = value[i];
+    if (!item.is_object())
+      return make_error("field 'disks[{}]': expected an object with a \"path\"", i);
+    DiskConfig disk;
+    for (const auto& [key, field] : item.items()) {
+      std::string name = fmt::format("disks[{}].{}", i, key);
+      if (key == "path")
+        disk.path = TRY(string_field(field, name));
+      else if (key == "readonly")
+        disk.readonly = TRY(bool_field(field, name));
+      else if (key == "direct")
+        disk.direct = TRY(bool_field(field, name));
+      else
+        return make_error("unknown field '{}' (known: path, readonly, direct)", name);
+    }
+    if (disk.path.empty()) return make_error("field 'disks[{}].path': missing", i);
+    disks.push_back(std::move(disk));
+  }
+  return disks;
+}
+
+Result<std::vector<NetConfig>> nets_from_json(const json& value) {
+  if (!value.is_array()) return make_error("field 'nets': expected a list");
+  std::vector<NetConfig> nets;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const json& item = value[i];
+    if (!item.is_object())
+      return make_error("field 'nets[{}]': expected an object with a \"tap\"", i);
+    std::string spec;
+    for (const auto& [key, field] : item.items()) {
+      std::string name = fmt::format("nets[{}].{}", i, key);
+      if (key != "tap" && key != "mac")
+        return make_error("unknown field '{}' (known: tap, mac)", name);
+      spec += fmt::format("{}{}={}", spec.empty() ? "" : ",", key, TRY(string_field(field, name)));
+    }
+    nets.push_back(TRY(with_context(parse_net(spec), "field 'nets[{}]'", i)));
+  }
+  return nets;
 }
 
 }  // namespace
@@ -65,6 +117,89 @@ std::string console_to_string(const ConsoleConfig& console) {
   return "none";
 }
 
+namespace {
+
+// Splits "a=1,b=2" into pairs; a first item without '=' is returned under `bare_key`.
+Result<std::vector<std::pair<std::string, std::string>>> key_values(std::string_view text,
+                                                                    std::string_view bare_key) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string_view item = text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    size_t equals = item.find('=');
+    if (equals == std::string_view::npos) {
+      if (!pairs.empty() || item.empty()) return make_error("'{}' is not KEY=VALUE", item);
+      pairs.emplace_back(bare_key, item);
+    } else {
+      pairs.emplace_back(item.substr(0, equals), item.substr(equals + 1));
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return pairs;
+}
+
+Result<bool> parse_switch(std::string_view key, std::string_view value) {
+  if (value == "on" || value == "true" || value == "yes") return true;
+  if (value == "off" || value == "false" || value == "no") return false;
+  return make_error("{}: '{}' is not on or off", key, value);
+}
+
+}  // namespace
+
+Result<DiskConfig> parse_disk(std::string_view text) {
+  DiskConfig disk;
+  for (const auto& [key, value] : TRY(key_values(text, "path"))) {
+    if (key == "path")
+      disk.path = value;
+    else if (key == "readonly")
+      disk.readonly = TRY(parse_switch(key, value));
+    else if (key == "direct")
+      disk.direct = TRY(parse_switch(key, value));
+    else
+      return make_error("unknown disk option '{}' (known: path, readonly, direct)", key);
+  }
+  if (disk.path.empty()) return make_error("no path= given");
+  return disk;
+}
+
+Result<std::array<uint8_t, 6>> parse_mac(std::string_view text) {
+  std::array<uint8_t, 6> mac{};
+  unsigned values[6];
+  char tail;
+  std::string copy(text);
+  if (std::sscanf(copy.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &values[0], &values[1], &values[2],
+                  &values[3], &values[4], &values[5], &tail) != 6 ||
+      text.size() != 17)
+    return make_error("'{}' is not a MAC address like 52:54:00:12:34:56", text);
+  for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(values[i]);
+  if (mac[0] & 1) return make_error("'{}' is a multicast address", text);
+  return mac;
+}
+
+std::string mac_to_string(const std::array<uint8_t, 6>& mac) {
+  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", mac[0], mac[1], mac[2], mac[3],
+                     mac[4], mac[5]);
+}
+
+Result<NetConfig> parse_net(std::string_view text) {
+  NetConfig net;
+  for (const auto& [key, value] : TRY(key_values(text, "tap"))) {
+    if (key == "tap")
+      net.tap = value;
+    else if (key == "mac")
+      net.mac = TRY(with_context(parse_mac(value), "mac"));
+    else
+      return make_error("unknown net option '{}' (known: tap, mac)", key);
+  }
+  // IFNAMSIZ is 16 with the terminating zero.
+  if (net.tap.empty() || net.tap.size() > 15)
+    return make_error("tap: '{}' is not an interface name of 1 to 15 characters", net.tap);
+  return net;
+}
+
 Result<void> validate(const VmConfig& config) {
   if (config.kernel.empty()) return make_error("kernel: no kernel given");
   if (config.cpus < 1 || config.cpus > arch::x86::kMaxVcpus)
@@ -74,6 +209,11 @@ Result<void> validate(const VmConfig& config) {
     return make_error("memory: {} bytes is not a multiple of 2 MiB between {} and {}",
                       config.memory, format_size(VmConfig::kMinMemory),
                       format_size(VmConfig::kMaxMemory));
+  // Each device takes a PCI slot (31 after the host bridge).
+  if (config.disks.size() + config.nets.size() + (config.rng ? 1 : 0) > kMaxPciDevices)
+    return make_error("devices: at most {} disks, nets and rng together", kMaxPciDevices);
+  for (const DiskConfig& disk : config.disks)
+    if (disk.path.empty()) return make_error("disks: a disk without a path");
   return {};
 }
 
@@ -121,10 +261,17 @@ Result<VmConfig> vm_config_from_json(std::string_view text, VmConfig config) {
     } else if (key == "on_reboot") {
       std::string text_value = TRY(string_field(value, key));
       config.on_reboot = TRY(with_context(parse_reboot_action(text_value), "field 'on_reboot'"));
+    } else if (key == "disks") {
+      config.disks = TRY(disks_from_json(value));
+    } else if (key == "nets") {
+      config.nets = TRY(nets_from_json(value));
+    } else if (key == "rng") {
+      if (!value.is_boolean()) return make_error("field 'rng': expected true or false");
+      config.rng = value.get<bool>();
     } else {
       return make_error(
           "unknown field '{}' (known: kernel, initrd, cmdline, memory, cpus, "
-          "console, on_reboot)",
+          "console, on_reboot, disks, nets, rng)",
           key);
     }
   }
@@ -140,6 +287,21 @@ std::string vm_config_to_json(const VmConfig& config) {
   doc["cpus"] = config.cpus;
   doc["console"] = console_to_string(config.console);
   doc["on_reboot"] = config.on_reboot == RebootAction::exit ? "exit" : "restart";
+  if (!config.disks.empty()) {
+    doc["disks"] = json::array();
+    for (const DiskConfig& disk : config.disks)
+      doc["disks"].push_back(
+          {{"path", disk.path}, {"readonly", disk.readonly}, {"direct", disk.direct}});
+  }
+  if (!config.nets.empty()) {
+    doc["nets"] = json::array();
+    for (const NetConfig& net : config.nets) {
+      json item = {{"tap", net.tap}};
+      if (net.mac) item["mac"] = mac_to_string(*net.mac);
+      doc["nets"].push_back(item);
+    }
+  }
+  if (config.rng) doc["rng"] = true;
   return doc.dump(2);
 }
 

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -21,6 +23,21 @@ struct ConsoleConfig {
 
 enum class RebootAction { exit, restart };
 
+// A virtio-blk disk backed by a raw image file (or a block device).
+struct DiskConfig {
+  std::string path;
+  bool readonly = false;
+  bool direct = false;  // O_DIRECT: bypass the host page cache
+  bool operator==(const DiskConfig&) const = default;
+};
+
+// A virtio-net interface on a TAP device: Haven creates `tap` (or opens it if it exists).
+struct NetConfig {
+  std::string tap;
+  std::optional<std::array<uint8_t, 6>> mac;  // default: derived from the TAP name
+  bool operator==(const NetConfig&) const = default;
+};
+
 // Everything needed to build one VM. The same fields come from `haven run` flags and from a
 // JSON config file (see docs/VM-CONFIG.md).
 struct VmConfig {
@@ -36,6 +53,9 @@ struct VmConfig {
   uint32_t cpus = 1;
   ConsoleConfig console;
   RebootAction on_reboot = RebootAction::exit;
+  std::vector<DiskConfig> disks;
+  std::vector<NetConfig> nets;
+  bool rng = false;
 };
 
 // Each parser names the offending field (as "--memory" or "memory") in its error.
@@ -44,12 +64,20 @@ Result<uint32_t> parse_cpus(int64_t value);
 Result<ConsoleConfig> parse_console(std::string_view text);
 Result<RebootAction> parse_reboot_action(std::string_view text);
 std::string console_to_string(const ConsoleConfig& console);
+// "path=P[,readonly=on][,direct=on]" (a bare "P" works too).
+Result<DiskConfig> parse_disk(std::string_view text);
+// "tap=NAME[,mac=52:54:00:12:34:56]".
+Result<NetConfig> parse_net(std::string_view text);
+Result<std::array<uint8_t, 6>> parse_mac(std::string_view text);
+std::string mac_to_string(const std::array<uint8_t, 6>& mac);
 
 // Checks the combination (a kernel given, sizes in range).
 Result<void> validate(const VmConfig& config);
 
 // JSON form: {"kernel": "...", "initrd": "...", "cmdline": "...", "memory": "512M" or MiB,
-// "cpus": 2, "console": "stdio|file:PATH|socket:PATH|none", "on_reboot": "exit|restart"}.
+// "cpus": 2, "console": "stdio|file:PATH|socket:PATH|none", "on_reboot": "exit|restart",
+// "disks": [{"path": "...", "readonly": false, "direct": false}],
+// "nets": [{"tap": "...", "mac": "52:54:00:..."}], "rng": true}.
 // Unknown fields are errors, so a typo never goes unnoticed.
 Result<VmConfig> vm_config_from_json(std::string_view text);
 // Overlays the fields present in `text` on `base`.

@@ -45,6 +45,14 @@ inline constexpr uint64_t kTssAddress = 0xfeffd000;
 
 // ISA interrupt lines of the legacy devices (also their IOAPIC pins: identity routing).
 inline constexpr uint32_t kSerialIrq = 4;
+// PCI INTA# of slot N is IOAPIC input 16 + N % 8 (the DSDT's _PRT says so; level, active low).
+inline constexpr uint32_t kPciIntxFirstGsi = 16;
+inline constexpr uint32_t kPciIntxGsiCount = 8;
+constexpr uint32_t pci_intx_gsi(uint32_t slot) {
+  return kPciIntxFirstGsi + slot % kPciIntxGsiCount;
+}
+// KVM's IOAPIC has 24 inputs; MSI routes take the GSIs above them.
+inline constexpr uint32_t kIoapicPins = 24;
 inline constexpr uint32_t kRtcIrq = 8;
 
 // I/O ports of Haven's own platform devices.

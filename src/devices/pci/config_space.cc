@@ -39,4 +39,8 @@ uint16_t ConfigSpace::u16(uint8_t offset) const {
   return static_cast<uint16_t>(m_bytes[offset] | m_bytes[static_cast<uint8_t>(offset + 1)] << 8);
 }
 
+uint32_t ConfigSpace::u32(uint8_t offset) const {
+  return u16(offset) | uint32_t{u16(static_cast<uint8_t>(offset + 2))} << 16;
+}
+
 }  // namespace haven::devices::pci

@@ -41,6 +41,7 @@ class ConfigSpace {
   void set_writable(uint8_t offset, uint8_t mask) { m_writable[offset] = mask; }
   uint8_t u8(uint8_t offset) const { return m_bytes[offset]; }
   uint16_t u16(uint8_t offset) const;
+  uint32_t u32(uint8_t offset) const;
 
  private:
   std::array<uint8_t, kSize> m_bytes{};

@@ -1,7 +1,7 @@
 #pragma once
 
 // One function of a PCI device as the root complex sees it: a configuration space. Devices
-// with BARs, MSI-X and interrupts build on this (virtio-pci, issue 4).
+// with BARs, MSI-X and interrupts build on this (PciDevice).
 
 #include <string_view>
 
@@ -16,6 +16,18 @@ class PciFunction {
   // Called with the root's lock held: one config access at a time machine-wide.
   virtual void read_config(uint32_t offset, std::span<uint8_t> data) = 0;
   virtual void write_config(uint32_t offset, std::span<const uint8_t> data) = 0;
+  // An MMIO access in the PCI window at absolute `address`: handled if one of the function's
+  // BARs decodes it. Called from vCPU threads without the root's lock.
+  virtual bool mmio_read(uint64_t address, std::span<uint8_t> data) {
+    (void)address;
+    (void)data;
+    return false;
+  }
+  virtual bool mmio_write(uint64_t address, std::span<const uint8_t> data) {
+    (void)address;
+    (void)data;
+    return false;
+  }
 };
 
 }  // namespace haven::devices::pci

@@ -68,4 +68,24 @@ void PciRoot::write(uint64_t offset, std::span<const uint8_t> data) {
   if (reset) m_on_request(GuestRequest::reset);
 }
 
+bool PciRoot::mmio_read(uint64_t address, std::span<uint8_t> data) {
+  for (const auto& function : m_devices)
+    if (function && function->mmio_read(address, data)) return true;
+  return false;
+}
+
+bool PciRoot::mmio_write(uint64_t address, std::span<const uint8_t> data) {
+  for (const auto& function : m_devices)
+    if (function && function->mmio_write(address, data)) return true;
+  return false;
+}
+
+void PciMmioWindow::read(uint64_t offset, std::span<uint8_t> data) {
+  if (!m_root->mmio_read(m_base + offset, data)) std::fill(data.begin(), data.end(), 0xff);
+}
+
+void PciMmioWindow::write(uint64_t offset, std::span<const uint8_t> data) {
+  m_root->mmio_write(m_base + offset, data);
+}
+
 }  // namespace haven::devices::pci

@@ -27,8 +27,14 @@ class PciRoot final : public BusDevice {
 
   explicit PciRoot(GuestRequestHandler on_request) : m_on_request(std::move(on_request)) {}
 
-  // Puts `function` at 00:device.0.
+  // Puts `function` at 00:device.0. Only while the machine is built: MMIO dispatch walks
+  // the slots without a lock.
   Result<void> add(uint32_t device, std::shared_ptr<PciFunction> function);
+
+  // An access to the PCI memory window at absolute `address`: the function whose BAR decodes
+  // it answers; false if none does.
+  bool mmio_read(uint64_t address, std::span<uint8_t> data);
+  bool mmio_write(uint64_t address, std::span<const uint8_t> data);
 
   std::string_view name() const override { return "pci-root"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
@@ -43,6 +49,21 @@ class PciRoot final : public BusDevice {
   uint32_t m_address = 0;
   uint8_t m_reset_control = 0;
   std::array<std::shared_ptr<PciFunction>, kDevicesPerBus> m_devices;
+};
+
+// The PCI memory window on the MMIO bus, forwarding to the functions' BARs. Unclaimed
+// addresses read as all ones, as a master abort does.
+class PciMmioWindow final : public BusDevice {
+ public:
+  PciMmioWindow(std::shared_ptr<PciRoot> root, uint64_t base)
+      : m_root(std::move(root)), m_base(base) {}
+  std::string_view name() const override { return "pci-mmio-window"; }
+  void read(uint64_t offset, std::span<uint8_t> data) override;
+  void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+ private:
+  std::shared_ptr<PciRoot> m_root;
+  uint64_t m_base;
 };
 
 }  // namespace haven::devices::pci

@@ -124,10 +124,14 @@ Bytes eisa_id(std::string_view id) {
   return out;
 }
 
-Bytes package(std::initializer_list<Bytes> elements) {
+Bytes package(const std::vector<Bytes>& elements) {
   Bytes body{static_cast<uint8_t>(elements.size())};
   for (const Bytes& element : elements) append(body, element);
   return with_pkg_length({kPackageOp}, body);
+}
+
+Bytes package(std::initializer_list<Bytes> elements) {
+  return package(std::vector<Bytes>(elements));
 }
 
 Bytes name(std::string_view name, const Bytes& object) {

@@ -22,6 +22,7 @@ Bytes string(std::string_view text);
 // A compressed EISA id such as "PNP0501", as _HID takes it.
 Bytes eisa_id(std::string_view id);
 Bytes package(std::initializer_list<Bytes> elements);
+Bytes package(const std::vector<Bytes>& elements);  // at most 255 elements
 
 Bytes name(std::string_view name, const Bytes& object);
 Bytes device(std::string_view name, std::initializer_list<Bytes> body);

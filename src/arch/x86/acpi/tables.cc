@@ -62,6 +62,16 @@ void null_register(ByteWriter& w) {
   w.zeros(12);
 }
 
+// _PRT: INTA# of every slot on bus 0 to its IOAPIC input (source 0: a global interrupt).
+acpi::aml::Bytes pci_routing_table() {
+  namespace aml = acpi::aml;
+  std::vector<aml::Bytes> entries;
+  for (uint32_t slot = 1; slot < 32; ++slot)
+    entries.push_back(aml::package({aml::integer(uint64_t{slot} << 16 | 0xffff), aml::integer(0),
+                                    aml::integer(0), aml::integer(pci_intx_gsi(slot))}));
+  return aml::name("_PRT", aml::package(entries));
+}
+
 std::vector<uint8_t> build_dsdt() {
   namespace aml = acpi::aml;
   ByteWriter w;
@@ -86,7 +96,8 @@ std::vector<uint8_t> build_dsdt() {
                                   {aml::word_bus_number(0, 0), aml::io_port(kPciConfigPort, 8),
                                    aml::word_io(0x0000, kPciConfigPort - 1),
                                    aml::word_io(kPciConfigPort + 8, 0xffff),
-                                   aml::dword_memory(kPciHoleStart, kPciMmioEnd - 1)}))}),
+                                   aml::dword_memory(kPciHoleStart, kPciMmioEnd - 1)})),
+            pci_routing_table()}),
        // pvpanic: the guest reports a kernel panic by writing to this port.
        aml::device("PEVT",
                    {aml::name("_HID", aml::string("QEMU0001")),

@@ -1,0 +1,38 @@
+#pragma once
+
+// virtio-rng (virtio 1.2, 5.4): one request queue; every device-writable buffer the driver
+// offers comes back filled from the host's getrandom(). The guest sees it as /dev/hwrng.
+
+#include <memory>
+#include <mutex>
+
+#include "devices/virtio/device.h"
+#include "devices/virtio/worker.h"
+
+namespace haven::devices::virtio {
+
+class Rng final : public VirtioDevice {
+ public:
+  static constexpr uint16_t kQueueSize = 256;
+  // Largest amount handed out per request, so one request cannot stall the worker.
+  static constexpr uint32_t kMaxRequestBytes = 64 * 1024;
+
+  std::string_view name() const override { return "virtio-rng"; }
+  DeviceType type() const override { return DeviceType::rng; }
+  uint32_t pci_class() const override { return 0x00ff00; }  // unclassified, "other"
+  uint64_t features() const override { return 0; }
+  std::vector<uint16_t> queue_sizes() const override { return {kQueueSize}; }
+  void read_config(uint64_t offset, std::span<uint8_t> data) override {
+    read_config_bytes({}, offset, data);
+  }
+  Result<void> activate(Activation activation) override;
+  void reset() override;
+
+ private:
+  void serve();
+
+  Activation m_active;
+  std::unique_ptr<Worker> m_worker;
+};
+
+}  // namespace haven::devices::virtio

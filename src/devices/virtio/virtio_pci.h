@@ -1,0 +1,129 @@
+#pragma once
+
+// The virtio-pci transport, modern interface only (virtio 1.2, 4.1): a PCI function
+// 1af4:(1040 + type) whose BAR 0 holds the common configuration, ISR, device configuration,
+// notification area and the MSI-X table and PBA, each announced by a vendor capability.
+// It negotiates features, records the queue registers, and on DRIVER_OK builds the virtqueues,
+// registers one doorbell (ioeventfd) per queue and activates the device. Interrupts go out
+// through MSI-X when the driver enabled it, else through INTx with the ISR register.
+//
+// Threading: register accesses come from vCPUs under this object's lock; the device's worker
+// raises interrupts without that lock (vectors and ISR are atomics).
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "devices/pci/msix.h"
+#include "devices/pci/pci_device.h"
+#include "devices/pci/pci_platform.h"
+#include "devices/virtio/device.h"
+
+namespace haven::devices::virtio {
+
+class VirtioPci final : public pci::PciDevice, private Interrupts {
+ public:
+  // BAR 0 layout.
+  static constexpr uint64_t kBarSize = 0x8000;
+  static constexpr uint64_t kCommonOffset = 0x0000;
+  static constexpr uint64_t kCommonSize = 0x40;
+  static constexpr uint64_t kIsrOffset = 0x1000;
+  static constexpr uint64_t kDeviceConfigOffset = 0x2000;
+  static constexpr uint64_t kDeviceConfigSize = 0x1000;
+  static constexpr uint64_t kNotifyOffset = 0x3000;
+  static constexpr uint32_t kNotifyMultiplier = 4;
+  static constexpr uint64_t kMsixTableOffset = 0x4000;
+  static constexpr uint64_t kMsixPbaOffset = 0x6000;
+  static constexpr uint16_t kNoVector = 0xffff;
+
+  // Device status bits (virtio 1.2, 2.1).
+  static constexpr uint8_t kStatusAcknowledge = 1;
+  static constexpr uint8_t kStatusDriver = 2;
+  static constexpr uint8_t kStatusDriverOk = 4;
+  static constexpr uint8_t kStatusFeaturesOk = 8;
+  static constexpr uint8_t kStatusNeedsReset = 0x40;
+  static constexpr uint8_t kStatusFailed = 0x80;
+
+  static Result<std::shared_ptr<VirtioPci>> create(std::unique_ptr<VirtioDevice> device,
+                                                   const memory::GuestMemory& memory,
+                                                   pci::PciPlatform& platform, uint32_t slot);
+  ~VirtioPci() override;
+
+  std::string_view name() const override { return m_device->name(); }
+  uint8_t status() const;
+  uint64_t offered_features() const { return m_offered; }
+
+ private:
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
+  // Only create() can make the key.
+  VirtioPci(Key, std::unique_ptr<VirtioDevice> device, const memory::GuestMemory& memory,
+            pci::PciPlatform& platform, uint32_t slot, std::unique_ptr<pci::MsiVectors> vectors);
+
+ protected:
+  void bar_read(int bar, uint64_t offset, std::span<uint8_t> data) override;
+  void bar_write(int bar, uint64_t offset, std::span<const uint8_t> data) override;
+  void config_written(uint32_t offset, uint32_t length) override;
+  void bars_changed() override;
+
+ private:
+  struct Queue {
+    uint16_t max_size = 0;
+    uint16_t size = 0;
+    bool enabled = false;
+    uint64_t descriptors = 0;
+    uint64_t driver_ring = 0;
+    uint64_t device_ring = 0;
+    UniqueFd notify;  // eventfd the doorbell signals
+  };
+
+  // Interrupts, for the device's worker.
+  void queue(uint16_t index) override;
+  void config_changed() override;
+  void raise_intx(uint8_t isr_bit);
+
+  void add_capabilities();
+  void read_common(uint64_t offset, std::span<uint8_t> data);
+  void write_common(uint64_t offset, std::span<const uint8_t> data);
+  std::array<uint8_t, kCommonSize> common_registers() const;
+  void apply_common(uint64_t field, const std::array<uint8_t, kCommonSize>& registers);
+  void set_status(uint8_t status);
+  void activate();
+  void reset();
+  void fail(const std::string& why);
+  void register_doorbells();
+  void unregister_doorbells();
+
+  std::unique_ptr<VirtioDevice> m_device;
+  const memory::GuestMemory& m_memory;
+  pci::PciPlatform& m_platform;
+  uint32_t m_slot;
+  pci::Msix m_msix;
+  uint64_t m_offered = 0;
+
+  mutable std::mutex m_mutex;
+  uint32_t m_device_feature_select = 0;
+  uint32_t m_driver_feature_select = 0;
+  uint64_t m_driver_features = 0;
+  uint8_t m_status = 0;
+  uint16_t m_queue_select = 0;
+  std::vector<Queue> m_queues;
+  bool m_active = false;
+  std::vector<uint64_t> m_doorbells;  // registered doorbell address per queue (0: none)
+
+  // Read by the worker when it raises interrupts.
+  std::atomic<uint16_t> m_config_vector{kNoVector};
+  std::vector<std::atomic<uint16_t>> m_queue_vectors;
+  std::mutex m_intx_mutex;  // ISR bits and the INTx line change together
+  std::atomic<uint8_t> m_isr{0};
+  std::atomic<uint8_t> m_config_generation{0};
+  std::atomic<bool> m_broken{false};
+};
+
+}  // namespace haven::devices::virtio

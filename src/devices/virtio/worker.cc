@@ -1,0 +1,47 @@
+#include "devices/virtio/worker.h"
+
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/sys.h"
+
+namespace haven::devices::virtio {
+
+Result<std::unique_ptr<Worker>> Worker::start(std::string name, std::vector<Watch> watches) {
+  auto loop = TRY(EventLoop::create());
+  auto stop = TRY(sys::eventfd(0, EFD_NONBLOCK));
+  auto worker = std::make_unique<Worker>(Key(), std::move(loop), std::move(stop));
+  Worker* self = worker.get();
+  TRY(self->m_loop.add(self->m_stop.get(), [self] { self->m_stopping = true; }));
+  for (Watch& watch : watches) {
+    int fd = watch.fd;
+    if (watch.is_eventfd) {
+      TRY(with_context(self->m_loop.add(fd,
+                                        [fd, handler = std::move(watch.on_readable)] {
+                                          eventfd_t ignored;
+                                          ::eventfd_read(fd, &ignored);
+                                          handler();
+                                        }),
+                       "{}", name));
+    } else {
+      TRY(with_context(self->m_loop.add(fd, std::move(watch.on_readable)), "{}", name));
+    }
+  }
+  self->m_thread = std::jthread([self, name = std::move(name)] {
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    if (auto result = self->m_loop.run_until([self] { return self->m_stopping; }); !result)
+      log::error("{}: {}", name, result.error().message());
+  });
+  return worker;
+}
+
+Worker::~Worker() {
+  if (m_thread.joinable()) {
+    ::eventfd_write(m_stop.get(), 1);
+    m_thread.join();
+  }
+}
+
+}  // namespace haven::devices::virtio
