@@ -23,6 +23,7 @@
 #include "devices/legacy/power_controls.h"
 #include "devices/pci/host_bridge.h"
 #include "devices/pci/pci_root.h"
+#include "devices/virtio/block.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/virtio_pci.h"
 #include "vmm/vcpu_runner.h"
@@ -155,6 +156,15 @@ Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::P
     ++slot;
     return {};
   };
+  for (size_t i = 0; i < config.disks.size(); ++i) {
+    const DiskConfig& disk = config.disks[i];
+    // The serial (/sys/block/vdX/serial) names the image, so the guest can tell disks apart.
+    std::string serial = disk.path.substr(disk.path.rfind('/') + 1);
+    auto block = TRY(
+        with_context(devices::virtio::Block::open({disk.path, disk.readonly, disk.direct, serial}),
+                     "disk {}", i));
+    TRY(add(std::move(block)));
+  }
   if (config.rng) TRY(add(std::make_unique<devices::virtio::Rng>()));
   return {};
 }

@@ -1,0 +1,309 @@
+#include "devices/virtio/block.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/log.h"
+#include "base/sys.h"
+#include "devices/virtio/buffers.h"
+
+namespace haven::devices::virtio {
+namespace {
+
+using memory::GuestAddr;
+
+constexpr uint64_t kHeaderSize = 16;
+constexpr uint64_t kSegmentSize = 16;  // discard / write-zeroes range
+constexpr uint32_t kIdBytes = 20;
+constexpr uint32_t kWriteZeroesUnmap = 1;
+// Longest discard or write-zeroes range, in sectors (what the config space advertises).
+constexpr uint32_t kMaxRangeSectors = 1u << 22;  // 2 GiB
+
+struct RequestHeader {
+  uint32_t type;
+  uint32_t reserved;
+  uint64_t sector;
+};
+static_assert(sizeof(RequestHeader) == kHeaderSize);
+
+struct Segment {
+  uint64_t sector;
+  uint32_t sectors;
+  uint32_t flags;
+};
+static_assert(sizeof(Segment) == kSegmentSize);
+
+template <class T>
+void put(std::array<uint8_t, 60>& config, size_t offset, T value) {
+  std::memcpy(config.data() + offset, &value, sizeof(T));
+}
+
+Result<uint64_t> image_size(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return errno_error("stat {}", path);
+  if (S_ISBLK(st.st_mode)) {
+    uint64_t bytes = 0;
+    if (::ioctl(fd, BLKGETSIZE64, &bytes) != 0) return errno_error("BLKGETSIZE64 {}", path);
+    return bytes;
+  }
+  if (!S_ISREG(st.st_mode)) return make_error("{} is neither a file nor a block device", path);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Block>> Block::open(const BlockOptions& options) {
+  int flags = (options.readonly ? O_RDONLY : O_RDWR) | (options.direct ? O_DIRECT : 0);
+  auto fd = TRY(sys::open(options.path, flags));
+  uint64_t bytes = TRY(image_size(fd.get(), options.path));
+  if (bytes % kSectorSize)
+    log::warn("{}: size {} is not a multiple of 512; the guest sees {} bytes", options.path, bytes,
+              bytes / kSectorSize * kSectorSize);
+  if (bytes < kSectorSize) return make_error("{}: an empty disk image", options.path);
+  return std::make_unique<Block>(Key(), std::move(fd), options, bytes / kSectorSize);
+}
+
+Block::Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors)
+    : m_fd(std::move(fd)), m_options(options), m_sectors(sectors) {
+  // Configuration layout (virtio 1.2, 5.2.4).
+  put<uint64_t>(m_config, 0, m_sectors);            // capacity
+  put<uint32_t>(m_config, 12, kQueueSize - 2);      // seg_max: header and status aside
+  put<uint32_t>(m_config, 20, kSectorSize);         // blk_size
+  put<uint16_t>(m_config, 34, 1);                   // num_queues
+  put<uint32_t>(m_config, 36, kMaxRangeSectors);    // max_discard_sectors
+  put<uint32_t>(m_config, 40, 1);                   // max_discard_seg
+  put<uint32_t>(m_config, 44, 4096 / kSectorSize);  // discard_sector_alignment
+  put<uint32_t>(m_config, 48, kMaxRangeSectors);    // max_write_zeroes_sectors
+  put<uint32_t>(m_config, 52, 1);                   // max_write_zeroes_seg
+  put<uint8_t>(m_config, 56, 1);                    // write_zeroes_may_unmap
+}
+
+Block::~Block() {
+  reset();
+}
+
+uint64_t Block::features() const {
+  uint64_t features = kFeatureSegMax | kFeatureBlockSize | kFeatureFlush;
+  if (m_options.readonly) return features | kFeatureReadOnly;
+  return features | kFeatureDiscard | kFeatureWriteZeroes;
+}
+
+void Block::read_config(uint64_t offset, std::span<uint8_t> data) {
+  read_config_bytes(m_config, offset, data);
+}
+
+Result<void> Block::activate(Activation activation) {
+  m_active = std::move(activation);
+  m_broken = false;
+  if (!m_active.queues[0]) return {};
+  m_uring = TRY(with_context(Uring::create(kQueueSize), "{}", m_options.path));
+  m_pending.assign(kQueueSize, {});
+  m_free.clear();
+  for (uint32_t slot = kQueueSize; slot-- > 0;) m_free.push_back(slot);
+  m_in_flight = 0;
+  m_worker = TRY(Worker::start("virtio-blk",
+                               {{m_active.notify_fds[0], [this] { serve_queue(); }, true},
+                                {m_uring->completion_fd(), [this] { reap_completions(); }, true}}));
+  return {};
+}
+
+void Block::reset() {
+  m_worker.reset();
+  drain();
+  m_uring.reset();
+  m_active = {};
+}
+
+void Block::drain() {
+  if (!m_uring) return;
+  while (m_in_flight > 0) {
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_wait_cqe(m_uring->get(), &cqe) < 0) break;
+    io_uring_cqe_seen(m_uring->get(), cqe);
+    --m_in_flight;
+  }
+}
+
+void Block::fail(const Error& error) {
+  if (m_broken) return;
+  m_broken = true;
+  m_active.fail(error.message());
+  if (m_worker) m_worker->stop_soon();
+}
+
+void Block::serve_queue() {
+  if (m_broken) return;
+  Virtqueue& queue = *m_active.queues[0];
+  while (!m_free.empty()) {
+    auto chain = queue.pop();
+    if (!chain) return fail(chain.error());
+    if (!*chain) break;
+    if (auto started = start(std::move(**chain)); !started) return fail(started.error());
+  }
+  if (int submitted = io_uring_submit(m_uring->get()); submitted < 0)
+    return fail(Error::from_errno("io_uring_submit", -submitted));
+  if (auto finished = finish_batch(); !finished) return fail(finished.error());
+}
+
+Result<void> Block::complete(uint16_t head, GuestAddr status, uint8_t value, uint32_t used_length) {
+  TRY(m_active.memory->write<uint8_t>(status, value));
+  return m_active.queues[0]->push_used(head, used_length);
+}
+
+Result<void> Block::finish_batch() {
+  if (TRY(m_active.queues[0]->should_notify())) m_active.interrupts->queue(0);
+  return {};
+}
+
+Result<void> Block::start(DescriptorChain chain) {
+  const memory::GuestMemory& memory = *m_active.memory;
+  if (chain.readable_bytes < kHeaderSize || chain.writable_bytes < 1)
+    return make_error("request {} without a header or a status byte", chain.head);
+  RequestHeader header{};
+  TRY(copy_from_buffers(memory, chain.readable, 0,
+                        std::span(reinterpret_cast<uint8_t*>(&header), sizeof(header))));
+  // The status byte is the last device-writable byte.
+  const Buffer& last = chain.writable.back();
+  GuestAddr status = last.address + (last.length - 1);
+  uint64_t data_in = chain.writable_bytes - 1;  // room for data the device writes
+  uint64_t data_out = chain.readable_bytes - kHeaderSize;
+  auto done = [&](uint8_t value, uint32_t used = 1) {
+    return complete(chain.head, status, value, used);
+  };
+
+  uint32_t slot = m_free.back();
+  Pending pending;
+  pending.head = chain.head;
+  pending.status = status;
+  pending.used_length = 1;
+  pending.type = header.type;
+  io_uring_sqe* sqe = nullptr;
+
+  auto in_range = [&](uint64_t sector, uint64_t bytes) {
+    return bytes % kSectorSize == 0 && sector <= m_sectors &&
+           bytes / kSectorSize <= m_sectors - sector;
+  };
+
+  switch (header.type) {
+    case kTypeIn: {
+      if (!in_range(header.sector, data_in)) return done(kStatusIoError);
+      if (data_in == 0) return done(kStatusOk);
+      pending.iovecs = TRY(buffer_iovecs(memory, chain.writable, 0, data_in));
+      pending.expected = data_in;
+      pending.used_length = static_cast<uint32_t>(data_in + 1);
+      sqe = io_uring_get_sqe(m_uring->get());
+      if (!sqe) return make_error("io_uring submission queue full");
+      io_uring_prep_readv(sqe, m_fd.get(), pending.iovecs.data(),
+                          static_cast<unsigned>(pending.iovecs.size()),
+                          header.sector * kSectorSize);
+      break;
+    }
+    case kTypeOut: {
+      if (m_options.readonly) return done(kStatusIoError);
+      if (!in_range(header.sector, data_out)) return done(kStatusIoError);
+      if (data_out == 0) return done(kStatusOk);
+      pending.iovecs = TRY(buffer_iovecs(memory, chain.readable, kHeaderSize, data_out));
+      pending.expected = data_out;
+      sqe = io_uring_get_sqe(m_uring->get());
+      if (!sqe) return make_error("io_uring submission queue full");
+      io_uring_prep_writev(sqe, m_fd.get(), pending.iovecs.data(),
+                           static_cast<unsigned>(pending.iovecs.size()),
+                           header.sector * kSectorSize);
+      break;
+    }
+    case kTypeFlush:
+      if (m_options.readonly) return done(kStatusOk);
+      sqe = io_uring_get_sqe(m_uring->get());
+      if (!sqe) return make_error("io_uring submission queue full");
+      io_uring_prep_fsync(sqe, m_fd.get(), IORING_FSYNC_DATASYNC);
+      break;
+    case kTypeGetId: {
+      std::array<uint8_t, kIdBytes> id{};
+      std::memcpy(id.data(), m_options.serial.data(),
+                  std::min<size_t>(m_options.serial.size(), kIdBytes));
+      uint64_t room = std::min<uint64_t>(data_in, kIdBytes);
+      TRY(copy_to_buffers(memory, chain.writable, 0, std::span(id.data(), room)));
+      return done(kStatusOk, static_cast<uint32_t>(room + 1));
+    }
+    case kTypeDiscard:
+    case kTypeWriteZeroes: {
+      if (m_options.readonly) return done(kStatusIoError);
+      if (data_out != kSegmentSize) return done(kStatusUnsupported);  // one range per request
+      Segment segment{};
+      TRY(copy_from_buffers(memory, chain.readable, kHeaderSize,
+                            std::span(reinterpret_cast<uint8_t*>(&segment), sizeof(segment))));
+      uint64_t bytes = uint64_t{segment.sectors} * kSectorSize;
+      if (!in_range(segment.sector, bytes) || segment.sectors > kMaxRangeSectors)
+        return done(kStatusIoError);
+      if (bytes == 0) return done(kStatusOk);
+      pending.offset = segment.sector * kSectorSize;
+      pending.length = bytes;
+      pending.unmap = header.type == kTypeDiscard || (segment.flags & kWriteZeroesUnmap);
+      int mode =
+          FALLOC_FL_KEEP_SIZE | (pending.unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+      sqe = io_uring_get_sqe(m_uring->get());
+      if (!sqe) return make_error("io_uring submission queue full");
+      io_uring_prep_fallocate(sqe, m_fd.get(), mode, pending.offset, pending.length);
+      break;
+    }
+    default:
+      return done(kStatusUnsupported);
+  }
+  io_uring_sqe_set_data64(sqe, slot);
+  m_free.pop_back();
+  m_pending[slot] = std::move(pending);
+  ++m_in_flight;
+  return {};
+}
+
+void Block::reap_completions() {
+  if (m_broken) return;
+  io_uring* ring = m_uring->get();
+  io_uring_cqe* cqe = nullptr;
+  bool resubmit = false;
+  while (io_uring_peek_cqe(ring, &cqe) == 0) {
+    uint64_t slot = io_uring_cqe_get_data64(cqe);
+    int result = cqe->res;
+    io_uring_cqe_seen(ring, cqe);
+    --m_in_flight;
+    if (slot >= m_pending.size()) continue;
+    Pending& pending = m_pending[slot];
+    // Filesystems without FALLOC_FL_ZERO_RANGE (tmpfs): punching a hole also reads as zeros.
+    if (result == -EOPNOTSUPP && pending.type == kTypeWriteZeroes && !pending.unmap) {
+      pending.unmap = true;
+      if (io_uring_sqe* sqe = io_uring_get_sqe(ring)) {
+        io_uring_prep_fallocate(sqe, m_fd.get(), FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+                                pending.offset, pending.length);
+        io_uring_sqe_set_data64(sqe, slot);
+        ++m_in_flight;
+        resubmit = true;
+        continue;
+      }
+    }
+    bool ok = result >= 0 && static_cast<uint64_t>(result) == pending.expected;
+    if (!ok) {
+      if (result < 0)
+        log::warn("{}: request type {} failed: {}", m_options.path, pending.type,
+                  std::strerror(-result));
+      else
+        log::warn("{}: short transfer ({} of {} bytes)", m_options.path, result, pending.expected);
+    }
+    auto completed = complete(pending.head, pending.status, ok ? kStatusOk : kStatusIoError,
+                              ok ? pending.used_length : 1);
+    pending.iovecs.clear();
+    m_free.push_back(static_cast<uint32_t>(slot));
+    if (!completed) return fail(completed.error());
+  }
+  if (resubmit) io_uring_submit(ring);
+  if (auto finished = finish_batch(); !finished) return fail(finished.error());
+  // Slots freed: requests the driver queued while all were busy can start now.
+  serve_queue();
+}
+
+}  // namespace haven::devices::virtio

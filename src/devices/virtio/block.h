@@ -1,0 +1,112 @@
+#pragma once
+
+// virtio-blk (virtio 1.2, 5.2) on a raw image file or block device. One request queue;
+// reads, writes, flushes (fdatasync) and discard/write-zeroes (fallocate) go to the kernel
+// through io_uring, many in flight at once, completed from the ring's eventfd; get-id answers
+// a serial. A read-only disk offers VIRTIO_BLK_F_RO and fails writes. Requests that fall off
+// the end of the disk or have no room for their status byte get an error status; a ring that
+// cannot be parsed marks the device broken.
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "base/uring.h"
+#include "devices/virtio/device.h"
+#include "devices/virtio/worker.h"
+
+namespace haven::devices::virtio {
+
+struct BlockOptions {
+  std::string path;
+  bool readonly = false;
+  bool direct = false;  // O_DIRECT
+  std::string serial;   // at most 20 bytes reach the guest
+};
+
+class Block final : public VirtioDevice {
+ public:
+  static constexpr uint16_t kQueueSize = 256;
+  static constexpr uint32_t kSectorSize = 512;
+
+  // Request types and statuses (virtio 1.2, 5.2.6).
+  static constexpr uint32_t kTypeIn = 0;
+  static constexpr uint32_t kTypeOut = 1;
+  static constexpr uint32_t kTypeFlush = 4;
+  static constexpr uint32_t kTypeGetId = 8;
+  static constexpr uint32_t kTypeDiscard = 11;
+  static constexpr uint32_t kTypeWriteZeroes = 13;
+  static constexpr uint8_t kStatusOk = 0;
+  static constexpr uint8_t kStatusIoError = 1;
+  static constexpr uint8_t kStatusUnsupported = 2;
+
+  static constexpr uint64_t kFeatureSegMax = 1ull << 2;
+  static constexpr uint64_t kFeatureReadOnly = 1ull << 5;
+  static constexpr uint64_t kFeatureBlockSize = 1ull << 6;
+  static constexpr uint64_t kFeatureFlush = 1ull << 9;
+  static constexpr uint64_t kFeatureDiscard = 1ull << 13;
+  static constexpr uint64_t kFeatureWriteZeroes = 1ull << 14;
+
+  static Result<std::unique_ptr<Block>> open(const BlockOptions& options);
+  ~Block() override;
+
+  std::string_view name() const override { return "virtio-blk"; }
+  DeviceType type() const override { return DeviceType::block; }
+  uint32_t pci_class() const override { return 0x018000; }  // mass storage, other
+  uint64_t features() const override;
+  std::vector<uint16_t> queue_sizes() const override { return {kQueueSize}; }
+  void read_config(uint64_t offset, std::span<uint8_t> data) override;
+  Result<void> activate(Activation activation) override;
+  void reset() override;
+
+  uint64_t capacity_sectors() const { return m_sectors; }
+
+ private:
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
+  Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors);
+
+ private:
+  // One request in flight in the io_uring.
+  struct Pending {
+    uint16_t head = 0;
+    memory::GuestAddr status;
+    uint32_t used_length = 0;  // bytes the guest sees written (data + status)
+    uint64_t expected = 0;     // result that means success
+    uint32_t type = 0;
+    uint64_t offset = 0, length = 0;  // for the write-zeroes fallback
+    bool unmap = false;
+    std::vector<iovec> iovecs;
+  };
+
+  void serve_queue();
+  void reap_completions();
+  // Parses one request and queues its I/O, or completes it at once. Errors break the device.
+  Result<void> start(DescriptorChain chain);
+  Result<void> complete(uint16_t head, memory::GuestAddr status, uint8_t value,
+                        uint32_t used_length);
+  Result<void> finish_batch();
+  void fail(const Error& error);
+  // Waits for every request still in the kernel, so none writes guest memory after reset.
+  void drain();
+
+  UniqueFd m_fd;
+  BlockOptions m_options;
+  uint64_t m_sectors;
+  std::array<uint8_t, 60> m_config{};
+
+  Activation m_active;
+  std::unique_ptr<Uring> m_uring;
+  std::vector<Pending> m_pending;  // by slot
+  std::vector<uint32_t> m_free;    // free slots
+  uint32_t m_in_flight = 0;
+  bool m_broken = false;
+  std::unique_ptr<Worker> m_worker;  // last: stopped first
+};
+
+}  // namespace haven::devices::virtio

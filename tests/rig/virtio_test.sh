@@ -1,0 +1,87 @@
+#!/bin/sh
+# Virtio device tests with Debian's stock kernel, run INSIDE the nested rig by
+# tools/rig/run-tests (busybox sh). The guest's /init (tools/rig/guest-init) prints markers.
+# Inputs made on the host: /data/disk.img (ext4 with /host-file), /data/ro.img (random bytes,
+# its SHA-256 in /data/ro.sha256).
+set -u
+failures=0
+out=/tmp/virtio.out
+base_cmdline="console=ttyS0 panic=-1 quiet"
+
+fail() {
+  echo "FAIL: $*"
+  sed 's/^/  | /' "$out" | tail -n 40
+  failures=$((failures + 1))
+}
+
+boot() {
+  name=$1 want=$2
+  shift 2
+  start=$(date +%s)
+  timeout 240 haven run "$@" </dev/null >"$out" 2>&1
+  status=$?
+  echo "$name: exit $status after $(($(date +%s) - start)) s"
+  [ "$status" = "$want" ] || { fail "$name: exit status $status, wanted $want"; return 1; }
+}
+
+has() {
+  grep -qF -- "$2" "$out" || { fail "$1: no '$2' in the output"; return 1; }
+}
+
+# marker NAME: the value the guest printed as NAME=VALUE (its console ends lines with CR LF).
+marker() {
+  tr -d '\r' <"$out" | sed -n "s/.*$1=\([^ ]*\).*/\1/p" | head -n 1
+}
+
+ro_sha=$(cut -d' ' -f1 /data/ro.sha256)
+
+# disk_boot NAME EXTRA_CMDLINE: rng + a writable ext4 disk + a read-only raw disk.
+disk_boot() {
+  name=$1
+  cp /data/disk.img /tmp/disk.img
+  boot "$name" 0 --kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz --memory 256M --cpus 2 \
+    --rng --disk path=/tmp/disk.img --disk path=/data/ro.img,readonly=on \
+    --cmdline "$base_cmdline haven.disktest=1 $2" || return 1
+  has "$name" "HAVEN-GUEST-HWRNG-BYTES=64" &&
+    has "$name" "HAVEN-GUEST-DISKS=vda:131072:0 vdb:2048:1" &&
+    has "$name" "HAVEN-GUEST-HOST-FILE=made on the host" &&
+    has "$name" "HAVEN-GUEST-FSTRIM=ok" &&
+    has "$name" "HAVEN-GUEST-VDA-DONE" &&
+    has "$name" "HAVEN-GUEST-VDB-WRITE=refused" &&
+    has "$name" "HAVEN-GUEST-VDB-SHA256=$ro_sha" || return 1
+  # After power-off, the host checks what the guest left on the disk.
+  if ! e2fsck -fn /tmp/disk.img >>"$out" 2>&1; then
+    fail "$name: e2fsck -fn found problems"
+    return 1
+  fi
+  written=$(debugfs -R "cat /guest-file" /tmp/disk.img 2>/dev/null)
+  [ "$written" = "written by the guest" ] || { fail "$name: debugfs read '$written'"; return 1; }
+  debugfs -R "dump /guest-blob /tmp/blob" /tmp/disk.img >/dev/null 2>&1
+  blob=$(sha256sum /tmp/blob | cut -d' ' -f1)
+  [ "$blob" = "$(marker HAVEN-GUEST-BLOB-SHA256)" ] ||
+    { fail "$name: the guest's 8 MiB file reads back as $blob on the host"; return 1; }
+  [ "$(sha256sum /data/ro.img | cut -d' ' -f1)" = "$ro_sha" ] ||
+    { fail "$name: the read-only image changed"; return 1; }
+}
+
+name="virtio rng + disks, MSI-X"
+if disk_boot "$name" ""; then
+  vectors=$(marker HAVEN-GUEST-VIRTIO-MSI-VECTORS)
+  if [ "${vectors:-0}" -ge 3 ]; then echo "ok: $name ($vectors MSI-X vectors)"; else
+    fail "$name: only ${vectors:-0} virtio MSI vectors"; fi
+fi
+
+name="virtio rng + disks, INTx (pci=nomsi)"
+if disk_boot "$name" "pci=nomsi"; then
+  vectors=$(marker HAVEN-GUEST-VIRTIO-MSI-VECTORS)
+  if [ "${vectors:-1}" = 0 ]; then echo "ok: $name"; else
+    fail "$name: $vectors MSI vectors despite pci=nomsi"; fi
+fi
+
+name="missing disk image"
+if boot "$name" 2 --kernel /guest/vmlinuz --disk path=/nonexistent.img; then
+  has "$name" "/nonexistent.img" && echo "ok: $name"
+fi
+
+[ "$failures" = 0 ] || { echo "$failures virtio check(s) failed"; exit 1; }
+echo "all virtio checks passed"
