@@ -24,6 +24,7 @@
 #include "devices/pci/host_bridge.h"
 #include "devices/pci/pci_root.h"
 #include "devices/virtio/block.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/virtio_pci.h"
 #include "vmm/vcpu_runner.h"
@@ -59,6 +60,19 @@ Result<void> configure_vcpu(kvm::Vcpu& vcpu, std::span<const kvm_cpuid_entry2> s
   set_lvt_delivery_mode(lapic, kLapicLvt1, kDeliveryModeNmi);
   TRY(vcpu.set_lapic(lapic));
   return {};
+}
+
+// A stable, locally administered MAC for a TAP name: 52:54:00 (as QEMU's) and three bytes of
+// the name's hash (FNV-1a, the same on every host).
+std::array<uint8_t, 6> default_mac(const std::string& tap) {
+  uint32_t hash = 2166136261u;
+  for (char c : tap) hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
+  return {0x52,
+          0x54,
+          0x00,
+          static_cast<uint8_t>(hash >> 16),
+          static_cast<uint8_t>(hash >> 8),
+          static_cast<uint8_t>(hash)};
 }
 
 }  // namespace
@@ -164,6 +178,11 @@ Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::P
         with_context(devices::virtio::Block::open({disk.path, disk.readonly, disk.direct, serial}),
                      "disk {}", i));
     TRY(add(std::move(block)));
+  }
+  for (const NetConfig& net : config.nets) {
+    devices::virtio::NetOptions options{net.tap, net.mac.value_or(default_mac(net.tap))};
+    auto device = TRY(with_context(devices::virtio::Net::open(options), "net {}", net.tap));
+    TRY(add(std::move(device)));
   }
   if (config.rng) TRY(add(std::make_unique<devices::virtio::Rng>()));
   return {};

@@ -78,6 +78,39 @@ if disk_boot "$name" "pci=nomsi"; then
     fail "$name: $vectors MSI vectors despite pci=nomsi"; fi
 fi
 
+# virtio-net: a TAP in a network namespace of its own, the host side serving HTTP.
+name="virtio-net on a TAP"
+cat >/tmp/net-test.sh <<'NET'
+set -e
+ip link set lo up
+tunctl -t haven-tap0 >/dev/null
+ip addr add 10.0.2.1/24 dev haven-tap0
+ip link set haven-tap0 up
+mkdir -p /tmp/www/cgi-bin
+dd if=/dev/urandom of=/tmp/www/blob bs=1M count=16 2>/dev/null
+sha256sum /tmp/www/blob | cut -d' ' -f1 >/tmp/blob.sha256
+printf '#!/bin/sh\nhead -c "$CONTENT_LENGTH" >/tmp/uploaded\necho "Content-Type: text/plain"\necho\nsha256sum /tmp/uploaded | cut -d" " -f1\n' \
+  >/tmp/www/cgi-bin/upload
+chmod +x /tmp/www/cgi-bin/upload
+httpd -p 10.0.2.1:8080 -h /tmp/www
+set +e
+timeout 240 haven run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz --memory 256M \
+  --net tap=haven-tap0,mac=52:54:00:12:34:56 --cmdline "console=ttyS0 panic=-1 quiet haven.nettest=1" \
+  </dev/null
+NET
+start=$(date +%s)
+unshare -n sh /tmp/net-test.sh >"$out" 2>&1
+status=$?
+echo "$name: exit $status after $(($(date +%s) - start)) s"
+if [ "$status" = 0 ] && has "$name" "HAVEN-GUEST-MAC=52:54:00:12:34:56" &&
+  has "$name" "HAVEN-GUEST-PING=ok" && has "$name" "HAVEN-GUEST-UPLOAD=match"; then
+  got=$(marker HAVEN-GUEST-DOWNLOAD-SHA256)
+  if [ "$got" = "$(cat /tmp/blob.sha256)" ]; then echo "ok: $name"; else
+    fail "$name: the guest downloaded $got"; fi
+elif [ "$status" != 0 ]; then
+  fail "$name: exit status $status"
+fi
+
 name="missing disk image"
 if boot "$name" 2 --kernel /guest/vmlinuz --disk path=/nonexistent.img; then
   has "$name" "/nonexistent.img" && echo "ok: $name"

@@ -52,6 +52,9 @@ class Virtqueue {
 
   // The next request the driver made available, or nullopt when there is none.
   Result<std::optional<DescriptorChain>> pop();
+  // Gives back the chain pop() just returned, unconsumed (the device had nothing to put in it
+  // yet); the next pop() returns it again.
+  void undo_pop() { --m_next_avail; }
   // Returns a request to the driver with the number of bytes the device wrote into it.
   Result<void> push_used(uint16_t head, uint32_t written);
   // After pushing: whether the driver wants an interrupt for what was pushed since the last

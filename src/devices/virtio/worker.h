@@ -40,6 +40,8 @@ class Worker {
 
   // Pass from a handler: the loop stops after this batch (the device failed).
   void stop_soon() { m_stopping = true; }
+  // The worker's loop, for handlers that start or stop watching an fd (worker thread only).
+  EventLoop& loop() { return m_loop; }
 
  private:
   EventLoop m_loop;

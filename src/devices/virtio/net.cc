@@ -1,0 +1,180 @@
+#include "devices/virtio/net.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/log.h"
+#include "base/sys.h"
+#include "devices/virtio/buffers.h"
+
+namespace haven::devices::virtio {
+namespace {
+
+constexpr uint16_t kLinkUp = 1;
+constexpr uint64_t kNumBuffersOffset = 10;  // in the header: how many chains a frame used
+
+Result<UniqueFd> open_tap(const std::string& name) {
+  auto fd = TRY(sys::open("/dev/net/tun", O_RDWR | O_NONBLOCK));
+  ifreq request{};
+  std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  request.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  if (::ioctl(fd.get(), TUNSETIFF, &request) != 0)
+    return errno_error(
+        "TUNSETIFF {} (creating a TAP needs CAP_NET_ADMIN; an existing one must "
+        "belong to this user)",
+        name);
+  int header_size = static_cast<int>(Net::kHeaderSize);
+  if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &header_size) != 0)
+    return errno_error("TUNSETVNETHDRSZ {}", name);
+  return fd;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Net>> Net::open(const NetOptions& options) {
+  auto tap = TRY(open_tap(options.tap));
+  return std::make_unique<Net>(Key(), std::move(tap), options);
+}
+
+Net::Net(Key, UniqueFd tap, const NetOptions& options) : m_tap(std::move(tap)), m_options(options) {
+  std::memcpy(m_config.data(), m_options.mac.data(), 6);
+  std::memcpy(m_config.data() + 6, &kLinkUp, 2);  // status
+  uint16_t pairs = 1;
+  std::memcpy(m_config.data() + 8, &pairs, 2);  // max_virtqueue_pairs
+}
+
+Net::~Net() {
+  reset();
+}
+
+uint64_t Net::features() const {
+  return kFeatureCsum | kFeatureGuestCsum | kFeatureMac | kFeatureGuestTso4 | kFeatureGuestTso6 |
+         kFeatureGuestEcn | kFeatureHostTso4 | kFeatureHostTso6 | kFeatureHostEcn | kFeatureStatus;
+}
+
+void Net::read_config(uint64_t offset, std::span<uint8_t> data) {
+  read_config_bytes(m_config, offset, data);
+}
+
+Result<void> Net::activate(Activation activation) {
+  m_active = std::move(activation);
+  m_broken = false;
+  // What the TAP may hand us is what the guest said it can take.
+  uint64_t features = m_active.features;
+  unsigned offload = 0;
+  if (features & kFeatureGuestCsum) {
+    offload |= TUN_F_CSUM;
+    if (features & kFeatureGuestTso4) offload |= TUN_F_TSO4;
+    if (features & kFeatureGuestTso6) offload |= TUN_F_TSO6;
+    if ((offload & (TUN_F_TSO4 | TUN_F_TSO6)) && (features & kFeatureGuestEcn))
+      offload |= TUN_F_TSO_ECN;
+  }
+  if (::ioctl(m_tap.get(), TUNSETOFFLOAD, offload) != 0)
+    return errno_error("TUNSETOFFLOAD {:#x} on {}", offload, m_options.tap);
+  if (!m_active.queues[kRx] || !m_active.queues[kTx]) return {};
+  m_worker =
+      TRY(Worker::start("virtio-net", {{m_active.notify_fds[kRx], [this] { rx_kicked(); }, true},
+                                       {m_active.notify_fds[kTx], [this] { transmit(); }, true}}));
+  // The TAP is watched from the worker thread, which owns the loop from now on.
+  m_tap_watched = false;
+  ::eventfd_write(m_active.notify_fds[kRx], 1);
+  return {};
+}
+
+void Net::reset() {
+  m_worker.reset();
+  m_active = {};
+  m_tap_watched = false;
+  if (m_dropped_tx) log::debug("{}: {} frames dropped on transmit", m_options.tap, m_dropped_tx);
+}
+
+void Net::fail(const Error& error) {
+  if (m_broken) return;
+  m_broken = true;
+  m_active.fail(error.message());
+  m_worker->stop_soon();
+}
+
+void Net::watch_tap(bool watch) {
+  if (watch == m_tap_watched) return;
+  if (watch) {
+    if (auto added = m_worker->loop().add(m_tap.get(), [this] { receive(); }); !added)
+      return fail(added.error());
+  } else {
+    m_worker->loop().remove(m_tap.get());
+  }
+  m_tap_watched = watch;
+}
+
+void Net::rx_kicked() {
+  if (m_broken) return;
+  // New receive buffers: frames waiting in the TAP can come in.
+  watch_tap(true);
+  receive();
+}
+
+void Net::receive() {
+  if (m_broken) return;
+  Virtqueue& queue = *m_active.queues[kRx];
+  const memory::GuestMemory& memory = *m_active.memory;
+  while (true) {
+    auto chain = queue.pop();
+    if (!chain) return fail(chain.error());
+    if (!*chain) {
+      // No buffers: stop watching until the driver adds some (it kicks the receive queue).
+      watch_tap(false);
+      break;
+    }
+    if ((*chain)->writable_bytes < kHeaderSize)
+      return fail(Error::from_message("receive buffer smaller than the header"));
+    auto iovecs = buffer_iovecs(memory, (*chain)->writable, 0, (*chain)->writable_bytes);
+    if (!iovecs) return fail(iovecs.error());
+    ssize_t got = ::readv(m_tap.get(), iovecs->data(), static_cast<int>(iovecs->size()));
+    if (got < 0) {
+      queue.undo_pop();
+      if (errno != EAGAIN && errno != EINTR)
+        log::warn("{}: read: {}", m_options.tap, std::strerror(errno));
+      break;
+    }
+    // Without mergeable buffers every frame fits one chain.
+    uint16_t one = 1;
+    if (auto set = copy_to_buffers(memory, (*chain)->writable, kNumBuffersOffset,
+                                   std::span(reinterpret_cast<const uint8_t*>(&one), 2));
+        !set)
+      return fail(set.error());
+    if (auto pushed = queue.push_used((*chain)->head, static_cast<uint32_t>(got)); !pushed)
+      return fail(pushed.error());
+  }
+  auto notify = queue.should_notify();
+  if (!notify) return fail(notify.error());
+  if (*notify) m_active.interrupts->queue(kRx);
+}
+
+void Net::transmit() {
+  if (m_broken) return;
+  Virtqueue& queue = *m_active.queues[kTx];
+  const memory::GuestMemory& memory = *m_active.memory;
+  while (true) {
+    auto chain = queue.pop();
+    if (!chain) return fail(chain.error());
+    if (!*chain) break;
+    auto iovecs = buffer_iovecs(memory, (*chain)->readable, 0, (*chain)->readable_bytes);
+    if (!iovecs) return fail(iovecs.error());
+    if ((*chain)->readable_bytes < kHeaderSize ||
+        ::writev(m_tap.get(), iovecs->data(), static_cast<int>(iovecs->size())) < 0)
+      ++m_dropped_tx;  // a full TAP queue or a malformed frame: dropped, as a NIC would
+    if (auto pushed = queue.push_used((*chain)->head, 0); !pushed) return fail(pushed.error());
+  }
+  auto notify = queue.should_notify();
+  if (!notify) return fail(notify.error());
+  if (*notify) m_active.interrupts->queue(kTx);
+}
+
+}  // namespace haven::devices::virtio
