@@ -29,6 +29,7 @@ struct RunOptions {
   std::vector<std::string> disks;
   std::vector<std::string> nets;
   bool rng = false;
+  std::string virtio_console;
   bool print_config = false;
   bool verbose = false;
 };
@@ -70,6 +71,9 @@ Result<vmm::VmConfig> build_config(const RunOptions& options) {
   for (const std::string& net : options.nets)
     config.nets.push_back(TRY(flag(vmm::parse_net(net), "--net")));
   if (options.rng) config.rng = true;
+  if (!options.virtio_console.empty())
+    config.virtio_console =
+        TRY(flag(vmm::parse_console(options.virtio_console), "--virtio-console"));
 
   if (config.kernel.empty())
     return make_error("--kernel: a kernel is required (or a --config with \"kernel\")");
@@ -153,6 +157,8 @@ std::function<int()> add_run_command(CLI::App& app) {
   run->add_option("--net", options->nets,
                   "A virtio NIC on a TAP: tap=NAME[,mac=52:54:00:..] (repeatable)");
   run->add_flag("--rng", options->rng, "A virtio entropy source (the guest's /dev/hwrng)");
+  run->add_option("--virtio-console", options->virtio_console,
+                  "A second console, the guest's /dev/hvc0: file:PATH, socket:PATH or stdio");
   run->add_flag("--print-config", options->print_config,
                 "Print the resulting VM config as JSON and exit");
   run->add_flag("-v,--verbose", options->verbose, "Log debug details");

@@ -62,8 +62,17 @@ int run(const vmm::VmConfig& config, std::chrono::steady_clock::time_point start
     log::error("{}", console.error().message());
     return vmm::kExitError;
   }
+  std::unique_ptr<vmm::Console> second_console;
+  if (config.virtio_console) {
+    auto opened = vmm::Console::open(*config.virtio_console);
+    if (!opened) {
+      log::error("virtio console: {}", opened.error().message());
+      return vmm::kExitError;
+    }
+    second_console = std::move(*opened);
+  }
   for (;;) {
-    auto machine = vmm::Machine::create(config, *kvm, **console);
+    auto machine = vmm::Machine::create(config, *kvm, **console, second_console.get());
     if (!machine) {
       log::error("{}", machine.error().message());
       return vmm::kExitError;

@@ -78,14 +78,15 @@ std::array<uint8_t, 6> default_mac(const std::string& tap) {
 }  // namespace
 
 Machine::Machine(kvm::Vm vm, memory::GuestMemory memory, std::unique_ptr<StopControl> stop,
-                 Console& console)
+                 Console& console, Console* virtio_console)
     : m_vm(std::move(vm)),
       m_memory(std::move(memory)),
       m_stop(std::move(stop)),
-      m_console(console) {}
+      m_console(console),
+      m_virtio_console_host(virtio_console) {}
 
 Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, const kvm::Kvm& kvm,
-                                                 Console& console) {
+                                                 Console& console, Console* virtio_console) {
   TRY(validate(config));
   kvm::Vm vm = TRY(kvm.create_vm());
   TRY(vm.set_identity_map_address(x86::kIdentityMapAddress));
@@ -100,8 +101,8 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, const k
     TRY(vm.set_user_memory_region(slot++, region.start.value(), region.host.bytes()));
 
   auto stop = TRY(StopControl::create());
-  auto machine =
-      std::make_unique<Machine>(std::move(vm), std::move(memory), std::move(stop), console);
+  auto machine = std::make_unique<Machine>(std::move(vm), std::move(memory), std::move(stop),
+                                           console, virtio_console);
   TRY(machine->add_devices(config));
   TRY(machine->load_guest(config));
   TRY(machine->create_vcpus(kvm, config.cpus));
@@ -185,6 +186,13 @@ Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::P
     TRY(add(std::move(device)));
   }
   if (config.rng) TRY(add(std::make_unique<devices::virtio::Rng>()));
+  if (m_virtio_console_host) {
+    Console& host = *m_virtio_console_host;
+    auto console = TRY(devices::virtio::Console::create(
+        [&host](std::span<const uint8_t> bytes) { host.write(bytes); }));
+    m_virtio_console = console.get();
+    TRY(add(std::move(console)));
+  }
   return {};
 }
 
@@ -253,6 +261,17 @@ StopReason Machine::run(int signal_fd, std::chrono::steady_clock::time_point sta
         *loop, {[uart](std::span<const uint8_t> bytes) {
                   if (uart->enqueue_input(bytes) < bytes.size())
                     log::warn("console input dropped: the guest is not reading it");
+                },
+                [&stop] {
+                  stop.request({StopKind::user_quit, "quit from the console"});
+                }});
+  }
+  if (watched && m_virtio_console) {
+    devices::virtio::Console* device = m_virtio_console;
+    watched = m_virtio_console_host->attach_input(
+        *loop, {[device](std::span<const uint8_t> bytes) {
+                  if (device->enqueue_input(bytes) < bytes.size())
+                    log::warn("virtio console input dropped: the guest is not reading it");
                 },
                 [&stop] {
                   stop.request({StopKind::user_quit, "quit from the console"});

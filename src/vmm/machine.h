@@ -9,6 +9,7 @@
 #include "devices/bus.h"
 #include "devices/legacy/uart_8250.h"
 #include "devices/pci/pci_root.h"
+#include "devices/virtio/console.h"
 #include "kvm/kvm.h"
 #include "memory/guest_memory.h"
 #include "vmm/console.h"
@@ -23,8 +24,10 @@ namespace haven::vmm {
 // controls, pvpanic), firmware tables (ACPI, MP), the kernel loaded and every vCPU set up.
 class Machine {
  public:
+  // `virtio_console`, when given, is the host end of the guest's /dev/hvc0.
   static Result<std::unique_ptr<Machine>> create(const VmConfig& config, const kvm::Kvm& kvm,
-                                                 Console& console);
+                                                 Console& console,
+                                                 Console* virtio_console = nullptr);
 
   // Runs until the guest or the host stops it: one thread per vCPU, while this thread serves
   // console input and `signal_fd` (a signalfd for SIGINT/SIGTERM/SIGHUP, or -1).
@@ -33,7 +36,7 @@ class Machine {
   const memory::GuestMemory& memory() const { return m_memory; }
 
   Machine(kvm::Vm vm, memory::GuestMemory memory, std::unique_ptr<StopControl> stop,
-          Console& console);
+          Console& console, Console* virtio_console);
 
  private:
   Result<void> add_devices(const VmConfig& config);
@@ -47,6 +50,8 @@ class Machine {
   std::unique_ptr<KvmPciPlatform> m_pci_platform;
   std::unique_ptr<StopControl> m_stop;
   Console& m_console;
+  Console* m_virtio_console_host;
+  devices::virtio::Console* m_virtio_console = nullptr;  // owned by its PCI function
   devices::Bus m_pio{"port I/O"};
   devices::Bus m_mmio{"MMIO"};
   std::shared_ptr<devices::legacy::Uart8250> m_uart;

@@ -210,10 +210,17 @@ Result<void> validate(const VmConfig& config) {
                       config.memory, format_size(VmConfig::kMinMemory),
                       format_size(VmConfig::kMaxMemory));
   // Each device takes a PCI slot (31 after the host bridge).
-  if (config.disks.size() + config.nets.size() + (config.rng ? 1 : 0) > kMaxPciDevices)
+  if (config.disks.size() + config.nets.size() + (config.rng ? 1 : 0) +
+          (config.virtio_console ? 1 : 0) >
+      kMaxPciDevices)
     return make_error("devices: at most {} disks, nets and rng together", kMaxPciDevices);
   for (const DiskConfig& disk : config.disks)
     if (disk.path.empty()) return make_error("disks: a disk without a path");
+  if (config.virtio_console && config.virtio_console->kind == ConsoleConfig::Kind::stdio &&
+      config.console.kind == ConsoleConfig::Kind::stdio)
+    return make_error(
+        "virtio_console: stdio is taken by the serial console (give it a file: or "
+        "socket:, or set console to another)");
   return {};
 }
 
@@ -265,13 +272,21 @@ Result<VmConfig> vm_config_from_json(std::string_view text, VmConfig config) {
       config.disks = TRY(disks_from_json(value));
     } else if (key == "nets") {
       config.nets = TRY(nets_from_json(value));
+    } else if (key == "virtio_console") {
+      if (value.is_null()) {
+        config.virtio_console.reset();
+      } else {
+        std::string text_value = TRY(string_field(value, key));
+        config.virtio_console =
+            TRY(with_context(parse_console(text_value), "field 'virtio_console'"));
+      }
     } else if (key == "rng") {
       if (!value.is_boolean()) return make_error("field 'rng': expected true or false");
       config.rng = value.get<bool>();
     } else {
       return make_error(
           "unknown field '{}' (known: kernel, initrd, cmdline, memory, cpus, "
-          "console, on_reboot, disks, nets, rng)",
+          "console, on_reboot, disks, nets, rng, virtio_console)",
           key);
     }
   }
@@ -302,6 +317,7 @@ std::string vm_config_to_json(const VmConfig& config) {
     }
   }
   if (config.rng) doc["rng"] = true;
+  if (config.virtio_console) doc["virtio_console"] = console_to_string(*config.virtio_console);
   return doc.dump(2);
 }
 

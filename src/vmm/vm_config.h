@@ -56,6 +56,8 @@ struct VmConfig {
   std::vector<DiskConfig> disks;
   std::vector<NetConfig> nets;
   bool rng = false;
+  // A second console on virtio-console (the guest's /dev/hvc0), when set.
+  std::optional<ConsoleConfig> virtio_console;
 };
 
 // Each parser names the offending field (as "--memory" or "memory") in its error.
@@ -77,7 +79,8 @@ Result<void> validate(const VmConfig& config);
 // JSON form: {"kernel": "...", "initrd": "...", "cmdline": "...", "memory": "512M" or MiB,
 // "cpus": 2, "console": "stdio|file:PATH|socket:PATH|none", "on_reboot": "exit|restart",
 // "disks": [{"path": "...", "readonly": false, "direct": false}],
-// "nets": [{"tap": "...", "mac": "52:54:00:..."}], "rng": true}.
+// "nets": [{"tap": "...", "mac": "52:54:00:..."}], "rng": true,
+// "virtio_console": "file:PATH|socket:PATH|stdio"}.
 // Unknown fields are errors, so a typo never goes unnoticed.
 Result<VmConfig> vm_config_from_json(std::string_view text);
 // Overlays the fields present in `text` on `base`.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Virtio device tests with Debian's stock kernel, run INSIDE the nested rig by
+# Virtio device tests (rng, blk, net, console) with Debian's stock kernel, run INSIDE the nested rig by
 # tools/rig/run-tests (busybox sh). The guest's /init (tools/rig/guest-init) prints markers.
 # Inputs made on the host: /data/disk.img (ext4 with /host-file), /data/ro.img (random bytes,
 # its SHA-256 in /data/ro.sha256).
@@ -39,9 +39,12 @@ ro_sha=$(cut -d' ' -f1 /data/ro.sha256)
 disk_boot() {
   name=$1
   cp /data/disk.img /tmp/disk.img
+  rm -f /tmp/hvc.out
   boot "$name" 0 --kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz --memory 256M --cpus 2 \
     --rng --disk path=/tmp/disk.img --disk path=/data/ro.img,readonly=on \
-    --cmdline "$base_cmdline haven.disktest=1 $2" || return 1
+    --virtio-console file:/tmp/hvc.out --cmdline "$base_cmdline haven.disktest=1 $2" || return 1
+  grep -q "HAVEN-GUEST-HVC=hello from hvc0" /tmp/hvc.out ||
+    { fail "$name: nothing from the guest's /dev/hvc0 in the virtio console file"; return 1; }
   has "$name" "HAVEN-GUEST-HWRNG-BYTES=64" &&
     has "$name" "HAVEN-GUEST-DISKS=vda:131072:0 vdb:2048:1" &&
     has "$name" "HAVEN-GUEST-HOST-FILE=made on the host" &&

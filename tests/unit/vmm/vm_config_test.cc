@@ -178,7 +178,7 @@ TEST(VmConfig, BadValuesGiveOneErrorNamingTheFieldAndValue) {
                     "field 'on_reboot': 'maybe' is not one of exit, restart"},
            BadField{R"({"bogus": 1})",
                     "unknown field 'bogus' (known: kernel, initrd, cmdline, memory, cpus, console, "
-                    "on_reboot, disks, nets, rng)"},
+                    "on_reboot, disks, nets, rng, virtio_console)"},
        }) {
     auto config = vm_config_from_json(c.json);
     ASSERT_FALSE(config) << c.json << " parsed";

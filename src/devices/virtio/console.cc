@@ -1,0 +1,112 @@
+#include "devices/virtio/console.h"
+
+#include <sys/eventfd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "base/sys.h"
+#include "devices/virtio/buffers.h"
+
+namespace haven::devices::virtio {
+
+Result<std::unique_ptr<Console>> Console::create(Output output) {
+  auto ready = TRY(sys::eventfd(0, EFD_NONBLOCK));
+  return std::make_unique<Console>(Key(), std::move(output), std::move(ready));
+}
+
+Console::Console(Key, Output output, UniqueFd input_ready)
+    : m_output(std::move(output)), m_input_ready(std::move(input_ready)) {}
+
+Console::~Console() {
+  reset();
+}
+
+void Console::read_config(uint64_t offset, std::span<uint8_t> data) {
+  // cols, rows (unused without VIRTIO_CONSOLE_F_SIZE), max_nr_ports = 1, emerg_wr.
+  static constexpr uint8_t kConfig[12] = {0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+  read_config_bytes(kConfig, offset, data);
+}
+
+Result<void> Console::activate(Activation activation) {
+  m_active = std::move(activation);
+  m_broken = false;
+  if (!m_active.queues[kRx] || !m_active.queues[kTx]) return {};
+  m_worker =
+      TRY(Worker::start("virtio-console", {{m_active.notify_fds[kRx], [this] { receive(); }, true},
+                                           {m_active.notify_fds[kTx], [this] { transmit(); }, true},
+                                           {m_input_ready.get(), [this] { receive(); }, true}}));
+  return {};
+}
+
+void Console::reset() {
+  m_worker.reset();
+  m_active = {};
+}
+
+void Console::fail(const Error& error) {
+  if (m_broken) return;
+  m_broken = true;
+  m_active.fail(error.message());
+  m_worker->stop_soon();
+}
+
+size_t Console::enqueue_input(std::span<const uint8_t> bytes) {
+  size_t accepted;
+  {
+    std::lock_guard lock(m_input_mutex);
+    accepted = std::min(bytes.size(), kMaxPendingInput - m_input.size());
+    m_input.insert(m_input.end(), bytes.begin(), bytes.begin() + static_cast<long>(accepted));
+  }
+  ::eventfd_write(m_input_ready.get(), 1);
+  return accepted;
+}
+
+void Console::receive() {
+  if (m_broken) return;
+  Virtqueue& queue = *m_active.queues[kRx];
+  std::vector<uint8_t> chunk;
+  while (true) {
+    {
+      std::lock_guard lock(m_input_mutex);
+      if (m_input.empty()) break;
+    }
+    auto chain = queue.pop();
+    if (!chain) return fail(chain.error());
+    if (!*chain) break;  // the driver kicks when it posts buffers
+    {
+      std::lock_guard lock(m_input_mutex);
+      size_t take = std::min<uint64_t>(m_input.size(), (*chain)->writable_bytes);
+      chunk.assign(m_input.begin(), m_input.begin() + static_cast<long>(take));
+      m_input.erase(m_input.begin(), m_input.begin() + static_cast<long>(take));
+    }
+    if (auto copied = copy_to_buffers(*m_active.memory, (*chain)->writable, 0, chunk); !copied)
+      return fail(copied.error());
+    if (auto pushed = queue.push_used((*chain)->head, static_cast<uint32_t>(chunk.size())); !pushed)
+      return fail(pushed.error());
+  }
+  auto notify = queue.should_notify();
+  if (!notify) return fail(notify.error());
+  if (*notify) m_active.interrupts->queue(kRx);
+}
+
+void Console::transmit() {
+  if (m_broken) return;
+  Virtqueue& queue = *m_active.queues[kTx];
+  std::vector<uint8_t> bytes;
+  while (true) {
+    auto chain = queue.pop();
+    if (!chain) return fail(chain.error());
+    if (!*chain) break;
+    bytes.resize(std::min<uint64_t>((*chain)->readable_bytes, 1 << 20));
+    if (auto copied = copy_from_buffers(*m_active.memory, (*chain)->readable, 0, bytes); !copied)
+      return fail(copied.error());
+    m_output(bytes);
+    if (auto pushed = queue.push_used((*chain)->head, 0); !pushed) return fail(pushed.error());
+  }
+  auto notify = queue.should_notify();
+  if (!notify) return fail(notify.error());
+  if (*notify) m_active.interrupts->queue(kTx);
+}
+
+}  // namespace haven::devices::virtio
