@@ -11,33 +11,16 @@
 
 #include "base/log.h"
 #include "base/sys.h"
-#include "devices/virtio/buffers.h"
+#include "devices/virtio/block_request.h"
 
 namespace haven::devices::virtio {
 namespace {
 
 using memory::GuestAddr;
 
-constexpr uint64_t kHeaderSize = 16;
-constexpr uint64_t kSegmentSize = 16;  // discard / write-zeroes range
 constexpr uint32_t kIdBytes = 20;
-constexpr uint32_t kWriteZeroesUnmap = 1;
 // Longest discard or write-zeroes range, in sectors (what the config space advertises).
 constexpr uint32_t kMaxRangeSectors = 1u << 22;  // 2 GiB
-
-struct RequestHeader {
-  uint32_t type;
-  uint32_t reserved;
-  uint64_t sector;
-};
-static_assert(sizeof(RequestHeader) == kHeaderSize);
-
-struct Segment {
-  uint64_t sector;
-  uint32_t sectors;
-  uint32_t flags;
-};
-static_assert(sizeof(Segment) == kSegmentSize);
 
 template <class T>
 void put(std::array<uint8_t, 60>& config, size_t offset, T value) {
@@ -162,102 +145,58 @@ Result<void> Block::finish_batch() {
 }
 
 Result<void> Block::start(DescriptorChain chain) {
-  const memory::GuestMemory& memory = *m_active.memory;
-  if (chain.readable_bytes < kHeaderSize || chain.writable_bytes < 1)
-    return make_error("request {} without a header or a status byte", chain.head);
-  RequestHeader header{};
-  TRY(copy_from_buffers(memory, chain.readable, 0,
-                        std::span(reinterpret_cast<uint8_t*>(&header), sizeof(header))));
-  // The status byte is the last device-writable byte.
-  const Buffer& last = chain.writable.back();
-  GuestAddr status = last.address + (last.length - 1);
-  uint64_t data_in = chain.writable_bytes - 1;  // room for data the device writes
-  uint64_t data_out = chain.readable_bytes - kHeaderSize;
-  auto done = [&](uint8_t value, uint32_t used = 1) {
-    return complete(chain.head, status, value, used);
-  };
+  BlockRequest request = TRY(parse_block_request(
+      *m_active.memory, chain, {m_sectors, m_options.readonly, kMaxRangeSectors}));
+  using Kind = BlockRequest::Kind;
+  if (request.kind == Kind::complete)
+    return complete(chain.head, request.status, request.status_value, 1);
+  if (request.kind == Kind::get_id) {
+    std::array<uint8_t, kIdBytes> id{};
+    std::memcpy(id.data(), m_options.serial.data(),
+                std::min<size_t>(m_options.serial.size(), kIdBytes));
+    size_t at = 0;
+    for (const iovec& piece : request.data) {
+      std::memcpy(piece.iov_base, id.data() + at, piece.iov_len);
+      at += piece.iov_len;
+    }
+    return complete(chain.head, request.status, kStatusOk, request.used_length);
+  }
 
+  io_uring_sqe* sqe = io_uring_get_sqe(m_uring->get());
+  if (!sqe) return make_error("io_uring submission queue full");
   uint32_t slot = m_free.back();
-  Pending pending;
+  Pending& pending = m_pending[slot];
   pending.head = chain.head;
-  pending.status = status;
-  pending.used_length = 1;
-  pending.type = header.type;
-  io_uring_sqe* sqe = nullptr;
-
-  auto in_range = [&](uint64_t sector, uint64_t bytes) {
-    return bytes % kSectorSize == 0 && sector <= m_sectors &&
-           bytes / kSectorSize <= m_sectors - sector;
-  };
-
-  switch (header.type) {
-    case kTypeIn: {
-      if (!in_range(header.sector, data_in)) return done(kStatusIoError);
-      if (data_in == 0) return done(kStatusOk);
-      pending.iovecs = TRY(buffer_iovecs(memory, chain.writable, 0, data_in));
-      pending.expected = data_in;
-      pending.used_length = static_cast<uint32_t>(data_in + 1);
-      sqe = io_uring_get_sqe(m_uring->get());
-      if (!sqe) return make_error("io_uring submission queue full");
-      io_uring_prep_readv(sqe, m_fd.get(), pending.iovecs.data(),
-                          static_cast<unsigned>(pending.iovecs.size()),
-                          header.sector * kSectorSize);
+  pending.status = request.status;
+  pending.used_length = request.used_length;
+  pending.type = request.type;
+  pending.offset = request.offset;
+  pending.length = request.length;
+  pending.unmap = request.unmap;
+  pending.expected = 0;
+  pending.iovecs = std::move(request.data);
+  auto iovec_count = static_cast<unsigned>(pending.iovecs.size());
+  switch (request.kind) {
+    case Kind::read:
+      pending.expected = request.length;
+      io_uring_prep_readv(sqe, m_fd.get(), pending.iovecs.data(), iovec_count, request.offset);
       break;
-    }
-    case kTypeOut: {
-      if (m_options.readonly) return done(kStatusIoError);
-      if (!in_range(header.sector, data_out)) return done(kStatusIoError);
-      if (data_out == 0) return done(kStatusOk);
-      pending.iovecs = TRY(buffer_iovecs(memory, chain.readable, kHeaderSize, data_out));
-      pending.expected = data_out;
-      sqe = io_uring_get_sqe(m_uring->get());
-      if (!sqe) return make_error("io_uring submission queue full");
-      io_uring_prep_writev(sqe, m_fd.get(), pending.iovecs.data(),
-                           static_cast<unsigned>(pending.iovecs.size()),
-                           header.sector * kSectorSize);
+    case Kind::write:
+      pending.expected = request.length;
+      io_uring_prep_writev(sqe, m_fd.get(), pending.iovecs.data(), iovec_count, request.offset);
       break;
-    }
-    case kTypeFlush:
-      if (m_options.readonly) return done(kStatusOk);
-      sqe = io_uring_get_sqe(m_uring->get());
-      if (!sqe) return make_error("io_uring submission queue full");
+    case Kind::flush:
       io_uring_prep_fsync(sqe, m_fd.get(), IORING_FSYNC_DATASYNC);
       break;
-    case kTypeGetId: {
-      std::array<uint8_t, kIdBytes> id{};
-      std::memcpy(id.data(), m_options.serial.data(),
-                  std::min<size_t>(m_options.serial.size(), kIdBytes));
-      uint64_t room = std::min<uint64_t>(data_in, kIdBytes);
-      TRY(copy_to_buffers(memory, chain.writable, 0, std::span(id.data(), room)));
-      return done(kStatusOk, static_cast<uint32_t>(room + 1));
-    }
-    case kTypeDiscard:
-    case kTypeWriteZeroes: {
-      if (m_options.readonly) return done(kStatusIoError);
-      if (data_out != kSegmentSize) return done(kStatusUnsupported);  // one range per request
-      Segment segment{};
-      TRY(copy_from_buffers(memory, chain.readable, kHeaderSize,
-                            std::span(reinterpret_cast<uint8_t*>(&segment), sizeof(segment))));
-      uint64_t bytes = uint64_t{segment.sectors} * kSectorSize;
-      if (!in_range(segment.sector, bytes) || segment.sectors > kMaxRangeSectors)
-        return done(kStatusIoError);
-      if (bytes == 0) return done(kStatusOk);
-      pending.offset = segment.sector * kSectorSize;
-      pending.length = bytes;
-      pending.unmap = header.type == kTypeDiscard || (segment.flags & kWriteZeroesUnmap);
+    default: {  // discard, write zeroes
       int mode =
-          FALLOC_FL_KEEP_SIZE | (pending.unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
-      sqe = io_uring_get_sqe(m_uring->get());
-      if (!sqe) return make_error("io_uring submission queue full");
-      io_uring_prep_fallocate(sqe, m_fd.get(), mode, pending.offset, pending.length);
+          FALLOC_FL_KEEP_SIZE | (request.unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+      io_uring_prep_fallocate(sqe, m_fd.get(), mode, request.offset, request.length);
       break;
     }
-    default:
-      return done(kStatusUnsupported);
   }
   io_uring_sqe_set_data64(sqe, slot);
   m_free.pop_back();
-  m_pending[slot] = std::move(pending);
   ++m_in_flight;
   return {};
 }
