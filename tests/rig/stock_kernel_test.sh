@@ -4,31 +4,8 @@
 # /guest/vmlinuz is the stock bzImage, /guest/vmlinux the same kernel as an ELF (PVH entry),
 # /guest/initrd.cpio.gz the busybox guest whose /init prints HAVEN-GUEST-* markers.
 set -u
-failures=0
 out=/tmp/stock-kernel.out
-base_cmdline="console=ttyS0 panic=-1 quiet"
-
-fail() {
-  echo "FAIL: $*"
-  sed 's/^/  | /' "$out" | tail -n 40
-  failures=$((failures + 1))
-}
-
-# boot NAME WANT_STATUS [haven run options...]: one boot, output in $out, status checked.
-boot() {
-  name=$1 want=$2
-  shift 2
-  start=$(date +%s)
-  timeout 240 haven run "$@" </dev/null >"$out" 2>&1
-  status=$?
-  echo "$name: exit $status after $(($(date +%s) - start)) s"
-  [ "$status" = "$want" ] || { fail "$name: exit status $status, wanted $want"; return 1; }
-}
-
-# has NAME TEXT: the last boot's output contains TEXT.
-has() {
-  grep -qF -- "$2" "$out" || { fail "$1: no '$2' in the output"; return 1; }
-}
+. "$(dirname "$0")/lib.sh"
 
 # mem_between NAME LOW_KIB HIGH_KIB: the guest's MemTotal is in range.
 mem_between() {

@@ -1,37 +1,11 @@
 #!/bin/sh
-# Virtio device tests (rng, blk, net, console) with Debian's stock kernel, run INSIDE the nested rig by
-# tools/rig/run-tests (busybox sh). The guest's /init (tools/rig/guest-init) prints markers.
+# Virtio device tests (rng, blk, net, console) with Debian's stock kernel, run INSIDE the
+# nested rig by tools/rig/run-tests (busybox sh). The guest's /init (tools/rig/guest-init) prints markers.
 # Inputs made on the host: /data/disk.img (ext4 with /host-file), /data/ro.img (random bytes,
 # its SHA-256 in /data/ro.sha256).
 set -u
-failures=0
 out=/tmp/virtio.out
-base_cmdline="console=ttyS0 panic=-1 quiet"
-
-fail() {
-  echo "FAIL: $*"
-  sed 's/^/  | /' "$out" | tail -n 40
-  failures=$((failures + 1))
-}
-
-boot() {
-  name=$1 want=$2
-  shift 2
-  start=$(date +%s)
-  timeout 240 haven run "$@" </dev/null >"$out" 2>&1
-  status=$?
-  echo "$name: exit $status after $(($(date +%s) - start)) s"
-  [ "$status" = "$want" ] || { fail "$name: exit status $status, wanted $want"; return 1; }
-}
-
-has() {
-  grep -qF -- "$2" "$out" || { fail "$1: no '$2' in the output"; return 1; }
-}
-
-# marker NAME: the value the guest printed as NAME=VALUE (its console ends lines with CR LF).
-marker() {
-  tr -d '\r' <"$out" | sed -n "s/.*$1=\([^ ]*\).*/\1/p" | head -n 1
-}
+. "$(dirname "$0")/lib.sh"
 
 ro_sha=$(cut -d' ' -f1 /data/ro.sha256)
 

@@ -18,10 +18,6 @@ namespace {
 
 using memory::GuestAddr;
 
-constexpr uint32_t kIdBytes = 20;
-// Longest discard or write-zeroes range, in sectors (what the config space advertises).
-constexpr uint32_t kMaxRangeSectors = 1u << 22;  // 2 GiB
-
 template <class T>
 void put(std::array<uint8_t, 60>& config, size_t offset, T value) {
   std::memcpy(config.data() + offset, &value, sizeof(T));
@@ -82,25 +78,22 @@ void Block::read_config(uint64_t offset, std::span<uint8_t> data) {
 }
 
 Result<void> Block::activate(Activation activation) {
-  m_active = std::move(activation);
-  m_broken = false;
-  if (!m_active.queues[0]) return {};
+  m_session.begin(std::move(activation));
+  if (!m_session.has_queue(0)) return {};
   m_uring = TRY(with_context(Uring::create(kQueueSize), "{}", m_options.path));
   m_pending.assign(kQueueSize, {});
   m_free.clear();
   for (uint32_t slot = kQueueSize; slot-- > 0;) m_free.push_back(slot);
   m_in_flight = 0;
-  m_worker = TRY(Worker::start("virtio-blk",
-                               {{m_active.notify_fds[0], [this] { serve_queue(); }, true},
-                                {m_uring->completion_fd(), [this] { reap_completions(); }, true}}));
-  return {};
+  return m_session.serve("virtio-blk",
+                         {{m_session.notify_fd(0), [this] { serve_queue(); }, true},
+                          {m_uring->completion_fd(), [this] { reap_completions(); }, true}});
 }
 
 void Block::reset() {
-  m_worker.reset();
+  m_session.stop();
   drain();
   m_uring.reset();
-  m_active = {};
 }
 
 void Block::drain() {
@@ -113,40 +106,28 @@ void Block::drain() {
   }
 }
 
-void Block::fail(const Error& error) {
-  if (m_broken) return;
-  m_broken = true;
-  m_active.fail(error.message());
-  if (m_worker) m_worker->stop_soon();
-}
-
 void Block::serve_queue() {
-  if (m_broken) return;
-  Virtqueue& queue = *m_active.queues[0];
+  if (m_session.broken()) return;
+  Virtqueue& queue = m_session.queue(0);
   while (!m_free.empty()) {
     auto chain = queue.pop();
-    if (!chain) return fail(chain.error());
+    if (!chain) return m_session.fail(chain.error());
     if (!*chain) break;
-    if (auto started = start(std::move(**chain)); !started) return fail(started.error());
+    if (auto started = start(std::move(**chain)); !started) return m_session.fail(started.error());
   }
   if (int submitted = io_uring_submit(m_uring->get()); submitted < 0)
-    return fail(Error::from_errno("io_uring_submit", -submitted));
-  if (auto finished = finish_batch(); !finished) return fail(finished.error());
+    return m_session.fail(Error::from_errno("io_uring_submit", -submitted));
+  m_session.notify(0);
 }
 
 Result<void> Block::complete(uint16_t head, GuestAddr status, uint8_t value, uint32_t used_length) {
-  TRY(m_active.memory->write<uint8_t>(status, value));
-  return m_active.queues[0]->push_used(head, used_length);
-}
-
-Result<void> Block::finish_batch() {
-  if (TRY(m_active.queues[0]->should_notify())) m_active.interrupts->queue(0);
-  return {};
+  TRY(m_session.memory().write<uint8_t>(status, value));
+  return m_session.queue(0).push_used(head, used_length);
 }
 
 Result<void> Block::start(DescriptorChain chain) {
   BlockRequest request = TRY(parse_block_request(
-      *m_active.memory, chain, {m_sectors, m_options.readonly, kMaxRangeSectors}));
+      m_session.memory(), chain, {m_sectors, m_options.readonly, kMaxRangeSectors}));
   using Kind = BlockRequest::Kind;
   if (request.kind == Kind::complete)
     return complete(chain.head, request.status, request.status_value, 1);
@@ -202,7 +183,7 @@ Result<void> Block::start(DescriptorChain chain) {
 }
 
 void Block::reap_completions() {
-  if (m_broken) return;
+  if (m_session.broken()) return;
   io_uring* ring = m_uring->get();
   io_uring_cqe* cqe = nullptr;
   bool resubmit = false;
@@ -237,10 +218,10 @@ void Block::reap_completions() {
                               ok ? pending.used_length : 1);
     pending.iovecs.clear();
     m_free.push_back(static_cast<uint32_t>(slot));
-    if (!completed) return fail(completed.error());
+    if (!completed) return m_session.fail(completed.error());
   }
   if (resubmit) io_uring_submit(ring);
-  if (auto finished = finish_batch(); !finished) return fail(finished.error());
+  m_session.notify(0);
   // Slots freed: requests the driver queued while all were busy can start now.
   serve_queue();
 }

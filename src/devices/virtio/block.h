@@ -15,7 +15,7 @@
 #include "base/unique_fd.h"
 #include "base/uring.h"
 #include "devices/virtio/device.h"
-#include "devices/virtio/worker.h"
+#include "devices/virtio/session.h"
 
 namespace haven::devices::virtio {
 
@@ -30,6 +30,9 @@ class Block final : public VirtioDevice {
  public:
   static constexpr uint16_t kQueueSize = 256;
   static constexpr uint32_t kSectorSize = 512;
+  static constexpr uint32_t kIdBytes = 20;  // get-id answer
+  // Longest discard or write-zeroes range, in sectors (the config space advertises it).
+  static constexpr uint32_t kMaxRangeSectors = 1u << 22;  // 2 GiB
 
   // Request types and statuses (virtio 1.2, 5.2.6).
   static constexpr uint32_t kTypeIn = 0;
@@ -90,8 +93,6 @@ class Block final : public VirtioDevice {
   Result<void> start(DescriptorChain chain);
   Result<void> complete(uint16_t head, memory::GuestAddr status, uint8_t value,
                         uint32_t used_length);
-  Result<void> finish_batch();
-  void fail(const Error& error);
   // Waits for every request still in the kernel, so none writes guest memory after reset.
   void drain();
 
@@ -100,13 +101,11 @@ class Block final : public VirtioDevice {
   uint64_t m_sectors;
   std::array<uint8_t, 60> m_config{};
 
-  Activation m_active;
   std::unique_ptr<Uring> m_uring;
   std::vector<Pending> m_pending;  // by slot
   std::vector<uint32_t> m_free;    // free slots
   uint32_t m_in_flight = 0;
-  bool m_broken = false;
-  std::unique_ptr<Worker> m_worker;  // last: stopped first
+  Session m_session;  // last: its worker stops before the ring goes
 };
 
 }  // namespace haven::devices::virtio

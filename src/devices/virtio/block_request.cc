@@ -8,7 +8,6 @@ namespace {
 
 constexpr uint64_t kHeaderSize = 16;
 constexpr uint64_t kSegmentSize = 16;
-constexpr uint32_t kIdBytes = 20;
 constexpr uint32_t kWriteZeroesUnmap = 1;
 constexpr uint64_t kSector = Block::kSectorSize;
 
@@ -79,7 +78,7 @@ Result<BlockRequest> parse_block_request(const memory::GuestMemory& memory,
       request.kind = BlockRequest::Kind::flush;
       return request;
     case Block::kTypeGetId: {
-      uint64_t length = std::min<uint64_t>(room, kIdBytes);
+      uint64_t length = std::min<uint64_t>(room, Block::kIdBytes);
       request.kind = BlockRequest::Kind::get_id;
       request.length = length;
       request.data = TRY(buffer_iovecs(memory, chain.writable, 0, length));

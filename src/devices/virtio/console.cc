@@ -29,26 +29,16 @@ void Console::read_config(uint64_t offset, std::span<uint8_t> data) {
 }
 
 Result<void> Console::activate(Activation activation) {
-  m_active = std::move(activation);
-  m_broken = false;
-  if (!m_active.queues[kRx] || !m_active.queues[kTx]) return {};
-  m_worker =
-      TRY(Worker::start("virtio-console", {{m_active.notify_fds[kRx], [this] { receive(); }, true},
-                                           {m_active.notify_fds[kTx], [this] { transmit(); }, true},
-                                           {m_input_ready.get(), [this] { receive(); }, true}}));
-  return {};
+  m_session.begin(std::move(activation));
+  if (!m_session.has_queue(kRx) || !m_session.has_queue(kTx)) return {};
+  return m_session.serve("virtio-console",
+                         {{m_session.notify_fd(kRx), [this] { receive(); }, true},
+                          {m_session.notify_fd(kTx), [this] { transmit(); }, true},
+                          {m_input_ready.get(), [this] { receive(); }, true}});
 }
 
 void Console::reset() {
-  m_worker.reset();
-  m_active = {};
-}
-
-void Console::fail(const Error& error) {
-  if (m_broken) return;
-  m_broken = true;
-  m_active.fail(error.message());
-  m_worker->stop_soon();
+  m_session.stop();
 }
 
 size_t Console::enqueue_input(std::span<const uint8_t> bytes) {
@@ -63,8 +53,8 @@ size_t Console::enqueue_input(std::span<const uint8_t> bytes) {
 }
 
 void Console::receive() {
-  if (m_broken) return;
-  Virtqueue& queue = *m_active.queues[kRx];
+  if (m_session.broken()) return;
+  Virtqueue& queue = m_session.queue(kRx);
   std::vector<uint8_t> chunk;
   while (true) {
     {
@@ -72,7 +62,7 @@ void Console::receive() {
       if (m_input.empty()) break;
     }
     auto chain = queue.pop();
-    if (!chain) return fail(chain.error());
+    if (!chain) return m_session.fail(chain.error());
     if (!*chain) break;  // the driver kicks when it posts buffers
     {
       std::lock_guard lock(m_input_mutex);
@@ -80,33 +70,30 @@ void Console::receive() {
       chunk.assign(m_input.begin(), m_input.begin() + static_cast<long>(take));
       m_input.erase(m_input.begin(), m_input.begin() + static_cast<long>(take));
     }
-    if (auto copied = copy_to_buffers(*m_active.memory, (*chain)->writable, 0, chunk); !copied)
-      return fail(copied.error());
+    if (auto copied = copy_to_buffers(m_session.memory(), (*chain)->writable, 0, chunk); !copied)
+      return m_session.fail(copied.error());
     if (auto pushed = queue.push_used((*chain)->head, static_cast<uint32_t>(chunk.size())); !pushed)
-      return fail(pushed.error());
+      return m_session.fail(pushed.error());
   }
-  auto notify = queue.should_notify();
-  if (!notify) return fail(notify.error());
-  if (*notify) m_active.interrupts->queue(kRx);
+  m_session.notify(kRx);
 }
 
 void Console::transmit() {
-  if (m_broken) return;
-  Virtqueue& queue = *m_active.queues[kTx];
+  if (m_session.broken()) return;
+  Virtqueue& queue = m_session.queue(kTx);
   std::vector<uint8_t> bytes;
   while (true) {
     auto chain = queue.pop();
-    if (!chain) return fail(chain.error());
+    if (!chain) return m_session.fail(chain.error());
     if (!*chain) break;
     bytes.resize(std::min<uint64_t>((*chain)->readable_bytes, 1 << 20));
-    if (auto copied = copy_from_buffers(*m_active.memory, (*chain)->readable, 0, bytes); !copied)
-      return fail(copied.error());
+    if (auto copied = copy_from_buffers(m_session.memory(), (*chain)->readable, 0, bytes); !copied)
+      return m_session.fail(copied.error());
     m_output(bytes);
-    if (auto pushed = queue.push_used((*chain)->head, 0); !pushed) return fail(pushed.error());
+    if (auto pushed = queue.push_used((*chain)->head, 0); !pushed)
+      return m_session.fail(pushed.error());
   }
-  auto notify = queue.should_notify();
-  if (!notify) return fail(notify.error());
-  if (*notify) m_active.interrupts->queue(kTx);
+  m_session.notify(kTx);
 }
 
 }  // namespace haven::devices::virtio

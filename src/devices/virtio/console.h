@@ -12,7 +12,7 @@
 
 #include "base/unique_fd.h"
 #include "devices/virtio/device.h"
-#include "devices/virtio/worker.h"
+#include "devices/virtio/session.h"
 
 namespace haven::devices::virtio {
 
@@ -51,16 +51,13 @@ class Console final : public VirtioDevice {
 
   void receive();
   void transmit();
-  void fail(const Error& error);
 
   Output m_output;
   UniqueFd m_input_ready;  // eventfd: input waits
   std::mutex m_input_mutex;
   std::deque<uint8_t> m_input;
 
-  Activation m_active;
-  bool m_broken = false;
-  std::unique_ptr<Worker> m_worker;
+  Session m_session;
 };
 
 }  // namespace haven::devices::virtio

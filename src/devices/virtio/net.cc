@@ -64,10 +64,9 @@ void Net::read_config(uint64_t offset, std::span<uint8_t> data) {
 }
 
 Result<void> Net::activate(Activation activation) {
-  m_active = std::move(activation);
-  m_broken = false;
+  m_session.begin(std::move(activation));
   // What the TAP may hand us is what the guest said it can take.
-  uint64_t features = m_active.features;
+  uint64_t features = m_session.features();
   unsigned offload = 0;
   if (features & kFeatureGuestCsum) {
     offload |= TUN_F_CSUM;
@@ -78,64 +77,56 @@ Result<void> Net::activate(Activation activation) {
   }
   if (::ioctl(m_tap.get(), TUNSETOFFLOAD, offload) != 0)
     return errno_error("TUNSETOFFLOAD {:#x} on {}", offload, m_options.tap);
-  if (!m_active.queues[kRx] || !m_active.queues[kTx]) return {};
-  m_worker =
-      TRY(Worker::start("virtio-net", {{m_active.notify_fds[kRx], [this] { rx_kicked(); }, true},
-                                       {m_active.notify_fds[kTx], [this] { transmit(); }, true}}));
-  // The TAP is watched from the worker thread, which owns the loop from now on.
+  if (!m_session.has_queue(kRx) || !m_session.has_queue(kTx)) return {};
   m_tap_watched = false;
-  ::eventfd_write(m_active.notify_fds[kRx], 1);
+  TRY(m_session.serve("virtio-net", {{m_session.notify_fd(kRx), [this] { rx_kicked(); }, true},
+                                     {m_session.notify_fd(kTx), [this] { transmit(); }, true}}));
+  // The TAP is watched from the worker thread, which owns the loop from now on: a first
+  // receive-queue kick starts it there.
+  ::eventfd_write(m_session.notify_fd(kRx), 1);
   return {};
 }
 
 void Net::reset() {
-  m_worker.reset();
-  m_active = {};
+  m_session.stop();
   m_tap_watched = false;
   if (m_dropped_tx) log::debug("{}: {} frames dropped on transmit", m_options.tap, m_dropped_tx);
-}
-
-void Net::fail(const Error& error) {
-  if (m_broken) return;
-  m_broken = true;
-  m_active.fail(error.message());
-  m_worker->stop_soon();
 }
 
 void Net::watch_tap(bool watch) {
   if (watch == m_tap_watched) return;
   if (watch) {
-    if (auto added = m_worker->loop().add(m_tap.get(), [this] { receive(); }); !added)
-      return fail(added.error());
+    if (auto added = m_session.worker().loop().add(m_tap.get(), [this] { receive(); }); !added)
+      return m_session.fail(added.error());
   } else {
-    m_worker->loop().remove(m_tap.get());
+    m_session.worker().loop().remove(m_tap.get());
   }
   m_tap_watched = watch;
 }
 
 void Net::rx_kicked() {
-  if (m_broken) return;
+  if (m_session.broken()) return;
   // New receive buffers: frames waiting in the TAP can come in.
   watch_tap(true);
   receive();
 }
 
 void Net::receive() {
-  if (m_broken) return;
-  Virtqueue& queue = *m_active.queues[kRx];
-  const memory::GuestMemory& memory = *m_active.memory;
+  if (m_session.broken()) return;
+  Virtqueue& queue = m_session.queue(kRx);
+  const memory::GuestMemory& memory = m_session.memory();
   while (true) {
     auto chain = queue.pop();
-    if (!chain) return fail(chain.error());
+    if (!chain) return m_session.fail(chain.error());
     if (!*chain) {
       // No buffers: stop watching until the driver adds some (it kicks the receive queue).
       watch_tap(false);
       break;
     }
     if ((*chain)->writable_bytes < kHeaderSize)
-      return fail(Error::from_message("receive buffer smaller than the header"));
+      return m_session.fail(Error::from_message("receive buffer smaller than the header"));
     auto iovecs = buffer_iovecs(memory, (*chain)->writable, 0, (*chain)->writable_bytes);
-    if (!iovecs) return fail(iovecs.error());
+    if (!iovecs) return m_session.fail(iovecs.error());
     ssize_t got = ::readv(m_tap.get(), iovecs->data(), static_cast<int>(iovecs->size()));
     if (got < 0) {
       queue.undo_pop();
@@ -148,33 +139,30 @@ void Net::receive() {
     if (auto set = copy_to_buffers(memory, (*chain)->writable, kNumBuffersOffset,
                                    std::span(reinterpret_cast<const uint8_t*>(&one), 2));
         !set)
-      return fail(set.error());
+      return m_session.fail(set.error());
     if (auto pushed = queue.push_used((*chain)->head, static_cast<uint32_t>(got)); !pushed)
-      return fail(pushed.error());
+      return m_session.fail(pushed.error());
   }
-  auto notify = queue.should_notify();
-  if (!notify) return fail(notify.error());
-  if (*notify) m_active.interrupts->queue(kRx);
+  m_session.notify(kRx);
 }
 
 void Net::transmit() {
-  if (m_broken) return;
-  Virtqueue& queue = *m_active.queues[kTx];
-  const memory::GuestMemory& memory = *m_active.memory;
+  if (m_session.broken()) return;
+  Virtqueue& queue = m_session.queue(kTx);
+  const memory::GuestMemory& memory = m_session.memory();
   while (true) {
     auto chain = queue.pop();
-    if (!chain) return fail(chain.error());
+    if (!chain) return m_session.fail(chain.error());
     if (!*chain) break;
     auto iovecs = buffer_iovecs(memory, (*chain)->readable, 0, (*chain)->readable_bytes);
-    if (!iovecs) return fail(iovecs.error());
+    if (!iovecs) return m_session.fail(iovecs.error());
     if ((*chain)->readable_bytes < kHeaderSize ||
         ::writev(m_tap.get(), iovecs->data(), static_cast<int>(iovecs->size())) < 0)
       ++m_dropped_tx;  // a full TAP queue or a malformed frame: dropped, as a NIC would
-    if (auto pushed = queue.push_used((*chain)->head, 0); !pushed) return fail(pushed.error());
+    if (auto pushed = queue.push_used((*chain)->head, 0); !pushed)
+      return m_session.fail(pushed.error());
   }
-  auto notify = queue.should_notify();
-  if (!notify) return fail(notify.error());
-  if (*notify) m_active.interrupts->queue(kTx);
+  m_session.notify(kTx);
 }
 
 }  // namespace haven::devices::virtio

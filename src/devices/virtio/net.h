@@ -13,7 +13,7 @@
 
 #include "base/unique_fd.h"
 #include "devices/virtio/device.h"
-#include "devices/virtio/worker.h"
+#include "devices/virtio/session.h"
 
 namespace haven::devices::virtio {
 
@@ -66,17 +66,14 @@ class Net final : public VirtioDevice {
   void transmit();  // guest → TAP
   void rx_kicked();
   void watch_tap(bool watch);
-  void fail(const Error& error);
 
   UniqueFd m_tap;
   NetOptions m_options;
   std::array<uint8_t, 12> m_config{};
 
-  Activation m_active;
   bool m_tap_watched = false;
-  bool m_broken = false;
   uint64_t m_dropped_tx = 0;
-  std::unique_ptr<Worker> m_worker;
+  Session m_session;
 };
 
 }  // namespace haven::devices::virtio

@@ -3,11 +3,8 @@
 // virtio-rng (virtio 1.2, 5.4): one request queue; every device-writable buffer the driver
 // offers comes back filled from the host's getrandom(). The guest sees it as /dev/hwrng.
 
-#include <memory>
-#include <mutex>
-
 #include "devices/virtio/device.h"
-#include "devices/virtio/worker.h"
+#include "devices/virtio/session.h"
 
 namespace haven::devices::virtio {
 
@@ -31,8 +28,7 @@ class Rng final : public VirtioDevice {
  private:
   void serve();
 
-  Activation m_active;
-  std::unique_ptr<Worker> m_worker;
+  Session m_session;
 };
 
 }  // namespace haven::devices::virtio

@@ -1,0 +1,34 @@
+#include "devices/virtio/session.h"
+
+namespace haven::devices::virtio {
+
+void Session::begin(Activation activation) {
+  stop();
+  m_activation = std::move(activation);
+}
+
+Result<void> Session::serve(std::string name, std::vector<Worker::Watch> watches) {
+  m_worker = TRY(Worker::start(std::move(name), std::move(watches)));
+  return {};
+}
+
+void Session::stop() {
+  m_worker.reset();
+  m_activation = {};
+  m_broken = false;
+}
+
+void Session::fail(const Error& error) {
+  if (m_broken) return;
+  m_broken = true;
+  if (m_activation.fail) m_activation.fail(error.message());
+  if (m_worker) m_worker->stop_soon();
+}
+
+void Session::notify(uint16_t index) {
+  auto wanted = queue(index).should_notify();
+  if (!wanted) return fail(wanted.error());
+  if (*wanted) m_activation.interrupts->queue(index);
+}
+
+}  // namespace haven::devices::virtio
