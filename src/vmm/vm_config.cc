@@ -2,8 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
-
 #include "arch/x86/layout.h"
 
 namespace haven::vmm {
@@ -22,6 +20,26 @@ Result<std::string> string_field(const json& value, std::string_view field) {
 Result<bool> bool_field(const json& value, std::string_view field) {
   if (!value.is_boolean()) return make_error("field '{}': expected true or false", field);
   return value.get<bool>();
+}
+
+// What Linux accepts as an interface name (dev_valid_name): 1 to 15 bytes (IFNAMSIZ counts the
+// terminating zero), not "." or "..", no '/', ':' or white space. Commas and '=' would be
+// ambiguous in the --net flag, so they are refused too.
+Result<void> check_tap_name(std::string_view name) {
+  bool valid = !name.empty() && name.size() <= 15 && name != "." && name != "..";
+  for (char c : name)
+    if (c == '/' || c == ':' || c == ',' || c == '=' || c <= ' ' || c == 0x7f) valid = false;
+  if (!valid)
+    return make_error(
+        "'{}' is not an interface name (1 to 15 characters, none of / : , = or spaces)", name);
+  return {};
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
 Result<std::vector<DiskConfig>> disks_from_json(const json& value) {
@@ -56,14 +74,20 @@ Result<std::vector<NetConfig>> nets_from_json(const json& value) {
     const json& item = value[i];
     if (!item.is_object())
       return make_error("field 'nets[{}]': expected an object with a \"tap\"", i);
-    std::string spec;
+    NetConfig net;
     for (const auto& [key, field] : item.items()) {
       std::string name = fmt::format("nets[{}].{}", i, key);
-      if (key != "tap" && key != "mac")
+      if (key == "tap")
+        net.tap = TRY(string_field(field, name));
+      else if (key == "mac") {
+        std::string text = TRY(string_field(field, name));
+        net.mac = TRY(with_context(parse_mac(text), "field '{}'", name));
+      } else {
         return make_error("unknown field '{}' (known: tap, mac)", name);
-      spec += fmt::format("{}{}={}", spec.empty() ? "" : ",", key, TRY(string_field(field, name)));
+      }
     }
-    nets.push_back(TRY(with_context(parse_net(spec), "field 'nets[{}]'", i)));
+    TRY(with_context(check_tap_name(net.tap), "field 'nets[{}].tap'", i));
+    nets.push_back(std::move(net));
   }
   return nets;
 }
@@ -167,14 +191,17 @@ Result<DiskConfig> parse_disk(std::string_view text) {
 
 Result<std::array<uint8_t, 6>> parse_mac(std::string_view text) {
   std::array<uint8_t, 6> mac{};
-  unsigned values[6];
-  char tail;
-  std::string copy(text);
-  if (std::sscanf(copy.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &values[0], &values[1], &values[2],
-                  &values[3], &values[4], &values[5], &tail) != 6 ||
-      text.size() != 17)
-    return make_error("'{}' is not a MAC address like 52:54:00:12:34:56", text);
-  for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(values[i]);
+  // Exactly six pairs of hex digits separated by colons.
+  bool valid = text.size() == 17;
+  for (size_t i = 0; valid && i < 6; ++i) {
+    int high = hex_digit(text[3 * i]);
+    int low = hex_digit(text[3 * i + 1]);
+    if (high < 0 || low < 0 || (i < 5 && text[3 * i + 2] != ':'))
+      valid = false;
+    else
+      mac[i] = static_cast<uint8_t>(high << 4 | low);
+  }
+  if (!valid) return make_error("'{}' is not a MAC address like 52:54:00:12:34:56", text);
   if (mac[0] & 1) return make_error("'{}' is a multicast address", text);
   return mac;
 }
@@ -194,9 +221,7 @@ Result<NetConfig> parse_net(std::string_view text) {
     else
       return make_error("unknown net option '{}' (known: tap, mac)", key);
   }
-  // IFNAMSIZ is 16 with the terminating zero.
-  if (net.tap.empty() || net.tap.size() > 15)
-    return make_error("tap: '{}' is not an interface name of 1 to 15 characters", net.tap);
+  TRY(with_context(check_tap_name(net.tap), "tap"));
   return net;
 }
 

@@ -303,5 +303,180 @@ TEST(VmConfig, ParsersOnTheirOwn) {
   EXPECT_EQ(console->path, "file:odd");
 }
 
+// Devices: disks, nets, rng and the virtio console.
+
+TEST(VmConfigDevices, DiskFlagsParse) {
+  auto disk = parse_disk("/images/root.img");
+  ASSERT_TRUE(disk) << disk.error().message();
+  EXPECT_EQ(*disk, (DiskConfig{"/images/root.img", false, false}));
+  disk = parse_disk("path=/d,readonly=on,direct=yes");
+  ASSERT_TRUE(disk) << disk.error().message();
+  EXPECT_EQ(*disk, (DiskConfig{"/d", true, true}));
+  disk = parse_disk("/d,readonly=off,direct=false");
+  ASSERT_TRUE(disk) << disk.error().message();
+  EXPECT_EQ(*disk, (DiskConfig{"/d", false, false}));
+  disk = parse_disk("path=/a=b");
+  ASSERT_TRUE(disk) << "only the first '=' separates";
+  EXPECT_EQ(disk->path, "/a=b");
+}
+
+TEST(VmConfigDevices, BadDiskFlagsSayWhatIsWrong) {
+  struct Case {
+    const char* text;
+    const char* message;
+  };
+  for (const Case& c : {
+           Case{"", "'' is not KEY=VALUE"},
+           Case{"readonly=on", "no path= given"},
+           Case{"path=", "no path= given"},
+           Case{"/d,ro", "'ro' is not KEY=VALUE"},
+           Case{"/d,readonly=maybe", "readonly: 'maybe' is not on or off"},
+           Case{"/d,cache=none", "unknown disk option 'cache' (known: path, readonly, direct)"},
+           Case{"/d,", "'' is not KEY=VALUE"},
+       }) {
+    auto disk = parse_disk(c.text);
+    ASSERT_FALSE(disk) << "'" << c.text << "' parsed";
+    EXPECT_EQ(disk.error().message(), c.message) << c.text;
+  }
+}
+
+TEST(VmConfigDevices, NetFlagsParse) {
+  auto net = parse_net("tap=haven0,mac=52:54:00:AB:cd:0f");
+  ASSERT_TRUE(net) << net.error().message();
+  EXPECT_EQ(net->tap, "haven0");
+  ASSERT_TRUE(net->mac);
+  EXPECT_EQ(*net->mac, (std::array<uint8_t, 6>{0x52, 0x54, 0x00, 0xab, 0xcd, 0x0f}));
+  EXPECT_EQ(mac_to_string(*net->mac), "52:54:00:ab:cd:0f");
+  net = parse_net("tap0");
+  ASSERT_TRUE(net) << net.error().message();
+  EXPECT_EQ(net->tap, "tap0");
+  EXPECT_FALSE(net->mac) << "derived later from the TAP name";
+  EXPECT_TRUE(parse_net("tap=123456789012345")) << "15 characters fit IFNAMSIZ";
+}
+
+TEST(VmConfigDevices, BadNetFlagsSayWhatIsWrong) {
+  struct Case {
+    const char* text;
+    const char* message;
+  };
+  for (const Case& c : {
+           Case{"mac=52:54:00:12:34:56",
+                "tap: '' is not an interface name (1 to 15 characters, none of / : , = or spaces)"},
+           Case{"tap=1234567890123456",
+                "tap: '1234567890123456' is not an interface name (1 to 15 characters, none of / : "
+                ", = or spaces)"},
+           Case{"tap=a/b",
+                "tap: 'a/b' is not an interface name (1 to 15 characters, none of / : , = or "
+                "spaces)"},
+           Case{"tap=..",
+                "tap: '..' is not an interface name (1 to 15 characters, none of / : , = or "
+                "spaces)"},
+           Case{"tap=a b",
+                "tap: 'a b' is not an interface name (1 to 15 characters, none of / : , = or "
+                "spaces)"},
+           Case{"tap=t,mac=52:54:00:12:34",
+                "mac: '52:54:00:12:34' is not a MAC address like 52:54:00:12:34:56"},
+           Case{"tap=t,mac=01:00:5e:00:00:01", "mac: '01:00:5e:00:00:01' is a multicast address"},
+           Case{"tap=t,queues=4", "unknown net option 'queues' (known: tap, mac)"},
+       }) {
+    auto net = parse_net(c.text);
+    ASSERT_FALSE(net) << "'" << c.text << "' parsed";
+    EXPECT_EQ(net.error().message(), c.message) << c.text;
+  }
+}
+
+TEST(VmConfigDevices, OnlyStrictMacAddressesParse) {
+  for (const char* text : {"52:54:00:12:34:56:", "52:54:00:12:34:5g", "52-54-00-12-34-56",
+                           "52:54:00:12:34:+5", "52:54:00:12:34:-5", "52:54:00:12: 4:56",
+                           "52:54:00:12:345:6", "525400123456", "52:54:00:12:34:0x", ""}) {
+    EXPECT_FALSE(parse_mac(text)) << "'" << text << "' parsed";
+  }
+  EXPECT_TRUE(parse_mac("fe:ff:ff:ff:ff:ff"));
+}
+
+TEST(VmConfigDevices, DevicesSurviveJsonPrintingAndParsing) {
+  VmConfig config;
+  config.kernel = "/k";
+  config.disks = {{"/images/root.img", false, true}, {"/images/ro, with comma.img", true, false}};
+  config.nets = {{"tap0", std::array<uint8_t, 6>{0x52, 0x54, 0, 1, 2, 3}}, {"tap1", std::nullopt}};
+  config.rng = true;
+  config.virtio_console = ConsoleConfig{ConsoleConfig::Kind::file, "/var/log/hvc0.log"};
+  std::string json = vm_config_to_json(config);
+  auto parsed = vm_config_from_json(json);
+  ASSERT_TRUE(parsed) << parsed.error().message() << "\n" << json;
+  EXPECT_EQ(parsed->disks, config.disks);
+  EXPECT_EQ(parsed->nets, config.nets);
+  EXPECT_TRUE(parsed->rng);
+  ASSERT_TRUE(parsed->virtio_console);
+  EXPECT_EQ(parsed->virtio_console->kind, ConsoleConfig::Kind::file);
+  EXPECT_EQ(parsed->virtio_console->path, "/var/log/hvc0.log");
+
+  // Without devices, no device keys are printed.
+  VmConfig plain;
+  plain.kernel = "/k";
+  json = vm_config_to_json(plain);
+  for (const char* key : {"disks", "nets", "rng", "virtio_console"})
+    EXPECT_EQ(json.find(key), std::string::npos) << key << " in " << json;
+}
+
+TEST(VmConfigDevices, JsonDevicesWithDefaults) {
+  auto config = vm_config_from_json(
+      R"({"kernel": "/k", "disks": [{"path": "/a"}, {"path": "/b", "readonly": true}],
+          "nets": [{"tap": "t0"}], "rng": false, "virtio_console": "socket:/run/hvc.sock"})");
+  ASSERT_TRUE(config) << config.error().message();
+  EXPECT_EQ(config->disks, (std::vector<DiskConfig>{{"/a", false, false}, {"/b", true, false}}));
+  EXPECT_EQ(config->nets, (std::vector<NetConfig>{{"t0", std::nullopt}}));
+  EXPECT_FALSE(config->rng);
+  ASSERT_TRUE(config->virtio_console);
+  EXPECT_EQ(config->virtio_console->kind, ConsoleConfig::Kind::socket);
+
+  // An overlay replaces the device lists and null removes the virtio console.
+  auto overlaid = vm_config_from_json(R"({"disks": [], "virtio_console": null})", *config);
+  ASSERT_TRUE(overlaid) << overlaid.error().message();
+  EXPECT_TRUE(overlaid->disks.empty());
+  EXPECT_EQ(overlaid->nets.size(), 1u) << "not mentioned, kept";
+  EXPECT_FALSE(overlaid->virtio_console);
+}
+
+TEST(VmConfigDevices, BadJsonDevicesNameTheField) {
+  for (const BadField& c : {
+           BadField{R"({"disks": "/a"})", "field 'disks': expected a list"},
+           BadField{R"({"disks": ["/a"]})", "field 'disks[0]': expected an object with a \"path\""},
+           BadField{R"({"disks": [{"path": "/a"}, {"readonly": true}]})",
+                    "field 'disks[1].path': missing"},
+           BadField{R"({"disks": [{"path": "/a", "readonly": "yes"}]})",
+                    "field 'disks[0].readonly': expected true or false"},
+           BadField{R"({"disks": [{"path": 3}]})", "field 'disks[0].path': expected a string"},
+           BadField{R"({"disks": [{"path": "/a", "cache": "none"}]})",
+                    "unknown field 'disks[0].cache' (known: path, readonly, direct)"},
+           BadField{R"({"nets": {"tap": "t"}})", "field 'nets': expected a list"},
+           BadField{R"({"nets": [{"tap": "t"}, 5]})",
+                    "field 'nets[1]': expected an object with a \"tap\""},
+           BadField{R"({"nets": [{"tap": "t", "mac": "xx"}]})",
+                    "field 'nets[0].mac': 'xx' is not a MAC address like 52:54:00:12:34:56"},
+           BadField{R"({"nets": [{"mac": "52:54:00:12:34:56"}]})",
+                    "field 'nets[0].tap': '' is not an interface name (1 to 15 characters, none of "
+                    "/ : , = or spaces)"},
+           BadField{R"({"nets": [{"tap": "t", "mac": 5}]})",
+                    "field 'nets[0].mac': expected a string"},
+           BadField{R"({"nets": [{"tap": "t", "vhost": true}]})",
+                    "unknown field 'nets[0].vhost' (known: tap, mac)"},
+           BadField{R"({"rng": "yes"})", "field 'rng': expected true or false"},
+       }) {
+    auto config = vm_config_from_json(c.json);
+    ASSERT_FALSE(config) << c.json << " parsed";
+    EXPECT_EQ(config.error().message(), c.message) << c.json;
+  }
+}
+
+TEST(VmConfigDevices, ATapNameCannotSneakInOptions) {
+  // A comma in a JSON value must not become a second option.
+  auto config = vm_config_from_json(R"({"nets": [{"tap": "t,mac=x"}]})");
+  ASSERT_FALSE(config) << "parsed as tap " << config->nets[0].tap;
+  EXPECT_EQ(config.error().message(),
+            "field 'nets[0].tap': 't,mac=x' is not an interface name (1 to 15 characters, none of "
+            "/ : , = or spaces)");
+}
+
 }  // namespace
 }  // namespace haven::vmm
