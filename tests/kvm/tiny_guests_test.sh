@@ -34,7 +34,13 @@ expect poweroff 0 ""
 expect hello 0 "HAVEN-TINY-GUEST-HELLO"
 expect hello 0 "HAVEN-TINY-GUEST-HELLO" --cpus 4
 expect panic 4 "panicked"
-expect triple_fault 3 "triple fault on vCPU 0 (rip="
+if [ -d /sys/module/kvm_pvm ]; then  # as haven detects PVM
+  # PVM reports an unhandlable exception as an emulation failure (see tiny_program_test.cc);
+  # real KVM, as in the rig, must call it a triple fault.
+  expect triple_fault 3 "on vCPU 0 (rip="
+else
+  expect triple_fault 3 "triple fault on vCPU 0 (rip="
+fi
 expect hello 2 "memory" --memory 12Q
 expect hello 2 "cpus" --cpus 0
 expect missing 2 "missing.elf: No such file"

@@ -176,7 +176,15 @@ TEST_F(TinyProgramTest, LongModeThroughHavensBootPageTables) {
 TEST_F(TinyProgramTest, BreakpointWithEmptyIdtIsATripleFault) {
   load(kLongModeCode, {0xcc});  // int3: Haven's boot IDT is empty, so #GP, #DF, shutdown
   enter_long_mode(kLongModeCode);
-  EXPECT_EQ(next_exit().exit_reason, KVM_EXIT_SHUTDOWN);
+  const kvm_run& exit = next_exit();
+  if (m_kvm->flavor() == kvm::Flavor::pvm && exit.exit_reason == KVM_EXIT_INTERNAL_ERROR) {
+    // PVM (these machines' /dev/kvm) delivers events its own way; on host kernel 6.18.44
+    // (2026-11-26) it reports this exception as an emulation failure. Real KVM (the rig runs this
+    // test too) must shut the vCPU down.
+    EXPECT_EQ(exit.internal.suberror, KVM_INTERNAL_ERROR_EMULATION);
+    return;
+  }
+  EXPECT_EQ(exit.exit_reason, KVM_EXIT_SHUTDOWN);
 }
 
 }  // namespace
