@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
       ::eventfd_read(interrupt->get(), &ignored);
       continue;
     }
+    uint16_t before = driver.driver_index();
     for (const auto& element : used) {
       uint32_t slot = element.id / 3;
       if (memory->read<uint8_t>(GuestAddr(kStatus + slot)).value_or(1) != Block::kStatusOk)
@@ -132,7 +133,8 @@ int main(int argc, char** argv) {
       ++completed;
       submit(slot);
     }
-    ::eventfd_write(notify->get(), 1);
+    // Kick only when the device asked for one, as Linux's driver does with event index.
+    if (driver.kick_wanted(before)) ::eventfd_write(notify->get(), 1);
   }
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   (*block)->reset();

@@ -1,12 +1,16 @@
 #pragma once
 
-// One io_uring instance (liburing), owned: set up on create, torn down on destruction, with an
-// eventfd that becomes readable when completions arrive so an epoll loop can serve it.
+// One io_uring instance (liburing) for a single thread that both submits and waits: created
+// disabled (so set-up errors surface where it is made), then enabled by the thread that will
+// use it. Where the kernel has them (6.1+) completions are deferred to that thread's waits
+// (SINGLE_ISSUER + DEFER_TASKRUN): no interrupt-time task work and no wake-ups besides the one
+// wait, which is what fio does too. Older kernels get the plain mode.
 
 #include <liburing.h>
 
+#include <memory>
+
 #include "base/error.h"
-#include "base/unique_fd.h"
 
 namespace haven {
 
@@ -17,8 +21,11 @@ class Uring {
   Uring(const Uring&) = delete;
   Uring& operator=(const Uring&) = delete;
 
+  // Call once from the thread that will submit and wait; only it may use the ring afterwards.
+  Result<void> enable();
   io_uring* get() { return &m_ring; }
-  int completion_fd() const { return m_event.get(); }
+  // Completions are deferred to the owning thread's waits (else the kernel posts them at once).
+  bool deferred_completions() const { return m_deferred; }
 
  private:
   struct Key {
@@ -32,7 +39,7 @@ class Uring {
  private:
   io_uring m_ring{};
   bool m_initialized = false;
-  UniqueFd m_event;
+  bool m_deferred = false;
 };
 
 }  // namespace haven

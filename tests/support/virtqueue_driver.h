@@ -112,6 +112,16 @@ class VirtqueueDriver {
     return m_memory.read<uint16_t>(m_layout.device_ring + (4 + 8ull * m_size)).value_or(0);
   }
 
+  // The driver ring index as published so far.
+  uint16_t driver_index() const { return m_avail; }
+  // After publishing from index `before` on: whether the device asked for a kick (the event
+  // index rule Linux's driver follows: kick when avail_event falls in what was just added).
+  bool kick_wanted(uint16_t before) const {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return static_cast<uint16_t>(m_avail - avail_event() - 1) <
+           static_cast<uint16_t>(m_avail - before);
+  }
+
   uint16_t used_index() const {
     return m_memory.read<uint16_t>(m_layout.device_ring + 2).value_or(0);
   }

@@ -2,12 +2,15 @@
 
 // virtio-blk (virtio 1.2, 5.2) on a raw image file or block device. One request queue;
 // reads, writes, flushes (fdatasync) and discard/write-zeroes (fallocate) go to the kernel
-// through io_uring, many in flight at once, completed from the ring's eventfd; get-id answers
-// a serial. A read-only disk offers VIRTIO_BLK_F_RO and fails writes. Requests that fall off
-// the end of the disk or have no room for their status byte get an error status; a ring that
-// cannot be parsed marks the device broken.
+// through io_uring, many in flight at once. The worker thread lives in its ring: the queue's
+// notify eventfd and the stop eventfd are polled by the ring itself, so one io_uring_enter
+// both submits the new requests and waits for kicks and completions. get-id answers a serial. A
+// read-only disk offers VIRTIO_BLK_F_RO and fails writes. Requests that fall off the end of the
+// disk or have no room for their status byte get an error status; a ring that cannot be parsed
+// marks the device broken.
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,14 +90,23 @@ class Block final : public VirtioDevice {
     std::vector<iovec> iovecs;
   };
 
+  // The worker thread: serves kicks and completions until told to stop or the ring breaks,
+  // then waits for every request still in the kernel, so none writes guest memory after reset.
+  void run(Worker& worker);
+  // Pops what the driver made available and prepares its I/O (submitted by run()'s next wait).
   void serve_queue();
-  void reap_completions();
+  // One completion of a request in `slot`; false when the device broke.
+  bool finish(uint64_t slot, int result);
   // Parses one request and queues its I/O, or completes it at once. Errors break the device.
   Result<void> start(DescriptorChain chain);
   Result<void> complete(uint16_t head, memory::GuestAddr status, uint8_t value,
                         uint32_t used_length);
-  // Waits for every request still in the kernel, so none writes guest memory after reset.
+  // Reaps completions (discarding them) until no request is in the kernel.
   void drain();
+
+  // io_uring user data: request slots are below kQueueSize.
+  static constexpr uint64_t kKickTag = uint64_t{1} << 32;
+  static constexpr uint64_t kStopTag = kKickTag + 1;
 
   UniqueFd m_fd;
   BlockOptions m_options;

@@ -12,6 +12,11 @@ Result<void> Session::serve(std::string name, std::vector<Worker::Watch> watches
   return {};
 }
 
+Result<void> Session::serve_custom(std::string name, std::function<void(Worker&)> body) {
+  m_worker = TRY(Worker::start_custom(std::move(name), std::move(body)));
+  return {};
+}
+
 void Session::stop() {
   m_worker.reset();
   m_activation = {};

@@ -5,6 +5,7 @@
 // one; it keeps the "report once, stop serving" and "interrupt if the driver wants it" rules in
 // one place.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@ class Session {
   // Takes the activation; serve() then starts the worker (when the queues it needs are on).
   void begin(Activation activation);
   Result<void> serve(std::string name, std::vector<Worker::Watch> watches);
+  // The same with a thread body of the device's own (see Worker::start_custom).
+  Result<void> serve_custom(std::string name, std::function<void(Worker&)> body);
   // Joins the worker and forgets the activation. Safe to call when not running.
   void stop();
 

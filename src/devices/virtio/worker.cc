@@ -14,27 +14,42 @@ Result<std::unique_ptr<Worker>> Worker::start(std::string name, std::vector<Watc
   auto stop = TRY(sys::eventfd(0, EFD_NONBLOCK));
   auto worker = std::make_unique<Worker>(Key(), std::move(loop), std::move(stop));
   Worker* self = worker.get();
-  TRY(self->m_loop.add(self->m_stop.get(), [self] { self->m_stopping = true; }));
+  TRY(self->m_loop->add(self->m_stop.get(), [self] { self->m_stopping = true; }));
   for (Watch& watch : watches) {
     int fd = watch.fd;
     if (watch.is_eventfd) {
-      TRY(with_context(self->m_loop.add(fd,
-                                        [fd, handler = std::move(watch.on_readable)] {
-                                          eventfd_t ignored;
-                                          ::eventfd_read(fd, &ignored);
-                                          handler();
-                                        }),
+      TRY(with_context(self->m_loop->add(fd,
+                                         [fd, handler = std::move(watch.on_readable)] {
+                                           eventfd_t ignored;
+                                           ::eventfd_read(fd, &ignored);
+                                           handler();
+                                         }),
                        "{}", name));
     } else {
-      TRY(with_context(self->m_loop.add(fd, std::move(watch.on_readable)), "{}", name));
+      TRY(with_context(self->m_loop->add(fd, std::move(watch.on_readable)), "{}", name));
     }
   }
-  self->m_thread = std::jthread([self, name = std::move(name)] {
-    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-    if (auto result = self->m_loop.run_until([self] { return self->m_stopping; }); !result)
+  self->launch(name, [self, name] {
+    if (auto result = self->m_loop->run_until([self] { return self->m_stopping; }); !result)
       log::error("{}: {}", name, result.error().message());
   });
   return worker;
+}
+
+Result<std::unique_ptr<Worker>> Worker::start_custom(std::string name,
+                                                     std::function<void(Worker&)> body) {
+  auto stop = TRY(sys::eventfd(0, EFD_NONBLOCK));
+  auto worker = std::make_unique<Worker>(Key(), std::move(stop));
+  Worker* self = worker.get();
+  self->launch(std::move(name), [self, body = std::move(body)] { body(*self); });
+  return worker;
+}
+
+void Worker::launch(std::string name, std::function<void()> body) {
+  m_thread = std::jthread([name = std::move(name), body = std::move(body)] {
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    body();
+  });
 }
 
 Worker::~Worker() {

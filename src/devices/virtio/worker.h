@@ -1,11 +1,13 @@
 #pragma once
 
-// A device's I/O thread: an epoll loop over the queues' notify eventfds and any other fds the
-// device serves (a TAP, an io_uring completion eventfd), stopped and joined on destruction.
-// Handlers run on the worker thread only, so a device's queue state needs no lock.
+// A device's I/O thread, stopped and joined on destruction. Either an epoll loop over the
+// queues' notify eventfds and any other fds the device serves (a TAP), or a body of the
+// device's own (virtio-blk waits in its io_uring instead) that watches stop_fd(). Handlers run
+// on the worker thread only, so a device's queue state needs no lock.
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,8 +25,11 @@ class Worker {
     std::function<void()> on_readable;
     bool is_eventfd = false;  // drained before the handler runs
   };
-
+  // An epoll loop over `watches`.
   static Result<std::unique_ptr<Worker>> start(std::string name, std::vector<Watch> watches);
+  // A thread running `body`, which returns once stop_fd() is readable or stopping() is true.
+  static Result<std::unique_ptr<Worker>> start_custom(std::string name,
+                                                      std::function<void(Worker&)> body);
 
  private:
   struct Key {
@@ -32,19 +37,26 @@ class Worker {
   };
 
  public:
-  // Only start() can make the key.
+  // Only the start functions can make the key.
   Worker(Key, EventLoop loop, UniqueFd stop) : m_loop(std::move(loop)), m_stop(std::move(stop)) {}
+  Worker(Key, UniqueFd stop) : m_stop(std::move(stop)) {}
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   // Pass from a handler: the loop stops after this batch (the device failed).
   void stop_soon() { m_stopping = true; }
-  // The worker's loop, for handlers that start or stop watching an fd (worker thread only).
-  EventLoop& loop() { return m_loop; }
+  bool stopping() const { return m_stopping; }
+  // An eventfd that becomes readable when the owner wants the thread to end.
+  int stop_fd() const { return m_stop.get(); }
+  // The epoll worker's loop, for handlers that start or stop watching an fd (worker thread
+  // only).
+  EventLoop& loop() { return *m_loop; }
 
  private:
-  EventLoop m_loop;
+  void launch(std::string name, std::function<void()> body);
+
+  std::optional<EventLoop> m_loop;
   UniqueFd m_stop;
   bool m_stopping = false;  // worker thread only
   std::jthread m_thread;
