@@ -46,4 +46,18 @@ std::string format_size(uint64_t bytes) {
   return fmt::format("{} {}", value, kNames[index]);
 }
 
+std::string human_size(uint64_t bytes) {
+  static constexpr const char* kNames[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double value = static_cast<double>(bytes);
+  size_t index = 0;
+  while (index + 1 < std::size(kNames) && value >= 1000) {
+    value /= 1024;
+    ++index;
+  }
+  if (index == 0) return fmt::format("{} B", bytes);
+  if (value < 10) return fmt::format("{:.2f} {}", value, kNames[index]);
+  if (value < 100) return fmt::format("{:.1f} {}", value, kNames[index]);
+  return fmt::format("{:.0f} {}", value, kNames[index]);
+}
+
 }  // namespace haven

@@ -18,5 +18,7 @@ Result<uint64_t> parse_size(std::string_view text, uint64_t bare_unit);
 
 // 536870912 -> "512 MiB"; exact units where possible.
 std::string format_size(uint64_t bytes);
+// 1288490189 -> "1.2 GiB": rounded to three significant digits, for progress and tables.
+std::string human_size(uint64_t bytes);
 
 }  // namespace haven

@@ -1,0 +1,250 @@
+#include "cli/backup_command.h"
+
+#include <ctime>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "base/units.h"
+#include "cli/exit_codes.h"
+#include "cli/passphrase.h"
+#include "cli/progress_bar.h"
+#include "store/backup.h"
+#include "store/restore.h"
+#include "store/verify.h"
+
+namespace haven::cli {
+namespace {
+
+struct BackupArgs {
+  std::string repo;
+  bool json = false;
+  bool quiet = false;
+  unsigned threads = 0;
+  // create
+  std::string source, name;
+  std::vector<std::string> tags;
+  // show, restore, verify
+  std::string snapshot;
+  std::string target;
+  bool all = false;
+};
+
+std::string iso_time(int64_t seconds) {
+  std::time_t time = seconds;
+  std::tm utc{};
+  ::gmtime_r(&time, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+nlohmann::json snapshot_json(const store::Snapshot& snapshot) {
+  uint64_t holes = 0;
+  for (const auto& id : snapshot.chunks) holes += store::Snapshot::is_hole(id);
+  return {{"id", snapshot.id},
+          {"name", snapshot.name},
+          {"time", iso_time(snapshot.time)},
+          {"source", snapshot.source},
+          {"size", snapshot.size},
+          {"chunk_size", snapshot.chunk_size},
+          {"chunks", snapshot.chunks.size()},
+          {"zero_chunks", holes},
+          {"tags", snapshot.tags},
+          {"new_bytes", snapshot.new_bytes},
+          {"stored_bytes", snapshot.stored_bytes}};
+}
+
+Result<std::unique_ptr<store::Repository>> open_repo(const BackupArgs& args) {
+  return store::Repository::open(args.repo, [] { return read_passphrase(false); });
+}
+
+int fail(const Error& error) {
+  log::error("{}", error.message());
+  return kExitFailed;
+}
+
+int run_create(const BackupArgs& args) {
+  auto repo = open_repo(args);
+  if (!repo) return fail(repo.error());
+  ProgressBar bar("backup", !args.quiet && !args.json);
+  store::BackupOptions options{
+      args.source, args.name, args.tags, args.threads,
+      [&](const store::Progress& p) { bar.update(p.done_bytes, p.total_bytes); }};
+  auto started = std::chrono::steady_clock::now();
+  auto snapshot = store::backup_image(**repo, options);
+  bar.finish();
+  if (!snapshot) return fail(snapshot.error());
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (args.json) {
+    auto out = snapshot_json(*snapshot);
+    out["seconds"] = seconds;
+    fmt::print("{}\n", out.dump(2));
+  } else if (!args.quiet) {
+    fmt::print("snapshot {} of {} ({}): {} new, {} stored, in {:.1f} s\n", snapshot->id,
+               snapshot->source, human_size(snapshot->size), human_size(snapshot->new_bytes),
+               human_size(snapshot->stored_bytes), seconds);
+  }
+  return kExitOk;
+}
+
+int run_list(const BackupArgs& args) {
+  auto repo = open_repo(args);
+  if (!repo) return fail(repo.error());
+  std::vector<std::string> problems;
+  auto snapshots = (*repo)->list_snapshots(&problems);
+  if (!snapshots) return fail(snapshots.error());
+  for (const std::string& problem : problems) log::warn("{}", problem);
+  if (args.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& snapshot : *snapshots) list.push_back(snapshot_json(snapshot));
+    fmt::print("{}\n", nlohmann::json{{"snapshots", list}}.dump(2));
+    return problems.empty() ? kExitOk : kExitDamaged;
+  }
+  fmt::print("{:<16}  {:<20}  {:<16}  {:>10}  {:>10}  {}\n", "ID", "TIME", "NAME", "SIZE", "ADDED",
+             "SOURCE");
+  for (const auto& snapshot : *snapshots)
+    fmt::print("{:<16}  {:<20}  {:<16}  {:>10}  {:>10}  {}\n", snapshot.id, iso_time(snapshot.time),
+               snapshot.name, human_size(snapshot.size), human_size(snapshot.stored_bytes),
+               snapshot.source);
+  return problems.empty() ? kExitOk : kExitDamaged;
+}
+
+int run_show(const BackupArgs& args) {
+  auto repo = open_repo(args);
+  if (!repo) return fail(repo.error());
+  auto snapshot = (*repo)->find_snapshot(args.snapshot);
+  if (!snapshot) return fail(snapshot.error());
+  auto json = snapshot_json(*snapshot);
+  if (args.json) {
+    fmt::print("{}\n", json.dump(2));
+    return kExitOk;
+  }
+  for (const auto& [key, value] : json.items())
+    fmt::print("{:<13} {}\n", key + ":",
+               value.is_string() ? value.get<std::string>() : value.dump());
+  return kExitOk;
+}
+
+int run_restore(const BackupArgs& args) {
+  auto repo = open_repo(args);
+  if (!repo) return fail(repo.error());
+  auto snapshot = (*repo)->find_snapshot(args.snapshot);
+  if (!snapshot) return fail(snapshot.error());
+  ProgressBar bar("restore", !args.quiet && !args.json);
+  auto started = std::chrono::steady_clock::now();
+  auto restored = store::restore_snapshot(
+      **repo, *snapshot, {args.target, args.threads, [&](const store::Progress& p) {
+                            bar.update(p.done_bytes, p.total_bytes);
+                          }});
+  bar.finish();
+  if (!restored) return fail(restored.error());
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (args.json)
+    fmt::print("{}\n", nlohmann::json{{"snapshot", snapshot->id},
+                                      {"target", args.target},
+                                      {"size", snapshot->size},
+                                      {"seconds", seconds}}
+                           .dump(2));
+  else if (!args.quiet)
+    fmt::print("restored snapshot {} to {} ({}) in {:.1f} s\n", snapshot->id, args.target,
+               human_size(snapshot->size), seconds);
+  return kExitOk;
+}
+
+int run_verify(const BackupArgs& args) {
+  if (args.all == !args.snapshot.empty()) {
+    log::error("verify: name a SNAPSHOT or give --all");
+    return kExitUsage;
+  }
+  auto repo = open_repo(args);
+  if (!repo) return fail(repo.error());
+  ProgressBar bar("verify", !args.quiet && !args.json);
+  std::vector<std::string> ids;
+  if (!args.all) ids.push_back(args.snapshot);
+  auto report = store::verify_snapshots(**repo, ids, args.threads, [&](const store::Progress& p) {
+    bar.update(p.done_bytes, p.total_bytes);
+  });
+  bar.finish();
+  if (!report) return fail(report.error());
+  if (args.json) {
+    nlohmann::json damage = nlohmann::json::array();
+    for (const auto& d : report->damage)
+      damage.push_back(
+          {{"snapshot", d.snapshot}, {"offset", d.offset}, {"chunk", d.chunk}, {"error", d.error}});
+    fmt::print("{}\n", nlohmann::json{{"ok", report->ok()},
+                                      {"snapshots", report->snapshots},
+                                      {"chunks_checked", report->chunks_checked},
+                                      {"bytes_checked", report->bytes_checked},
+                                      {"damage", damage},
+                                      {"unreadable_snapshots", report->unreadable_snapshots}}
+                           .dump(2));
+  } else {
+    for (const auto& problem : report->unreadable_snapshots)
+      fmt::print("BAD snapshot manifest: {}\n", problem);
+    for (const auto& d : report->damage)
+      fmt::print("BAD snapshot {} offset {}: chunk {}: {}\n", d.snapshot, d.offset,
+                 d.chunk.substr(0, 16), d.error);
+    fmt::print("{}: {} snapshot(s), {} distinct chunks ({}) checked, {} damaged offset(s)\n",
+               report->ok() ? "ok" : "DAMAGED", report->snapshots, report->chunks_checked,
+               human_size(report->bytes_checked), report->damage.size());
+  }
+  return report->ok() ? kExitOk : kExitDamaged;
+}
+
+void add_common(CLI::App* command, BackupArgs& args) {
+  command->add_option("--repo", args.repo, "Repository directory")->required();
+  command->add_flag("--json", args.json, "Print JSON for scripts");
+  command->add_flag("-q,--quiet", args.quiet, "No progress bar or summary");
+  command->add_option("--threads", args.threads, "Worker threads (default: one per core)");
+}
+
+}  // namespace
+
+std::function<int()> add_backup_command(CLI::App& app) {
+  CLI::App* backup =
+      app.add_subcommand("backup",
+                         "Backups of disk images in a repository (see `haven repo init`).\n"
+                         "Exit status: 0 done, 1 failed, 2 bad usage, 3 damage found.");
+  backup->require_subcommand(1);
+  auto args = std::make_shared<BackupArgs>();
+
+  CLI::App* create = backup->add_subcommand(
+      "create", "Back up a disk image file or block device as a new snapshot");
+  add_common(create, *args);
+  create->add_option("SOURCE", args->source, "Disk image file or block device")->required();
+  create->add_option("--name", args->name, "The snapshot's name (say, the VM's)")->required();
+  create->add_option("--tag", args->tags, "A tag (repeatable)");
+
+  CLI::App* list = backup->add_subcommand("list", "List snapshots, oldest first");
+  add_common(list, *args);
+
+  CLI::App* show = backup->add_subcommand("show", "Show one snapshot");
+  add_common(show, *args);
+  show->add_option("SNAPSHOT", args->snapshot, "Snapshot id or unique prefix")->required();
+
+  CLI::App* restore = backup->add_subcommand(
+      "restore", "Restore a snapshot to a file (written sparse) or block device");
+  add_common(restore, *args);
+  restore->add_option("SNAPSHOT", args->snapshot, "Snapshot id or unique prefix")->required();
+  restore->add_option("TARGET", args->target, "File or block device to write")->required();
+
+  CLI::App* verify = backup->add_subcommand(
+      "verify", "Re-read and re-hash every chunk of a snapshot (or all); exit 3 on damage");
+  add_common(verify, *args);
+  verify->add_option("SNAPSHOT", args->snapshot, "Snapshot id or unique prefix");
+  verify->add_flag("--all", args->all, "Every snapshot in the repository");
+
+  return [=]() -> int {
+    if (create->parsed()) return run_create(*args);
+    if (list->parsed()) return run_list(*args);
+    if (show->parsed()) return run_show(*args);
+    if (restore->parsed()) return run_restore(*args);
+    if (verify->parsed()) return run_verify(*args);
+    return -1;
+  };
+}
+
+}  // namespace haven::cli

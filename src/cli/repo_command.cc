@@ -1,0 +1,65 @@
+#include "cli/repo_command.h"
+
+#include <memory>
+
+#include "base/log.h"
+#include "base/units.h"
+#include "cli/exit_codes.h"
+#include "cli/passphrase.h"
+#include "store/repository.h"
+
+namespace haven::cli {
+namespace {
+
+struct InitArgs {
+  std::string path;
+  bool encrypt = false;
+  std::string chunk_size = "64K";
+};
+
+int run_init(const InitArgs& args) {
+  store::InitOptions options;
+  options.encrypt = args.encrypt;
+  auto chunk_size = parse_size(args.chunk_size, 1);
+  if (!chunk_size || *chunk_size < 4096 || *chunk_size > (16u << 20) ||
+      (*chunk_size & (*chunk_size - 1))) {
+    log::error("--chunk-size: '{}' is not a power of two from 4K to 16M", args.chunk_size);
+    return kExitUsage;
+  }
+  options.chunk_size = static_cast<uint32_t>(*chunk_size);
+  if (args.encrypt) {
+    auto passphrase = read_passphrase(true);
+    if (!passphrase) {
+      log::error("{}", passphrase.error().message());
+      return kExitUsage;
+    }
+    options.passphrase = *passphrase;
+  }
+  if (auto made = store::Repository::init(args.path, options); !made) {
+    log::error("{}", made.error().message());
+    return kExitFailed;
+  }
+  fmt::print("created {} repository {} ({} chunks)\n", args.encrypt ? "an encrypted" : "a",
+             args.path, format_size(options.chunk_size));
+  return kExitOk;
+}
+
+}  // namespace
+
+std::function<int()> add_repo_command(CLI::App& app) {
+  CLI::App* repo = app.add_subcommand("repo", "Backup repositories");
+  repo->require_subcommand(1);
+  auto args = std::make_shared<InitArgs>();
+  CLI::App* init = repo->add_subcommand(
+      "init",
+      "Create a backup repository in a new or empty directory.\n"
+      "With --encrypt the passphrase comes from HAVEN_PASSPHRASE, else the terminal.");
+  init->add_option("DIR", args->path, "Directory to create the repository in")->required();
+  init->add_flag("--encrypt", args->encrypt,
+                 "Encrypt everything (AES-256-GCM, keys sealed by a passphrase via scrypt)");
+  init->add_option("--chunk-size", args->chunk_size,
+                   "Chunk size, a power of two from 4K to 16M (default 64K)");
+  return [init, args]() -> int { return init->parsed() ? run_init(*args) : -1; };
+}
+
+}  // namespace haven::cli

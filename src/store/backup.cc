@@ -1,0 +1,189 @@
+#include "store/backup.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "base/sys.h"
+
+namespace haven::store {
+namespace {
+
+struct Extent {
+  uint64_t start, end;
+};
+
+// The ranges of `fd` that hold data; everything else reads as zeros.
+Result<std::vector<Extent>> data_extents(int fd, uint64_t size, bool is_file,
+                                         const std::string& path) {
+  if (!is_file) return std::vector<Extent>{{0, size}};
+  std::vector<Extent> extents;
+  off_t at = 0;
+  while (static_cast<uint64_t>(at) < size) {
+    off_t data = ::lseek(fd, at, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;                                   // only a hole remains
+      if (errno == EINVAL) return std::vector<Extent>{{0, size}};  // no SEEK_DATA here
+      return errno_error("seek data in {}", path);
+    }
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) return errno_error("seek hole in {}", path);
+    extents.push_back({static_cast<uint64_t>(data), std::min<uint64_t>(hole, size)});
+    at = hole;
+  }
+  return extents;
+}
+
+bool intersects(const std::vector<Extent>& extents, uint64_t start, uint64_t end) {
+  auto after = std::upper_bound(extents.begin(), extents.end(), start,
+                                [](uint64_t value, const Extent& e) { return value < e.end; });
+  return after != extents.end() && after->start < end;
+}
+
+bool all_zero(std::span<const uint8_t> data) {
+  size_t words = data.size() / 8;
+  const uint8_t* p = data.data();
+  for (size_t i = 0; i < words; ++i) {
+    uint64_t word;
+    std::memcpy(&word, p + 8 * i, 8);
+    if (word) return false;
+  }
+  for (size_t i = words * 8; i < data.size(); ++i)
+    if (p[i]) return false;
+  return true;
+}
+
+Result<void> read_exactly(int fd, std::span<uint8_t> out, uint64_t offset,
+                          const std::string& path) {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t got =
+        ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("read {} at {}", path, offset + done);
+    }
+    if (got == 0) return make_error("{} ended early at {}", path, offset + done);
+    done += static_cast<size_t>(got);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> run_parallel(uint64_t count, unsigned threads,
+                          const std::function<Result<void>(uint64_t)>& work,
+                          const std::function<void()>& progress) {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  std::atomic<uint64_t> next = 0;
+  std::atomic<bool> failed = false;
+  std::mutex mutex;
+  std::condition_variable finished;
+  unsigned running = threads;
+  std::optional<Error> first_error;
+  std::vector<std::jthread> workers;
+  for (unsigned t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      for (uint64_t i; !failed && (i = next++) < count;) {
+        if (auto result = work(i); !result) {
+          std::lock_guard lock(mutex);
+          if (!first_error) first_error = std::move(result).error();
+          failed = true;
+        }
+      }
+      std::lock_guard lock(mutex);
+      if (--running == 0) finished.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(mutex);
+    while (!finished.wait_for(lock, std::chrono::milliseconds(200), [&] { return running == 0; })) {
+      lock.unlock();
+      if (progress) progress();
+      lock.lock();
+    }
+  }
+  workers.clear();
+  if (progress) progress();
+  if (first_error) return std::unexpected(std::move(*first_error));
+  return {};
+}
+
+Result<Snapshot> backup_image(Repository& repository, const BackupOptions& options) {
+  auto lock = TRY(repository.lock_for_writing());
+  auto fd = TRY(sys::open(options.source, O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", options.source);
+  uint64_t size = 0;
+  if (S_ISBLK(st.st_mode)) {
+    if (::ioctl(fd.get(), BLKGETSIZE64, &size) != 0)
+      return errno_error("BLKGETSIZE64 {}", options.source);
+  } else if (S_ISREG(st.st_mode)) {
+    size = static_cast<uint64_t>(st.st_size);
+  } else {
+    return make_error("{} is neither a disk image file nor a block device", options.source);
+  }
+  (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  auto extents = TRY(data_extents(fd.get(), size, S_ISREG(st.st_mode), options.source));
+
+  const uint32_t chunk_size = repository.config().chunk_size;
+  Snapshot snapshot;
+  snapshot.name = options.name;
+  snapshot.source = options.source;
+  snapshot.tags = options.tags;
+  snapshot.size = size;
+  snapshot.chunk_size = chunk_size;
+  snapshot.time = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  uint64_t count = size / chunk_size + (size % chunk_size != 0);
+  snapshot.chunks.resize(count);
+
+  ChunkWriter writer(repository);
+  BlobCodec codec = repository.codec();
+  std::atomic<uint64_t> done = 0, new_bytes = 0, stored_bytes = 0;
+  auto work = [&](uint64_t i) -> Result<void> {
+    uint64_t offset = i * chunk_size;
+    uint64_t length = std::min<uint64_t>(chunk_size, size - offset);
+    if (!intersects(extents, offset, offset + length)) {
+      done += length;
+      return {};  // a hole: the zero id
+    }
+    thread_local std::vector<uint8_t> buffer;
+    buffer.resize(length);
+    TRY(read_exactly(fd.get(), buffer, offset, options.source));
+    if (!all_zero(buffer)) {
+      ChunkId id = repository.chunk_id(buffer);
+      snapshot.chunks[i] = id;
+      if (writer.claim(id)) {
+        auto blob = TRY(encode_blob(codec, BlobKind::chunk, buffer, id.bytes));
+        TRY(writer.write(id, blob, static_cast<uint32_t>(length)));
+        new_bytes += length;
+        stored_bytes += blob.size();
+      }
+    }
+    done += length;
+    return {};
+  };
+  auto report = [&] {
+    if (options.progress) options.progress({done, size, new_bytes, stored_bytes});
+  };
+  TRY(with_context(run_parallel(count, options.threads, work, report), "back up {}",
+                   options.source));
+  TRY(writer.finish());
+  snapshot.new_bytes = new_bytes;
+  snapshot.stored_bytes = stored_bytes;
+  TRY(repository.write_snapshot(snapshot));
+  return snapshot;
+}
+
+}  // namespace haven::store

@@ -1,0 +1,48 @@
+#pragma once
+
+// Backing up a disk image or block device into a repository: the disk is cut into
+// repository-sized chunks at fixed offsets; holes (SEEK_HOLE) and all-zero chunks cost
+// nothing; every other chunk is hashed, and only chunks the repository lacks are compressed,
+// sealed and written. Worker threads (one per core) each take the next chunk, so reading,
+// hashing and compressing keep every core busy. The snapshot is written last, after its
+// data and index are durable.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "store/manifest.h"
+#include "store/repository.h"
+
+namespace haven::store {
+
+struct Progress {
+  uint64_t done_bytes = 0;
+  uint64_t total_bytes = 0;
+  uint64_t new_bytes = 0;     // chunk bytes the repository did not have
+  uint64_t stored_bytes = 0;  // what they took after compression and sealing
+};
+
+struct BackupOptions {
+  std::string source;
+  std::string name;
+  std::vector<std::string> tags;
+  unsigned threads = 0;  // 0: one per core
+  // Called from the calling thread about five times a second, and once at the end.
+  std::function<void(const Progress&)> progress;
+};
+
+// Takes the writer lock for the whole backup.
+Result<Snapshot> backup_image(Repository& repository, const BackupOptions& options);
+
+// Runs `work(i)` for i in [0, count) on `threads` threads, reporting `progress()` every 200 ms
+// from the calling thread; stops at the first error and returns it. Shared by backup, restore
+// and verify.
+Result<void> run_parallel(uint64_t count, unsigned threads,
+                          const std::function<Result<void>(uint64_t)>& work,
+                          const std::function<void()>& progress);
+
+}  // namespace haven::store

@@ -1,0 +1,85 @@
+#include "store/blob.h"
+
+#include <cstring>
+
+#include "store/compress.h"
+
+namespace haven::store {
+namespace {
+
+std::array<uint8_t, kBlobHeaderBytes> header(BlobKind kind, uint8_t flags, uint32_t plain_size) {
+  std::array<uint8_t, kBlobHeaderBytes> bytes{kBlobMagic, static_cast<uint8_t>(kind), flags, 0};
+  std::memcpy(bytes.data() + 4, &plain_size, 4);  // little-endian hosts only (x86)
+  return bytes;
+}
+
+std::vector<uint8_t> associated_data(std::span<const uint8_t> head,
+                                     std::span<const uint8_t> binding) {
+  std::vector<uint8_t> data(head.begin(), head.end());
+  data.insert(data.end(), binding.begin(), binding.end());
+  return data;
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> encode_blob(const BlobCodec& codec, BlobKind kind,
+                                         std::span<const uint8_t> plain,
+                                         std::span<const uint8_t> binding) {
+  if (plain.size() > UINT32_MAX) return make_error("a blob of {} bytes is too big", plain.size());
+  std::vector<uint8_t> packed;
+  uint8_t flags = 0;
+  if (codec.level > 0) {
+    TRY(compress(plain, codec.level, packed));
+    if (packed.size() < plain.size())
+      flags |= kBlobCompressed;
+    else
+      packed.clear();
+  }
+  std::span<const uint8_t> payload =
+      flags & kBlobCompressed ? std::span<const uint8_t>(packed) : plain;
+  if (codec.keys) flags |= kBlobSealed;
+  auto head = header(kind, flags, static_cast<uint32_t>(plain.size()));
+  std::vector<uint8_t> blob(head.begin(), head.end());
+  if (codec.keys) {
+    blob.reserve(kBlobHeaderBytes + payload.size() + kSealOverhead);
+    TRY(seal(codec.keys->data, associated_data(head, binding), payload, blob));
+  } else {
+    blob.insert(blob.end(), payload.begin(), payload.end());
+  }
+  return blob;
+}
+
+Result<std::vector<uint8_t>> decode_blob(const BlobCodec& codec, BlobKind kind,
+                                         std::span<const uint8_t> blob, size_t max_plain,
+                                         std::span<const uint8_t> binding) {
+  if (blob.size() < kBlobHeaderBytes)
+    return make_error("a blob of {} bytes has no header", blob.size());
+  if (blob[0] != kBlobMagic) return make_error("not a Haven blob (bad magic)");
+  if (blob[1] != static_cast<uint8_t>(kind))
+    return make_error("a blob of kind {} where kind {} was expected", blob[1],
+                      static_cast<int>(kind));
+  uint8_t flags = blob[2];
+  if (flags & ~(kBlobCompressed | kBlobSealed) || blob[3] != 0)
+    return make_error("a blob with unknown flags {:#x}", flags);
+  uint32_t plain_size;
+  std::memcpy(&plain_size, blob.data() + 4, 4);
+  if (plain_size > max_plain)
+    return make_error("a blob claims {} bytes, more than the {} allowed", plain_size, max_plain);
+  bool sealed = flags & kBlobSealed;
+  if (sealed != (codec.keys != nullptr))
+    return make_error("an {} blob in an {} repository", sealed ? "encrypted" : "unencrypted",
+                      sealed ? "unencrypted" : "encrypted");
+  auto body = blob.subspan(kBlobHeaderBytes);
+  std::vector<uint8_t> opened;
+  if (sealed) {
+    opened = TRY(open_sealed(codec.keys->data,
+                             associated_data(blob.first(kBlobHeaderBytes), binding), body));
+    body = opened;
+  }
+  if (flags & kBlobCompressed) return decompress(body, plain_size);
+  if (body.size() != plain_size)
+    return make_error("a blob holds {} bytes, its header says {}", body.size(), plain_size);
+  return std::vector<uint8_t>(body.begin(), body.end());
+}
+
+}  // namespace haven::store

@@ -1,0 +1,39 @@
+#pragma once
+
+// The name of a piece of data in a repository: 32 bytes, SHA-256 of the plaintext, or an
+// HMAC-SHA-256 under the repository's id key when it is encrypted (so equal ids reveal equal
+// data only to someone holding the key). Printed as 64 hex digits.
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace haven::store {
+
+struct ChunkId {
+  std::array<uint8_t, 32> bytes{};
+
+  std::string hex() const;
+  static Result<ChunkId> from_hex(std::string_view text);
+  auto operator<=>(const ChunkId&) const = default;
+};
+
+struct ChunkIdHash {
+  size_t operator()(const ChunkId& id) const {
+    size_t value;  // the id is already uniformly distributed
+    std::memcpy(&value, id.bytes.data(), sizeof(value));
+    return value;
+  }
+};
+
+std::string to_hex(const uint8_t* data, size_t size);
+// Decodes exactly `out.size()` bytes of hex.
+Result<void> from_hex(std::string_view text, uint8_t* out, size_t size);
+
+}  // namespace haven::store

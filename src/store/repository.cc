@@ -1,0 +1,279 @@
+#include "store/repository.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "base/atomic_file.h"
+#include "base/sys.h"
+#include "store/key_file.h"
+
+namespace haven::store {
+namespace {
+
+constexpr size_t kMaxMetadataFile = 1u << 30;  // manifests of very large disks
+
+std::span<const uint8_t> bytes_of(std::string_view text) {
+  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+
+// Names in `directory` (not . or ..), or an error naming it.
+Result<std::vector<std::string>> list_directory(const std::string& directory) {
+  DIR* dir = ::opendir(directory.c_str());
+  if (!dir) return errno_error("open {}", directory);
+  std::vector<std::string> names;
+  while (dirent* entry = ::readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool is_temporary(const std::string& name) {
+  return name.find(".tmp-") != std::string::npos;
+}
+
+Result<void> make_directory(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0) return errno_error("mkdir {}", path);
+  return {};
+}
+
+}  // namespace
+
+Result<void> Repository::init(const std::string& path, const InitOptions& options) {
+  if (options.encrypt && options.passphrase.empty())
+    return make_error("an encrypted repository needs a passphrase");
+  if (::mkdir(path.c_str(), 0700) != 0) {
+    if (errno != EEXIST) return errno_error("create {}", path);
+    auto names = TRY(list_directory(path));
+    if (!names.empty())
+      return make_error(
+          "{} already exists and is not empty (a repository needs a new or empty "
+          "directory)",
+          path);
+  }
+  RepoConfig config;
+  std::array<uint8_t, 16> id;
+  TRY(random_bytes(id));
+  config.id = to_hex(id.data(), id.size());
+  config.chunk_size = options.chunk_size;
+  config.encrypted = options.encrypt;
+  for (const char* sub : {"/keys", "/packs", "/index", "/snapshots", "/tmp"})
+    TRY(make_directory(path + sub));
+  if (options.encrypt) {
+    MasterKeys keys;
+    TRY(random_bytes(keys.data));
+    TRY(random_bytes(keys.id));
+    std::string key_file = TRY(make_key_file(keys, options.passphrase, options.kdf));
+    TRY(write_file_atomic(path + "/keys/main.json", bytes_of(key_file), true));
+  }
+  // Last: a directory without config.json is not a repository yet.
+  TRY(write_file_atomic(path + "/config.json", bytes_of(repo_config_to_json(config)), true));
+  return fsync_directory(path);
+}
+
+Result<std::unique_ptr<Repository>> Repository::open(const std::string& path,
+                                                     const PassphraseSource& passphrase) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errno_error("repository {}", path);
+  if (!S_ISDIR(st.st_mode)) return make_error("repository {}: not a directory", path);
+  auto text = sys::read_file(path + "/config.json", 1 << 20);
+  if (!text) {
+    if (text.error().code() == ENOENT)
+      return make_error(
+          "{} is not a Haven repository (no config.json; create one with `haven "
+          "repo init`)",
+          path);
+    return std::unexpected(std::move(text).error());
+  }
+  auto config = repo_config_from_json(
+      std::string_view(reinterpret_cast<const char*>(text->data()), text->size()));
+  if (!config)
+    return std::unexpected(std::move(config).error().with_context(path + "/config.json"));
+  std::optional<MasterKeys> keys;
+  if (config->encrypted) {
+    auto key_text = TRY(sys::read_file(path + "/keys/main.json", 1 << 20));
+    if (!passphrase) return make_error("{} is encrypted: a passphrase is needed", path);
+    std::string secret = TRY(passphrase());
+    auto unlocked = unlock_key_file(
+        std::string_view(reinterpret_cast<const char*>(key_text.data()), key_text.size()), secret);
+    if (!unlocked) return std::unexpected(std::move(unlocked).error().with_context(path));
+    keys = *unlocked;
+  }
+  auto repository = std::make_unique<Repository>(Key(), path, std::move(*config), keys);
+  TRY(repository->load_index());
+  return repository;
+}
+
+ChunkId Repository::chunk_id(std::span<const uint8_t> plain) const {
+  return m_keys ? hmac_sha256(m_keys->id, plain) : sha256(plain);
+}
+
+Result<WriterLock> Repository::lock_for_writing() {
+  std::string lock_path = m_path + "/lock";
+  auto fd = TRY(sys::open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return errno_error("lock {}", lock_path);
+    auto holder = sys::read_file(lock_path, 64);
+    std::string pid = holder ? std::string(holder->begin(), holder->end()) : "?";
+    return make_error("{} is locked by another writer (pid {})", m_path, pid);
+  }
+  std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd.get(), 0) == 0) (void)::pwrite(fd.get(), pid.data(), pid.size(), 0);
+  // Whatever is in tmp/ now was left by a writer that died.
+  if (auto names = list_directory(tmp_dir()))
+    for (const std::string& name : *names) ::unlink((tmp_dir() + "/" + name).c_str());
+  return WriterLock(std::move(fd));
+}
+
+Result<void> Repository::load_index() {
+  auto names = TRY(list_directory(m_path + "/index"));
+  for (const std::string& name : names) {
+    if (is_temporary(name)) continue;
+    std::string file = m_path + "/index/" + name;
+    auto bytes = TRY(sys::read_file(file, kMaxMetadataFile));
+    auto plain = decode_blob(codec(), BlobKind::index, bytes, kMaxMetadataFile, bytes_of(name));
+    if (!plain) return std::unexpected(std::move(plain).error().with_context(file));
+    auto entries = decode_index(*plain);
+    if (!entries) return std::unexpected(std::move(entries).error().with_context(file));
+    for (const IndexEntry& entry : *entries) m_index.add(entry);
+  }
+  return {};
+}
+
+Result<void> Repository::write_index(const std::vector<IndexEntry>& entries) {
+  if (entries.empty()) return {};
+  std::array<uint8_t, 16> id;
+  TRY(random_bytes(id));
+  std::string name = to_hex(id.data(), id.size());
+  auto blob = TRY(encode_blob(codec(), BlobKind::index, encode_index(entries), bytes_of(name)));
+  TRY(write_file_atomic(m_path + "/index/" + name, blob, true));
+  for (const IndexEntry& entry : entries) m_index.add(entry);
+  return {};
+}
+
+Result<int> Repository::pack_fd(const PackId& pack) const {
+  std::lock_guard lock(m_packs_mutex);
+  auto found = m_packs.find(pack);
+  if (found != m_packs.end()) return found->second.get();
+  std::string name = pack_name(pack);
+  auto fd =
+      TRY(sys::open(packs_dir() + "/" + name.substr(0, 2) + "/" + name, O_RDONLY | O_CLOEXEC));
+  int raw = fd.get();
+  m_packs.emplace(pack, std::move(fd));
+  return raw;
+}
+
+Result<std::vector<uint8_t>> Repository::read_chunk(const ChunkId& id) const {
+  auto location = m_index.find(id);
+  if (!location) return make_error("chunk {} is not in the repository", id.hex());
+  std::string where = fmt::format("chunk {} (pack {} at {})", id.hex().substr(0, 16),
+                                  pack_name(location->pack), location->offset);
+  auto fd = with_context(pack_fd(location->pack), "{}", where);
+  if (!fd) return std::unexpected(std::move(fd).error());
+  std::vector<uint8_t> blob(location->length);
+  ssize_t got = ::pread(*fd, blob.data(), blob.size(), static_cast<off_t>(location->offset));
+  if (got < 0) return errno_error("read {}", where);
+  if (static_cast<size_t>(got) != blob.size())
+    return make_error("{}: the pack ends early ({} of {} bytes)", where, got, blob.size());
+  auto plain = decode_blob(codec(), BlobKind::chunk, blob, m_config.chunk_size, id.bytes);
+  if (!plain) return std::unexpected(std::move(plain).error().with_context(where));
+  if (chunk_id(*plain) != id) return make_error("{}: contents do not match the id", where);
+  return plain;
+}
+
+Result<void> Repository::write_snapshot(Snapshot& snapshot) {
+  std::array<uint8_t, 8> id;
+  TRY(random_bytes(id));
+  snapshot.id = to_hex(id.data(), id.size());
+  auto blob = TRY(
+      encode_blob(codec(), BlobKind::manifest, encode_manifest(snapshot), bytes_of(snapshot.id)));
+  return write_file_atomic(m_path + "/snapshots/" + snapshot.id, blob, true);
+}
+
+Result<Snapshot> Repository::read_snapshot(const std::string& id) const {
+  std::string file = m_path + "/snapshots/" + id;
+  auto bytes = TRY(sys::read_file(file, kMaxMetadataFile));
+  auto plain = decode_blob(codec(), BlobKind::manifest, bytes, kMaxMetadataFile, bytes_of(id));
+  if (!plain) return std::unexpected(std::move(plain).error().with_context("snapshot " + id));
+  auto snapshot = decode_manifest(*plain);
+  if (!snapshot) return std::unexpected(std::move(snapshot).error().with_context("snapshot " + id));
+  if (snapshot->id != id) return make_error("snapshot {} calls itself {}", id, snapshot->id);
+  return snapshot;
+}
+
+Result<std::vector<std::string>> Repository::snapshot_ids() const {
+  auto names = TRY(list_directory(m_path + "/snapshots"));
+  std::erase_if(names, is_temporary);
+  return names;
+}
+
+Result<Snapshot> Repository::find_snapshot(const std::string& id_or_prefix) const {
+  if (id_or_prefix.empty()) return make_error("an empty snapshot id");
+  std::vector<std::string> matches;
+  for (const std::string& id : TRY(snapshot_ids()))
+    if (id.starts_with(id_or_prefix)) matches.push_back(id);
+  if (matches.empty()) return make_error("no snapshot {} in {}", id_or_prefix, m_path);
+  if (matches.size() > 1)
+    return make_error("snapshot id {} is ambiguous ({} match)", id_or_prefix, matches.size());
+  return read_snapshot(matches.front());
+}
+
+Result<std::vector<Snapshot>> Repository::list_snapshots(std::vector<std::string>* problems) const {
+  std::vector<Snapshot> snapshots;
+  for (const std::string& id : TRY(snapshot_ids())) {
+    auto snapshot = read_snapshot(id);
+    if (snapshot)
+      snapshots.push_back(std::move(*snapshot));
+    else if (problems)
+      problems->push_back(snapshot.error().message());
+    else
+      return std::unexpected(std::move(snapshot).error());
+  }
+  std::stable_sort(snapshots.begin(), snapshots.end(),
+                   [](const Snapshot& a, const Snapshot& b) { return a.time < b.time; });
+  return snapshots;
+}
+
+bool ChunkWriter::claim(const ChunkId& id) {
+  if (m_repository.index().contains(id)) return false;
+  std::lock_guard lock(m_mutex);
+  return m_claimed.insert(id).second;
+}
+
+Result<void> ChunkWriter::write(const ChunkId& id, std::span<const uint8_t> blob,
+                                uint32_t plain_size) {
+  std::lock_guard lock(m_mutex);
+  if (!m_pack)
+    m_pack.emplace(TRY(PackWriter::create(m_repository.tmp_dir(), m_repository.packs_dir())));
+  uint64_t offset = TRY(m_pack->append(blob));
+  m_pack_entries.push_back(
+      {id, {m_pack->id(), offset, static_cast<uint32_t>(blob.size()), plain_size}});
+  if (m_pack->size() >= kPackTarget) TRY(commit_pack());
+  return {};
+}
+
+Result<void> ChunkWriter::commit_pack() {
+  if (!m_pack) return {};
+  TRY(m_pack->commit());
+  m_entries.insert(m_entries.end(), m_pack_entries.begin(), m_pack_entries.end());
+  m_pack_entries.clear();
+  m_pack.reset();
+  return {};
+}
+
+Result<void> ChunkWriter::finish() {
+  std::lock_guard lock(m_mutex);
+  TRY(commit_pack());
+  TRY(m_repository.write_index(m_entries));
+  m_entries.clear();
+  return {};
+}
+
+}  // namespace haven::store

@@ -1,0 +1,135 @@
+#pragma once
+
+// A backup repository in a local directory:
+//   config.json       what it is (repo_config.h)
+//   keys/main.json    the sealed master keys, when encrypted (key_file.h)
+//   packs/XX/<id>     chunk blobs (pack.h)
+//   index/<id>        where each chunk is, one file per backup (chunk_index.h)
+//   snapshots/<id>    one manifest per snapshot (manifest.h)
+//   tmp/              packs being written; stale ones are removed by the next writer
+//   lock              flock()ed by writers; readers need no lock
+// Every file is written whole and renamed into place after an fsync, in the order packs →
+// index → snapshot, so a crash at any point leaves a consistent repository (at worst some
+// packs nobody references yet, which garbage collection removes).
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+#include "store/blob.h"
+#include "store/chunk_index.h"
+#include "store/manifest.h"
+#include "store/pack.h"
+#include "store/repo_config.h"
+
+namespace haven::store {
+
+struct InitOptions {
+  bool encrypt = false;
+  std::string passphrase;  // when encrypting
+  uint32_t chunk_size = 64 << 10;
+  KdfParams kdf;
+};
+
+// Asked for only when the repository is encrypted.
+using PassphraseSource = std::function<Result<std::string>()>;
+
+// An open writer lock (flock on `lock`); released when destroyed.
+class WriterLock {
+ public:
+  explicit WriterLock(UniqueFd fd) : m_fd(std::move(fd)) {}
+
+ private:
+  UniqueFd m_fd;
+};
+
+class Repository {
+ public:
+  static Result<void> init(const std::string& path, const InitOptions& options);
+  static Result<std::unique_ptr<Repository>> open(const std::string& path,
+                                                  const PassphraseSource& passphrase);
+
+  const std::string& path() const { return m_path; }
+  const RepoConfig& config() const { return m_config; }
+  BlobCodec codec() const { return {m_keys ? &*m_keys : nullptr, m_config.compression_level}; }
+  // SHA-256, or HMAC-SHA-256 under the id key when encrypted.
+  ChunkId chunk_id(std::span<const uint8_t> plain) const;
+
+  // Writers: exclusive, fails at once naming the holder when another writer has it. Removes
+  // what crashed writers left in tmp/.
+  Result<WriterLock> lock_for_writing();
+
+  ChunkIndex& index() { return m_index; }
+  // Reads, authenticates, decompresses and re-hashes one chunk.
+  Result<std::vector<uint8_t>> read_chunk(const ChunkId& id) const;
+
+  // Snapshots. write_snapshot() gives the snapshot its id.
+  Result<void> write_snapshot(Snapshot& snapshot);
+  Result<Snapshot> read_snapshot(const std::string& id) const;
+  // Every snapshot id, sorted.
+  Result<std::vector<std::string>> snapshot_ids() const;
+  // A unique snapshot by id or id prefix.
+  Result<Snapshot> find_snapshot(const std::string& id_or_prefix) const;
+  // Every readable snapshot, oldest first; unreadable ones are errors in `problems`.
+  Result<std::vector<Snapshot>> list_snapshots(std::vector<std::string>* problems = nullptr) const;
+
+  // Index files: adds `entries` durably (one new file) and to the in-memory index.
+  Result<void> write_index(const std::vector<IndexEntry>& entries);
+
+  std::string packs_dir() const { return m_path + "/packs"; }
+  std::string tmp_dir() const { return m_path + "/tmp"; }
+
+ private:
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
+  Repository(Key, std::string path, RepoConfig config, std::optional<MasterKeys> keys)
+      : m_path(std::move(path)), m_config(std::move(config)), m_keys(std::move(keys)) {}
+
+ private:
+  Result<void> load_index();
+  Result<int> pack_fd(const PackId& pack) const;
+
+  std::string m_path;
+  RepoConfig m_config;
+  std::optional<MasterKeys> m_keys;
+  ChunkIndex m_index;
+  mutable std::mutex m_packs_mutex;
+  mutable std::map<PackId, UniqueFd> m_packs;
+};
+
+// Where a backup's new chunks go, from several threads: each chunk is claimed once (so two
+// threads never store the same new data), appended to the current pack, and the pack rotated
+// at kPackTarget bytes. finish() commits the last pack and writes the backup's index file.
+class ChunkWriter {
+ public:
+  static constexpr uint64_t kPackTarget = 64 << 20;
+
+  explicit ChunkWriter(Repository& repository) : m_repository(repository) {}
+
+  // True when the caller should store `id` (not in the repository, not claimed by another).
+  bool claim(const ChunkId& id);
+  Result<void> write(const ChunkId& id, std::span<const uint8_t> blob, uint32_t plain_size);
+  Result<void> finish();
+
+ private:
+  Result<void> commit_pack();
+
+  Repository& m_repository;
+  std::mutex m_mutex;
+  std::unordered_set<ChunkId, ChunkIdHash> m_claimed;
+  std::optional<PackWriter> m_pack;
+  std::vector<IndexEntry> m_pack_entries;  // in the open pack
+  std::vector<IndexEntry> m_entries;       // in committed packs
+};
+
+}  // namespace haven::store

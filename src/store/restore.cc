@@ -1,0 +1,93 @@
+#include "store/restore.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "base/atomic_file.h"
+#include "base/sys.h"
+
+namespace haven::store {
+namespace {
+
+Result<void> write_exactly(int fd, std::span<const uint8_t> data, uint64_t offset,
+                           const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t wrote =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (wrote < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("write {} at {}", path, offset + done);
+    }
+    done += static_cast<size_t>(wrote);
+  }
+  return {};
+}
+
+std::string parent_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+Result<void> restore_snapshot(const Repository& repository, const Snapshot& snapshot,
+                              const RestoreOptions& options) {
+  struct stat st {};
+  bool device = ::stat(options.target.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
+  std::string writing = device ? options.target : options.target + ".partial";
+  UniqueFd fd;
+  if (device) {
+    fd = TRY(sys::open(writing, O_WRONLY | O_CLOEXEC));
+    uint64_t bytes = 0;
+    if (::ioctl(fd.get(), BLKGETSIZE64, &bytes) != 0)
+      return errno_error("BLKGETSIZE64 {}", writing);
+    if (bytes < snapshot.size)
+      return make_error("{} holds {} bytes, the snapshot {}", writing, bytes, snapshot.size);
+  } else {
+    fd = TRY(sys::open(writing, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (::ftruncate(fd.get(), static_cast<off_t>(snapshot.size)) != 0)
+      return errno_error("size {} to {} bytes", writing, snapshot.size);
+  }
+  std::atomic<uint64_t> done = 0;
+  const std::vector<uint8_t> zeros(device ? snapshot.chunk_size : 0);
+  auto work = [&](uint64_t i) -> Result<void> {
+    uint64_t offset = i * snapshot.chunk_size;
+    uint64_t length = std::min<uint64_t>(snapshot.chunk_size, snapshot.size - offset);
+    const ChunkId& id = snapshot.chunks[i];
+    if (Snapshot::is_hole(id)) {
+      if (device) TRY(write_exactly(fd.get(), std::span(zeros).first(length), offset, writing));
+    } else {
+      auto data = TRY(with_context(repository.read_chunk(id), "offset {}", offset));
+      if (data.size() != length)
+        return make_error("offset {}: chunk {} holds {} bytes, expected {}", offset,
+                          id.hex().substr(0, 16), data.size(), length);
+      TRY(write_exactly(fd.get(), data, offset, writing));
+    }
+    done += length;
+    return {};
+  };
+  auto report = [&] {
+    if (options.progress) options.progress({done, snapshot.size, 0, 0});
+  };
+  auto restored = run_parallel(snapshot.chunks.size(), options.threads, work, report);
+  if (!restored) {
+    if (!device) ::unlink(writing.c_str());
+    return std::unexpected(std::move(restored).error().with_context(
+        fmt::format("restore snapshot {} to {}", snapshot.id, options.target)));
+  }
+  if (::fsync(fd.get()) != 0) return errno_error("fsync {}", writing);
+  if (!device) {
+    if (::rename(writing.c_str(), options.target.c_str()) != 0)
+      return errno_error("rename {} to {}", writing, options.target);
+    TRY(fsync_directory(parent_of(options.target)));
+  }
+  return {};
+}
+
+}  // namespace haven::store

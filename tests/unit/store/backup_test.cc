@@ -1,0 +1,167 @@
+#include "store/backup.h"
+
+#include <sys/stat.h>
+
+#include "store/restore.h"
+#include "store/verify.h"
+#include "store_fixture.h"
+
+namespace haven::store {
+namespace {
+
+class BackupTest : public testing::StoreTest {
+ protected:
+  Snapshot backup(Repository& repo, const std::string& source, const std::string& name = "vm1") {
+    auto snapshot = backup_image(repo, {source, name, {"test"}, 2, nullptr});
+    EXPECT_TRUE(snapshot) << snapshot.error().message();
+    return snapshot ? *snapshot : Snapshot{};
+  }
+  void restore_and_compare(Repository& repo, const Snapshot& snapshot,
+                           const std::vector<uint8_t>& expected) {
+    auto restored = restore_snapshot(repo, snapshot, {path("restored.img"), 2, nullptr});
+    ASSERT_TRUE(restored) << restored.error().message();
+    EXPECT_EQ(read_file(path("restored.img")), expected);
+    EXPECT_FALSE(std::filesystem::exists(path("restored.img.partial")));
+  }
+};
+
+TEST_F(BackupTest, RoundTripsADiskWithAPartialLastChunk) {
+  auto repo = make_repo();
+  auto disk = random_data(40 * 4096 + 123, 7);
+  write_file(path("disk.img"), disk);
+  Snapshot snapshot = backup(*repo, path("disk.img"));
+  EXPECT_EQ(snapshot.size, disk.size());
+  EXPECT_EQ(snapshot.chunks.size(), 41u);
+  EXPECT_EQ(snapshot.new_bytes, disk.size());
+  restore_and_compare(*repo, snapshot, disk);
+}
+
+TEST_F(BackupTest, ZerosAndHolesCostNothingAndRestoreSparse) {
+  auto repo = make_repo(true);
+  // 1 MiB: a data block at 256 KiB, a written block of zeros at 512 KiB, holes elsewhere.
+  write_file(path("disk.img"), {});
+  ASSERT_EQ(::truncate(path("disk.img").c_str(), 1 << 20), 0);
+  auto data = random_data(4096, 1);
+  int fd = ::open(path("disk.img").c_str(), O_WRONLY);
+  ASSERT_EQ(::pwrite(fd, data.data(), 4096, 256 << 10), 4096);
+  std::vector<uint8_t> zeros(4096);
+  ASSERT_EQ(::pwrite(fd, zeros.data(), 4096, 512 << 10), 4096);
+  ::close(fd);
+  Snapshot snapshot = backup(*repo, path("disk.img"));
+  EXPECT_EQ(snapshot.new_bytes, 4096u) << "only the data block is stored";
+  size_t holes = 0;
+  for (const auto& id : snapshot.chunks) holes += Snapshot::is_hole(id);
+  EXPECT_EQ(holes, snapshot.chunks.size() - 1);
+  restore_and_compare(*repo, snapshot, read_file(path("disk.img")));
+  struct stat st {};
+  ASSERT_EQ(::stat(path("restored.img").c_str(), &st), 0);
+  EXPECT_LT(st.st_blocks * 512, 64 << 10) << "the restored file is sparse";
+}
+
+TEST_F(BackupTest, UnchangedDataIsNotStoredTwiceAndAChangeCostsItsChunks) {
+  auto repo = make_repo();
+  auto disk = random_data(256 * 4096, 3);
+  // Two identical halves: dedup inside one backup too.
+  std::copy(disk.begin(), disk.begin() + 128 * 4096, disk.begin() + 128 * 4096);
+  write_file(path("disk.img"), disk);
+  Snapshot first = backup(*repo, path("disk.img"));
+  EXPECT_EQ(first.new_bytes, 128u * 4096);
+  Snapshot second = backup(*repo, path("disk.img"));
+  EXPECT_EQ(second.new_bytes, 0u);
+  // Change 3 blocks (one spanning two chunks' worth of bytes across a boundary).
+  for (size_t at : {size_t{5 * 4096 + 10}, size_t{200 * 4096}})
+    for (size_t i = 0; i < 4096; ++i) disk[at + i] ^= 0xff;
+  write_file(path("disk.img"), disk);
+  Snapshot third = backup(*repo, path("disk.img"));
+  EXPECT_EQ(third.new_bytes, 3u * 4096);
+  restore_and_compare(*repo, third, disk);
+  restore_and_compare(*repo, first, [&] {
+    auto original = random_data(256 * 4096, 3);
+    std::copy(original.begin(), original.begin() + 128 * 4096, original.begin() + 128 * 4096);
+    return original;
+  }());
+}
+
+TEST_F(BackupTest, VerifyNamesEverySnapshotAndOffsetADamagedChunkTouches) {
+  auto repo = make_repo();
+  auto disk = random_data(16 * 4096, 4);
+  write_file(path("disk.img"), disk);
+  Snapshot first = backup(*repo, path("disk.img"));
+  Snapshot second = backup(*repo, path("disk.img"), "vm1-again");
+  auto clean = verify_snapshots(*repo, {}, 2, nullptr).value();
+  EXPECT_TRUE(clean.ok());
+  EXPECT_EQ(clean.chunks_checked, 16u);
+
+  // Damage one byte in the middle of the only pack.
+  auto packs = files_in("repo/packs");
+  ASSERT_EQ(packs.size(), 1u);
+  auto pack = read_file(packs[0]);
+  pack[pack.size() / 2] ^= 1;
+  write_file(packs[0], pack);
+  auto reopened = open_repo();
+  auto report = verify_snapshots(*reopened, {}, 2, nullptr).value();
+  EXPECT_FALSE(report.ok());
+  ASSERT_EQ(report.damage.size(), 2u) << "one chunk, used by both snapshots";
+  EXPECT_NE(report.damage[0].snapshot, report.damage[1].snapshot);
+  EXPECT_EQ(report.damage[0].offset, report.damage[1].offset);
+  EXPECT_EQ(report.damage[0].offset % 4096, 0u);
+  auto one = verify_snapshots(*reopened, {first.id}, 2, nullptr).value();
+  ASSERT_EQ(one.damage.size(), 1u);
+  EXPECT_EQ(one.damage[0].snapshot, first.id);
+
+  auto restore = restore_snapshot(*reopened, first, {path("restored.img"), 2, nullptr});
+  ASSERT_FALSE(restore) << "a damaged chunk is never written out";
+  EXPECT_NE(restore.error().message().find("offset"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(path("restored.img")));
+  EXPECT_FALSE(std::filesystem::exists(path("restored.img.partial")));
+}
+
+TEST_F(BackupTest, AnInterruptedBackupLeavesTheRepositoryConsistent) {
+  auto repo = make_repo();
+  auto disk = random_data(64 * 4096, 5);
+  write_file(path("disk.img"), disk);
+  {
+    // A backup that wrote and committed a pack, then died before its index and snapshot.
+    auto lock = repo->lock_for_writing().value();
+    ChunkWriter writer(*repo);
+    auto data = std::vector<uint8_t>(disk.begin(), disk.begin() + 4096);
+    ChunkId id = repo->chunk_id(data);
+    ASSERT_TRUE(writer.claim(id));
+    ASSERT_TRUE(writer.write(
+        id, encode_blob(repo->codec(), BlobKind::chunk, data, id.bytes).value(), 4096));
+  }  // no finish(): dropped uncommitted (kill -9 would leave it in tmp/: see RepositoryTest)
+  write_file(path("repo/snapshots/0011223344556677.tmp-abcdef"), {1, 2});
+  auto reopened = open_repo();
+  EXPECT_TRUE(reopened->list_snapshots().value().empty());
+  EXPECT_TRUE(verify_snapshots(*reopened, {}, 2, nullptr).value().ok());
+  Snapshot snapshot = backup(*reopened, path("disk.img"));
+  EXPECT_TRUE(files_in("repo/tmp").empty());
+  EXPECT_TRUE(verify_snapshots(*reopened, {}, 2, nullptr).value().ok());
+  restore_and_compare(*reopened, snapshot, disk);
+}
+
+TEST_F(BackupTest, ASourceThatIsNotADiskIsRefused) {
+  auto repo = make_repo();
+  auto refused = backup_image(*repo, {m_dir, "x", {}, 1, nullptr});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("neither a disk image file nor a block device"),
+            std::string::npos);
+  auto missing = backup_image(*repo, {path("missing.img"), "x", {}, 1, nullptr});
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("missing.img"), std::string::npos);
+}
+
+TEST_F(BackupTest, ProgressReachesTheTotal) {
+  auto repo = make_repo();
+  write_file(path("disk.img"), random_data(64 * 4096, 6));
+  Progress last;
+  auto snapshot = backup_image(
+      *repo, {path("disk.img"), "vm", {}, 2, [&](const Progress& progress) { last = progress; }});
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ(last.done_bytes, 64u * 4096);
+  EXPECT_EQ(last.total_bytes, 64u * 4096);
+  EXPECT_EQ(last.new_bytes, 64u * 4096);
+}
+
+}  // namespace
+}  // namespace haven::store
