@@ -10,6 +10,8 @@
 #include "cli/passphrase.h"
 #include "cli/progress_bar.h"
 #include "store/backup.h"
+#include "store/diff.h"
+#include "store/prune.h"
 #include "store/restore.h"
 #include "store/verify.h"
 
@@ -28,6 +30,12 @@ struct BackupArgs {
   std::string snapshot;
   std::string target;
   bool all = false;
+  // diff
+  std::string other;
+  // prune
+  store::KeepRules keep;
+  std::string only_name;
+  bool dry_run = false;
 };
 
 std::string iso_time(int64_t seconds) {
@@ -187,11 +195,94 @@ int run_verify(const BackupArgs& args) {
     for (const auto& d : report->damage)
       fmt::print("BAD snapshot {} offset {}: chunk {}: {}\n", d.snapshot, d.offset,
                  d.chunk.substr(0, 16), d.error);
-    fmt::print("{}: {} snapshot(s), {} distinct chunks ({}) checked, {} damaged offset(s)\n",
-               report->ok() ? "ok" : "DAMAGED", report->snapshots, report->chunks_checked,
-               human_size(report->bytes_checked), report->damage.size());
+    if (!args.quiet || !report->ok())
+      fmt::print("{}: {} snapshot(s), {} distinct chunks ({}) checked, {} damaged offset(s)\n",
+                 report->ok() ? "ok" : "DAMAGED", report->snapshots, report->chunks_checked,
+                 human_size(report->bytes_checked), report->damage.size());
   }
   return report->ok() ? kExitOk : kExitDamaged;
+}
+
+int run_diff(const BackupArgs& args) {
+  auto repo = open_repo(args);
+  if (!repo) return fail(repo.error());
+  auto from = (*repo)->find_snapshot(args.snapshot);
+  if (!from) return fail(from.error());
+  auto to = (*repo)->find_snapshot(args.other);
+  if (!to) return fail(to.error());
+  auto diff = store::diff_snapshots(*from, *to);
+  if (!diff) return fail(diff.error());
+  if (args.json) {
+    nlohmann::json ranges = nlohmann::json::array();
+    for (const auto& range : diff->changed)
+      ranges.push_back({{"offset", range.offset}, {"length", range.length}});
+    fmt::print("{}\n", nlohmann::json{{"from", from->id},
+                                      {"to", to->id},
+                                      {"old_size", diff->old_size},
+                                      {"new_size", diff->new_size},
+                                      {"changed_bytes", diff->changed_bytes},
+                                      {"changed", ranges}}
+                           .dump(2));
+    return kExitOk;
+  }
+  for (const auto& range : diff->changed)
+    fmt::print("changed {:>14} +{}\n", range.offset, human_size(range.length));
+  fmt::print("{} -> {}: {} in {} range(s) changed{}\n", from->id, to->id,
+             human_size(diff->changed_bytes), diff->changed.size(),
+             diff->old_size == diff->new_size
+                 ? ""
+                 : fmt::format(", size {} -> {}", diff->old_size, diff->new_size));
+  return kExitOk;
+}
+
+int run_prune(const BackupArgs& args) {
+  if (!args.keep.any()) {
+    log::error("prune: give at least one --keep-* rule (nothing would be kept otherwise)");
+    return kExitUsage;
+  }
+  auto repo = open_repo(args);
+  if (!repo) return fail(repo.error());
+  auto snapshots = (*repo)->list_snapshots();
+  if (!snapshots) return fail(snapshots.error());
+  std::erase_if(*snapshots, [&](const store::Snapshot& snapshot) {
+    return !args.only_name.empty() && snapshot.name != args.only_name;
+  });
+  auto decision = store::decide_prune(std::move(*snapshots), args.keep);
+  std::vector<std::string> remove;
+  for (const auto& snapshot : decision.remove) remove.push_back(snapshot.id);
+  auto report = store::prune_snapshots(**repo, remove, args.dry_run);
+  if (!report) return fail(report.error());
+  if (args.json) {
+    nlohmann::json keep = nlohmann::json::array(), removed = nlohmann::json::array();
+    for (size_t i = 0; i < decision.keep.size(); ++i) {
+      auto entry = snapshot_json(decision.keep[i]);
+      entry["reason"] = decision.reasons[i];
+      keep.push_back(entry);
+    }
+    for (const auto& snapshot : decision.remove) removed.push_back(snapshot_json(snapshot));
+    fmt::print("{}\n", nlohmann::json{{"dry_run", args.dry_run},
+                                      {"keep", keep},
+                                      {"remove", removed},
+                                      {"packs_removed", report->packs_removed},
+                                      {"packs_rewritten", report->packs_rewritten},
+                                      {"bytes_freed", report->bytes_freed},
+                                      {"bytes_rewritten", report->bytes_rewritten}}
+                           .dump(2));
+    return kExitOk;
+  }
+  for (size_t i = 0; i < decision.keep.size(); ++i)
+    fmt::print("keep    {}  {}  {:<16}  ({})\n", decision.keep[i].id,
+               iso_time(decision.keep[i].time), decision.keep[i].name, decision.reasons[i]);
+  for (const auto& snapshot : decision.remove)
+    fmt::print("{}  {}  {}  {}\n", args.dry_run ? "would remove" : "remove", snapshot.id,
+               iso_time(snapshot.time), snapshot.name);
+  fmt::print("{}{} snapshot(s) removed, {} pack(s) deleted ({} rewritten), {} freed\n",
+             args.dry_run ? "dry run: " : "", decision.remove.size(), report->packs_removed,
+             report->packs_rewritten,
+             human_size(report->bytes_freed > report->bytes_rewritten
+                            ? report->bytes_freed - report->bytes_rewritten
+                            : 0));
+  return kExitOk;
 }
 
 void add_common(CLI::App* command, BackupArgs& args) {
@@ -237,12 +328,34 @@ std::function<int()> add_backup_command(CLI::App& app) {
   verify->add_option("SNAPSHOT", args->snapshot, "Snapshot id or unique prefix");
   verify->add_flag("--all", args->all, "Every snapshot in the repository");
 
+  CLI::App* diff =
+      backup->add_subcommand("diff", "Which parts of the disk changed between two snapshots");
+  add_common(diff, *args);
+  diff->add_option("FROM", args->snapshot, "The older snapshot")->required();
+  diff->add_option("TO", args->other, "The newer snapshot")->required();
+
+  CLI::App* prune = backup->add_subcommand(
+      "prune",
+      "Remove snapshots the --keep-* rules do not keep (per snapshot name), then the data\n"
+      "only they used. Refused on an append-only repository.");
+  add_common(prune, *args);
+  prune->add_option("--keep-last", args->keep.last, "Keep the N newest");
+  prune->add_option("--keep-hourly", args->keep.hourly, "Keep the newest of each of N hours");
+  prune->add_option("--keep-daily", args->keep.daily, "Keep the newest of each of N days");
+  prune->add_option("--keep-weekly", args->keep.weekly, "Keep the newest of each of N weeks");
+  prune->add_option("--keep-monthly", args->keep.monthly, "Keep the newest of each of N months");
+  prune->add_option("--keep-yearly", args->keep.yearly, "Keep the newest of each of N years");
+  prune->add_option("--name", args->only_name, "Only consider snapshots with this name");
+  prune->add_flag("-n,--dry-run", args->dry_run, "Show what would go; change nothing");
+
   return [=]() -> int {
     if (create->parsed()) return run_create(*args);
     if (list->parsed()) return run_list(*args);
     if (show->parsed()) return run_show(*args);
     if (restore->parsed()) return run_restore(*args);
     if (verify->parsed()) return run_verify(*args);
+    if (diff->parsed()) return run_diff(*args);
+    if (prune->parsed()) return run_prune(*args);
     return -1;
   };
 }

@@ -14,12 +14,14 @@ namespace {
 struct InitArgs {
   std::string path;
   bool encrypt = false;
+  bool append_only = false;
   std::string chunk_size = "64K";
 };
 
 int run_init(const InitArgs& args) {
   store::InitOptions options;
   options.encrypt = args.encrypt;
+  options.append_only = args.append_only;
   auto chunk_size = parse_size(args.chunk_size, 1);
   if (!chunk_size || *chunk_size < 4096 || *chunk_size > (16u << 20) ||
       (*chunk_size & (*chunk_size - 1))) {
@@ -57,6 +59,8 @@ std::function<int()> add_repo_command(CLI::App& app) {
   init->add_option("DIR", args->path, "Directory to create the repository in")->required();
   init->add_flag("--encrypt", args->encrypt,
                  "Encrypt everything (AES-256-GCM, keys sealed by a passphrase via scrypt)");
+  init->add_flag("--append-only", args->append_only,
+                 "Snapshots can be added, never removed (prune refuses)");
   init->add_option("--chunk-size", args->chunk_size,
                    "Chunk size, a power of two from 4K to 16M (default 64K)");
   return [init, args]() -> int { return init->parsed() ? run_init(*args) : -1; };

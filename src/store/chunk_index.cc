@@ -46,6 +46,11 @@ std::optional<ChunkLocation> ChunkIndex::find(const ChunkId& id) const {
   return found->second;
 }
 
+void ChunkIndex::clear() {
+  std::unique_lock lock(m_mutex);
+  m_map.clear();
+}
+
 size_t ChunkIndex::size() const {
   std::shared_lock lock(m_mutex);
   return m_map.size();

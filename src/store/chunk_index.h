@@ -43,6 +43,7 @@ class ChunkIndex {
   std::optional<ChunkLocation> find(const ChunkId& id) const;
   bool contains(const ChunkId& id) const { return find(id).has_value(); }
   size_t size() const;
+  void clear();
   // Every entry (for verify --all and garbage collection).
   std::vector<IndexEntry> entries() const;
 

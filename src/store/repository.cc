@@ -64,6 +64,7 @@ Result<void> Repository::init(const std::string& path, const InitOptions& option
   config.id = to_hex(id.data(), id.size());
   config.chunk_size = options.chunk_size;
   config.encrypted = options.encrypt;
+  config.append_only = options.append_only;
   for (const char* sub : {"/keys", "/packs", "/index", "/snapshots", "/tmp"})
     TRY(make_directory(path + sub));
   if (options.encrypt) {
@@ -133,9 +134,7 @@ Result<WriterLock> Repository::lock_for_writing() {
 }
 
 Result<void> Repository::load_index() {
-  auto names = TRY(list_directory(m_path + "/index"));
-  for (const std::string& name : names) {
-    if (is_temporary(name)) continue;
+  for (const std::string& name : TRY(index_files())) {
     std::string file = m_path + "/index/" + name;
     auto bytes = TRY(sys::read_file(file, kMaxMetadataFile));
     auto plain = decode_blob(codec(), BlobKind::index, bytes, kMaxMetadataFile, bytes_of(name));
@@ -145,6 +144,27 @@ Result<void> Repository::load_index() {
     for (const IndexEntry& entry : *entries) m_index.add(entry);
   }
   return {};
+}
+
+Result<void> Repository::reload_index() {
+  m_index.clear();
+  return load_index();
+}
+
+Result<std::vector<std::string>> Repository::index_files() const {
+  auto names = TRY(list_directory(m_path + "/index"));
+  std::erase_if(names, is_temporary);
+  return names;
+}
+
+Result<void> Repository::replace_index(const std::vector<IndexEntry>& entries,
+                                       const std::vector<std::string>& old_files) {
+  m_index.clear();
+  TRY(write_index(entries));
+  for (const std::string& name : old_files)
+    if (::unlink((m_path + "/index/" + name).c_str()) != 0 && errno != ENOENT)
+      return errno_error("remove index file {}", name);
+  return fsync_directory(m_path + "/index");
 }
 
 Result<void> Repository::write_index(const std::vector<IndexEntry>& entries) {
@@ -170,19 +190,26 @@ Result<int> Repository::pack_fd(const PackId& pack) const {
   return raw;
 }
 
-Result<std::vector<uint8_t>> Repository::read_chunk(const ChunkId& id) const {
-  auto location = m_index.find(id);
-  if (!location) return make_error("chunk {} is not in the repository", id.hex());
-  std::string where = fmt::format("chunk {} (pack {} at {})", id.hex().substr(0, 16),
-                                  pack_name(location->pack), location->offset);
-  auto fd = with_context(pack_fd(location->pack), "{}", where);
+Result<std::vector<uint8_t>> Repository::read_raw_blob(const ChunkLocation& location) const {
+  std::string where = fmt::format("pack {} at {}", pack_name(location.pack), location.offset);
+  auto fd = with_context(pack_fd(location.pack), "{}", where);
   if (!fd) return std::unexpected(std::move(fd).error());
-  std::vector<uint8_t> blob(location->length);
-  ssize_t got = ::pread(*fd, blob.data(), blob.size(), static_cast<off_t>(location->offset));
+  std::vector<uint8_t> blob(location.length);
+  ssize_t got = ::pread(*fd, blob.data(), blob.size(), static_cast<off_t>(location.offset));
   if (got < 0) return errno_error("read {}", where);
   if (static_cast<size_t>(got) != blob.size())
     return make_error("{}: the pack ends early ({} of {} bytes)", where, got, blob.size());
-  auto plain = decode_blob(codec(), BlobKind::chunk, blob, m_config.chunk_size, id.bytes);
+  return blob;
+}
+
+Result<std::vector<uint8_t>> Repository::read_chunk(const ChunkId& id) const {
+  auto location = m_index.find(id);
+  if (!location) return make_error("chunk {} is not in the repository", id.hex());
+  std::string where = fmt::format("chunk {}", id.hex().substr(0, 16));
+  auto blob = read_raw_blob(*location);
+  if (!blob) return std::unexpected(std::move(blob).error().with_context(where));
+  where += fmt::format(" (pack {} at {})", pack_name(location->pack), location->offset);
+  auto plain = decode_blob(codec(), BlobKind::chunk, *blob, m_config.chunk_size, id.bytes);
   if (!plain) return std::unexpected(std::move(plain).error().with_context(where));
   if (chunk_id(*plain) != id) return make_error("{}: contents do not match the id", where);
   return plain;

@@ -35,6 +35,7 @@ struct InitOptions {
   bool encrypt = false;
   std::string passphrase;  // when encrypting
   uint32_t chunk_size = 64 << 10;
+  bool append_only = false;
   KdfParams kdf;
 };
 
@@ -82,6 +83,15 @@ class Repository {
 
   // Index files: adds `entries` durably (one new file) and to the in-memory index.
   Result<void> write_index(const std::vector<IndexEntry>& entries);
+  // Re-reads every index file (a writer does this once it holds the lock).
+  Result<void> reload_index();
+  // The index files' names.
+  Result<std::vector<std::string>> index_files() const;
+  // Garbage collection: one new index file with exactly `entries`, then `old_files` removed.
+  Result<void> replace_index(const std::vector<IndexEntry>& entries,
+                             const std::vector<std::string>& old_files);
+  // A chunk's blob as stored (for copying between packs).
+  Result<std::vector<uint8_t>> read_raw_blob(const ChunkLocation& location) const;
 
   std::string packs_dir() const { return m_path + "/packs"; }
   std::string tmp_dir() const { return m_path + "/tmp"; }

@@ -1,0 +1,226 @@
+#include "store/prune.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <set>
+#include <unordered_set>
+
+#include "base/atomic_file.h"
+#include "base/log.h"
+
+namespace haven::store {
+namespace {
+
+enum class Period { none, hour, day, week, month, year };
+
+// The period a time falls in, as text ("2026-11-26", "2026-W48"...), in UTC.
+std::string bucket(int64_t seconds, Period period) {
+  std::time_t time = seconds;
+  std::tm utc{};
+  ::gmtime_r(&time, &utc);
+  char text[32] = "";
+  switch (period) {
+    case Period::none:
+      break;
+    case Period::hour:
+      std::strftime(text, sizeof(text), "%Y-%m-%d %H:00", &utc);
+      break;
+    case Period::day:
+      std::strftime(text, sizeof(text), "%Y-%m-%d", &utc);
+      break;
+    case Period::week:
+      std::strftime(text, sizeof(text), "%G-W%V", &utc);
+      break;
+    case Period::month:
+      std::strftime(text, sizeof(text), "%Y-%m", &utc);
+      break;
+    case Period::year:
+      std::strftime(text, sizeof(text), "%Y", &utc);
+      break;
+  }
+  return text;
+}
+
+struct Rule {
+  const char* name;
+  unsigned count;
+  Period period;  // none: "last"
+};
+
+// Every pack file under packs/, by name, with its size.
+Result<std::map<std::string, uint64_t>> pack_files(const std::string& packs_dir) {
+  std::map<std::string, uint64_t> packs;
+  DIR* top = ::opendir(packs_dir.c_str());
+  if (!top) return errno_error("open {}", packs_dir);
+  std::vector<std::string> subdirs;
+  while (dirent* entry = ::readdir(top))
+    if (entry->d_name[0] != '.') subdirs.push_back(entry->d_name);
+  ::closedir(top);
+  for (const std::string& sub : subdirs) {
+    std::string directory = packs_dir + "/" + sub;
+    DIR* dir = ::opendir(directory.c_str());
+    if (!dir) continue;  // a stray file
+    while (dirent* entry = ::readdir(dir)) {
+      if (entry->d_name[0] == '.') continue;
+      struct stat st {};
+      if (::stat((directory + "/" + entry->d_name).c_str(), &st) == 0)
+        packs[entry->d_name] = static_cast<uint64_t>(st.st_size);
+    }
+    ::closedir(dir);
+  }
+  return packs;
+}
+
+std::string pack_path(const std::string& packs_dir, const std::string& name) {
+  return packs_dir + "/" + name.substr(0, 2) + "/" + name;
+}
+
+// Packs mostly garbage are rewritten; a little garbage is cheaper to keep.
+constexpr double kRewriteGarbageShare = 0.2;
+
+}  // namespace
+
+PruneDecision decide_prune(std::vector<Snapshot> snapshots, const KeepRules& rules) {
+  PruneDecision decision;
+  std::stable_sort(snapshots.begin(), snapshots.end(),
+                   [](const Snapshot& a, const Snapshot& b) { return a.time > b.time; });
+  const Rule all_rules[] = {
+      {"last", rules.last, Period::none},        {"hourly", rules.hourly, Period::hour},
+      {"daily", rules.daily, Period::day},       {"weekly", rules.weekly, Period::week},
+      {"monthly", rules.monthly, Period::month}, {"yearly", rules.yearly, Period::year}};
+  std::map<std::string, std::vector<size_t>> by_name;
+  for (size_t i = 0; i < snapshots.size(); ++i) by_name[snapshots[i].name].push_back(i);
+  std::vector<std::string> why(snapshots.size());
+  for (const auto& [name, members] : by_name) {
+    for (const Rule& rule : all_rules) {
+      unsigned kept = 0;
+      std::string previous;
+      for (size_t i : members) {
+        if (kept == rule.count) break;
+        bool periodic = rule.period != Period::none;
+        std::string key = bucket(snapshots[i].time, rule.period);
+        if (periodic && key == previous) continue;
+        previous = key;
+        ++kept;
+        if (!why[i].empty()) why[i] += ", ";
+        why[i] += periodic ? std::string(rule.name) + " " + key : rule.name;
+      }
+    }
+  }
+  for (size_t i = 0; i < snapshots.size(); ++i) {
+    if (why[i].empty()) {
+      decision.remove.push_back(std::move(snapshots[i]));
+    } else {
+      decision.keep.push_back(std::move(snapshots[i]));
+      decision.reasons.push_back(why[i]);
+    }
+  }
+  return decision;
+}
+
+Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::string>& remove,
+                                 bool dry_run) {
+  if (repository.config().append_only && !remove.empty())
+    return make_error("{} is append-only: snapshots cannot be removed", repository.path());
+  auto lock = TRY(repository.lock_for_writing());
+  // Under the lock, so the index is the one no backup is adding to.
+  TRY(repository.reload_index());
+  std::vector<std::string> problems;
+  auto snapshots = TRY(repository.list_snapshots(&problems));
+  if (!problems.empty())
+    return make_error(
+        "{} (an unreadable snapshot's chunks cannot be told from garbage: "
+        "repair or remove it first)",
+        problems.front());
+  std::set<std::string> removing(remove.begin(), remove.end());
+  GcReport report;
+  std::unordered_set<ChunkId, ChunkIdHash> used;
+  for (const Snapshot& snapshot : snapshots) {
+    if (removing.count(snapshot.id)) {
+      ++report.snapshots_removed;
+      continue;
+    }
+    for (const ChunkId& id : snapshot.chunks)
+      if (!Snapshot::is_hole(id)) used.insert(id);
+  }
+  if (report.snapshots_removed != removing.size())
+    return make_error("some of the snapshots to remove are not in {}", repository.path());
+
+  // Per pack: the entries the index points into it, and how many of their bytes are used.
+  struct PackUse {
+    std::vector<IndexEntry> entries;
+    uint64_t used_bytes = 0;
+  };
+  std::map<std::string, PackUse> packs;
+  for (const IndexEntry& entry : repository.index().entries()) {
+    PackUse& use = packs[pack_name(entry.location.pack)];
+    use.entries.push_back(entry);
+    if (used.count(entry.id)) use.used_bytes += entry.location.length;
+  }
+  auto files = TRY(pack_files(repository.packs_dir()));
+  std::vector<std::string> delete_packs, rewrite_packs;
+  std::vector<IndexEntry> kept_entries;
+  for (const auto& [name, size] : files) {
+    auto found = packs.find(name);
+    if (found == packs.end() || found->second.used_bytes == 0) {
+      delete_packs.push_back(name);
+      report.bytes_freed += size;
+    } else if (static_cast<double>(size - found->second.used_bytes) >
+               kRewriteGarbageShare * static_cast<double>(size)) {
+      rewrite_packs.push_back(name);
+      report.bytes_freed += size;
+      report.bytes_rewritten += found->second.used_bytes;
+    } else {
+      kept_entries.insert(kept_entries.end(), found->second.entries.begin(),
+                          found->second.entries.end());
+    }
+  }
+  report.packs_removed = delete_packs.size() + rewrite_packs.size();
+  report.packs_rewritten = rewrite_packs.size();
+  if (dry_run) return report;
+
+  // 1. The pruned manifests.
+  std::string snapshots_dir = repository.path() + "/snapshots";
+  for (const std::string& id : removing)
+    if (::unlink((snapshots_dir + "/" + id).c_str()) != 0)
+      return errno_error("remove snapshot {}", id);
+  TRY(fsync_directory(snapshots_dir));
+
+  // 2. The chunks still used from packs being rewritten, copied blob for blob.
+  std::optional<PackWriter> writer;
+  for (const std::string& name : rewrite_packs) {
+    for (const IndexEntry& entry : packs[name].entries) {
+      if (!used.count(entry.id)) continue;
+      auto blob = TRY(repository.read_raw_blob(entry.location));
+      if (!writer)
+        writer.emplace(TRY(PackWriter::create(repository.tmp_dir(), repository.packs_dir())));
+      uint64_t offset = TRY(writer->append(blob));
+      kept_entries.push_back(
+          {entry.id, {writer->id(), offset, entry.location.length, entry.location.plain_size}});
+      if (writer->size() >= ChunkWriter::kPackTarget) {
+        TRY(writer->commit());
+        writer.reset();
+      }
+    }
+  }
+  if (writer) TRY(writer->commit());
+
+  // 3. One index for everything that stays, then the old index files.
+  auto old_index = TRY(repository.index_files());
+  TRY(repository.replace_index(kept_entries, old_index));
+
+  // 4. Packs nobody needs now.
+  for (const std::string& name : delete_packs)
+    ::unlink(pack_path(repository.packs_dir(), name).c_str());
+  for (const std::string& name : rewrite_packs)
+    ::unlink(pack_path(repository.packs_dir(), name).c_str());
+  TRY(fsync_directory(repository.packs_dir()));
+  return report;
+}
+
+}  // namespace haven::store

@@ -1,0 +1,51 @@
+#pragma once
+
+// Which snapshots to keep (prune rules) and removing the rest (garbage collection).
+//
+// Rules work per snapshot name, as restic's do per host and path: --keep-last N keeps the N
+// newest; --keep-hourly/daily/weekly/monthly/yearly N keep the newest snapshot of each of the
+// N most recent hours/days/ISO weeks/months/years that have one (UTC). A snapshot any rule
+// keeps is kept. No rule at all is an error, never "delete everything".
+//
+// Garbage collection, under the writer lock (so never during a backup): removes the pruned
+// manifests, then rewrites the index to what the remaining snapshots use, copying the chunks
+// still needed out of packs that are mostly garbage, then deletes index files and packs
+// nobody needs — in that order, so a crash at any point leaves every remaining snapshot whole.
+// Packs that no index names (left by a backup that died before writing its index) go too.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "store/manifest.h"
+#include "store/repository.h"
+
+namespace haven::store {
+
+struct KeepRules {
+  unsigned last = 0, hourly = 0, daily = 0, weekly = 0, monthly = 0, yearly = 0;
+  bool any() const { return last || hourly || daily || weekly || monthly || yearly; }
+};
+
+struct PruneDecision {
+  std::vector<Snapshot> keep, remove;  // newest first
+  std::vector<std::string> reasons;    // per kept snapshot, why ("last", "daily 2026-11-26"...)
+};
+
+// Pure: decides from the snapshots' names and times.
+PruneDecision decide_prune(std::vector<Snapshot> snapshots, const KeepRules& rules);
+
+struct GcReport {
+  uint64_t snapshots_removed = 0;
+  uint64_t packs_removed = 0;
+  uint64_t packs_rewritten = 0;
+  uint64_t bytes_freed = 0;  // pack bytes, before the rewrites' new packs
+  uint64_t bytes_rewritten = 0;
+};
+
+// Removes `remove` (by id) and collects garbage. With dry_run, reports and changes nothing.
+Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::string>& remove,
+                                 bool dry_run);
+
+}  // namespace haven::store

@@ -1,0 +1,143 @@
+#include "store/prune.h"
+
+#include "store/backup.h"
+#include "store/diff.h"
+#include "store/restore.h"
+#include "store/verify.h"
+#include "store_fixture.h"
+
+namespace haven::store {
+namespace {
+
+constexpr int64_t kHour = 3600, kDay = 24 * kHour;
+constexpr int64_t kMonday = 1795392000;  // 2026-11-23 00:00 UTC, a Monday
+
+Snapshot at(int64_t time, std::string name = "vm1") {
+  Snapshot snapshot;
+  snapshot.id = std::to_string(time);
+  snapshot.name = std::move(name);
+  snapshot.time = time;
+  return snapshot;
+}
+
+std::vector<std::string> ids(const std::vector<Snapshot>& snapshots) {
+  std::vector<std::string> out;
+  for (const auto& snapshot : snapshots) out.push_back(snapshot.id);
+  return out;
+}
+
+TEST(PruneRules, KeepLastKeepsTheNewest) {
+  auto decision = decide_prune({at(1), at(3), at(2), at(4)}, {.last = 2});
+  EXPECT_EQ(ids(decision.keep), (std::vector<std::string>{"4", "3"}));
+  EXPECT_EQ(ids(decision.remove), (std::vector<std::string>{"2", "1"}));
+  EXPECT_EQ(decision.reasons[0], "last");
+}
+
+TEST(PruneRules, DailyKeepsTheNewestOfEachDay) {
+  // Three a day for four days.
+  std::vector<Snapshot> snapshots;
+  for (int day = 0; day < 4; ++day)
+    for (int hour : {1, 9, 17}) snapshots.push_back(at(kMonday + day * kDay + hour * kHour));
+  auto decision = decide_prune(snapshots, {.daily = 3});
+  ASSERT_EQ(decision.keep.size(), 3u);
+  for (int day = 0; day < 3; ++day)
+    EXPECT_EQ(decision.keep[day].time, kMonday + (3 - day) * kDay + 17 * kHour);
+  EXPECT_EQ(decision.reasons[0], "daily 2026-11-26");
+  EXPECT_EQ(decision.remove.size(), 9u);
+}
+
+TEST(PruneRules, RulesAddUpAndWeeksAreIsoWeeks) {
+  std::vector<Snapshot> snapshots;
+  for (int day = 0; day < 21; ++day) snapshots.push_back(at(kMonday - 7 * kDay + day * kDay));
+  auto decision = decide_prune(snapshots, {.last = 1, .weekly = 3});
+  // The newest (a Sunday, also the newest of its week) and the Sundays of the two weeks before.
+  ASSERT_EQ(decision.keep.size(), 3u);
+  EXPECT_EQ(decision.reasons[0], "last, weekly 2026-W49");
+  EXPECT_EQ(decision.reasons[1], "weekly 2026-W48");
+  EXPECT_EQ(decision.reasons[2], "weekly 2026-W47");
+}
+
+TEST(PruneRules, EachNameIsItsOwnGroup) {
+  auto decision = decide_prune({at(1, "a"), at(2, "a"), at(3, "b"), at(4, "b")}, {.last = 1});
+  EXPECT_EQ(ids(decision.keep), (std::vector<std::string>{"4", "2"}));
+  EXPECT_EQ(ids(decision.remove), (std::vector<std::string>{"3", "1"}));
+}
+
+class PruneTest : public testing::StoreTest {
+ protected:
+  Snapshot backup(Repository& repo, const std::vector<uint8_t>& disk, const std::string& name) {
+    write_file(path("disk.img"), disk);
+    return backup_image(repo, {path("disk.img"), name, {}, 2, nullptr}).value();
+  }
+};
+
+TEST_F(PruneTest, RemovingASnapshotFreesOnlyWhatNoOtherUses) {
+  auto repo = make_repo(true);
+  auto shared = random_data(32 * 4096, 1);
+  auto first_disk = shared, second_disk = shared;
+  auto extra = random_data(32 * 4096, 2);
+  first_disk.insert(first_disk.end(), extra.begin(), extra.end());  // 32 chunks only it has
+  Snapshot first = backup(*repo, first_disk, "first");
+  Snapshot second = backup(*repo, second_disk, "second");
+  auto before = files_in("repo/packs");
+
+  auto dry = prune_snapshots(*repo, {first.id}, true).value();
+  EXPECT_EQ(dry.snapshots_removed, 1u);
+  EXPECT_EQ(files_in("repo/packs"), before) << "a dry run changes nothing";
+  EXPECT_EQ(repo->list_snapshots().value().size(), 2u);
+
+  auto report = prune_snapshots(*repo, {first.id}, false).value();
+  EXPECT_EQ(report.packs_rewritten, 1u) << "half of the one pack is garbage";
+  EXPECT_EQ(report.bytes_rewritten, 32u * 4096 + 32u * (kBlobHeaderBytes + kSealOverhead))
+      << "the 32 shared chunks, random so stored uncompressed";
+  auto reopened = open_repo();
+  EXPECT_EQ(reopened->index().size(), 32u);
+  EXPECT_EQ(files_in("repo/index").size(), 1u);
+  ASSERT_EQ(reopened->list_snapshots().value().size(), 1u);
+  EXPECT_TRUE(verify_snapshots(*reopened, {}, 2, nullptr).value().ok());
+  ASSERT_TRUE(restore_snapshot(*reopened, second, {path("out.img"), 2, nullptr}));
+  EXPECT_EQ(read_file(path("out.img")), second_disk);
+  // Backing up the removed data again stores it again.
+  Snapshot again = backup(*reopened, first_disk, "first");
+  EXPECT_EQ(again.new_bytes, 32u * 4096);
+}
+
+TEST_F(PruneTest, PacksNoIndexNamesAreCollected) {
+  auto repo = make_repo();
+  Snapshot kept = backup(*repo, random_data(8 * 4096, 3), "vm");
+  std::filesystem::create_directories(path("repo/packs/ff"));
+  write_file(path("repo/packs/ff/ffffffffffffffffffffffffffffffff"), {1, 2, 3});
+  auto report = prune_snapshots(*repo, {}, false).value();
+  EXPECT_EQ(report.packs_removed, 1u);
+  EXPECT_FALSE(std::filesystem::exists(path("repo/packs/ff/ffffffffffffffffffffffffffffffff")));
+  EXPECT_TRUE(verify_snapshots(*open_repo(), {}, 2, nullptr).value().ok());
+}
+
+TEST_F(PruneTest, AnAppendOnlyRepositoryRefuses) {
+  auto init = options(false);
+  init.append_only = true;
+  ASSERT_TRUE(Repository::init(path("repo"), init));
+  auto repo = open_repo();
+  Snapshot snapshot = backup(*repo, random_data(4096, 4), "vm");
+  auto refused = prune_snapshots(*repo, {snapshot.id}, false);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("append-only"), std::string::npos);
+  EXPECT_EQ(repo->list_snapshots().value().size(), 1u);
+}
+
+TEST_F(PruneTest, DiffFindsTheChangedRanges) {
+  auto repo = make_repo();
+  auto disk = random_data(16 * 4096, 5);
+  Snapshot first = backup(*repo, disk, "vm");
+  for (size_t i : {size_t{3}, size_t{4}, size_t{10}}) disk[i * 4096 + 7] ^= 1;
+  Snapshot second = backup(*repo, disk, "vm");
+  auto diff = diff_snapshots(first, second).value();
+  ASSERT_EQ(diff.changed.size(), 2u);
+  EXPECT_EQ(diff.changed[0].offset, 3u * 4096);
+  EXPECT_EQ(diff.changed[0].length, 2u * 4096);
+  EXPECT_EQ(diff.changed[1].offset, 10u * 4096);
+  EXPECT_EQ(diff.changed_bytes, 3u * 4096);
+}
+
+}  // namespace
+}  // namespace haven::store
