@@ -30,6 +30,7 @@ struct BackupArgs {
   std::string snapshot;
   std::string target;
   bool all = false;
+  bool overwrite = false;
   // diff
   std::string other;
   // prune
@@ -143,7 +144,7 @@ int run_restore(const BackupArgs& args) {
   ProgressBar bar("restore", !args.quiet && !args.json);
   auto started = std::chrono::steady_clock::now();
   auto restored = store::restore_snapshot(
-      **repo, *snapshot, {args.target, args.threads, [&](const store::Progress& p) {
+      **repo, *snapshot, {args.target, args.threads, args.overwrite, [&](const store::Progress& p) {
                             bar.update(p.done_bytes, p.total_bytes);
                           }});
   bar.finish();
@@ -321,6 +322,7 @@ std::function<int()> add_backup_command(CLI::App& app) {
   add_common(restore, *args);
   restore->add_option("SNAPSHOT", args->snapshot, "Snapshot id or unique prefix")->required();
   restore->add_option("TARGET", args->target, "File or block device to write")->required();
+  restore->add_flag("--overwrite", args->overwrite, "Replace TARGET if it is an existing file");
 
   CLI::App* verify = backup->add_subcommand(
       "verify", "Re-read and re-hash every chunk of a snapshot (or all); exit 3 on damage");

@@ -39,7 +39,10 @@ std::string parent_of(const std::string& path) {
 Result<void> restore_snapshot(const Repository& repository, const Snapshot& snapshot,
                               const RestoreOptions& options) {
   struct stat st {};
-  bool device = ::stat(options.target.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
+  bool exists = ::stat(options.target.c_str(), &st) == 0;
+  bool device = exists && S_ISBLK(st.st_mode);
+  if (exists && !device && !options.overwrite)
+    return make_error("{} exists (restore to a new path, or allow overwriting it)", options.target);
   std::string writing = device ? options.target : options.target + ".partial";
   UniqueFd fd;
   if (device) {

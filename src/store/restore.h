@@ -18,6 +18,7 @@ namespace haven::store {
 struct RestoreOptions {
   std::string target;
   unsigned threads = 0;
+  bool overwrite = false;  // replace an existing file (block devices are always written)
   std::function<void(const Progress&)> progress;
 };
 

@@ -18,7 +18,7 @@ class BackupTest : public testing::StoreTest {
   }
   void restore_and_compare(Repository& repo, const Snapshot& snapshot,
                            const std::vector<uint8_t>& expected) {
-    auto restored = restore_snapshot(repo, snapshot, {path("restored.img"), 2, nullptr});
+    auto restored = restore_snapshot(repo, snapshot, {path("restored.img"), 2, true, nullptr});
     ASSERT_TRUE(restored) << restored.error().message();
     EXPECT_EQ(read_file(path("restored.img")), expected);
     EXPECT_FALSE(std::filesystem::exists(path("restored.img.partial")));
@@ -34,6 +34,20 @@ TEST_F(BackupTest, RoundTripsADiskWithAPartialLastChunk) {
   EXPECT_EQ(snapshot.chunks.size(), 41u);
   EXPECT_EQ(snapshot.new_bytes, disk.size());
   restore_and_compare(*repo, snapshot, disk);
+}
+
+TEST_F(BackupTest, RestoreRefusesToReplaceAFileUnlessAllowed) {
+  auto repo = make_repo();
+  auto disk = random_data(4 * 4096, 8);
+  write_file(path("disk.img"), disk);
+  Snapshot snapshot = backup(*repo, path("disk.img"));
+  write_file(path("precious.img"), {42});
+  auto refused = restore_snapshot(*repo, snapshot, {path("precious.img"), 2, false, nullptr});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("exists"), std::string::npos);
+  EXPECT_EQ(read_file(path("precious.img")), std::vector<uint8_t>{42});
+  ASSERT_TRUE(restore_snapshot(*repo, snapshot, {path("precious.img"), 2, true, nullptr}));
+  EXPECT_EQ(read_file(path("precious.img")), disk);
 }
 
 TEST_F(BackupTest, ZerosAndHolesCostNothingAndRestoreSparse) {
@@ -109,7 +123,7 @@ TEST_F(BackupTest, VerifyNamesEverySnapshotAndOffsetADamagedChunkTouches) {
   ASSERT_EQ(one.damage.size(), 1u);
   EXPECT_EQ(one.damage[0].snapshot, first.id);
 
-  auto restore = restore_snapshot(*reopened, first, {path("restored.img"), 2, nullptr});
+  auto restore = restore_snapshot(*reopened, first, {path("restored.img"), 2, true, nullptr});
   ASSERT_FALSE(restore) << "a damaged chunk is never written out";
   EXPECT_NE(restore.error().message().find("offset"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(path("restored.img")));

@@ -95,7 +95,7 @@ TEST_F(PruneTest, RemovingASnapshotFreesOnlyWhatNoOtherUses) {
   EXPECT_EQ(files_in("repo/index").size(), 1u);
   ASSERT_EQ(reopened->list_snapshots().value().size(), 1u);
   EXPECT_TRUE(verify_snapshots(*reopened, {}, 2, nullptr).value().ok());
-  ASSERT_TRUE(restore_snapshot(*reopened, second, {path("out.img"), 2, nullptr}));
+  ASSERT_TRUE(restore_snapshot(*reopened, second, {path("out.img"), 2, false, nullptr}));
   EXPECT_EQ(read_file(path("out.img")), second_disk);
   // Backing up the removed data again stores it again.
   Snapshot again = backup(*reopened, first_disk, "first");
