@@ -100,16 +100,19 @@ void Block::run(Worker& worker) {
   io_uring* ring = m_uring->get();
   // A multishot poll posts one completion per kick; the eventfd's counter is never read back
   // (it would take 2^64 kicks to fill), which saves a system call per kick.
-  io_uring_sqe* kick = io_uring_get_sqe(ring);
-  io_uring_prep_poll_multishot(kick, m_session.notify_fd(0), POLLIN);
-  io_uring_sqe_set_data64(kick, kKickTag);
+  auto arm_kick = [&] {
+    io_uring_sqe* kick = io_uring_get_sqe(ring);
+    io_uring_prep_poll_multishot(kick, m_session.notify_fd(0), POLLIN);
+    io_uring_sqe_set_data64(kick, kKickTag);
+  };
+  arm_kick();
   io_uring_sqe* stop = io_uring_get_sqe(ring);
   io_uring_prep_poll_add(stop, worker.stop_fd(), POLLIN);
   io_uring_sqe_set_data64(stop, kStopTag);
+  bool stop_armed = true;
 
-  bool stopping = false;
   serve_queue();  // the driver may have queued requests before DRIVER_OK's kick
-  while (!stopping && !m_session.broken()) {
+  while (stop_armed && !m_session.broken()) {
     if (int err = io_uring_submit_and_wait(ring, 1); err < 0 && err != -EINTR) {
       m_session.fail(Error::from_errno("io_uring_submit_and_wait", -err));
       break;
@@ -120,28 +123,39 @@ void Block::run(Worker& worker) {
       ++seen;
       uint64_t tag = io_uring_cqe_get_data64(cqe);
       if (tag == kStopTag) {
-        stopping = true;
+        stop_armed = false;
       } else if (tag == kKickTag) {
-        if (!(cqe->flags & IORING_CQE_F_MORE)) {  // the kernel ended the multishot poll
-          io_uring_sqe* again = io_uring_get_sqe(ring);
-          io_uring_prep_poll_multishot(again, m_session.notify_fd(0), POLLIN);
-          io_uring_sqe_set_data64(again, kKickTag);
-        }
-      } else if (!stopping) {
-        if (!finish(tag, cqe->res)) break;
-      } else {
-        --m_in_flight;
+        if (!(cqe->flags & IORING_CQE_F_MORE)) arm_kick();  // the kernel ended the poll
+      } else if (!stop_armed) {
+        --m_in_flight;  // resetting: the guest will not look at it
+      } else if (!finish(tag, cqe->res)) {
+        break;
       }
     }
     io_uring_cq_advance(ring, seen);
-    if (!stopping) serve_queue();  // starts new requests, interrupts for the finished ones
+    if (stop_armed) serve_queue();  // starts new requests, interrupts for the finished ones
   }
-  drain();
+  empty_ring(stop_armed);
 }
 
-void Block::drain() {
+void Block::empty_ring(bool stop_armed) {
   io_uring* ring = m_uring->get();
-  while (m_in_flight > 0) {
+  // The kick poll is always armed here (or about to be, by an SQE not submitted yet, which
+  // the cancel follows in order).
+  bool kick_armed = true;
+  unsigned cancels = 0;
+  for (uint64_t tag : {kKickTag, kStopTag}) {
+    if (tag == kStopTag && !stop_armed) continue;
+    io_uring_sqe* sqe = io_uring_get_sqe(ring);
+    if (!sqe) {
+      io_uring_submit(ring);
+      sqe = io_uring_get_sqe(ring);
+    }
+    io_uring_prep_cancel64(sqe, tag, 0);
+    io_uring_sqe_set_data64(sqe, kCancelTag);
+    ++cancels;
+  }
+  while (m_in_flight > 0 || kick_armed || stop_armed || cancels > 0) {
     if (int err = io_uring_submit_and_wait(ring, 1); err < 0 && err != -EINTR) {
       log::error("{}: io_uring_submit_and_wait: {}", m_options.path, std::strerror(-err));
       return;
@@ -150,7 +164,15 @@ void Block::drain() {
     io_uring_cqe* cqe = nullptr;
     io_uring_for_each_cqe(ring, head, cqe) {
       ++seen;
-      if (io_uring_cqe_get_data64(cqe) < kQueueSize) --m_in_flight;
+      uint64_t tag = io_uring_cqe_get_data64(cqe);
+      if (tag < kQueueSize)
+        --m_in_flight;
+      else if (tag == kKickTag && !(cqe->flags & IORING_CQE_F_MORE))
+        kick_armed = false;
+      else if (tag == kStopTag)
+        stop_armed = false;
+      else if (tag == kCancelTag)
+        --cancels;
     }
     io_uring_cq_advance(ring, seen);
   }

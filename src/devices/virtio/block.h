@@ -101,12 +101,16 @@ class Block final : public VirtioDevice {
   Result<void> start(DescriptorChain chain);
   Result<void> complete(uint16_t head, memory::GuestAddr status, uint8_t value,
                         uint32_t used_length);
-  // Reaps completions (discarding them) until no request is in the kernel.
-  void drain();
+  // Before the worker ends: cancels the polls and reaps every completion (discarding them)
+  // until the ring holds nothing. With DEFER_TASKRUN only the worker can run the ring's
+  // deferred work, so anything left armed would keep the ring's teardown retrying forever
+  // (seen on Linux 6.1: every VMM exit left a kernel worker spinning, until the rig stalled).
+  void empty_ring(bool stop_armed);
 
   // io_uring user data: request slots are below kQueueSize.
   static constexpr uint64_t kKickTag = uint64_t{1} << 32;
   static constexpr uint64_t kStopTag = kKickTag + 1;
+  static constexpr uint64_t kCancelTag = kKickTag + 2;
 
   UniqueFd m_fd;
   BlockOptions m_options;
