@@ -177,8 +177,11 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
   auto report = [&] {
     if (options.progress) options.progress({done, size, new_bytes, stored_bytes});
   };
-  TRY(with_context(run_parallel(count, options.threads, work, report), "back up {}",
-                   options.source));
+  // One thread more than cores: a thread waiting for a read or a pack's fsync leaves its
+  // core to the others.
+  unsigned threads =
+      options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency()) + 1;
+  TRY(with_context(run_parallel(count, threads, work, report), "back up {}", options.source));
   TRY(writer.finish());
   snapshot.new_bytes = new_bytes;
   snapshot.stored_bytes = stored_bytes;

@@ -276,13 +276,23 @@ bool ChunkWriter::claim(const ChunkId& id) {
 
 Result<void> ChunkWriter::write(const ChunkId& id, std::span<const uint8_t> blob,
                                 uint32_t plain_size) {
-  std::lock_guard lock(m_mutex);
+  std::unique_lock lock(m_mutex);
   if (!m_pack)
     m_pack.emplace(TRY(PackWriter::create(m_repository.tmp_dir(), m_repository.packs_dir())));
   uint64_t offset = TRY(m_pack->append(blob));
   m_pack_entries.push_back(
       {id, {m_pack->id(), offset, static_cast<uint32_t>(blob.size()), plain_size}});
-  if (m_pack->size() >= kPackTarget) TRY(commit_pack());
+  if (m_pack->size() < kPackTarget) return {};
+  // A full pack is committed (fsync, rename) outside the lock: the other threads go on
+  // filling a new one meanwhile instead of waiting for the disk.
+  PackWriter full = std::move(*m_pack);
+  m_pack.reset();
+  std::vector<IndexEntry> entries = std::move(m_pack_entries);
+  m_pack_entries.clear();
+  lock.unlock();
+  TRY(full.commit());
+  lock.lock();
+  m_entries.insert(m_entries.end(), entries.begin(), entries.end());
   return {};
 }
 
