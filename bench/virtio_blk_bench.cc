@@ -18,26 +18,12 @@
 #include "base/sys.h"
 #include "devices/virtio/block.h"
 #include "devices/virtio/device.h"
+#include "support/event_interrupts.h"
 #include "support/virtqueue_driver.h"
 
 using namespace haven;
 using devices::virtio::Block;
 using memory::GuestAddr;
-
-namespace {
-
-// Interrupts become eventfd writes the driver loop blocks on.
-class EventInterrupts final : public devices::virtio::Interrupts {
- public:
-  explicit EventInterrupts(int fd) : m_fd(fd) {}
-  void queue(uint16_t) override { ::eventfd_write(m_fd, 1); }
-  void config_changed() override {}
-
- private:
-  int m_fd;
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"haven-blk-bench: virtio-blk device throughput with a host-side driver"};
@@ -72,7 +58,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   testing::VirtqueueDriver driver(*memory, kRings, kQueueSize);
-  EventInterrupts interrupts(interrupt->get());
+  testing::EventInterrupts interrupts(interrupt->get());
   devices::virtio::Activation activation;
   activation.memory = &*memory;
   activation.features = devices::virtio::kFeatureVersion1 | devices::virtio::kFeatureEventIndex;

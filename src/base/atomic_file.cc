@@ -41,6 +41,10 @@ Result<void> write_file_atomic(const std::string& path, std::span<const uint8_t>
   }
   if (!written || exclusive) ::unlink(temporary.c_str());
   if (!written) return std::unexpected(written.error());
+  return fsync_parent_directory(path);
+}
+
+Result<void> fsync_parent_directory(const std::string& path) {
   return fsync_directory(parent_of(path));
 }
 

@@ -17,5 +17,7 @@ Result<void> write_file_atomic(const std::string& path, std::span<const uint8_t>
                                bool exclusive = false);
 // Makes a rename or a new file in `directory` durable.
 Result<void> fsync_directory(const std::string& directory);
+// The same for the directory holding `path`.
+Result<void> fsync_parent_directory(const std::string& path);
 
 }  // namespace haven

@@ -43,6 +43,33 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_size)
   return data;
 }
 
+Result<void> read_at(int fd, std::span<uint8_t> data, uint64_t offset) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n =
+        ::pread(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("read at {}", offset + done);
+    if (n == 0)
+      return make_error("end of file at {} ({} of {} bytes read)", offset + done, done,
+                        data.size());
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Result<void> write_at(int fd, std::span<const uint8_t> data, uint64_t offset) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("write at {}", offset + done);
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
 Result<void> write_all(int fd, std::span<const uint8_t> data) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());

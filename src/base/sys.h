@@ -29,6 +29,12 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_size)
 // Writes all of `data`, retrying on short writes and EINTR.
 Result<void> write_all(int fd, std::span<const uint8_t> data);
 
+// Reads exactly data.size() bytes at `offset` (positional, EINTR retried); end of file first
+// is an error.
+Result<void> read_at(int fd, std::span<uint8_t> data, uint64_t offset);
+// Writes all of `data` at `offset` (positional, short writes and EINTR retried).
+Result<void> write_at(int fd, std::span<const uint8_t> data, uint64_t offset);
+
 // Reads what is available (at most data.size()); 0 means end of file. Retries on EINTR.
 Result<size_t> read_some(int fd, std::span<uint8_t> data);
 

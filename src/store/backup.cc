@@ -62,22 +62,6 @@ bool all_zero(std::span<const uint8_t> data) {
   return true;
 }
 
-Result<void> read_exactly(int fd, std::span<uint8_t> out, uint64_t offset,
-                          const std::string& path) {
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t got =
-        ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("read {} at {}", path, offset + done);
-    }
-    if (got == 0) return make_error("{} ended early at {}", path, offset + done);
-    done += static_cast<size_t>(got);
-  }
-  return {};
-}
-
 }  // namespace
 
 Result<void> run_parallel(uint64_t count, unsigned threads,
@@ -160,7 +144,7 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
     }
     thread_local std::vector<uint8_t> buffer;
     buffer.resize(length);
-    TRY(read_exactly(fd.get(), buffer, offset, options.source));
+    TRY(with_context(sys::read_at(fd.get(), buffer, offset), "{}", options.source));
     if (!all_zero(buffer)) {
       ChunkId id = repository.chunk_id(buffer);
       snapshot.chunks[i] = id;

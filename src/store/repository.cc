@@ -195,10 +195,7 @@ Result<std::vector<uint8_t>> Repository::read_raw_blob(const ChunkLocation& loca
   auto fd = with_context(pack_fd(location.pack), "{}", where);
   if (!fd) return std::unexpected(std::move(fd).error());
   std::vector<uint8_t> blob(location.length);
-  ssize_t got = ::pread(*fd, blob.data(), blob.size(), static_cast<off_t>(location.offset));
-  if (got < 0) return errno_error("read {}", where);
-  if (static_cast<size_t>(got) != blob.size())
-    return make_error("{}: the pack ends early ({} of {} bytes)", where, got, blob.size());
+  TRY(with_context(sys::read_at(*fd, blob, location.offset), "pack {}", pack_name(location.pack)));
   return blob;
 }
 

@@ -12,30 +12,6 @@
 #include "base/sys.h"
 
 namespace haven::store {
-namespace {
-
-Result<void> write_exactly(int fd, std::span<const uint8_t> data, uint64_t offset,
-                           const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t wrote =
-        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (wrote < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("write {} at {}", path, offset + done);
-    }
-    done += static_cast<size_t>(wrote);
-  }
-  return {};
-}
-
-std::string parent_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
-}  // namespace
-
 Result<void> restore_snapshot(const Repository& repository, const Snapshot& snapshot,
                               const RestoreOptions& options) {
   struct stat st {};
@@ -64,13 +40,15 @@ Result<void> restore_snapshot(const Repository& repository, const Snapshot& snap
     uint64_t length = std::min<uint64_t>(snapshot.chunk_size, snapshot.size - offset);
     const ChunkId& id = snapshot.chunks[i];
     if (Snapshot::is_hole(id)) {
-      if (device) TRY(write_exactly(fd.get(), std::span(zeros).first(length), offset, writing));
+      if (device)
+        TRY(with_context(sys::write_at(fd.get(), std::span(zeros).first(length), offset), "{}",
+                         writing));
     } else {
       auto data = TRY(with_context(repository.read_chunk(id), "offset {}", offset));
       if (data.size() != length)
         return make_error("offset {}: chunk {} holds {} bytes, expected {}", offset,
                           id.hex().substr(0, 16), data.size(), length);
-      TRY(write_exactly(fd.get(), data, offset, writing));
+      TRY(with_context(sys::write_at(fd.get(), data, offset), "{}", writing));
     }
     done += length;
     return {};
@@ -88,7 +66,7 @@ Result<void> restore_snapshot(const Repository& repository, const Snapshot& snap
   if (!device) {
     if (::rename(writing.c_str(), options.target.c_str()) != 0)
       return errno_error("rename {} to {}", writing, options.target);
-    TRY(fsync_directory(parent_of(options.target)));
+    TRY(fsync_parent_directory(options.target));
   }
   return {};
 }

@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+#include <array>
 
 #include <cerrno>
 #include <cstdio>
@@ -107,6 +109,21 @@ TEST(SysReadFile, DirectoriesAndMissingFilesAreRefused) {
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), ENOENT);
   EXPECT_NE(missing.error().message().find("/nonexistent-haven-file"), std::string::npos);
+}
+
+TEST(SysReadAtWriteAt, PositionalWholeTransfersAndEndOfFileIsAnError) {
+  TempFile file("0123456789");
+  auto fd = sys::open(file.path(), O_RDWR);
+  ASSERT_TRUE(fd);
+  const uint8_t patch[] = {'a', 'b'};
+  ASSERT_TRUE(sys::write_at(fd->get(), patch, 4));
+  std::array<uint8_t, 4> got{};
+  ASSERT_TRUE(sys::read_at(fd->get(), got, 3));
+  EXPECT_EQ(std::string(got.begin(), got.end()), "3ab6");
+  auto past = sys::read_at(fd->get(), got, 8);
+  ASSERT_FALSE(past);
+  EXPECT_NE(past.error().message().find("end of file at 10 (2 of 4 bytes read)"), std::string::npos)
+      << past.error().message();
 }
 
 TEST(SysWriteAllReadSome, BytesGoThroughAPipe) {

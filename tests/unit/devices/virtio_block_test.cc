@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/sys.h"
+#include "support/event_interrupts.h"
 #include "support/virtqueue_driver.h"
 
 namespace haven::devices::virtio {
@@ -21,23 +22,13 @@ namespace {
 
 using memory::GuestAddr;
 using testing::DriverBuffer;
+using testing::EventInterrupts;
 using testing::UsedElement;
 using testing::VirtqueueDriver;
 
 constexpr uint16_t kQueueSize = 256;
 constexpr uint64_t kRings = 0x10000, kHeaders = 0x20000, kStatus = 0x30000, kData = 0x40000;
 constexpr uint64_t kDiskBytes = 1 << 20;  // 2048 sectors
-
-// Interrupts become eventfd writes the test waits on.
-class EventInterrupts final : public Interrupts {
- public:
-  explicit EventInterrupts(int fd) : m_fd(fd) {}
-  void queue(uint16_t) override { ::eventfd_write(m_fd, 1); }
-  void config_changed() override {}
-
- private:
-  int m_fd;
-};
 
 // Byte i of the image is a function of i, so a read can be checked anywhere.
 uint8_t pattern(uint64_t offset) {
