@@ -6,8 +6,8 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-#include <array>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <string>
