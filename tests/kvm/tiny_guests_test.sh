@@ -19,7 +19,7 @@ trap 'rm -f "$out"' EXIT
 expect() {
   local name=$1 want_status=$2 want_text=$3
   shift 3
-  timeout 60 "$haven" run --kernel "$guests/$name.elf" --memory 64M "$@" </dev/null >"$out" 2>&1
+  timeout -k 10 60 "$haven" run --kernel "$guests/$name.elf" --memory 64M "$@" </dev/null >"$out" 2>&1
   local status=$?
   if [ "$status" != "$want_status" ] || ! grep -qF -- "$want_text" "$out"; then
     echo "FAIL: $name: exit $status (want $want_status), output (want '$want_text'):"

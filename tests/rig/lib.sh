@@ -10,12 +10,69 @@ fail() {
   failures=$((failures + 1))
 }
 
+# show_stuck PID: what a process that outlived its time is doing (each thread's state, kernel
+# wait channel and kernel stack) and the end of the kernel log, so a hang says where it is.
+show_stuck() {
+  for process in $1 $(pidof haven-vmm); do
+    echo "  process $process: $(tr '\0' ' ' <"/proc/$process/cmdline" 2>/dev/null)"
+    for task in /proc/"$process"/task/*; do
+      [ -d "$task" ] || continue
+      echo "  thread ${task##*/} $(grep '^State' "$task/status" 2>/dev/null)" \
+        "wchan $(cat "$task/wchan" 2>/dev/null)"
+      sed 's/^/    /' "$task/stack" 2>/dev/null
+    done
+  done
+  dmesg 2>/dev/null | tail -n 20 | sed 's/^/  dmesg: /'
+}
+
+# watched SECONDS COMMAND...: runs COMMAND (output in $out) for at most SECONDS; past that it
+# shows what the process is doing, sends SIGTERM, then SIGKILL 10 s later. Its status is
+# COMMAND's, or 124 after a timeout. A process that survives SIGKILL (stuck in the kernel) is
+# left behind with a FAIL line instead of hanging the whole run. Polling once a second here is a
+# time limit, not synchronisation.
+watched() {
+  limit=$1
+  shift
+  "$@" </dev/null >"$out" 2>&1 &
+  pid=$!
+  waited=0
+  while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt "$limit" ]; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "TIMEOUT: still running after $limit s: $*"
+    show_stuck "$pid"
+    kill -TERM "$pid" 2>/dev/null
+    waited=0
+    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 10 ]; do
+      sleep 1
+      waited=$((waited + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "TIMEOUT: SIGTERM did not stop it; sending SIGKILL"
+      show_stuck "$pid"
+      kill -KILL "$pid" 2>/dev/null
+      sleep 5
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "FAIL: process $pid survived SIGKILL (stuck in the kernel); leaving it"
+        show_stuck "$pid"
+        failures=$((failures + 1))
+        return 124
+      fi
+    fi
+    wait "$pid"
+    return 124
+  fi
+  wait "$pid"
+}
+
 # boot NAME WANT_STATUS [haven run options...]: one boot, output in $out, status checked.
 boot() {
   name=$1 want=$2
   shift 2
   start=$(date +%s)
-  timeout 240 haven run "$@" </dev/null >"$out" 2>&1
+  watched 240 haven run "$@"
   status=$?
   echo "$name: exit $status after $(($(date +%s) - start)) s"
   [ "$status" = "$want" ] || { fail "$name: exit status $status, wanted $want"; return 1; }

@@ -65,7 +65,7 @@ fi
 # (and again): two READY markers within the time allowed, then SIGTERM stops Haven (128+15).
 name="guest reboot with --on-reboot restart"
 start=$(date +%s)
-timeout -s TERM 45 haven run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz \
+timeout -s TERM -k 10 45 haven run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz \
   --memory 256M --on-reboot restart --cmdline "$base_cmdline haven.action=reboot" \
   </dev/null >"$out" 2>&1
 status=$?

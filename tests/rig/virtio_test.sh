@@ -71,12 +71,12 @@ printf '#!/bin/sh\nhead -c "$CONTENT_LENGTH" >/tmp/uploaded\necho "Content-Type:
 chmod +x /tmp/www/cgi-bin/upload
 httpd -p 10.0.2.1:8080 -h /tmp/www
 set +e
-timeout 240 haven run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz --memory 256M \
+timeout -k 10 240 haven run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz --memory 256M \
   --net tap=haven-tap0,mac=52:54:00:12:34:56 --cmdline "console=ttyS0 panic=-1 quiet haven.nettest=1" \
   </dev/null
 NET
 start=$(date +%s)
-unshare -n sh /tmp/net-test.sh >"$out" 2>&1
+watched 300 unshare -n sh /tmp/net-test.sh
 status=$?
 echo "$name: exit $status after $(($(date +%s) - start)) s"
 if [ "$status" = 0 ] && has "$name" "HAVEN-GUEST-MAC=52:54:00:12:34:56" &&
