@@ -1,6 +1,7 @@
 #include "base/sys.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -93,6 +94,28 @@ Result<UniqueFd> eventfd(unsigned initial, int flags) {
   int fd = ::eventfd(initial, flags | EFD_CLOEXEC);
   if (fd < 0) return errno_error("eventfd");
   return UniqueFd(fd);
+}
+
+Result<bool> set_immutable(const std::string& path, bool immutable) {
+  auto fd = TRY(open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  int flags = 0;
+  if (::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) != 0) {
+    if (errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL) return false;
+    return errno_error("read the attributes of {}", path);
+  }
+  int wanted = immutable ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+  if (wanted == flags) return true;
+  if (::ioctl(fd.get(), FS_IOC_SETFLAGS, &wanted) != 0) {
+    if (errno == EPERM || errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL) return false;
+    return errno_error("set the attributes of {}", path);
+  }
+  return true;
+}
+
+bool is_immutable(const std::string& path) {
+  auto fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  int flags = 0;
+  return fd && ::ioctl(fd->get(), FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL);
 }
 
 }  // namespace haven::sys

@@ -35,6 +35,12 @@ Result<void> read_at(int fd, std::span<uint8_t> data, uint64_t offset);
 // Writes all of `data` at `offset` (positional, short writes and EINTR retried).
 Result<void> write_at(int fd, std::span<const uint8_t> data, uint64_t offset);
 
+// Sets (or clears) a file's immutable attribute, as `chattr +i` does: an immutable file cannot
+// be changed, renamed or removed, even by root, until the attribute is cleared. False when the
+// file system or the caller's privileges (CAP_LINUX_IMMUTABLE) do not allow it.
+Result<bool> set_immutable(const std::string& path, bool immutable);
+bool is_immutable(const std::string& path);
+
 // Reads what is available (at most data.size()); 0 means end of file. Retries on EINTR.
 Result<size_t> read_some(int fd, std::span<uint8_t> data);
 

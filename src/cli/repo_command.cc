@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "base/log.h"
+#include "base/sys.h"
 #include "base/units.h"
 #include "cli/exit_codes.h"
 #include "cli/passphrase.h"
@@ -16,6 +17,7 @@ struct InitArgs {
   bool encrypt = false;
   bool append_only = false;
   std::string chunk_size = "64K";
+  int compression = 1;
 };
 
 int run_init(const InitArgs& args) {
@@ -29,6 +31,7 @@ int run_init(const InitArgs& args) {
     return kExitUsage;
   }
   options.chunk_size = static_cast<uint32_t>(*chunk_size);
+  options.compression_level = args.compression;
   if (args.encrypt) {
     auto passphrase = read_passphrase(true);
     if (!passphrase) {
@@ -43,6 +46,14 @@ int run_init(const InitArgs& args) {
   }
   fmt::print("created {} repository {} ({} chunks)\n", args.encrypt ? "an encrypted" : "a",
              args.path, format_size(options.chunk_size));
+  if (args.append_only) {
+    if (sys::is_immutable(args.path + "/config.json"))
+      fmt::print("append-only: every file it commits is made immutable (chattr +i)\n");
+    else
+      log::warn(
+          "append-only: files cannot be made immutable here (needs root and a file system with "
+          "chattr +i); only Haven's own refusals protect them");
+  }
   return kExitOk;
 }
 
@@ -60,9 +71,13 @@ std::function<int()> add_repo_command(CLI::App& app) {
   init->add_flag("--encrypt", args->encrypt,
                  "Encrypt everything (AES-256-GCM, keys sealed by a passphrase via scrypt)");
   init->add_flag("--append-only", args->append_only,
-                 "Snapshots can be added, never removed (prune refuses)");
+                 "Snapshots can be added, never removed: prune refuses, and committed files "
+                 "are made immutable (chattr +i) where allowed");
   init->add_option("--chunk-size", args->chunk_size,
                    "Chunk size, a power of two from 4K to 16M (default 64K)");
+  init->add_option("--compression", args->compression,
+                   "zstd level: -7 (fastest) to 19 (smallest), 0 for none (default 1)")
+      ->check(CLI::Range(-7, 19));
   return [init, args]() -> int { return init->parsed() ? run_init(*args) : -1; };
 }
 

@@ -149,7 +149,8 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
       ChunkId id = repository.chunk_id(buffer);
       snapshot.chunks[i] = id;
       if (writer.claim(id)) {
-        auto blob = TRY(encode_blob(codec, BlobKind::chunk, buffer, id.bytes));
+        thread_local std::vector<uint8_t> blob;
+        TRY(encode_blob_into(codec, BlobKind::chunk, buffer, id.bytes, blob));
         TRY(writer.write(id, blob, static_cast<uint32_t>(length)));
         new_bytes += length;
         stored_bytes += blob.size();

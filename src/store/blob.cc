@@ -22,36 +22,41 @@ std::vector<uint8_t> associated_data(std::span<const uint8_t> head,
 
 }  // namespace
 
-Result<std::vector<uint8_t>> encode_blob(const BlobCodec& codec, BlobKind kind,
-                                         std::span<const uint8_t> plain,
-                                         std::span<const uint8_t> binding) {
+Result<void> encode_blob_into(const BlobCodec& codec, BlobKind kind, std::span<const uint8_t> plain,
+                              std::span<const uint8_t> binding, std::vector<uint8_t>& blob) {
   if (plain.size() > UINT32_MAX) return make_error("a blob of {} bytes is too big", plain.size());
-  std::vector<uint8_t> packed;
+  // The compressed form is scratch: kept per thread so a backup allocates nothing per chunk.
+  thread_local std::vector<uint8_t> packed;
+  packed.clear();
   uint8_t flags = 0;
-  if (codec.level > 0) {
+  if (codec.level != 0) {
     TRY(compress(plain, codec.level, packed));
-    if (packed.size() < plain.size())
-      flags |= kBlobCompressed;
-    else
-      packed.clear();
+    if (packed.size() < plain.size()) flags |= kBlobCompressed;
   }
   std::span<const uint8_t> payload =
       flags & kBlobCompressed ? std::span<const uint8_t>(packed) : plain;
   if (codec.keys) flags |= kBlobSealed;
   auto head = header(kind, flags, static_cast<uint32_t>(plain.size()));
-  std::vector<uint8_t> blob(head.begin(), head.end());
+  blob.assign(head.begin(), head.end());
   if (codec.keys) {
     blob.reserve(kBlobHeaderBytes + payload.size() + kSealOverhead);
     TRY(seal(codec.keys->data, associated_data(head, binding), payload, blob));
   } else {
     blob.insert(blob.end(), payload.begin(), payload.end());
   }
+  return {};
+}
+
+Result<std::vector<uint8_t>> encode_blob(const BlobCodec& codec, BlobKind kind,
+                                         std::span<const uint8_t> plain,
+                                         std::span<const uint8_t> binding) {
+  std::vector<uint8_t> blob;
+  TRY(encode_blob_into(codec, kind, plain, binding, blob));
   return blob;
 }
 
-Result<std::vector<uint8_t>> decode_blob(const BlobCodec& codec, BlobKind kind,
-                                         std::span<const uint8_t> blob, size_t max_plain,
-                                         std::span<const uint8_t> binding) {
+Result<BlobHeader> parse_blob_header(const BlobCodec& codec, BlobKind kind,
+                                     std::span<const uint8_t> blob, size_t max_plain) {
   if (blob.size() < kBlobHeaderBytes)
     return make_error("a blob of {} bytes has no header", blob.size());
   if (blob[0] != kBlobMagic) return make_error("not a Haven blob (bad magic)");
@@ -69,17 +74,40 @@ Result<std::vector<uint8_t>> decode_blob(const BlobCodec& codec, BlobKind kind,
   if (sealed != (codec.keys != nullptr))
     return make_error("an {} blob in an {} repository", sealed ? "encrypted" : "unencrypted",
                       sealed ? "unencrypted" : "encrypted");
+  return BlobHeader{flags, plain_size};
+}
+
+Result<void> decode_blob_into(const BlobCodec& codec, BlobKind kind, std::span<const uint8_t> blob,
+                              std::span<const uint8_t> binding, std::span<uint8_t> plain) {
+  auto head = TRY(parse_blob_header(codec, kind, blob, plain.size()));
+  if (head.plain_size != plain.size())
+    return make_error("a blob of {} bytes where {} were expected", head.plain_size, plain.size());
   auto body = blob.subspan(kBlobHeaderBytes);
-  std::vector<uint8_t> opened;
-  if (sealed) {
-    opened = TRY(open_sealed(codec.keys->data,
-                             associated_data(blob.first(kBlobHeaderBytes), binding), body));
-    body = opened;
+  bool compressed = head.flags & kBlobCompressed;
+  if (head.flags & kBlobSealed) {
+    auto associated = associated_data(blob.first(kBlobHeaderBytes), binding);
+    if (!compressed) return open_sealed_into(codec.keys->data, associated, body, plain);
+    if (body.size() < kSealOverhead)
+      return make_error("sealed data of {} bytes is shorter than nonce and tag", body.size());
+    thread_local std::vector<uint8_t> opened;
+    opened.resize(body.size() - kSealOverhead);
+    TRY(open_sealed_into(codec.keys->data, associated, body, opened));
+    return decompress_into(opened, plain);
   }
-  if (flags & kBlobCompressed) return decompress(body, plain_size);
-  if (body.size() != plain_size)
-    return make_error("a blob holds {} bytes, its header says {}", body.size(), plain_size);
-  return std::vector<uint8_t>(body.begin(), body.end());
+  if (compressed) return decompress_into(body, plain);
+  if (body.size() != plain.size())
+    return make_error("a blob holds {} bytes, its header says {}", body.size(), plain.size());
+  if (!body.empty()) std::memcpy(plain.data(), body.data(), body.size());
+  return {};
+}
+
+Result<std::vector<uint8_t>> decode_blob(const BlobCodec& codec, BlobKind kind,
+                                         std::span<const uint8_t> blob, size_t max_plain,
+                                         std::span<const uint8_t> binding) {
+  auto head = TRY(parse_blob_header(codec, kind, blob, max_plain));
+  std::vector<uint8_t> plain(head.plain_size);
+  TRY(decode_blob_into(codec, kind, blob, binding, plain));
+  return plain;
 }
 
 }  // namespace haven::store

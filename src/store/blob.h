@@ -25,15 +25,31 @@ inline constexpr uint8_t kBlobSealed = 2;
 
 struct BlobCodec {
   const MasterKeys* keys = nullptr;  // null: the repository is not encrypted
-  int level = 3;                     // zstd level; 0 stores data uncompressed
+  int level = 1;                     // zstd level; 0 stores data uncompressed
 };
 
 Result<std::vector<uint8_t>> encode_blob(const BlobCodec& codec, BlobKind kind,
                                          std::span<const uint8_t> plain,
                                          std::span<const uint8_t> binding = {});
-// `max_plain` bounds the memory a hostile header can make us allocate.
+// The same into `blob` (its contents replaced), reusing its memory.
+Result<void> encode_blob_into(const BlobCodec& codec, BlobKind kind, std::span<const uint8_t> plain,
+                              std::span<const uint8_t> binding, std::vector<uint8_t>& blob);
+
+struct BlobHeader {
+  uint8_t flags = 0;
+  uint32_t plain_size = 0;
+};
+// Checks a blob's header: magic, kind, flags, sealed as the repository is, size at most
+// `max_plain` (which bounds the memory a hostile header can make us allocate).
+Result<BlobHeader> parse_blob_header(const BlobCodec& codec, BlobKind kind,
+                                     std::span<const uint8_t> blob, size_t max_plain);
+
 Result<std::vector<uint8_t>> decode_blob(const BlobCodec& codec, BlobKind kind,
                                          std::span<const uint8_t> blob, size_t max_plain,
                                          std::span<const uint8_t> binding = {});
+// The same into `plain`, which must be exactly the blob's plaintext size. On failure `plain`
+// holds nothing to be trusted.
+Result<void> decode_blob_into(const BlobCodec& codec, BlobKind kind, std::span<const uint8_t> blob,
+                              std::span<const uint8_t> binding, std::span<uint8_t> plain);
 
 }  // namespace haven::store

@@ -6,6 +6,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 
 namespace haven::store {
@@ -68,16 +70,17 @@ Result<void> seal(const Key& key, std::span<const uint8_t> associated,
   return {};
 }
 
-Result<std::vector<uint8_t>> open_sealed(const Key& key, std::span<const uint8_t> associated,
-                                         std::span<const uint8_t> sealed) {
+Result<void> open_sealed_into(const Key& key, std::span<const uint8_t> associated,
+                              std::span<const uint8_t> sealed, std::span<uint8_t> plain) {
   if (sealed.size() < kSealOverhead)
     return make_error("sealed data of {} bytes is shorter than nonce and tag", sealed.size());
-  CipherContext context(EVP_CIPHER_CTX_new());
-  if (!context) return openssl_error("EVP_CIPHER_CTX_new");
   const uint8_t* nonce = sealed.data();
   const uint8_t* cipher = nonce + kNonceBytes;
   size_t cipher_size = sealed.size() - kSealOverhead;
-  std::vector<uint8_t> plain(cipher_size);
+  if (plain.size() != cipher_size)
+    return make_error("sealed data holds {} bytes, {} expected", cipher_size, plain.size());
+  CipherContext context(EVP_CIPHER_CTX_new());
+  if (!context) return openssl_error("EVP_CIPHER_CTX_new");
   int length = 0;
   // The tag is a const input; OpenSSL's interface takes a non-const pointer.
   std::array<uint8_t, kTagBytes> tag;
@@ -90,8 +93,18 @@ Result<std::vector<uint8_t>> open_sealed(const Key& key, std::span<const uint8_t
     return openssl_error("AES-256-GCM decrypt");
   if (EVP_DecryptFinal_ex(context.get(), plain.data() + length, &length) != 1) {
     ERR_clear_error();
+    std::fill(plain.begin(), plain.end(), 0);  // nothing unauthenticated leaves
     return make_error("authentication failed (wrong key, or the data was changed)");
   }
+  return {};
+}
+
+Result<std::vector<uint8_t>> open_sealed(const Key& key, std::span<const uint8_t> associated,
+                                         std::span<const uint8_t> sealed) {
+  if (sealed.size() < kSealOverhead)
+    return make_error("sealed data of {} bytes is shorter than nonce and tag", sealed.size());
+  std::vector<uint8_t> plain(sealed.size() - kSealOverhead);
+  TRY(open_sealed_into(key, associated, sealed, plain));
   return plain;
 }
 

@@ -44,6 +44,9 @@ Result<void> seal(const Key& key, std::span<const uint8_t> associated,
 // Fails (without producing anything) when the key is wrong or a byte was changed.
 Result<std::vector<uint8_t>> open_sealed(const Key& key, std::span<const uint8_t> associated,
                                          std::span<const uint8_t> sealed);
+// The same into `plain`, which must be exactly the plaintext's size; zeroed on failure.
+Result<void> open_sealed_into(const Key& key, std::span<const uint8_t> associated,
+                              std::span<const uint8_t> sealed, std::span<uint8_t> plain);
 
 Result<Key> derive_key(std::string_view passphrase, std::span<const uint8_t> salt,
                        const KdfParams& params);

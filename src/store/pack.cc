@@ -37,6 +37,11 @@ Result<uint64_t> PackWriter::append(std::span<const uint8_t> blob) {
   return offset;
 }
 
+std::string PackWriter::final_path() const {
+  std::string name = pack_name(m_id);
+  return m_packs_dir + "/" + name.substr(0, 2) + "/" + name;
+}
+
 Result<void> PackWriter::commit() {
   if (::fsync(m_fd.get()) != 0) return errno_error("fsync {}", m_tmp_path);
   std::string name = pack_name(m_id);
@@ -45,7 +50,7 @@ Result<void> PackWriter::commit() {
     TRY(fsync_directory(m_packs_dir));
   else if (errno != EEXIST)
     return errno_error("mkdir {}", directory);
-  std::string final_path = directory + "/" + name;
+  std::string final_path = this->final_path();
   if (::rename(m_tmp_path.c_str(), final_path.c_str()) != 0)
     return errno_error("rename {} to {}", m_tmp_path, final_path);
   m_committed = true;

@@ -29,6 +29,8 @@ class PackWriter {
   Result<uint64_t> append(std::span<const uint8_t> blob);
   uint64_t size() const { return m_size; }
   const PackId& id() const { return m_id; }
+  // Where commit() puts the pack.
+  std::string final_path() const;
   // Makes the pack durable under its final name.
   Result<void> commit();
 

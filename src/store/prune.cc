@@ -183,6 +183,8 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
   report.packs_removed = delete_packs.size() + rewrite_packs.size();
   report.packs_rewritten = rewrite_packs.size();
   if (dry_run) return report;
+  if (repository.config().append_only && report.packs_removed)
+    return make_error("{} is append-only: packs cannot be removed or rewritten", repository.path());
 
   // 1. The pruned manifests.
   std::string snapshots_dir = repository.path() + "/snapshots";

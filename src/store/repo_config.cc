@@ -26,7 +26,7 @@ Result<RepoConfig> repo_config_from_json(std::string_view text) {
     config.chunk_size = json.at("chunk_size").get<uint32_t>();
     config.encrypted = json.at("encrypted").get<bool>();
     config.append_only = json.value("append_only", false);
-    config.compression_level = json.value("compression_level", 3);
+    config.compression_level = json.value("compression_level", 1);
   } catch (const nlohmann::json::exception& error) {
     return make_error("bad config: {}", error.what());
   }
@@ -37,8 +37,8 @@ Result<RepoConfig> repo_config_from_json(std::string_view text) {
       (config.chunk_size & (config.chunk_size - 1)))
     return make_error("chunk size {} is not a power of two from 4 KiB to 16 MiB",
                       config.chunk_size);
-  if (config.compression_level < 0 || config.compression_level > 19)
-    return make_error("compression level {} is not 0 to 19", config.compression_level);
+  if (config.compression_level < -7 || config.compression_level > 19)
+    return make_error("compression level {} is not -7 to 19", config.compression_level);
   return config;
 }
 

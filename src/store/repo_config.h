@@ -19,7 +19,9 @@ struct RepoConfig {
   uint32_t chunk_size = 64 << 10;  // bytes; disk offsets are cut at multiples of it
   bool encrypted = false;
   bool append_only = false;  // snapshots and data may be added, never removed
-  int compression_level = 3;
+  // zstd level, -7 (fastest) to 19; 0 stores chunks uncompressed. Level 1 by measurement: on
+  // disk images it backs up ~1.6x faster than level 3 for 3 % more space (docs/PERFORMANCE.md).
+  int compression_level = 1;
 };
 
 std::string repo_config_to_json(const RepoConfig& config);

@@ -65,6 +65,9 @@ Result<void> Repository::init(const std::string& path, const InitOptions& option
   config.chunk_size = options.chunk_size;
   config.encrypted = options.encrypt;
   config.append_only = options.append_only;
+  config.compression_level = options.compression_level;
+  // The rules a stored config is held to, checked before anything is written.
+  TRY(with_context(repo_config_from_json(repo_config_to_json(config)), "{}", path));
   for (const char* sub : {"/keys", "/packs", "/index", "/snapshots", "/tmp"})
     TRY(make_directory(path + sub));
   if (options.encrypt) {
@@ -76,6 +79,10 @@ Result<void> Repository::init(const std::string& path, const InitOptions& option
   }
   // Last: a directory without config.json is not a repository yet.
   TRY(write_file_atomic(path + "/config.json", bytes_of(repo_config_to_json(config)), true));
+  if (config.append_only) {  // where the file system and privileges allow (see protect())
+    TRY(sys::set_immutable(path + "/config.json", true));
+    if (options.encrypt) TRY(sys::set_immutable(path + "/keys/main.json", true));
+  }
   return fsync_directory(path);
 }
 
@@ -174,6 +181,7 @@ Result<void> Repository::write_index(const std::vector<IndexEntry>& entries) {
   std::string name = to_hex(id.data(), id.size());
   auto blob = TRY(encode_blob(codec(), BlobKind::index, encode_index(entries), bytes_of(name)));
   TRY(write_file_atomic(m_path + "/index/" + name, blob, true));
+  TRY(protect(m_path + "/index/" + name));
   for (const IndexEntry& entry : entries) m_index.add(entry);
   return {};
 }
@@ -190,26 +198,58 @@ Result<int> Repository::pack_fd(const PackId& pack) const {
   return raw;
 }
 
-Result<std::vector<uint8_t>> Repository::read_raw_blob(const ChunkLocation& location) const {
-  std::string where = fmt::format("pack {} at {}", pack_name(location.pack), location.offset);
-  auto fd = with_context(pack_fd(location.pack), "{}", where);
-  if (!fd) return std::unexpected(std::move(fd).error());
-  std::vector<uint8_t> blob(location.length);
+Result<void> Repository::read_raw_blob_into(const ChunkLocation& location,
+                                            std::vector<uint8_t>& blob) const {
+  auto fd = pack_fd(location.pack);
+  if (!fd)
+    return std::unexpected(std::move(fd).error().with_context(
+        fmt::format("pack {} at {}", pack_name(location.pack), location.offset)));
+  blob.resize(location.length);
   TRY(with_context(sys::read_at(*fd, blob, location.offset), "pack {}", pack_name(location.pack)));
+  return {};
+}
+
+Result<std::vector<uint8_t>> Repository::read_raw_blob(const ChunkLocation& location) const {
+  std::vector<uint8_t> blob;
+  TRY(read_raw_blob_into(location, blob));
   return blob;
+}
+
+Result<void> Repository::read_chunk_into(const ChunkId& id, std::span<uint8_t> plain) const {
+  auto location = m_index.find(id);
+  if (!location) return make_error("chunk {} is not in the repository", id.hex());
+  auto where = [&] {
+    return fmt::format("chunk {} (pack {} at {})", id.hex().substr(0, 16),
+                       pack_name(location->pack), location->offset);
+  };
+  if (location->plain_size != plain.size())
+    return make_error("{}: holds {} bytes, {} expected", where(), location->plain_size,
+                      plain.size());
+  // The stored form is scratch, kept per thread: a restore allocates nothing per chunk.
+  thread_local std::vector<uint8_t> blob;
+  if (auto read = read_raw_blob_into(*location, blob); !read)
+    return std::unexpected(std::move(read).error().with_context(where()));
+  if (auto decoded = decode_blob_into(codec(), BlobKind::chunk, blob, id.bytes, plain); !decoded)
+    return std::unexpected(std::move(decoded).error().with_context(where()));
+  if (chunk_id(plain) != id) return make_error("{}: contents do not match the id", where());
+  return {};
 }
 
 Result<std::vector<uint8_t>> Repository::read_chunk(const ChunkId& id) const {
   auto location = m_index.find(id);
   if (!location) return make_error("chunk {} is not in the repository", id.hex());
-  std::string where = fmt::format("chunk {}", id.hex().substr(0, 16));
-  auto blob = read_raw_blob(*location);
-  if (!blob) return std::unexpected(std::move(blob).error().with_context(where));
-  where += fmt::format(" (pack {} at {})", pack_name(location->pack), location->offset);
-  auto plain = decode_blob(codec(), BlobKind::chunk, *blob, m_config.chunk_size, id.bytes);
-  if (!plain) return std::unexpected(std::move(plain).error().with_context(where));
-  if (chunk_id(*plain) != id) return make_error("{}: contents do not match the id", where);
+  if (location->plain_size > m_config.chunk_size)
+    return make_error("chunk {} claims {} bytes, more than the repository's chunk size",
+                      id.hex().substr(0, 16), location->plain_size);
+  std::vector<uint8_t> plain(location->plain_size);
+  TRY(read_chunk_into(id, plain));
   return plain;
+}
+
+Result<void> Repository::protect(const std::string& file) const {
+  if (!m_config.append_only) return {};
+  TRY(sys::set_immutable(file, true));
+  return {};
 }
 
 Result<void> Repository::write_snapshot(Snapshot& snapshot) {
@@ -218,7 +258,8 @@ Result<void> Repository::write_snapshot(Snapshot& snapshot) {
   snapshot.id = to_hex(id.data(), id.size());
   auto blob = TRY(
       encode_blob(codec(), BlobKind::manifest, encode_manifest(snapshot), bytes_of(snapshot.id)));
-  return write_file_atomic(m_path + "/snapshots/" + snapshot.id, blob, true);
+  TRY(write_file_atomic(m_path + "/snapshots/" + snapshot.id, blob, true));
+  return protect(m_path + "/snapshots/" + snapshot.id);
 }
 
 Result<Snapshot> Repository::read_snapshot(const std::string& id) const {
@@ -288,6 +329,7 @@ Result<void> ChunkWriter::write(const ChunkId& id, std::span<const uint8_t> blob
   m_pack_entries.clear();
   lock.unlock();
   TRY(full.commit());
+  TRY(m_repository.protect(full.final_path()));
   lock.lock();
   m_entries.insert(m_entries.end(), entries.begin(), entries.end());
   return {};
@@ -296,6 +338,7 @@ Result<void> ChunkWriter::write(const ChunkId& id, std::span<const uint8_t> blob
 Result<void> ChunkWriter::commit_pack() {
   if (!m_pack) return {};
   TRY(m_pack->commit());
+  TRY(m_repository.protect(m_pack->final_path()));
   m_entries.insert(m_entries.end(), m_pack_entries.begin(), m_pack_entries.end());
   m_pack_entries.clear();
   m_pack.reset();

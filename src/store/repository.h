@@ -36,6 +36,7 @@ struct InitOptions {
   std::string passphrase;  // when encrypting
   uint32_t chunk_size = 64 << 10;
   bool append_only = false;
+  int compression_level = 1;
   KdfParams kdf;
 };
 
@@ -70,6 +71,8 @@ class Repository {
   ChunkIndex& index() { return m_index; }
   // Reads, authenticates, decompresses and re-hashes one chunk.
   Result<std::vector<uint8_t>> read_chunk(const ChunkId& id) const;
+  // The same into `plain`, which must be the chunk's size; on failure it holds nothing to trust.
+  Result<void> read_chunk_into(const ChunkId& id, std::span<uint8_t> plain) const;
 
   // Snapshots. write_snapshot() gives the snapshot its id.
   Result<void> write_snapshot(Snapshot& snapshot);
@@ -92,6 +95,11 @@ class Repository {
                              const std::vector<std::string>& old_files);
   // A chunk's blob as stored (for copying between packs).
   Result<std::vector<uint8_t>> read_raw_blob(const ChunkLocation& location) const;
+  Result<void> read_raw_blob_into(const ChunkLocation& location, std::vector<uint8_t>& blob) const;
+
+  // In an append-only repository, makes a file that was just committed immutable (chattr +i)
+  // where the file system and privileges allow; elsewhere only Haven's refusals protect it.
+  Result<void> protect(const std::string& file) const;
 
   std::string packs_dir() const { return m_path + "/packs"; }
   std::string tmp_dir() const { return m_path + "/tmp"; }

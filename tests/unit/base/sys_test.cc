@@ -77,6 +77,26 @@ TEST(SysOpen, CreatesWithTheGivenMode) {
   ::unlink(path.c_str());
 }
 
+TEST(SysImmutable, AnImmutableFileCannotBeRemovedUntilCleared) {
+  TempFile file("kept");
+  auto set = sys::set_immutable(file.path(), true);
+  ASSERT_TRUE(set) << set.error().message();
+  if (!*set) GTEST_SKIP() << "chattr +i is not allowed here (needs CAP_LINUX_IMMUTABLE)";
+  EXPECT_TRUE(sys::is_immutable(file.path()));
+  EXPECT_NE(::unlink(file.path().c_str()), 0);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_FALSE(sys::open(file.path(), O_WRONLY)) << "not even opened for writing";
+  ASSERT_TRUE(sys::set_immutable(file.path(), false).value());
+  EXPECT_FALSE(sys::is_immutable(file.path()));
+}
+
+TEST(SysImmutable, AMissingFileIsAnErrorNotARefusal) {
+  auto missing = sys::set_immutable(::testing::TempDir() + "haven-no-such-file", true);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("haven-no-such-file"), std::string::npos);
+  EXPECT_FALSE(sys::is_immutable(::testing::TempDir() + "haven-no-such-file"));
+}
+
 TEST(SysReadFile, ReadsTheWholeFile) {
   std::string contents(10000, '\0');
   for (size_t i = 0; i < contents.size(); ++i) contents[i] = static_cast<char>(i * 7);

@@ -72,6 +72,23 @@ TEST_F(BackupTest, ZerosAndHolesCostNothingAndRestoreSparse) {
   EXPECT_LT(st.st_blocks * 512, 64 << 10) << "the restored file is sparse";
 }
 
+TEST_F(BackupTest, RestoreSpanningSegmentsKeepsHolesAndOddTails) {
+  // 9 MiB + 123 bytes of 4 KiB chunks: restore's 4 MiB segments, runs broken by holes at
+  // segment edges and inside, compressible and random data, and an unaligned last chunk.
+  auto repo = make_repo(true);
+  const size_t size = (9 << 20) + 123;
+  auto disk = random_data(size, 11);
+  for (size_t at : {size_t{0}, size_t{(4 << 20) - 8192}, size_t{4 << 20}, size_t{6 << 20}})
+    std::fill(disk.begin() + at, disk.begin() + at + 3 * 4096, 0);     // zero chunks: holes
+  std::fill(disk.begin() + (7 << 20), disk.begin() + (8 << 20), 'x');  // compressible
+  write_file(path("disk.img"), disk);
+  Snapshot snapshot = backup(*repo, path("disk.img"));
+  restore_and_compare(*repo, snapshot, disk);
+  struct stat st {};
+  ASSERT_EQ(::stat(path("restored.img").c_str(), &st), 0);
+  EXPECT_LE(static_cast<size_t>(st.st_blocks) * 512, size - 10 * 4096) << "holes stay holes";
+}
+
 TEST_F(BackupTest, UnchangedDataIsNotStoredTwiceAndAChangeCostsItsChunks) {
   auto repo = make_repo();
   auto disk = random_data(256 * 4096, 3);

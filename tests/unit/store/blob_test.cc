@@ -62,6 +62,23 @@ TEST_P(BlobTest, EveryDamageIsAClearError) {
   }
 }
 
+TEST_P(BlobTest, DecodesIntoABufferOfExactlyThePlainSizeAtAnyLevel) {
+  auto compressible = text(20000, 5);
+  for (int level : {-7, 0, 1, 19}) {
+    BlobCodec codec = m_codec;
+    codec.level = level;
+    std::vector<uint8_t> blob{9, 9, 9};  // replaced, not appended to
+    ASSERT_TRUE(encode_blob_into(codec, BlobKind::chunk, compressible, {}, blob));
+    EXPECT_EQ(blob[0], kBlobMagic);
+    std::vector<uint8_t> plain(compressible.size());
+    ASSERT_TRUE(decode_blob_into(codec, BlobKind::chunk, blob, {}, plain)) << "level " << level;
+    EXPECT_EQ(plain, compressible) << "level " << level;
+    std::vector<uint8_t> small(compressible.size() - 1), big(compressible.size() + 1);
+    EXPECT_FALSE(decode_blob_into(codec, BlobKind::chunk, blob, {}, small));
+    EXPECT_FALSE(decode_blob_into(codec, BlobKind::chunk, blob, {}, big));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(SealedAndPlain, BlobTest, ::testing::Bool());
 
 TEST(Blob, ASealedBlobIsRefusedWithoutKeysAndAPlainOneWithThem) {

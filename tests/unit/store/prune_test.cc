@@ -123,6 +123,38 @@ TEST_F(PruneTest, AnAppendOnlyRepositoryRefuses) {
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message().find("append-only"), std::string::npos);
   EXPECT_EQ(repo->list_snapshots().value().size(), 1u);
+  // Garbage (a pack no index names) is not collected either.
+  std::filesystem::create_directories(path("repo/packs/ff"));
+  write_file(path("repo/packs/ff/ffffffffffffffffffffffffffffffff"), {1, 2, 3});
+  EXPECT_EQ(prune_snapshots(*repo, {}, true).value().packs_removed, 1u) << "a dry run tells";
+  EXPECT_FALSE(prune_snapshots(*repo, {}, false));
+  EXPECT_TRUE(std::filesystem::exists(path("repo/packs/ff/ffffffffffffffffffffffffffffffff")));
+}
+
+// Where the file system and privileges allow (root on ext4, as in CI), everything an
+// append-only repository commits is immutable: not even root's rm removes it.
+TEST_F(PruneTest, AnAppendOnlyRepositoryMakesWhatItCommitsImmutable) {
+  write_file(path("probe"), {1});
+  auto probe = sys::set_immutable(path("probe"), true);
+  ASSERT_TRUE(probe) << probe.error().message();
+  if (!*probe) GTEST_SKIP() << "chattr +i is not allowed here (needs CAP_LINUX_IMMUTABLE)";
+  auto init = options(true);
+  init.append_only = true;
+  ASSERT_TRUE(Repository::init(path("repo"), init));
+  auto repo = open_repo();
+  backup(*repo, random_data(8 * 4096, 4), "vm");
+  std::vector<std::string> committed;
+  for (const char* sub : {"repo/snapshots", "repo/index", "repo/packs", "repo/keys"})
+    for (const std::string& file : files_in(sub)) committed.push_back(file);
+  committed.push_back(path("repo/config.json"));
+  ASSERT_GE(committed.size(), 5u);
+  for (const std::string& file : committed) {
+    EXPECT_TRUE(sys::is_immutable(file)) << file;
+    EXPECT_NE(::unlink(file.c_str()), 0) << file << " could be removed";
+  }
+  // A plain repository's files stay ordinary.
+  ASSERT_TRUE(Repository::init(path("plain"), options(false)));
+  EXPECT_FALSE(sys::is_immutable(path("plain/config.json")));
 }
 
 TEST_F(PruneTest, DiffFindsTheChangedRanges) {

@@ -26,6 +26,15 @@ TEST_F(RepositoryTest, InitMakesTheLayoutAndRefusesNonEmptyDirectories) {
   EXPECT_FALSE(no_passphrase);
 }
 
+TEST_F(RepositoryTest, InitRefusesASettingNoRepositoryMayHave) {
+  InitOptions init = options(false);
+  init.compression_level = 20;
+  auto refused = Repository::init(path("repo"), init);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("compression level 20"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(path("repo/config.json")));
+}
+
 TEST_F(RepositoryTest, OpeningSomethingElseSaysWhatIsWrong) {
   auto missing = Repository::open(path("nowhere"), nullptr);
   ASSERT_FALSE(missing);
@@ -89,6 +98,13 @@ TEST_F(RepositoryTest, ChunksWrittenThroughPacksReadBackAfterReopening) {
     auto data = random_data(4096, i);
     EXPECT_EQ(reopened->read_chunk(reopened->chunk_id(data)).value(), data);
   }
+  auto data = random_data(4096, 7);
+  std::vector<uint8_t> into(4096), wrong_size(4095);
+  ASSERT_TRUE(reopened->read_chunk_into(reopened->chunk_id(data), into));
+  EXPECT_EQ(into, data);
+  auto refused = reopened->read_chunk_into(reopened->chunk_id(data), wrong_size);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("4095 expected"), std::string::npos);
   auto absent = reopened->read_chunk(sha256(std::vector<uint8_t>{1}));
   ASSERT_FALSE(absent);
   EXPECT_NE(absent.error().message().find("not in the repository"), std::string::npos);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/sys.h"
 #include "store/repository.h"
 
 namespace haven::store::testing {
@@ -22,7 +23,12 @@ class StoreTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
     m_dir = pattern;
   }
-  void TearDown() override { std::filesystem::remove_all(m_dir); }
+  void TearDown() override {
+    // Append-only repositories leave immutable files behind: clear that first.
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(m_dir))
+      if (entry.is_regular_file()) (void)sys::set_immutable(entry.path().string(), false);
+    std::filesystem::remove_all(m_dir);
+  }
 
   std::string path(const std::string& name) const { return m_dir + "/" + name; }
 
