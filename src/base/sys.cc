@@ -44,6 +44,21 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_size)
   return data;
 }
 
+Result<std::string> read_until_end(const std::string& path, size_t max_size) {
+  UniqueFd fd = TRY(open(path, O_RDONLY | O_CLOEXEC));
+  std::string data;
+  char buffer[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("read {}", path);
+    if (n == 0) return data;
+    if (data.size() + static_cast<size_t>(n) > max_size)
+      return make_error("{}: more than the limit of {} bytes", path, max_size);
+    data.append(buffer, static_cast<size_t>(n));
+  }
+}
+
 Result<void> read_at(int fd, std::span<uint8_t> data, uint64_t offset) {
   size_t done = 0;
   while (done < data.size()) {

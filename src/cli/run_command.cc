@@ -11,6 +11,7 @@
 #include "base/sys.h"
 #include "vmm/stop_reason.h"
 #include "vmm/vm_config.h"
+#include "vmm/vmm_path.h"
 
 namespace haven::cli {
 namespace {
@@ -89,23 +90,6 @@ Result<vmm::VmConfig> build_config(const RunOptions& options) {
   return config;
 }
 
-// haven-vmm: $HAVEN_VMM, else beside this executable, else from PATH.
-std::string find_vmm() {
-  if (const char* path = std::getenv("HAVEN_VMM")) return path;
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir = dir.substr(0, dir.rfind('/'));
-    // Installed side by side, or in a build tree (src/cli/haven, src/vmm/haven-vmm).
-    for (const char* relative : {"/haven-vmm", "/../vmm/haven-vmm"}) {
-      std::string candidate = dir + relative;
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-  }
-  return "haven-vmm";  // from PATH
-}
-
 // Replaces this process with haven-vmm, handing it the config through a memfd.
 int exec_vmm(const vmm::VmConfig& config, bool verbose) {
   int fd = ::memfd_create("haven-vm-config", 0);  // inherited by haven-vmm on purpose
@@ -120,7 +104,7 @@ int exec_vmm(const vmm::VmConfig& config, bool verbose) {
     log::error("{}", written.error().message());
     return vmm::kExitError;
   }
-  std::string vmm = find_vmm();
+  std::string vmm = vmm::find_vmm_executable();
   std::string config_path = "/proc/self/fd/" + std::to_string(fd);
   std::vector<const char*> args = {vmm.c_str(), "--config", config_path.c_str()};
   if (verbose) args.push_back("--verbose");

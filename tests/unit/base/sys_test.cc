@@ -77,6 +77,16 @@ TEST(SysOpen, CreatesWithTheGivenMode) {
   ::unlink(path.c_str());
 }
 
+TEST(SysReadUntilEnd, ReadsProcFilesWhoseSizeIsZero) {
+  auto status = sys::read_until_end("/proc/self/status", 1 << 20);
+  ASSERT_TRUE(status) << status.error().message();
+  EXPECT_NE(status->find("VmRSS:"), std::string::npos);
+  auto limited = sys::read_until_end("/proc/self/status", 10);
+  ASSERT_FALSE(limited);
+  EXPECT_NE(limited.error().message().find("limit of 10 bytes"), std::string::npos);
+  EXPECT_FALSE(sys::read_until_end("/proc/self/no-such-file", 100));
+}
+
 TEST(SysImmutable, AnImmutableFileCannotBeRemovedUntilCleared) {
   TempFile file("kept");
   auto set = sys::set_immutable(file.path(), true);
