@@ -6,6 +6,7 @@
 #include "cli/backup_command.h"
 #include "cli/repo_command.h"
 #include "cli/run_command.h"
+#include "cli/vm_command.h"
 #include "vmm/stop_reason.h"
 
 int main(int argc, char** argv) {
@@ -13,9 +14,9 @@ int main(int argc, char** argv) {
   CLI::App app{"Haven: hosted virtualization and protection of what it hosts."};
   app.set_version_flag("--version", "haven 0.1.0");
   app.require_subcommand(1);
-  std::function<int()> commands[] = {haven::cli::add_run_command(app),
-                                     haven::cli::add_repo_command(app),
-                                     haven::cli::add_backup_command(app)};
+  std::function<int()> commands[] = {
+      haven::cli::add_run_command(app), haven::cli::add_repo_command(app),
+      haven::cli::add_backup_command(app), haven::cli::add_vm_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -1,0 +1,244 @@
+#include "cli/vm_command.h"
+
+#include <unistd.h>
+
+#include <memory>
+
+#include "base/log.h"
+#include "base/units.h"
+#include "cli/api_client.h"
+#include "cli/exit_codes.h"
+#include "vmm/vm_config.h"
+
+namespace haven::cli {
+namespace {
+
+using nlohmann::json;
+
+struct VmArgs {
+  std::string socket;
+  std::string name;
+  bool json_output = false;
+  // create
+  std::string kernel, initrd, memory, cmdline;
+  uint32_t cpus = 1;
+  std::vector<std::string> disks, nets;
+  bool rng = false;
+  bool cmdline_given = false;
+  // stop
+  double timeout = 30;
+};
+
+// Maps an API answer to an exit status, printing the error line when there is one.
+int finish(const Result<ApiResponse>& response, int ok_status = 200) {
+  if (!response) {
+    log::error("{}", response.error().message());
+    return kExitFailed;
+  }
+  if (response->status == ok_status || (response->status >= 200 && response->status < 300))
+    return kExitOk;
+  log::error("{}", response->error());
+  return response->status == 400 ? kExitUsage : kExitFailed;
+}
+
+std::string human_time(int64_t seconds) {
+  if (seconds <= 0) return "-";
+  time_t t = static_cast<time_t>(seconds);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S", std::localtime(&t));
+  return text;
+}
+
+std::string memory_of(const json& vm) {
+  return vm.contains("memory") && vm["memory"].is_string() ? vm["memory"].get<std::string>() : "?";
+}
+
+void print_table(const json& vms) {
+  fmt::print("{:<20} {:<9} {:>4} {:>8}  {}\n", "NAME", "STATE", "CPUS", "MEMORY", "REASON");
+  for (const json& vm : vms) {
+    std::string reason = vm["status"].value("reason", "");
+    fmt::print("{:<20} {:<9} {:>4} {:>8}  {}\n", vm.value("name", "?"), vm.value("state", "?"),
+               vm.value("cpus", 0), memory_of(vm), reason);
+  }
+}
+
+void print_vm(const json& vm, const json& metrics) {
+  const json& status = vm["status"];
+  fmt::print("name:       {}\n", vm.value("name", "?"));
+  fmt::print("state:      {}\n", vm.value("state", "?"));
+  if (status.contains("pid")) fmt::print("pid:        {}\n", status["pid"].get<int>());
+  fmt::print("started:    {}\n", human_time(status.value("started_at", int64_t{0})));
+  fmt::print("stopped:    {}\n", human_time(status.value("stopped_at", int64_t{0})));
+  if (!status.value("reason", "").empty())
+    fmt::print("reason:     {}\n", status.value("reason", ""));
+  fmt::print("kernel:     {}\n", vm.value("kernel", ""));
+  if (vm.contains("initrd")) fmt::print("initrd:     {}\n", vm.value("initrd", ""));
+  fmt::print("cmdline:    {}\n", vm.value("cmdline", ""));
+  fmt::print("cpus:       {}\nmemory:     {}\n", vm.value("cpus", 0), memory_of(vm));
+  if (vm.contains("disks"))
+    for (const json& disk : vm["disks"])
+      fmt::print("disk:       {}{}\n", disk.value("path", ""),
+                 disk.value("readonly", false) ? " (read-only)" : "");
+  if (metrics.contains("cpu_seconds")) {
+    fmt::print("cpu time:   {:.2f} s\n", metrics["cpu_seconds"].get<double>());
+    fmt::print("resident:   {}\n", format_size(metrics["rss_bytes"].get<uint64_t>()));
+    fmt::print("io:         {} read, {} written\n",
+               format_size(metrics["read_bytes"].get<uint64_t>()),
+               format_size(metrics["write_bytes"].get<uint64_t>()));
+  }
+}
+
+// The definition `create` sends: the VM config's JSON form from the same parsers as
+// `haven run`, plus the name; the console is the daemon's.
+Result<json> definition_from_args(const VmArgs& args) {
+  vmm::VmConfig config;
+  config.kernel = args.kernel;
+  if (!args.initrd.empty()) config.initrd = args.initrd;
+  if (args.cmdline_given) config.cmdline = args.cmdline;
+  if (!args.memory.empty())
+    config.memory = TRY(with_context(vmm::parse_memory(args.memory), "--memory"));
+  config.cpus = TRY(with_context(vmm::parse_cpus(args.cpus), "--cpus"));
+  for (const std::string& disk : args.disks)
+    config.disks.push_back(TRY(with_context(vmm::parse_disk(disk), "--disk")));
+  for (const std::string& net : args.nets)
+    config.nets.push_back(TRY(with_context(vmm::parse_net(net), "--net")));
+  config.rng = args.rng;
+  // Paths are the daemon's to open: make relative ones absolute here.
+  auto absolute = [](std::string& path) {
+    if (path.empty() || path[0] == '/') return;
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof(cwd))) path = std::string(cwd) + "/" + path;
+  };
+  absolute(config.kernel);
+  if (config.initrd) absolute(*config.initrd);
+  for (vmm::DiskConfig& disk : config.disks) absolute(disk.path);
+  json definition = json::parse(vmm::vm_config_to_json(config));
+  definition.erase("console");
+  definition["name"] = args.name;
+  return definition;
+}
+
+int run_vm_command(const std::string& action, const VmArgs& args) {
+  ApiClient client(daemon_socket(args.socket));
+  std::string path = "/v1/vms/" + args.name;
+  if (action == "ls") {
+    auto response = client.request("GET", "/v1/vms");
+    if (int status = finish(response); status != kExitOk) return status;
+    const json& vms = response->body["vms"];
+    if (args.json_output)
+      fmt::print("{}\n", vms.dump(2));
+    else
+      print_table(vms);
+    return kExitOk;
+  }
+  if (action == "show") {
+    auto response = client.request("GET", path);
+    if (int status = finish(response); status != kExitOk) return status;
+    auto metrics = client.request("GET", path + "/metrics");
+    json measured = metrics && metrics->status == 200 ? metrics->body : json::object();
+    if (args.json_output) {
+      json vm = response->body;
+      vm["metrics"] = measured;
+      fmt::print("{}\n", vm.dump(2));
+    } else {
+      print_vm(response->body, measured);
+    }
+    return kExitOk;
+  }
+  if (action == "create") {
+    auto definition = definition_from_args(args);
+    if (!definition) {
+      log::error("{}", definition.error().message());
+      return kExitUsage;
+    }
+    auto response = client.request("POST", "/v1/vms", &*definition);
+    if (int status = finish(response); status != kExitOk) return status;
+    if (args.json_output)
+      fmt::print("{}\n", response->body.dump(2));
+    else
+      fmt::print("created {}\n", args.name);
+    return kExitOk;
+  }
+  if (action == "rm") {
+    auto response = client.request("DELETE", path);
+    if (int status = finish(response); status != kExitOk) return status;
+    fmt::print("removed {}\n", args.name);
+    return kExitOk;
+  }
+  if (action == "console") {
+    // Existence first: the stream's own errors would read as console output.
+    if (int status = finish(client.request("GET", path)); status != kExitOk) return status;
+    auto streamed = client.stream(path + "/console?follow=1", [](std::string_view data) {
+      return ::write(1, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+    });
+    if (!streamed) {
+      log::error("{}", streamed.error().message());
+      return kExitFailed;
+    }
+    return kExitOk;
+  }
+  // start|stop|kill|pause|resume
+  std::string target = path + "/" + action;
+  if (action == "stop") target += fmt::format("?timeout={}", args.timeout);
+  json empty = json::object();
+  auto response = client.request("POST", target, &empty);
+  if (int status = finish(response); status != kExitOk) return status;
+  if (args.json_output) {
+    fmt::print("{}\n", response->body.dump(2));
+  } else {
+    const json& status = response->body["status"];
+    std::string reason = status.value("reason", "");
+    fmt::print("{}: {}{}\n", args.name, response->body.value("state", "?"),
+               reason.empty() ? "" : " (" + reason + ")");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+std::function<int()> add_vm_command(CLI::App& app) {
+  CLI::App* vm = app.add_subcommand(
+      "vm", "Guests managed by havend (the daemon's socket: --socket or HAVEN_SOCKET)");
+  vm->require_subcommand(1);
+  auto args = std::make_shared<VmArgs>();
+  vm->add_option("--socket", args->socket,
+                 fmt::format("havend's API socket (default {})", kDefaultSocket));
+
+  auto named = [&](const char* name, const char* help) {
+    CLI::App* sub = vm->add_subcommand(name, help);
+    sub->add_option("NAME", args->name, "The guest's name")->required();
+    sub->add_flag("--json", args->json_output, "Print the result as JSON");
+    return sub;
+  };
+  CLI::App* create = named("create", "Define a guest (it does not start)");
+  create->add_option("--kernel", args->kernel, "Kernel: bzImage or ELF vmlinux (PVH)")->required();
+  create->add_option("--initrd", args->initrd, "Initial ramdisk");
+  create->add_option("--cmdline", args->cmdline, "Kernel command line")
+      ->each([args](const std::string&) { args->cmdline_given = true; });
+  create->add_option("--memory", args->memory, "Guest RAM, e.g. 512M or 2G (default 512M)");
+  create->add_option("--cpus", args->cpus, "vCPUs (default 1)");
+  create->add_option("--disk", args->disks, "path=IMAGE[,readonly=on][,direct=on] (repeatable)");
+  create->add_option("--net", args->nets, "tap=NAME[,mac=52:54:00:..] (repeatable)");
+  create->add_flag("--rng", args->rng, "A virtio-rng device");
+  CLI::App* ls = vm->add_subcommand("ls", "List guests and their states");
+  ls->add_flag("--json", args->json_output, "A JSON list of objects with name and state");
+  named("show", "A guest's definition, state, last stop reason and what it uses now");
+  named("start", "Start a guest in its own haven-vmm process");
+  CLI::App* stop = named("stop", "Stop a guest: SIGTERM to its VMM, SIGKILL after --timeout");
+  stop->add_option("--timeout", args->timeout, "Seconds to wait before killing (default 30)")
+      ->check(CLI::Range(0.0, 3600.0));
+  named("kill", "Kill a guest's VMM at once (SIGKILL)");
+  named("pause", "Freeze a running guest (its VMM is stopped)");
+  named("resume", "Let a paused guest run again");
+  named("rm", "Delete a stopped guest's definition (its disks are left alone)");
+  named("console", "Follow a guest's serial console output (Ctrl-C to leave)");
+
+  return [vm, args]() -> int {
+    if (!vm->parsed()) return -1;
+    for (CLI::App* sub : vm->get_subcommands())
+      if (sub->parsed()) return run_vm_command(sub->get_name(), *args);
+    return kExitUsage;
+  };
+}
+
+}  // namespace haven::cli

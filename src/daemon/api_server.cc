@@ -1,0 +1,299 @@
+#include "daemon/api_server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "base/sys.h"
+#include "daemon/process_metrics.h"
+
+namespace haven::daemon {
+namespace {
+
+using nlohmann::json;
+constexpr auto kDefaultStopGrace = std::chrono::seconds(30);
+constexpr size_t kStreamChunk = 64 << 10;
+
+void reply(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump() + "\n", "application/json");
+}
+
+// Errors from the parsers start with the field they are about ("memory: ..."): that becomes
+// the "field" of the JSON error.
+void reply_error(httplib::Response& res, int status, const std::string& message) {
+  json body = {{"error", message}};
+  if (message.starts_with("field '")) {  // the VM config parser's form: "field 'memory': ..."
+    size_t quote = message.find('\'', 7);
+    if (quote != std::string::npos) body["field"] = message.substr(7, quote - 7);
+    return reply(res, status, body);
+  }
+  size_t colon = message.find(':');
+  if (colon != std::string::npos && colon > 0) {
+    std::string field = message.substr(0, colon);
+    bool plain = std::all_of(field.begin(), field.end(), [](char c) {
+      return std::islower(static_cast<unsigned char>(c)) || c == '_';
+    });
+    if (plain) body["field"] = field;
+  }
+  reply(res, status, body);
+}
+
+bool is_up(VmState state) {
+  return state == VmState::starting || state == VmState::running || state == VmState::paused ||
+         state == VmState::stopping;
+}
+
+json describe(const VmDefinition& definition, const VmStatus& status) {
+  json vm = json::parse(vm_definition_to_json(definition));
+  vm["status"] = vm_status_to_json(status);
+  vm["state"] = to_string(status.state);
+  return vm;
+}
+
+}  // namespace
+
+ApiServer::ApiServer(VmRegistry& registry, Supervisor& supervisor, EventLog& events)
+    : m_registry(registry),
+      m_supervisor(supervisor),
+      m_events(events),
+      m_server(std::make_unique<httplib::Server>()) {
+  add_routes();
+}
+
+ApiServer::~ApiServer() = default;
+
+void ApiServer::stop() {
+  m_events.close();
+  m_server->stop();
+}
+
+Result<void> ApiServer::serve_unix(const std::string& socket_path) {
+  struct stat st {};
+  if (::lstat(socket_path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return make_error("{} exists and is not a socket: not replacing it", socket_path);
+    ::unlink(socket_path.c_str());
+  }
+  m_server->set_address_family(AF_UNIX);
+  if (!m_server->bind_to_port(socket_path.c_str(), 80))
+    return errno_error("bind the API socket {}", socket_path);
+  if (::chmod(socket_path.c_str(), 0660) != 0) return errno_error("chmod {}", socket_path);
+  log::info("API on {}", socket_path);
+  if (!m_server->listen_after_bind()) return make_error("the API server on {} failed", socket_path);
+  return {};
+}
+
+void ApiServer::add_routes() {
+  httplib::Server& server = *m_server;
+  server.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
+        std::string what = "internal error";
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        reply_error(res, 500, what);
+      });
+  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    log::debug("{} {} -> {}", req.method, req.path, res.status);
+  });
+
+  server.Get("/v1/vms", [this](const httplib::Request&, httplib::Response& res) {
+    json vms = json::array();
+    for (const VmDefinition& definition : m_registry.list())
+      vms.push_back(describe(definition, m_supervisor.status(definition.name)));
+    reply(res, 200, {{"vms", vms}});
+  });
+
+  server.Post("/v1/vms", [this](const httplib::Request& req, httplib::Response& res) {
+    auto definition = vm_definition_from_json(req.body);
+    if (!definition) return reply_error(res, 400, definition.error().message());
+    if (m_registry.find(definition->name))
+      return reply_error(res, 409, fmt::format("name: '{}' exists", definition->name));
+    if (auto added = m_registry.add(*definition); !added)
+      return reply_error(res, 500, added.error().message());
+    m_events.append(definition->name, vm_status_to_json(m_supervisor.status(definition->name)));
+    reply(res, 201, describe(*definition, m_supervisor.status(definition->name)));
+  });
+
+  // The guest named in the path, or a 404 already sent.
+  auto lookup = [this](const httplib::Request& req,
+                       httplib::Response& res) -> std::optional<VmDefinition> {
+    std::string name = req.matches[1];
+    auto found = m_registry.find(name);
+    if (!found) reply_error(res, 404, fmt::format("no VM named '{}'", name));
+    return found;
+  };
+
+  server.Get(R"(/v1/vms/([^/]+))", [=, this](const httplib::Request& req, httplib::Response& res) {
+    if (auto vm = lookup(req, res)) reply(res, 200, describe(*vm, m_supervisor.status(vm->name)));
+  });
+
+  server.Put(R"(/v1/vms/([^/]+))", [=, this](const httplib::Request& req, httplib::Response& res) {
+    auto vm = lookup(req, res);
+    if (!vm) return;
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+      return reply_error(res, 400, "body: not a JSON object");
+    if (body.contains("name") && body["name"] != vm->name)
+      return reply_error(res, 400, "name: a VM cannot be renamed");
+    body["name"] = vm->name;
+    auto definition = vm_definition_from_json(body.dump());
+    if (!definition) return reply_error(res, 400, definition.error().message());
+    if (is_up(m_supervisor.status(vm->name).state))
+      return reply_error(res, 409, fmt::format("state: '{}' is running: stop it first", vm->name));
+    if (auto replaced = m_registry.replace(*definition); !replaced)
+      return reply_error(res, 500, replaced.error().message());
+    reply(res, 200, describe(*definition, m_supervisor.status(vm->name)));
+  });
+
+  server.Delete(R"(/v1/vms/([^/]+))", [=, this](const httplib::Request& req,
+                                                httplib::Response& res) {
+    auto vm = lookup(req, res);
+    if (!vm) return;
+    if (is_up(m_supervisor.status(vm->name).state))
+      return reply_error(res, 409, fmt::format("state: '{}' is running: stop it first", vm->name));
+    if (auto forgotten = m_supervisor.forget(vm->name); !forgotten)
+      return reply_error(res, 409, forgotten.error().message());
+    if (auto removed = m_registry.remove(vm->name); !removed)
+      return reply_error(res, 500, removed.error().message());
+    res.status = 204;
+  });
+
+  // Actions: POST /v1/vms/NAME/start|stop|kill|pause|resume.
+  server.Post(R"(/v1/vms/([^/]+)/(start|stop|kill|pause|resume))",
+              [=, this](const httplib::Request& req, httplib::Response& res) {
+                auto vm = lookup(req, res);
+                if (!vm) return;
+                std::string action = req.matches[2];
+                Result<void> done;
+                if (action == "start") {
+                  done = m_supervisor.start(*vm);
+                } else if (action == "stop") {
+                  auto grace = std::chrono::milliseconds(kDefaultStopGrace);
+                  if (req.has_param("timeout")) {
+                    char* end = nullptr;
+                    std::string text = req.get_param_value("timeout");
+                    double seconds = std::strtod(text.c_str(), &end);
+                    if (end == text.c_str() || *end || seconds < 0 || seconds > 3600)
+                      return reply_error(res, 400, "timeout: seconds from 0 to 3600");
+                    grace = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+                  }
+                  done = m_supervisor.stop(vm->name, grace);
+                } else if (action == "kill") {
+                  done = m_supervisor.kill(vm->name);
+                } else if (action == "pause") {
+                  done = m_supervisor.pause(vm->name);
+                } else {
+                  done = m_supervisor.resume(vm->name);
+                }
+                if (!done) {
+                  const std::string& message = done.error().message();
+                  return reply_error(res, message.starts_with("state:") ? 409 : 500, message);
+                }
+                reply(res, 200, describe(*vm, m_supervisor.status(vm->name)));
+              });
+
+  server.Get(R"(/v1/vms/([^/]+)/metrics)",
+             [=, this](const httplib::Request& req, httplib::Response& res) {
+               auto vm = lookup(req, res);
+               if (!vm) return;
+               VmStatus status = m_supervisor.status(vm->name);
+               json body = {{"name", vm->name}, {"state", to_string(status.state)}};
+               if (status.pid) {
+                 if (auto metrics = read_process_metrics(*status.pid)) {
+                   body["cpu_seconds"] = metrics->cpu_seconds;
+                   body["rss_bytes"] = metrics->rss_bytes;
+                   body["read_bytes"] = metrics->read_bytes;
+                   body["write_bytes"] = metrics->write_bytes;
+                   body["threads"] = metrics->threads;
+                 }
+               }
+               reply(res, 200, body);
+             });
+
+  // The serial console's output: what is logged so far, or (?follow=1) a stream that goes on
+  // while the guest runs.
+  server.Get(R"(/v1/vms/([^/]+)/console)", [=, this](const httplib::Request& req,
+                                                     httplib::Response& res) {
+    auto vm = lookup(req, res);
+    if (!vm) return;
+    std::string path = m_supervisor.paths().console_log(vm->name);
+    bool follow = req.has_param("follow") && req.get_param_value("follow") != "0";
+    if (!follow) {
+      auto bytes = sys::read_file(path, 64 << 20);
+      res.set_content(bytes ? std::string(bytes->begin(), bytes->end()) : std::string(),
+                      "text/plain");
+      return;
+    }
+    std::string name = vm->name;
+    res.set_chunked_content_provider("text/plain", [this, path, name](size_t offset,
+                                                                      httplib::DataSink& sink) {
+      auto fd = sys::open(path, O_RDONLY | O_CLOEXEC);
+      UniqueFd notify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+      if (notify) ::inotify_add_watch(notify.get(), path.c_str(), IN_MODIFY);
+      std::vector<uint8_t> buffer(kStreamChunk);
+      for (;;) {
+        if (!fd) fd = sys::open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t got =
+            fd ? ::pread(fd->get(), buffer.data(), buffer.size(), static_cast<off_t>(offset)) : 0;
+        if (got > 0) {
+          if (!sink.write(reinterpret_cast<const char*>(buffer.data()), static_cast<size_t>(got)))
+            return false;
+          return true;  // called again with the new offset
+        }
+        if (!is_up(m_supervisor.status(name).state) || m_events.closed()) {
+          sink.done();
+          return true;
+        }
+        if (!sink.is_writable()) return false;
+        pollfd wait{notify ? notify.get() : -1, POLLIN, 0};
+        if (::poll(&wait, 1, 500) > 0) {
+          char drain[4096];
+          while (::read(notify.get(), drain, sizeof(drain)) > 0) {
+          }
+        }
+      }
+    });
+  });
+
+  // State changes as a stream of JSON lines: ?since=SEQ gives what came after SEQ first.
+  server.Get("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
+    uint64_t since = m_events.last_seq();
+    if (req.has_param("since"))
+      since = std::strtoull(req.get_param_value("since").c_str(), nullptr, 10);
+    auto cursor = std::make_shared<uint64_t>(since);
+    res.set_chunked_content_provider(
+        "application/x-ndjson", [this, cursor](size_t, httplib::DataSink& sink) {
+          for (;;) {
+            if (m_events.closed()) {
+              sink.done();
+              return true;
+            }
+            if (!sink.is_writable()) return false;
+            auto events = m_events.after(*cursor, std::chrono::milliseconds(500));
+            if (events.empty()) continue;
+            std::string lines;
+            for (const Event& event : events) {
+              lines += event_to_json(event).dump() + "\n";
+              *cursor = event.seq;
+            }
+            return sink.write(lines.data(), lines.size());
+          }
+        });
+  });
+}
+
+}  // namespace haven::daemon

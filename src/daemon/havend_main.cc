@@ -1,0 +1,94 @@
+// havend: holds VM definitions, runs each started guest as its own haven-vmm process, and
+// serves the REST API (docs/API.md) on a Unix socket. Runs in the foreground; SIGINT or
+// SIGTERM stop the daemon (the guests keep running and the next havend adopts them).
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <thread>
+
+#include "base/log.h"
+#include "daemon/api_server.h"
+#include "daemon/event_log.h"
+#include "daemon/supervisor.h"
+#include "daemon/vm_registry.h"
+#include "vmm/vmm_path.h"
+
+using namespace haven;
+
+int main(int argc, char** argv) {
+  log::set_program_name("havend");
+  CLI::App app{
+      "havend: the Haven daemon. Keeps VM definitions under --state, runs each guest in its "
+      "own haven-vmm process, serves the REST API on --socket (see docs/API.md)."};
+  std::string state, socket, vmm_path;
+  bool daemonize = false, verbose = false;
+  app.add_option("--state", state, "State directory (VM definitions, statuses, console logs)")
+      ->required();
+  app.add_option("--socket", socket, "Unix socket for the API (mode 0660)")->required();
+  app.add_option("--vmm", vmm_path, "haven-vmm executable (default: beside havend, or PATH)");
+  app.add_flag("--daemon", daemonize, "Detach and run in the background");
+  app.add_flag("-v,--verbose", verbose, "Log every request");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;
+  }
+  if (verbose) log::set_level(log::Level::debug);
+  if (vmm_path.empty()) vmm_path = vmm::find_vmm_executable();
+  if (::access(vmm_path.c_str(), X_OK) != 0) {
+    log::error("haven-vmm not found or not executable at '{}' (use --vmm)", vmm_path);
+    return 1;
+  }
+  char absolute[4096];
+  if (::realpath(state.c_str(), absolute) == nullptr && ::mkdir(state.c_str(), 0700) == 0)
+    (void)::realpath(state.c_str(), absolute);
+  if (::realpath(state.c_str(), absolute) == nullptr) {
+    log::error("state directory {}: {}", state, strerror(errno));
+    return 1;
+  }
+  state = absolute;
+
+  // SIGINT/SIGTERM are taken by a thread of their own (sigwait), so every thread blocks them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a client that goes away mid-stream is an error, not death
+
+  daemon::EventLog events;
+  auto registry = daemon::VmRegistry::open(state + "/vms");
+  if (!registry) {
+    log::error("{}", registry.error().message());
+    return 1;
+  }
+  auto supervisor = daemon::Supervisor::open(
+      {state, vmm_path}, [&events](const std::string& name, const daemon::VmStatus& status) {
+        events.append(name, daemon::vm_status_to_json(status));
+      });
+  if (!supervisor) {
+    log::error("{}", supervisor.error().message());
+    return 1;
+  }
+  if (daemonize && ::daemon(0, 0) != 0) {
+    log::error("daemon: {}", strerror(errno));
+    return 1;
+  }
+  daemon::ApiServer api(**registry, **supervisor, events);
+  std::jthread signal_waiter([&api, stop_signals] {
+    int signo = 0;
+    sigwait(&stop_signals, &signo);
+    log::info("stopping on signal {} (guests keep running)", signo);
+    api.stop();
+  });
+  auto served = api.serve_unix(socket);
+  if (!served) {
+    log::error("{}", served.error().message());
+    ::kill(::getpid(), SIGTERM);  // releases the signal thread
+    return 1;
+  }
+  ::unlink(socket.c_str());
+  return 0;
+}

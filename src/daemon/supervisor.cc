@@ -1,0 +1,342 @@
+#include "daemon/supervisor.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/atomic_file.h"
+#include "base/log.h"
+#include "base/sys.h"
+#include "daemon/exit_reason.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace haven::daemon {
+
+struct Supervisor::Process {
+  pid_t pid = 0;
+  UniqueFd pidfd;
+  bool is_child = true;  // false when adopted from an earlier daemon (no exit status then)
+  bool stop_requested = false;
+  bool kill_requested = false;
+};
+
+namespace {
+
+constexpr size_t kMaxStatusBytes = 64 << 10;
+constexpr size_t kLogTailBytes = 4096;
+
+int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::span<const uint8_t> bytes_of(const std::string& text) {
+  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+
+bool is_up(VmState state) {
+  return state == VmState::starting || state == VmState::running || state == VmState::paused ||
+         state == VmState::stopping;
+}
+
+Result<UniqueFd> open_pidfd(pid_t pid) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno_error("pidfd_open {}", pid);
+  return UniqueFd(fd);
+}
+
+Result<void> send_signal(const Supervisor::Process& process, int signo) {
+  if (::syscall(SYS_pidfd_send_signal, process.pidfd.get(), signo, nullptr, 0) != 0)
+    return errno_error("signal {} to haven-vmm {}", signo, process.pid);
+  return {};
+}
+
+std::string log_tail(const std::string& path) {
+  auto fd = sys::open(path, O_RDONLY | O_CLOEXEC);
+  if (!fd) return {};
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) return {};
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t from = size > kLogTailBytes ? size - kLogTailBytes : 0;
+  std::vector<uint8_t> tail(size - from);
+  if (!sys::read_at(fd->get(), tail, from)) return {};
+  return std::string(tail.begin(), tail.end());
+}
+
+Result<void> make_directory(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", path);
+  return {};
+}
+
+// Does process `pid` run haven-vmm with `config`? (Guards adoption against a reused pid.)
+bool runs_config(pid_t pid, const std::string& config) {
+  auto cmdline = sys::read_until_end(fmt::format("/proc/{}/cmdline", pid), 64 << 10);
+  return cmdline && cmdline->find(config) != std::string::npos;
+}
+
+}  // namespace
+
+Supervisor::Supervisor(SupervisorPaths paths, Listener listener)
+    : m_paths(std::move(paths)), m_listener(std::move(listener)) {}
+
+Result<std::unique_ptr<Supervisor>> Supervisor::open(SupervisorPaths paths, Listener listener) {
+  for (const std::string& dir : {paths.state, paths.run_dir(), paths.log_dir(), paths.status_dir()})
+    TRY(make_directory(dir));
+  auto supervisor = std::make_unique<Supervisor>(std::move(paths), std::move(listener));
+  int event = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (event < 0) return errno_error("eventfd");
+  supervisor->m_shutdown = UniqueFd(event);
+
+  // What an earlier daemon recorded: guests it left running are adopted if their VMM is
+  // still there, and reported as crashed otherwise.
+  const std::string status_dir = supervisor->m_paths.status_dir();
+  DIR* dir = ::opendir(status_dir.c_str());
+  if (!dir) return errno_error("open directory {}", status_dir);
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, ::closedir);
+  std::lock_guard lock(supervisor->m_mutex);
+  while (dirent* entry = ::readdir(dir)) {
+    std::string file = entry->d_name;
+    if (file.size() <= 5 || file.substr(file.size() - 5) != ".json") continue;
+    std::string name = file.substr(0, file.size() - 5);
+    auto bytes = TRY(sys::read_file(status_dir + "/" + file, kMaxStatusBytes));
+    auto status = vm_status_from_json(std::string(bytes.begin(), bytes.end()));
+    if (!status) {
+      log::warn("status of {} unreadable ({}): recorded as stopped", name,
+                status.error().message());
+      supervisor->set_status(name, {});
+      continue;
+    }
+    if (is_up(status->state)) {
+      std::string config = supervisor->m_paths.run_dir() + "/" + name + ".json";
+      auto pidfd = status->pid ? open_pidfd(*status->pid) : make_error("no pid recorded");
+      if (pidfd && runs_config(*status->pid, config)) {
+        auto process = std::make_shared<Process>();
+        process->pid = *status->pid;
+        process->pidfd = std::move(*pidfd);
+        process->is_child = false;
+        supervisor->m_processes[name] = process;
+        supervisor->m_status[name] = *status;
+        supervisor->watch(name, process);
+        log::info("{}: adopted haven-vmm {} from an earlier havend", name, process->pid);
+        continue;
+      }
+      status->state = VmState::crashed;
+      status->reason = "haven-vmm ended while havend was not running";
+      status->pid.reset();
+      status->stopped_at = now_seconds();
+      supervisor->set_status(name, *status);
+      continue;
+    }
+    supervisor->m_status[name] = *status;
+  }
+  return supervisor;
+}
+
+Supervisor::~Supervisor() {
+  uint64_t one = 1;
+  if (m_shutdown) (void)::write(m_shutdown.get(), &one, sizeof(one));
+  m_watchers.clear();  // joins
+}
+
+void Supervisor::set_status(const std::string& name, VmStatus status) {
+  m_status[name] = status;
+  std::string file = m_paths.status_dir() + "/" + name + ".json";
+  if (auto written = write_file_atomic(file, bytes_of(vm_status_to_json(status).dump())); !written)
+    log::warn("{}: cannot record its status: {}", name, written.error().message());
+  m_changed.notify_all();
+  if (m_listener) m_listener(name, status);
+}
+
+VmStatus Supervisor::status(const std::string& name) const {
+  std::lock_guard lock(m_mutex);
+  auto found = m_status.find(name);
+  return found == m_status.end() ? VmStatus{} : found->second;
+}
+
+Result<void> Supervisor::start(const VmDefinition& definition) {
+  const std::string& name = definition.name;
+  std::unique_lock lock(m_mutex);
+  if (auto found = m_status.find(name); found != m_status.end() && is_up(found->second.state))
+    return make_error("state: '{}' is {}", name, to_string(found->second.state));
+
+  vmm::VmConfig config = definition.config;
+  config.console = {vmm::ConsoleConfig::Kind::file, m_paths.console_log(name)};
+  std::string config_path = m_paths.run_dir() + "/" + name + ".json";
+  TRY(write_file_atomic(config_path, bytes_of(vmm::vm_config_to_json(config))));
+  auto log = TRY(sys::open(m_paths.vmm_log(name), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  auto null = TRY(sys::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  std::string header = fmt::format("--- havend starts {} at {}\n", name, now_seconds());
+  (void)sys::write_all(log.get(), bytes_of(header));
+
+  // Everything the child needs is ready before fork: between fork and exec it makes only
+  // async-signal-safe calls (the daemon has other threads).
+  std::vector<std::string> args = {m_paths.vmm, "--config", config_path};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  pid_t pid = ::fork();
+  if (pid < 0) return errno_error("fork for {}", name);
+  if (pid == 0) {
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::setsid();  // its own session: a signal to the daemon's group does not reach guests
+    ::dup2(null.get(), 0);
+    ::dup2(log.get(), 1);
+    ::dup2(log.get(), 2);
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  auto process = std::make_shared<Process>();
+  process->pid = pid;
+  auto pidfd = open_pidfd(pid);
+  if (!pidfd) {  // cannot watch it: do not leave it running unwatched
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return std::unexpected(std::move(pidfd).error());
+  }
+  process->pidfd = std::move(*pidfd);
+  m_processes[name] = process;
+  VmStatus status;
+  status.state = VmState::running;
+  status.pid = pid;
+  status.started_at = now_seconds();
+  set_status(name, status);
+  watch(name, process);
+  log::info("{}: started haven-vmm {}", name, pid);
+  return {};
+}
+
+void Supervisor::watch(const std::string& name, std::shared_ptr<Process> process) {
+  int shutdown = m_shutdown.get();
+  m_watchers.emplace_back([this, name, process, shutdown] {
+    pollfd fds[2] = {{process->pidfd.get(), POLLIN, 0}, {shutdown, POLLIN, 0}};
+    for (;;) {
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        log::error("{}: poll on haven-vmm {} failed: {}", name, process->pid, strerror(errno));
+        return;
+      }
+      if (fds[1].revents) return;  // the daemon is going away; the guest stays
+      if (fds[0].revents) break;
+    }
+    int status = 0;
+    bool known = false;
+    if (process->is_child) {
+      siginfo_t info{};
+      if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(process->pidfd.get()), &info,
+                   WEXITED) == 0) {
+        known = true;
+        status = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
+      }
+    }
+    on_exit(name, process, status, known);
+  });
+}
+
+void Supervisor::on_exit(const std::string& name, const std::shared_ptr<Process>& process,
+                         int status, bool known) {
+  std::lock_guard lock(m_mutex);
+  auto found = m_processes.find(name);
+  if (found == m_processes.end() || found->second != process) return;
+  ProcessEnd end;
+  if (known && status >= 0) end.exit_status = status;
+  if (known && status < 0) end.signal = -status;
+  end.stop_requested = process->stop_requested;
+  end.kill_requested = process->kill_requested;
+  end.last_log_line = last_message(log_tail(m_paths.vmm_log(name)));
+  Outcome outcome = classify_end(end);
+  VmStatus next = m_status[name];
+  next.state = outcome.state;
+  next.reason = outcome.reason;
+  next.pid.reset();
+  next.exit_status = end.exit_status;
+  next.exit_signal = end.signal;
+  next.stopped_at = now_seconds();
+  m_processes.erase(found);
+  set_status(name, next);
+  log::info("{}: {} ({})", name, to_string(outcome.state), outcome.reason);
+}
+
+bool Supervisor::wait_until_down(const std::string& name, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(m_mutex);
+  return m_changed.wait_for(lock, timeout, [&] { return !m_processes.count(name); });
+}
+
+Result<void> Supervisor::signal(const std::string& name, int signo, VmState from, VmState to) {
+  std::lock_guard lock(m_mutex);
+  auto found = m_processes.find(name);
+  VmStatus current = m_status[name];
+  if (found == m_processes.end() || current.state != from)
+    return make_error("state: '{}' is {}, not {}", name, to_string(current.state), to_string(from));
+  TRY(send_signal(*found->second, signo));
+  current.state = to;
+  set_status(name, current);
+  return {};
+}
+
+Result<void> Supervisor::pause(const std::string& name) {
+  return signal(name, SIGSTOP, VmState::running, VmState::paused);
+}
+
+Result<void> Supervisor::resume(const std::string& name) {
+  return signal(name, SIGCONT, VmState::paused, VmState::running);
+}
+
+Result<void> Supervisor::stop(const std::string& name, std::chrono::milliseconds grace) {
+  {
+    std::lock_guard lock(m_mutex);
+    auto found = m_processes.find(name);
+    if (found == m_processes.end())
+      return make_error("state: '{}' is {}", name, to_string(m_status[name].state));
+    Process& process = *found->second;
+    process.stop_requested = true;
+    if (m_status[name].state == VmState::paused) TRY(send_signal(process, SIGCONT));
+    TRY(send_signal(process, SIGTERM));
+    VmStatus current = m_status[name];
+    current.state = VmState::stopping;
+    set_status(name, current);
+  }
+  if (wait_until_down(name, grace)) return {};
+  log::warn("{}: haven-vmm did not stop within {} ms: killing it", name, grace.count());
+  return kill(name);
+}
+
+Result<void> Supervisor::kill(const std::string& name) {
+  {
+    std::lock_guard lock(m_mutex);
+    auto found = m_processes.find(name);
+    if (found == m_processes.end())
+      return make_error("state: '{}' is {}", name, to_string(m_status[name].state));
+    found->second->kill_requested = true;
+    TRY(send_signal(*found->second, SIGKILL));
+  }
+  if (!wait_until_down(name, std::chrono::seconds(10)))
+    return make_error("haven-vmm of '{}' survived SIGKILL for 10 s", name);
+  return {};
+}
+
+Result<void> Supervisor::forget(const std::string& name) {
+  std::lock_guard lock(m_mutex);
+  if (m_processes.count(name)) return make_error("state: '{}' is running", name);
+  m_status.erase(name);
+  for (const std::string& file :
+       {m_paths.status_dir() + "/" + name + ".json", m_paths.run_dir() + "/" + name + ".json"})
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) return errno_error("remove {}", file);
+  return {};
+}
+
+}  // namespace haven::daemon

@@ -1,0 +1,80 @@
+#pragma once
+
+// Runs each guest as its own haven-vmm process and watches it: start (the config written to
+// STATE/run/NAME.json, the serial console to STATE/logs/NAME.console, haven-vmm's own messages
+// to STATE/logs/NAME.vmm.log), stop (SIGTERM, then SIGKILL after a timeout), kill, pause and
+// resume (SIGSTOP/SIGCONT), and a thread per process that waits on its pidfd and records how
+// it ended. Nothing is restarted silently: a VMM that dies unasked is "crashed", with the
+// reason its log gives. Every state change is written to STATE/status/NAME.json and reported
+// to a listener. VMM processes outlive the daemon; a new daemon adopts the ones still running.
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+#include "daemon/vm_record.h"
+
+namespace haven::daemon {
+
+struct SupervisorPaths {
+  std::string state;  // run/, logs/, status/ live here
+  std::string vmm;    // the haven-vmm executable
+  std::string run_dir() const { return state + "/run"; }
+  std::string log_dir() const { return state + "/logs"; }
+  std::string status_dir() const { return state + "/status"; }
+  std::string console_log(const std::string& name) const {
+    return log_dir() + "/" + name + ".console";
+  }
+  std::string vmm_log(const std::string& name) const { return log_dir() + "/" + name + ".vmm.log"; }
+};
+
+class Supervisor {
+ public:
+  using Listener = std::function<void(const std::string& name, const VmStatus& status)>;
+
+  // Makes the directories, loads the recorded statuses and adopts VMMs still running.
+  static Result<std::unique_ptr<Supervisor>> open(SupervisorPaths paths, Listener listener);
+  // Stops watching; the guests keep running (the next daemon adopts them).
+  ~Supervisor();
+
+  Result<void> start(const VmDefinition& definition);
+  // SIGTERM (the VMM stops the guest and exits), SIGKILL if it has not exited after `grace`.
+  Result<void> stop(const std::string& name, std::chrono::milliseconds grace);
+  Result<void> kill(const std::string& name);
+  Result<void> pause(const std::string& name);
+  Result<void> resume(const std::string& name);
+  VmStatus status(const std::string& name) const;
+  const SupervisorPaths& paths() const { return m_paths; }
+  // Waits until the guest is no longer running (for tests and `stop`); false on timeout.
+  bool wait_until_down(const std::string& name, std::chrono::milliseconds timeout);
+  // Drops a stopped guest's records (its definition is being deleted).
+  Result<void> forget(const std::string& name);
+
+  struct Process;  // one watched haven-vmm
+  Supervisor(SupervisorPaths paths, Listener listener);
+
+ private:
+  void set_status(const std::string& name, VmStatus status);  // m_mutex held
+  void watch(const std::string& name, std::shared_ptr<Process> process);
+  void on_exit(const std::string& name, const std::shared_ptr<Process>& process, int status,
+               bool known);
+  Result<void> signal(const std::string& name, int signo, VmState from, VmState to);
+
+  SupervisorPaths m_paths;
+  Listener m_listener;
+  mutable std::mutex m_mutex;
+  std::condition_variable m_changed;
+  std::map<std::string, VmStatus> m_status;
+  std::map<std::string, std::shared_ptr<Process>> m_processes;
+  UniqueFd m_shutdown;  // an eventfd the watcher threads also poll
+  std::vector<std::jthread> m_watchers;
+};
+
+}  // namespace haven::daemon

@@ -1,0 +1,174 @@
+#include "daemon/supervisor.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "base/sys.h"
+
+namespace haven::daemon {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// A stand-in for haven-vmm: a real process that behaves as the guest's kernel path says. Its
+// `sleep` is in the process group the supervisor's setsid() made, which TearDown kills.
+constexpr const char* kFakeVmm = R"SH(#!/bin/sh
+config=$(cat "$2")
+case "$config" in
+  *crash*) echo "haven-vmm: error: triple fault on vCPU 0 (rip=0x10)" >&2; exit 3 ;;
+  *deaf*) trap '' TERM; echo ready; sleep 1000 & wait; wait ;;
+  *) trap 'exit 143' TERM; echo ready; sleep 1000 & wait ;;
+esac
+)SH";
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "haven-supervisor-XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    m_dir = pattern;
+    std::ofstream(m_dir + "/fake-vmm") << kFakeVmm;
+    ::chmod((m_dir + "/fake-vmm").c_str(), 0755);
+  }
+  void TearDown() override {
+    m_supervisor.reset();
+    for (pid_t pid : m_pids) ::kill(-pid, SIGKILL);
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    std::filesystem::remove_all(m_dir);
+  }
+  void open() {
+    auto opened = Supervisor::open(
+        {m_dir + "/state", m_dir + "/fake-vmm"},
+        [this](const std::string&, const VmStatus& status) { m_changes.push_back(status.state); });
+    ASSERT_TRUE(opened) << opened.error().message();
+    m_supervisor = std::move(*opened);
+  }
+  static VmDefinition vm(const std::string& name, const std::string& kernel = "/k/guest") {
+    VmDefinition definition;
+    definition.name = name;
+    definition.config.kernel = kernel;
+    return definition;
+  }
+  pid_t start(const VmDefinition& definition) {
+    auto started = m_supervisor->start(definition);
+    EXPECT_TRUE(started) << started.error().message();
+    VmStatus status = m_supervisor->status(definition.name);
+    EXPECT_EQ(status.state, VmState::running);
+    EXPECT_TRUE(status.pid);
+    if (status.pid) m_pids.push_back(*status.pid);
+    return status.pid.value_or(0);
+  }
+  // Waits (up to 20 s) for the fake VMM to have set up its signal handling, as haven-vmm does
+  // before it runs the guest.
+  void wait_ready(const std::string& name) {
+    std::string log = m_dir + "/state/logs/" + name + ".vmm.log";
+    auto ready = [&] {
+      return sys::read_until_end(log, 1 << 16).value_or("").find("ready") != std::string::npos;
+    };
+    for (int i = 0; i < 20000 && !ready(); ++i) std::this_thread::sleep_for(milliseconds(1));
+    ASSERT_TRUE(ready()) << name << " never got ready";
+  }
+
+  std::string m_dir;
+  std::unique_ptr<Supervisor> m_supervisor;
+  std::vector<VmState> m_changes;
+  std::vector<pid_t> m_pids;
+};
+
+TEST_F(SupervisorTest, AStopAskedForIsAStopAndIsRecorded) {
+  open();
+  start(vm("a"));
+  wait_ready("a");
+  auto twice = m_supervisor->start(vm("a"));
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().message().find("is running"), std::string::npos);
+  ASSERT_TRUE(m_supervisor->stop("a", seconds(20)));
+  VmStatus status = m_supervisor->status("a");
+  EXPECT_EQ(status.state, VmState::stopped);
+  EXPECT_EQ(status.reason, "stopped on request");
+  EXPECT_EQ(status.exit_status, 143);
+  EXPECT_FALSE(status.pid);
+  EXPECT_EQ(m_changes,
+            (std::vector<VmState>{VmState::running, VmState::stopping, VmState::stopped}));
+  auto recorded = sys::read_until_end(m_dir + "/state/status/a.json", 1 << 16);
+  ASSERT_TRUE(recorded);
+  EXPECT_EQ(vm_status_from_json(*recorded)->reason, "stopped on request");
+  EXPECT_FALSE(m_supervisor->stop("a", seconds(1))) << "nothing left to stop";
+}
+
+TEST_F(SupervisorTest, ACrashCarriesTheVmmsLastMessage) {
+  open();
+  start(vm("c", "/k/crash"));
+  ASSERT_TRUE(m_supervisor->wait_until_down("c", seconds(20)));
+  VmStatus status = m_supervisor->status("c");
+  EXPECT_EQ(status.state, VmState::crashed);
+  EXPECT_EQ(status.reason, "the guest crashed: triple fault on vCPU 0 (rip=0x10)");
+  EXPECT_EQ(status.exit_status, 3);
+}
+
+TEST_F(SupervisorTest, AKillNobodyAskedForIsACrash) {
+  open();
+  pid_t pid = start(vm("k"));
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(m_supervisor->wait_until_down("k", seconds(20)));
+  VmStatus status = m_supervisor->status("k");
+  EXPECT_EQ(status.state, VmState::crashed);
+  EXPECT_EQ(status.exit_signal, SIGKILL);
+}
+
+TEST_F(SupervisorTest, AVmmDeafToSigtermIsKilledAfterTheGrace) {
+  open();
+  start(vm("d", "/k/deaf"));
+  wait_ready("d");
+  ASSERT_TRUE(m_supervisor->stop("d", milliseconds(300)));
+  VmStatus status = m_supervisor->status("d");
+  EXPECT_EQ(status.state, VmState::stopped);
+  EXPECT_EQ(status.reason, "killed on request");
+}
+
+TEST_F(SupervisorTest, PauseFreezesTheProcessAndResumeThaws) {
+  open();
+  pid_t pid = start(vm("p"));
+  wait_ready("p");
+  EXPECT_FALSE(m_supervisor->resume("p")) << "not paused";
+  ASSERT_TRUE(m_supervisor->pause("p"));
+  EXPECT_EQ(m_supervisor->status("p").state, VmState::paused);
+  auto proc = [pid] {
+    return sys::read_until_end("/proc/" + std::to_string(pid) + "/stat", 4096).value_or("");
+  };
+  // The kernel stops the process asynchronously; its state letter turns to T.
+  for (int i = 0; i < 2000 && proc().find(") T ") == std::string::npos; ++i)
+    std::this_thread::sleep_for(milliseconds(1));
+  EXPECT_NE(proc().find(") T "), std::string::npos);
+  ASSERT_TRUE(m_supervisor->resume("p"));
+  EXPECT_EQ(m_supervisor->status("p").state, VmState::running);
+  ASSERT_TRUE(m_supervisor->stop("p", seconds(20)));
+  EXPECT_EQ(m_supervisor->status("p").reason, "stopped on request");
+}
+
+TEST_F(SupervisorTest, ANewSupervisorAdoptsRunningGuestsAndReportsVanishedOnes) {
+  open();
+  start(vm("stays"));
+  pid_t gone = start(vm("goes"));
+  m_supervisor.reset();  // the daemon goes away; the guests do not
+  ASSERT_EQ(::kill(gone, SIGKILL), 0);
+  ASSERT_EQ(::waitpid(gone, nullptr, 0), gone);
+  open();
+  EXPECT_EQ(m_supervisor->status("stays").state, VmState::running);
+  VmStatus vanished = m_supervisor->status("goes");
+  EXPECT_EQ(vanished.state, VmState::crashed);
+  EXPECT_NE(vanished.reason.find("while havend was not running"), std::string::npos);
+  ASSERT_TRUE(m_supervisor->kill("stays"));
+  EXPECT_EQ(m_supervisor->status("stays").state, VmState::stopped);
+}
+
+}  // namespace
+}  // namespace haven::daemon
