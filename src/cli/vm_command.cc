@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 
 #include "base/log.h"
 #include "base/units.h"
@@ -25,6 +26,9 @@ struct VmArgs {
   std::vector<std::string> disks, nets;
   bool rng = false;
   bool cmdline_given = false;
+  std::optional<double> cpu_quota;
+  std::optional<uint32_t> cpu_weight;
+  std::string memory_limit;
   // stop
   double timeout = 30;
 };
@@ -75,6 +79,10 @@ void print_vm(const json& vm, const json& metrics) {
   if (vm.contains("initrd")) fmt::print("initrd:     {}\n", vm.value("initrd", ""));
   fmt::print("cmdline:    {}\n", vm.value("cmdline", ""));
   fmt::print("cpus:       {}\nmemory:     {}\n", vm.value("cpus", 0), memory_of(vm));
+  if (vm.contains("cpu_quota")) fmt::print("cpu quota:  {} CPUs\n", vm["cpu_quota"].get<double>());
+  if (vm.contains("cpu_weight")) fmt::print("cpu weight: {}\n", vm["cpu_weight"].get<int>());
+  if (vm.contains("memory_limit"))
+    fmt::print("mem limit:  {}\n", vm["memory_limit"].get<std::string>());
   if (vm.contains("disks"))
     for (const json& disk : vm["disks"])
       fmt::print("disk:       {}{}\n", disk.value("path", ""),
@@ -115,6 +123,9 @@ Result<json> definition_from_args(const VmArgs& args) {
   json definition = json::parse(vmm::vm_config_to_json(config));
   definition.erase("console");
   definition["name"] = args.name;
+  if (args.cpu_quota) definition["cpu_quota"] = *args.cpu_quota;
+  if (args.cpu_weight) definition["cpu_weight"] = *args.cpu_weight;
+  if (!args.memory_limit.empty()) definition["memory_limit"] = args.memory_limit;
   return definition;
 }
 
@@ -220,6 +231,12 @@ std::function<int()> add_vm_command(CLI::App& app) {
   create->add_option("--disk", args->disks, "path=IMAGE[,readonly=on][,direct=on] (repeatable)");
   create->add_option("--net", args->nets, "tap=NAME[,mac=52:54:00:..] (repeatable)");
   create->add_flag("--rng", args->rng, "A virtio-rng device");
+  create->add_option("--cpu-quota", args->cpu_quota,
+                     "At most this many CPUs' worth of time, e.g. 1.5");
+  create->add_option("--cpu-weight", args->cpu_weight,
+                     "CPU share against other guests, 1-10000 (100)");
+  create->add_option("--memory-limit", args->memory_limit,
+                     "Cap on the VMM's memory (default: guest RAM + 256M)");
   CLI::App* ls = vm->add_subcommand("ls", "List guests and their states");
   ls->add_flag("--json", args->json_output, "A JSON list of objects with name and state");
   named("show", "A guest's definition, state, last stop reason and what it uses now");

@@ -201,7 +201,9 @@ void ApiServer::add_routes() {
                 }
                 if (!done) {
                   const std::string& message = done.error().message();
-                  return reply_error(res, message.starts_with("state:") ? 409 : 500, message);
+                  bool conflict = message.starts_with("state:") || message.starts_with("memory:") ||
+                                  message.starts_with("limits:");
+                  return reply_error(res, conflict ? 409 : 500, message);
                 }
                 reply(res, 200, describe(*vm, m_supervisor.status(vm->name)));
               });

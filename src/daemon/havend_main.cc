@@ -23,12 +23,18 @@ int main(int argc, char** argv) {
       "havend: the Haven daemon. Keeps VM definitions under --state, runs each guest in its "
       "own haven-vmm process, serves the REST API on --socket (see docs/API.md)."};
   std::string state, socket, vmm_path;
-  bool daemonize = false, verbose = false;
+  bool daemonize = false, verbose = false, no_cgroups = false;
+  double overcommit = 1.5;
   app.add_option("--state", state, "State directory (VM definitions, statuses, console logs)")
       ->required();
   app.add_option("--socket", socket, "Unix socket for the API (mode 0660)")->required();
   app.add_option("--vmm", vmm_path, "haven-vmm executable (default: beside havend, or PATH)");
   app.add_flag("--daemon", daemonize, "Detach and run in the background");
+  app.add_option("--memory-overcommit", overcommit,
+                 "Running guests' RAM may add up to this times the host's memory (default 1.5)")
+      ->check(CLI::Range(0.1, 100.0));
+  app.add_flag("--no-cgroups", no_cgroups,
+               "Do not put VMMs in cgroups (guests with cpu/memory limits then refuse to start)");
   app.add_flag("-v,--verbose", verbose, "Log every request");
   try {
     app.parse(argc, argv);
@@ -64,14 +70,16 @@ int main(int argc, char** argv) {
     log::error("{}", registry.error().message());
     return 1;
   }
-  auto supervisor = daemon::Supervisor::open(
-      {state, vmm_path}, [&events](const std::string& name, const daemon::VmStatus& status) {
-        events.append(name, daemon::vm_status_to_json(status));
-      });
+  auto supervisor =
+      daemon::Supervisor::open({state, vmm_path, overcommit, !no_cgroups},
+                               [&events](const std::string& name, const daemon::VmStatus& status) {
+                                 events.append(name, daemon::vm_status_to_json(status));
+                               });
   if (!supervisor) {
     log::error("{}", supervisor.error().message());
     return 1;
   }
+  log::info("cgroups: {}", no_cgroups ? std::string("off") : (*supervisor)->cgroups().describe());
   if (daemonize && ::daemon(0, 0) != 0) {
     log::error("daemon: {}", strerror(errno));
     return 1;

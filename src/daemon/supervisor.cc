@@ -25,6 +25,7 @@ namespace haven::daemon {
 
 struct Supervisor::Process {
   pid_t pid = 0;
+  uint64_t memory = 0;  // the guest's RAM, for the overcommit check
   UniqueFd pidfd;
   bool is_child = true;  // false when adopted from an earlier daemon (no exit status then)
   bool stop_requested = false;
@@ -89,7 +90,26 @@ bool runs_config(pid_t pid, const std::string& config) {
 }  // namespace
 
 Supervisor::Supervisor(SupervisorPaths paths, Listener listener)
-    : m_paths(std::move(paths)), m_listener(std::move(listener)) {}
+    : m_paths(std::move(paths)), m_listener(std::move(listener)) {
+  if (m_paths.cgroups) m_cgroups = Cgroups::detect();
+}
+
+Result<void> Supervisor::check_memory(const VmDefinition& definition) const {
+  auto meminfo = sys::read_until_end("/proc/meminfo", 1 << 16);
+  if (!meminfo) return std::unexpected(std::move(meminfo).error());
+  uint64_t host = std::strtoull(meminfo->c_str() + meminfo->find(':') + 1, nullptr, 10) * 1024;
+  uint64_t committed = 0;
+  for (const auto& [name, process] : m_processes) committed += process->memory;
+  double allowed = m_paths.memory_overcommit * static_cast<double>(host);
+  uint64_t wanted = definition.config.memory;
+  if (static_cast<double>(committed + wanted) > allowed)
+    return make_error(
+        "memory: starting '{}' ({} MiB) would commit {} MiB of guest RAM, more than the {} MiB "
+        "allowed ({} x the host's {} MiB; havend --memory-overcommit)",
+        definition.name, wanted >> 20, (committed + wanted) >> 20,
+        static_cast<uint64_t>(allowed) >> 20, m_paths.memory_overcommit, host >> 20);
+  return {};
+}
 
 Result<std::unique_ptr<Supervisor>> Supervisor::open(SupervisorPaths paths, Listener listener) {
   for (const std::string& dir : {paths.state, paths.run_dir(), paths.log_dir(), paths.status_dir()})
@@ -126,6 +146,8 @@ Result<std::unique_ptr<Supervisor>> Supervisor::open(SupervisorPaths paths, List
         process->pid = *status->pid;
         process->pidfd = std::move(*pidfd);
         process->is_child = false;
+        if (auto run = sys::read_until_end(config, 1 << 20))
+          if (auto parsed = vmm::vm_config_from_json(*run)) process->memory = parsed->memory;
         supervisor->m_processes[name] = process;
         supervisor->m_status[name] = *status;
         supervisor->watch(name, process);
@@ -171,6 +193,27 @@ Result<void> Supervisor::start(const VmDefinition& definition) {
   if (auto found = m_status.find(name); found != m_status.end() && is_up(found->second.state))
     return make_error("state: '{}' is {}", name, to_string(found->second.state));
 
+  TRY(check_memory(definition));
+
+  // cgroups haven/NAME with the limits; the VMM's memory is capped at its guest's RAM plus
+  // overhead unless the definition says otherwise.
+  ResourceLimits limits = definition.limits;
+  bool explicit_limits = limits != ResourceLimits{};
+  if (!limits.memory_limit) limits.memory_limit = definition.config.memory + kVmmMemoryOverhead;
+  std::vector<UniqueFd> cgroup_procs;
+  if (m_cgroups.usable()) {
+    auto prepared = m_cgroups.prepare(name, limits);
+    if (prepared)
+      cgroup_procs = std::move(*prepared);
+    else if (explicit_limits)
+      return std::unexpected(std::move(prepared).error().with_context("limits"));
+    else
+      log::warn("{}: runs without cgroup limits: {}", name, prepared.error().message());
+  } else if (explicit_limits) {
+    return make_error("limits: {} cannot be applied ({}; havend {})", name, m_cgroups.describe(),
+                      m_paths.cgroups ? "found no usable cgroups" : "runs with --no-cgroups");
+  }
+
   vmm::VmConfig config = definition.config;
   config.console = {vmm::ConsoleConfig::Kind::file, m_paths.console_log(name)};
   std::string config_path = m_paths.run_dir() + "/" + name + ".json";
@@ -188,9 +231,16 @@ Result<void> Supervisor::start(const VmDefinition& definition) {
   argv.push_back(nullptr);
   sigset_t none;
   sigemptyset(&none);
+  const std::string no_cgroup = "haven-vmm: error: could not join its cgroups haven/" + name + "\n";
+  const std::string no_exec = "haven-vmm: error: cannot execute " + m_paths.vmm + "\n";
   pid_t pid = ::fork();
   if (pid < 0) return errno_error("fork for {}", name);
   if (pid == 0) {
+    for (const UniqueFd& procs : cgroup_procs)
+      if (::write(procs.get(), "0", 1) != 1) {  // into haven/NAME before exec
+        (void)!::write(log.get(), no_cgroup.data(), no_cgroup.size());
+        ::_exit(126);
+      }
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::setsid();  // its own session: a signal to the daemon's group does not reach guests
     ::dup2(null.get(), 0);
@@ -198,10 +248,12 @@ Result<void> Supervisor::start(const VmDefinition& definition) {
     ::dup2(log.get(), 2);
     ::syscall(SYS_close_range, 3u, ~0u, 0u);
     ::execv(argv[0], argv.data());
+    (void)!::write(2, no_exec.data(), no_exec.size());
     ::_exit(127);
   }
   auto process = std::make_shared<Process>();
   process->pid = pid;
+  process->memory = definition.config.memory;
   auto pidfd = open_pidfd(pid);
   if (!pidfd) {  // cannot watch it: do not leave it running unwatched
     ::kill(pid, SIGKILL);
@@ -267,6 +319,7 @@ void Supervisor::on_exit(const std::string& name, const std::shared_ptr<Process>
   next.exit_signal = end.signal;
   next.stopped_at = now_seconds();
   m_processes.erase(found);
+  m_cgroups.remove(name);
   set_status(name, next);
   log::info("{}: {} ({})", name, to_string(outcome.state), outcome.reason);
 }

@@ -19,6 +19,7 @@
 
 #include "base/error.h"
 #include "base/unique_fd.h"
+#include "daemon/cgroups.h"
 #include "daemon/vm_record.h"
 
 namespace haven::daemon {
@@ -26,6 +27,9 @@ namespace haven::daemon {
 struct SupervisorPaths {
   std::string state;  // run/, logs/, status/ live here
   std::string vmm;    // the haven-vmm executable
+  // Guests' RAM may add up to this times the host's memory (checked at start).
+  double memory_overcommit = 1.5;
+  bool cgroups = true;  // put each VMM in cgroups haven/NAME with its limits
   std::string run_dir() const { return state + "/run"; }
   std::string log_dir() const { return state + "/logs"; }
   std::string status_dir() const { return state + "/status"; }
@@ -52,6 +56,7 @@ class Supervisor {
   Result<void> resume(const std::string& name);
   VmStatus status(const std::string& name) const;
   const SupervisorPaths& paths() const { return m_paths; }
+  const Cgroups& cgroups() const { return m_cgroups; }
   // Waits until the guest is no longer running (for tests and `stop`); false on timeout.
   bool wait_until_down(const std::string& name, std::chrono::milliseconds timeout);
   // Drops a stopped guest's records (its definition is being deleted).
@@ -73,6 +78,9 @@ class Supervisor {
   std::condition_variable m_changed;
   std::map<std::string, VmStatus> m_status;
   std::map<std::string, std::shared_ptr<Process>> m_processes;
+  Result<void> check_memory(const VmDefinition& definition) const;  // m_mutex held
+
+  Cgroups m_cgroups;
   UniqueFd m_shutdown;  // an eventfd the watcher threads also poll
   std::vector<std::jthread> m_watchers;
 };

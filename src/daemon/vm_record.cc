@@ -46,6 +46,7 @@ Result<VmDefinition> vm_definition_from_json(std::string_view text) {
   if (json.contains("console") || json.contains("virtio_console"))
     return make_error("console: set by havend (GET /v1/vms/NAME/console reads it)");
   json.erase("name");
+  definition.limits = TRY(take_resource_limits(json));
   definition.config = TRY(vmm::vm_config_from_json(json.dump()));
   TRY(vmm::validate(definition.config));
   return definition;
@@ -56,6 +57,7 @@ std::string vm_definition_to_json(const VmDefinition& definition) {
   json.erase("console");
   json.erase("virtio_console");
   json["name"] = definition.name;
+  put_resource_limits(definition.limits, json);
   return json.dump(2);
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "base/error.h"
+#include "daemon/resource_limits.h"
 #include "vmm/vm_config.h"
 
 namespace haven::daemon {
@@ -26,9 +27,11 @@ std::string_view to_string(VmState state);
 struct VmDefinition {
   std::string name;
   vmm::VmConfig config;
+  ResourceLimits limits;
 };
 
-// {"name": "vm1", "kernel": ..., every field of the VM config JSON}. The console is the
+// {"name": "vm1", "kernel": ..., every field of the VM config JSON, and the resource limits
+// "cpu_quota", "cpu_weight", "memory_limit"}. The console is the
 // daemon's business (it logs it), so clients may not set it. Errors name the field.
 Result<VmDefinition> vm_definition_from_json(std::string_view text);
 std::string vm_definition_to_json(const VmDefinition& definition);

@@ -100,6 +100,34 @@ start_daemon
 state_is idle running && ok "a new havend adopts it" || fail "not adopted: $("$haven" vm show idle)"
 "$haven" vm stop idle --timeout 10 | grep -q "stopped on request" && ok "stop" || fail "stop"
 
+# Limits: the VMM runs in cgroups haven/NAME holding them (where cgroups are usable).
+"$haven" vm create lim --kernel "$guests/idle.elf" --memory 64M --cpu-quota 0.5 \
+  --memory-limit 200M >/dev/null || fail "create lim"
+if grep -q "cgroups: cpu: v" "$work/havend.log"; then
+  "$haven" vm start lim >/dev/null || fail "start lim"
+  pid=$("$haven" vm show --json lim | sed -n 's/.*"pid": \([0-9]*\).*/\1/p' | head -n 1)
+  grep -q "/haven/lim" "/proc/$pid/cgroup" && ok "the VMM is in its cgroups" ||
+    fail "cgroups of $pid: $(cat "/proc/$pid/cgroup")"
+  quota=$(cat /sys/fs/cgroup/cpu/haven/lim/cpu.cfs_quota_us /sys/fs/cgroup/haven/lim/cpu.max \
+    /sys/fs/cgroup/unified/haven/lim/cpu.max 2>/dev/null)
+  [[ $quota == 50000* ]] && ok "cpu quota 0.5 applied" || fail "quota: '$quota'"
+  "$haven" vm stop lim >/dev/null || fail "stop lim"
+  [ ! -d /sys/fs/cgroup/cpu/haven/lim ] && [ ! -d /sys/fs/cgroup/haven/lim ] &&
+    ok "its cgroups are gone with it" || fail "cgroup left behind"
+else
+  echo "skip: limits (havend found no usable cgroups)"
+fi
+"$haven" vm rm lim >/dev/null || fail "rm lim"
+
+# More guest RAM than the host may commit is refused (409 naming memory).
+"$haven" vm create huge --kernel "$guests/idle.elf" --memory 1000G >/dev/null || fail "create huge"
+out=$("$haven" vm start huge 2>&1)
+[ $? = 1 ] && [[ $out == *"memory: starting 'huge'"* ]] && ok "overcommit refused" ||
+  fail "huge: $out"
+body=$(api -w ' %{http_code}' -X POST -d '' http://havend/v1/vms/huge/start)
+[[ $body == *'"field":"memory"'* && $body == *" 409" ]] && ok "overcommit is 409" || fail "$body"
+"$haven" vm rm huge >/dev/null || fail "rm huge"
+
 # Three guests at once; stopping one leaves the others running.
 for n in 1 2 3; do
   "$haven" vm create "g$n" --kernel "$guests/idle.elf" --memory 32M >/dev/null &&

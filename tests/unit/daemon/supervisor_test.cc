@@ -44,9 +44,10 @@ class SupervisorTest : public ::testing::Test {
     }
     std::filesystem::remove_all(m_dir);
   }
-  void open() {
+  // Without cgroups: the fake VMM's `sleep` would keep them busy (cgroups_test.cc tests them).
+  void open(double overcommit = 1.5) {
     auto opened = Supervisor::open(
-        {m_dir + "/state", m_dir + "/fake-vmm"},
+        {m_dir + "/state", m_dir + "/fake-vmm", overcommit, false},
         [this](const std::string&, const VmStatus& status) { m_changes.push_back(status.state); });
     ASSERT_TRUE(opened) << opened.error().message();
     m_supervisor = std::move(*opened);
@@ -168,6 +169,24 @@ TEST_F(SupervisorTest, ANewSupervisorAdoptsRunningGuestsAndReportsVanishedOnes) 
   EXPECT_NE(vanished.reason.find("while havend was not running"), std::string::npos);
   ASSERT_TRUE(m_supervisor->kill("stays"));
   EXPECT_EQ(m_supervisor->status("stays").state, VmState::stopped);
+}
+
+TEST_F(SupervisorTest, GuestsMayNotCommitMoreMemoryThanAllowed) {
+  open(0.0001);  // a few MiB of a host: no 512 MiB guest fits
+  auto refused = m_supervisor->start(vm("big"));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("memory: starting 'big' (512 MiB)"), std::string::npos)
+      << refused.error().message();
+  EXPECT_EQ(m_supervisor->status("big").state, VmState::stopped);
+}
+
+TEST_F(SupervisorTest, ExplicitLimitsWithoutCgroupsAreRefused) {
+  open();
+  VmDefinition limited = vm("lim");
+  limited.limits.cpu_quota = 0.5;
+  auto refused = m_supervisor->start(limited);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("limits:"), std::string::npos);
 }
 
 }  // namespace
