@@ -52,6 +52,16 @@ Result<ApiResponse> ApiClient::request(std::string_view method, const std::strin
   return response;
 }
 
+Result<ApiResponse> ApiClient::post_bytes(const std::string& path, const std::string& bytes) {
+  httplib::Result result = m_client->Post(path, bytes, "application/octet-stream");
+  if (!result) return unreachable(m_socket, result.error());
+  ApiResponse response;
+  response.status = result->status;
+  if (!result->body.empty()) response.body = nlohmann::json::parse(result->body, nullptr, false);
+  if (response.body.is_discarded()) response.body = nullptr;
+  return response;
+}
+
 Result<int> ApiClient::stream(const std::string& path,
                               const std::function<bool(std::string_view)>& sink) {
   m_client->set_read_timeout(std::chrono::hours(24 * 365));

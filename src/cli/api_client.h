@@ -37,6 +37,9 @@ class ApiClient {
   // Fails only when the daemon cannot be reached; HTTP errors are in the response.
   Result<ApiResponse> request(std::string_view method, const std::string& path,
                               const nlohmann::json* body = nullptr);
+  // POST of raw bytes (console input).
+  Result<ApiResponse> post_bytes(const std::string& path, const std::string& bytes);
+  const std::string& socket() const { return m_socket; }
   // GET with the body handed over piece by piece as it arrives (streaming endpoints).
   Result<int> stream(const std::string& path, const std::function<bool(std::string_view)>& sink);
 

@@ -1,11 +1,16 @@
 #include "cli/vm_command.h"
 
+#include <poll.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include <memory>
 #include <optional>
 
 #include "base/log.h"
+#include "base/terminal.h"
 #include "base/units.h"
 #include "cli/api_client.h"
 #include "cli/exit_codes.h"
@@ -129,6 +134,63 @@ Result<json> definition_from_args(const VmArgs& args) {
   return definition;
 }
 
+// `haven vm console NAME`: the guest's serial output (what it printed so far, then live) on
+// stdout, stdin typed into it (raw mode on a terminal); Ctrl-] leaves, as with virsh. Ends by
+// itself when the guest stops.
+int attach_console(ApiClient& client, const std::string& name) {
+  constexpr uint8_t kDetach = 0x1d;  // Ctrl-]
+  std::string path = "/v1/vms/" + name + "/console";
+  // Existence first: the stream's own errors would read as console output.
+  if (int status = finish(client.request("GET", "/v1/vms/" + name)); status != kExitOk)
+    return status;
+  auto terminal = RawTerminal::enable(0);
+  if (!terminal) {
+    log::error("{}", terminal.error().message());
+    return kExitFailed;
+  }
+  if (*terminal) fmt::print(stderr, "[attached to {}: Ctrl-] leaves]\r\n", name);
+  // The output stream runs on a thread of its own with its own connection; it may outlive
+  // this function when the user leaves (the process exits then), so it owns what it uses.
+  auto output = std::make_shared<ApiClient>(client.socket());
+  auto ended = std::make_shared<std::atomic<bool>>(false);
+  std::thread([output, ended, path] {
+    (void)output->stream(path + "?follow=1", [](std::string_view data) {
+      return ::write(1, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+    });
+    *ended = true;
+  }).detach();
+  bool input_open = true;
+  while (!*ended) {
+    pollfd wait{0, POLLIN, 0};
+    if (!input_open || ::poll(&wait, 1, 200) <= 0) {
+      if (!input_open) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    char buffer[4096];
+    ssize_t n = ::read(0, buffer, sizeof(buffer));
+    if (n <= 0) {  // end of input: keep showing output until the guest stops
+      input_open = false;
+      continue;
+    }
+    std::string typed(buffer, static_cast<size_t>(n));
+    size_t detach = typed.find(static_cast<char>(kDetach));
+    bool leaving = detach != std::string::npos && *terminal;
+    if (leaving) typed.resize(detach);
+    if (!typed.empty()) {
+      auto sent = client.post_bytes(path, typed);
+      if (!sent || sent->status != 200) {
+        log::error("console input: {}", sent ? sent->error() : sent.error().message());
+        return kExitFailed;
+      }
+    }
+    if (leaving) {
+      fmt::print(stderr, "\r\n[left {}]\r\n", name);
+      return kExitOk;
+    }
+  }
+  return kExitOk;
+}
+
 int run_vm_command(const std::string& action, const VmArgs& args) {
   ApiClient client(daemon_socket(args.socket));
   std::string path = "/v1/vms/" + args.name;
@@ -176,18 +238,7 @@ int run_vm_command(const std::string& action, const VmArgs& args) {
     fmt::print("removed {}\n", args.name);
     return kExitOk;
   }
-  if (action == "console") {
-    // Existence first: the stream's own errors would read as console output.
-    if (int status = finish(client.request("GET", path)); status != kExitOk) return status;
-    auto streamed = client.stream(path + "/console?follow=1", [](std::string_view data) {
-      return ::write(1, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-    });
-    if (!streamed) {
-      log::error("{}", streamed.error().message());
-      return kExitFailed;
-    }
-    return kExitOk;
-  }
+  if (action == "console") return attach_console(client, args.name);
   // start|stop|kill|pause|resume
   std::string target = path + "/" + action;
   if (action == "stop") target += fmt::format("?timeout={}", args.timeout);
@@ -248,7 +299,9 @@ std::function<int()> add_vm_command(CLI::App& app) {
   named("pause", "Freeze a running guest (its VMM is stopped)");
   named("resume", "Let a paused guest run again");
   named("rm", "Delete a stopped guest's definition (its disks are left alone)");
-  named("console", "Follow a guest's serial console output (Ctrl-C to leave)");
+  named("console",
+        "Attach to a guest's serial console: output on stdout, stdin typed in "
+        "(Ctrl-] leaves)");
 
   return [vm, args]() -> int {
     if (!vm->parsed()) return -1;

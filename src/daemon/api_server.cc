@@ -208,6 +208,19 @@ void ApiServer::add_routes() {
                 reply(res, 200, describe(*vm, m_supervisor.status(vm->name)));
               });
 
+  // Input for the serial console: the body's bytes, as typed.
+  server.Post(R"(/v1/vms/([^/]+)/console)", [=, this](const httplib::Request& req,
+                                                      httplib::Response& res) {
+    auto vm = lookup(req, res);
+    if (!vm) return;
+    auto sent = m_supervisor.send_console_input(
+        vm->name, std::span(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()));
+    if (!sent)
+      return reply_error(res, sent.error().message().starts_with("state:") ? 409 : 500,
+                         sent.error().message());
+    reply(res, 200, {{"sent", req.body.size()}});
+  });
+
   server.Get(R"(/v1/vms/([^/]+)/metrics)",
              [=, this](const httplib::Request& req, httplib::Response& res) {
                auto vm = lookup(req, res);

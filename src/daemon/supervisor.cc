@@ -5,8 +5,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@ namespace haven::daemon {
 
 struct Supervisor::Process {
   pid_t pid = 0;
+  UniqueFd console;     // connected to haven-vmm's console socket (guarded by m_mutex)
   uint64_t memory = 0;  // the guest's RAM, for the overcommit check
   UniqueFd pidfd;
   bool is_child = true;  // false when adopted from an earlier daemon (no exit status then)
@@ -74,6 +77,29 @@ std::string log_tail(const std::string& path) {
   std::vector<uint8_t> tail(size - from);
   if (!sys::read_at(fd->get(), tail, from)) return {};
   return std::string(tail.begin(), tail.end());
+}
+
+Result<UniqueFd> connect_unix(const std::string& path) {
+  sockaddr_un address{};
+  if (path.size() >= sizeof(address.sun_path)) return make_error("{}: path too long", path);
+  address.sun_family = AF_UNIX;
+  std::copy(path.begin(), path.end(), address.sun_path);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return errno_error("socket");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0)
+    return errno_error("connect {}", path);
+  return fd;
+}
+
+// Reads away what the console socket has; false once the VMM closed it.
+bool drain(int console) {
+  uint8_t buffer[16 << 10];
+  for (;;) {
+    ssize_t n = ::read(console, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return true;
+    if (n <= 0) return false;
+  }
 }
 
 Result<void> make_directory(const std::string& path) {
@@ -215,7 +241,8 @@ Result<void> Supervisor::start(const VmDefinition& definition) {
   }
 
   vmm::VmConfig config = definition.config;
-  config.console = {vmm::ConsoleConfig::Kind::file, m_paths.console_log(name)};
+  config.console = {vmm::ConsoleConfig::Kind::socket, m_paths.console_socket(name)};
+  config.console_log = m_paths.console_log(name);  // haven-vmm writes it: nothing is lost
   std::string config_path = m_paths.run_dir() + "/" + name + ".json";
   TRY(write_file_atomic(config_path, bytes_of(vmm::vm_config_to_json(config))));
   auto log = TRY(sys::open(m_paths.vmm_log(name), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
@@ -272,17 +299,44 @@ Result<void> Supervisor::start(const VmDefinition& definition) {
   return {};
 }
 
+// The watcher of one VMM: holds the connection to its console socket (for input; the output
+// it also sends there is drained, haven-vmm itself writes the console log), and waits for the
+// VMM's end on its pidfd.
 void Supervisor::watch(const std::string& name, std::shared_ptr<Process> process) {
   int shutdown = m_shutdown.get();
-  m_watchers.emplace_back([this, name, process, shutdown] {
-    pollfd fds[2] = {{process->pidfd.get(), POLLIN, 0}, {shutdown, POLLIN, 0}};
+  std::string socket = m_paths.console_socket(name);
+  m_watchers.emplace_back([this, name, process, shutdown, socket] {
+    int console = -1;
+    int attempts = 0;
     for (;;) {
-      if (::poll(fds, 2, -1) < 0) {
+      if (console < 0) {  // not connected yet: haven-vmm makes the socket as it starts
+        auto connected = connect_unix(socket);
+        if (connected) {
+          console = connected->get();
+          std::lock_guard lock(m_mutex);
+          process->console = std::move(*connected);
+          m_changed.notify_all();
+        }
+      }
+      pollfd fds[3] = {
+          {process->pidfd.get(), POLLIN, 0}, {shutdown, POLLIN, 0}, {console, POLLIN, 0}};
+      // Until connected, retry every 20 ms (haven-vmm makes the socket within milliseconds),
+      // then every second for a VMM that never does.
+      int wait = console >= 0 ? -1 : ++attempts < 500 ? 20 : 1000;
+      int ready = ::poll(fds, console >= 0 ? 3 : 2, wait);
+      if (ready < 0) {
         if (errno == EINTR) continue;
         log::error("{}: poll on haven-vmm {} failed: {}", name, process->pid, strerror(errno));
         return;
       }
       if (fds[1].revents) return;  // the daemon is going away; the guest stays
+      if (console >= 0 && fds[2].revents) {
+        if (!drain(console)) {
+          std::lock_guard lock(m_mutex);
+          process->console.reset();
+          console = -1;
+        }
+      }
       if (fds[0].revents) break;
     }
     int status = 0;
@@ -297,6 +351,32 @@ void Supervisor::watch(const std::string& name, std::shared_ptr<Process> process
     }
     on_exit(name, process, status, known);
   });
+}
+
+Result<void> Supervisor::send_console_input(const std::string& name,
+                                            std::span<const uint8_t> bytes) {
+  std::unique_lock lock(m_mutex);
+  auto found = m_processes.find(name);
+  if (found == m_processes.end())
+    return make_error("state: '{}' is {}", name, to_string(m_status[name].state));
+  // Right after a start the watcher may not have connected to the console yet.
+  std::shared_ptr<Process> process = found->second;
+  m_changed.wait_for(lock, std::chrono::seconds(5),
+                     [&] { return process->console || !m_processes.count(name); });
+  if (!process->console) return make_error("state: '{}' has no console connection", name);
+  while (!bytes.empty()) {
+    ssize_t n = ::send(process->console.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      pollfd wait{process->console.get(), POLLOUT, 0};
+      if (::poll(&wait, 1, 1000) <= 0)
+        return make_error("{}: the console is not taking input", name);
+      continue;
+    }
+    if (n <= 0) return errno_error("console input to {}", name);
+    bytes = bytes.subspan(static_cast<size_t>(n));
+  }
+  return {};
 }
 
 void Supervisor::on_exit(const std::string& name, const std::shared_ptr<Process>& process,

@@ -1,8 +1,9 @@
 #pragma once
 
 // Runs each guest as its own haven-vmm process and watches it: start (the config written to
-// STATE/run/NAME.json, the serial console to STATE/logs/NAME.console, haven-vmm's own messages
-// to STATE/logs/NAME.vmm.log), stop (SIGTERM, then SIGKILL after a timeout), kill, pause and
+// STATE/run/NAME.json; the serial console on a socket, STATE/run/NAME.console.sock, which the
+// watcher relays into STATE/logs/NAME.console and input goes to; haven-vmm's own messages to
+// STATE/logs/NAME.vmm.log), stop (SIGTERM, then SIGKILL after a timeout), kill, pause and
 // resume (SIGSTOP/SIGCONT), and a thread per process that waits on its pidfd and records how
 // it ended. Nothing is restarted silently: a VMM that dies unasked is "crashed", with the
 // reason its log gives. Every state change is written to STATE/status/NAME.json and reported
@@ -14,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -37,6 +39,9 @@ struct SupervisorPaths {
     return log_dir() + "/" + name + ".console";
   }
   std::string vmm_log(const std::string& name) const { return log_dir() + "/" + name + ".vmm.log"; }
+  std::string console_socket(const std::string& name) const {
+    return run_dir() + "/" + name + ".console.sock";
+  }
 };
 
 class Supervisor {
@@ -54,6 +59,8 @@ class Supervisor {
   Result<void> kill(const std::string& name);
   Result<void> pause(const std::string& name);
   Result<void> resume(const std::string& name);
+  // Bytes typed into the guest's serial console.
+  Result<void> send_console_input(const std::string& name, std::span<const uint8_t> bytes);
   VmStatus status(const std::string& name) const;
   const SupervisorPaths& paths() const { return m_paths; }
   const Cgroups& cgroups() const { return m_cgroups; }

@@ -43,7 +43,7 @@ Result<VmDefinition> vm_definition_from_json(std::string_view text) {
   VmDefinition definition;
   definition.name = name->get<std::string>();
   TRY(validate_vm_name(definition.name));
-  if (json.contains("console") || json.contains("virtio_console"))
+  if (json.contains("console") || json.contains("virtio_console") || json.contains("console_log"))
     return make_error("console: set by havend (GET /v1/vms/NAME/console reads it)");
   json.erase("name");
   definition.limits = TRY(take_resource_limits(json));
@@ -55,6 +55,7 @@ Result<VmDefinition> vm_definition_from_json(std::string_view text) {
 std::string vm_definition_to_json(const VmDefinition& definition) {
   nlohmann::json json = nlohmann::json::parse(vmm::vm_config_to_json(definition.config));
   json.erase("console");
+  json.erase("console_log");
   json.erase("virtio_console");
   json["name"] = definition.name;
   put_resource_limits(definition.limits, json);

@@ -175,6 +175,25 @@ class SocketConsole final : public Console {
   std::deque<uint8_t> m_history;  // guarded by m_mutex
 };
 
+// Output to a log file as well as to the console it wraps; input is the wrapped console's.
+class LoggedConsole final : public Console {
+ public:
+  LoggedConsole(std::unique_ptr<Console> inner, UniqueFd log)
+      : m_inner(std::move(inner)), m_log(std::move(log)) {}
+
+  void write(std::span<const uint8_t> bytes) override {
+    m_log.write(bytes);
+    m_inner->write(bytes);
+  }
+  Result<void> attach_input(EventLoop& loop, Input input) override {
+    return m_inner->attach_input(loop, std::move(input));
+  }
+
+ private:
+  std::unique_ptr<Console> m_inner;
+  FileConsole m_log;
+};
+
 }  // namespace
 
 std::vector<uint8_t> EscapeFilter::filter(std::span<const uint8_t> bytes, bool& quit) {
@@ -218,6 +237,16 @@ Result<std::unique_ptr<Console>> Console::open(const ConsoleConfig& config) {
       return SocketConsole::open(config.path);
   }
   return make_error("unknown console kind");
+}
+
+Result<std::unique_ptr<Console>> Console::open(const ConsoleConfig& config,
+                                               const std::optional<std::string>& log_path) {
+  auto console = TRY(open(config));
+  if (!log_path) return console;
+  UniqueFd log = TRY(with_context(
+      sys::open(*log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640), "console log"));
+  return std::unique_ptr<Console>(
+      std::make_unique<LoggedConsole>(std::move(console), std::move(log)));
 }
 
 }  // namespace haven::vmm

@@ -3,7 +3,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 
 #include "base/error.h"
 #include "base/event_loop.h"
@@ -23,6 +25,9 @@ class Console {
   };
 
   static Result<std::unique_ptr<Console>> open(const ConsoleConfig& config);
+  // The same, with every byte of output also appended to `log_path` (truncated first).
+  static Result<std::unique_ptr<Console>> open(const ConsoleConfig& config,
+                                               const std::optional<std::string>& log_path);
   virtual ~Console() = default;
 
   // Guest output. Never blocks on a slow socket reader (output is dropped instead).

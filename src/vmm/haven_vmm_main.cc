@@ -57,7 +57,7 @@ int run(const vmm::VmConfig& config, std::chrono::steady_clock::time_point start
     log::warn(
         "/dev/kvm here is PVM, not hardware virtualization: only PVM-enabled guest kernels "
         "run; stock kernels need the nested rig (tools/rig/run)");
-  auto console = vmm::Console::open(config.console);
+  auto console = vmm::Console::open(config.console, config.console_log);
   if (!console) {
     log::error("{}", console.error().message());
     return vmm::kExitError;

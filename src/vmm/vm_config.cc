@@ -290,6 +290,10 @@ Result<VmConfig> vm_config_from_json(std::string_view text, VmConfig config) {
     } else if (key == "console") {
       std::string text_value = TRY(string_field(value, key));
       config.console = TRY(with_context(parse_console(text_value), "field 'console'"));
+    } else if (key == "console_log") {
+      std::string text_value = TRY(string_field(value, key));
+      if (text_value.empty()) return make_error("field 'console_log': expected a file path");
+      config.console_log = text_value;
     } else if (key == "on_reboot") {
       std::string text_value = TRY(string_field(value, key));
       config.on_reboot = TRY(with_context(parse_reboot_action(text_value), "field 'on_reboot'"));
@@ -311,7 +315,7 @@ Result<VmConfig> vm_config_from_json(std::string_view text, VmConfig config) {
     } else {
       return make_error(
           "unknown field '{}' (known: kernel, initrd, cmdline, memory, cpus, "
-          "console, on_reboot, disks, nets, rng, virtio_console)",
+          "console, console_log, on_reboot, disks, nets, rng, virtio_console)",
           key);
     }
   }
@@ -326,6 +330,7 @@ std::string vm_config_to_json(const VmConfig& config) {
   doc["memory"] = std::to_string(config.memory / MiB) + "M";
   doc["cpus"] = config.cpus;
   doc["console"] = console_to_string(config.console);
+  if (config.console_log) doc["console_log"] = *config.console_log;
   doc["on_reboot"] = config.on_reboot == RebootAction::exit ? "exit" : "restart";
   if (!config.disks.empty()) {
     doc["disks"] = json::array();

@@ -52,6 +52,9 @@ struct VmConfig {
   uint64_t memory = kDefaultMemory;
   uint32_t cpus = 1;
   ConsoleConfig console;
+  // Also copies all serial console output into this file (truncated at start), whatever the
+  // console is: havend keeps a guest's log this way while clients use the socket.
+  std::optional<std::string> console_log;
   RebootAction on_reboot = RebootAction::exit;
   std::vector<DiskConfig> disks;
   std::vector<NetConfig> nets;
@@ -77,7 +80,8 @@ std::string mac_to_string(const std::array<uint8_t, 6>& mac);
 Result<void> validate(const VmConfig& config);
 
 // JSON form: {"kernel": "...", "initrd": "...", "cmdline": "...", "memory": "512M" or MiB,
-// "cpus": 2, "console": "stdio|file:PATH|socket:PATH|none", "on_reboot": "exit|restart",
+// "cpus": 2, "console": "stdio|file:PATH|socket:PATH|none", "console_log": "PATH",
+// "on_reboot": "exit|restart",
 // "disks": [{"path": "...", "readonly": false, "direct": false}],
 // "nets": [{"tap": "...", "mac": "52:54:00:..."}], "rng": true,
 // "virtio_console": "file:PATH|socket:PATH|stdio"}.

@@ -100,11 +100,26 @@ start_daemon
 state_is idle running && ok "a new havend adopts it" || fail "not adopted: $("$haven" vm show idle)"
 "$haven" vm stop idle --timeout 10 | grep -q "stopped on request" && ok "stop" || fail "stop"
 
+# The console both ways: what is typed reaches the guest (echo.elf answers in upper case).
+"$haven" vm create echo --kernel "$guests/echo.elf" --memory 32M >/dev/null || fail "create echo"
+"$haven" vm start echo >/dev/null || fail "start echo"
+printf 'ping\n' | "$haven" vm console echo >"$work/console.out" 2>&1 &
+console_pid=$!
+until_true 20 console_has echo PING && ok "console input reaches the guest" ||
+  fail "no echo: $(api http://havend/v1/vms/echo/console)"
+"$haven" vm kill echo >/dev/null || fail "kill echo"
+wait "$console_pid" && grep -q PING "$work/console.out" && ok "vm console ends with the guest" ||
+  fail "vm console: $(cat "$work/console.out")"
+"$haven" vm rm echo >/dev/null || fail "rm echo"
+
 # Limits: the VMM runs in cgroups haven/NAME holding them (where cgroups are usable).
 "$haven" vm create lim --kernel "$guests/idle.elf" --memory 64M --cpu-quota 0.5 \
   --memory-limit 200M >/dev/null || fail "create lim"
 if grep -q "cgroups: cpu: v" "$work/havend.log"; then
   "$haven" vm start lim >/dev/null || fail "start lim"
+  # start answers once the VMM is forked; joining cgroups (v1 waits for an RCU grace period)
+  # and exec come after: the guest's first line says it is done.
+  until_true 20 console_has lim HAVEN-TINY-GUEST-READY || fail "lim never ran"
   pid=$("$haven" vm show --json lim | sed -n 's/.*"pid": \([0-9]*\).*/\1/p' | head -n 1)
   grep -q "/haven/lim" "/proc/$pid/cgroup" && ok "the VMM is in its cgroups" ||
     fail "cgroups of $pid: $(cat "/proc/$pid/cgroup")"

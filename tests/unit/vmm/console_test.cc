@@ -165,6 +165,24 @@ TEST(Console, FileReceivesOutputAndIsTruncatedFirst) {
   ::unlink(path.c_str());
 }
 
+TEST(Console, ALogGetsEveryByteTheConsoleGets) {
+  std::string file = temp_path("serial.out"), log = temp_path("serial.log");
+  {
+    auto console = Console::open({ConsoleConfig::Kind::file, file}, log);
+    ASSERT_TRUE(console) << console.error().message();
+    (*console)->write(bytes_of("boot "));
+    (*console)->write(bytes_of("done\n"));
+  }
+  EXPECT_EQ(file_contents(file), "boot done\n");
+  EXPECT_EQ(file_contents(log), "boot done\n");
+  auto missing = Console::open({ConsoleConfig::Kind::none, {}},
+                               std::string("/nonexistent-haven-dir/console.log"));
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("console log"), std::string::npos);
+  ::unlink(file.c_str());
+  ::unlink(log.c_str());
+}
+
 TEST(Console, AFileInAMissingDirectoryIsAClearError) {
   auto console = Console::open({ConsoleConfig::Kind::file, "/nonexistent-haven-dir/console.log"});
   ASSERT_FALSE(console);

@@ -101,6 +101,7 @@ void expect_same(const VmConfig& a, const VmConfig& b) {
   EXPECT_EQ(a.console.kind, b.console.kind);
   EXPECT_EQ(a.console.path, b.console.path);
   EXPECT_EQ(a.on_reboot, b.on_reboot);
+  EXPECT_EQ(a.console_log, b.console_log);
 }
 
 TEST(VmConfig, EveryFieldSurvivesPrintingAndParsing) {
@@ -112,6 +113,7 @@ TEST(VmConfig, EveryFieldSurvivesPrintingAndParsing) {
   config.cpus = 254;
   config.console = {ConsoleConfig::Kind::file, "/var/log/guest console.log"};
   config.on_reboot = RebootAction::restart;
+  config.console_log = "/var/lib/haven/logs/vm1.console";
   auto parsed = vm_config_from_json(vm_config_to_json(config));
   ASSERT_TRUE(parsed) << parsed.error().message() << "\n" << vm_config_to_json(config);
   expect_same(*parsed, config);
@@ -178,7 +180,7 @@ TEST(VmConfig, BadValuesGiveOneErrorNamingTheFieldAndValue) {
                     "field 'on_reboot': 'maybe' is not one of exit, restart"},
            BadField{R"({"bogus": 1})",
                     "unknown field 'bogus' (known: kernel, initrd, cmdline, memory, cpus, console, "
-                    "on_reboot, disks, nets, rng, virtio_console)"},
+                    "console_log, on_reboot, disks, nets, rng, virtio_console)"},
        }) {
     auto config = vm_config_from_json(c.json);
     ASSERT_FALSE(config) << c.json << " parsed";
