@@ -1,0 +1,89 @@
+#!/bin/sh
+# havend with Debian's stock kernel, INSIDE the nested rig (busybox sh): three guests at once
+# under one daemon, each with a disk of its own; typing into one's console; stopping one
+# leaves the others running; a VMM killed with SIGKILL is reported as crashed; a guest that
+# powers itself off is stopped, and its disk is sound afterwards.
+set -u
+out=/tmp/havend-rig.out
+. "$(dirname "$0")/lib.sh"
+state=/tmp/havend-state
+export HAVEN_SOCKET=/tmp/havend.sock
+
+# until_true SECONDS COMMAND...: retries COMMAND every half second until it succeeds.
+until_true() {
+  deadline=$(($(date +%s) + $1))
+  shift
+  while ! "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -ge "$deadline" ] && return 1
+    sleep 0.5
+  done
+}
+console_has() { grep -q "$2" "$state/logs/$1.console" 2>/dev/null; }
+booted() { console_has "$1" HAVEN-GUEST-READY && console_has "$1" HAVEN-GUEST-VDA-DONE; }
+state_is() { haven vm show "$1" | grep -q "^state: *$2\$"; }
+show_all() {
+  haven vm ls >"$out" 2>&1
+  for n in 1 2 3; do tail -n 5 "$state/logs/s$n.console" 2>/dev/null | sed "s/^/s$n| /" >>"$out"; done
+  sed 's/^/havend| /' /tmp/havend.log | tail -n 10 >>"$out"
+}
+
+havend --state "$state" --socket "$HAVEN_SOCKET" >/tmp/havend.log 2>&1 &
+daemon=$!
+until_true 30 haven vm ls || { echo "FAIL: havend did not start"; cat /tmp/havend.log; exit 1; }
+
+start=$(date +%s)
+for n in 1 2 3; do
+  cp /data/disk.img "/tmp/d$n.img"
+  haven vm create "s$n" --kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz --memory 256M \
+    --disk "path=/tmp/d$n.img" --cmdline "$base_cmdline haven.action=shell haven.disktest=1" \
+    >/dev/null && haven vm start "s$n" >/dev/null || fail "create and start s$n"
+done
+name="three stock guests at once, a disk each"
+if until_true 300 booted s1 && until_true 60 booted s2 && until_true 60 booted s3; then
+  echo "$name: booted after $(($(date +%s) - start)) s"
+  [ "$(haven vm ls | grep -c ' running ')" = 3 ] && echo "ok: $name" ||
+    { show_all; fail "$name: not all running"; }
+else
+  show_all
+  fail "$name: not all booted"
+fi
+
+name="typing into a guest's console"
+printf 'echo HAVEN-RIG-TYPED-$((6*7))\n' | haven vm console s1 >/tmp/console-s1.out 2>&1 &
+typing=$!
+if until_true 60 console_has s1 HAVEN-RIG-TYPED-42; then echo "ok: $name"; else
+  show_all
+  fail "$name: no answer in s1's console"
+fi
+
+name="stopping one guest leaves the others running"
+haven vm stop s2 --timeout 30 >/dev/null || fail "$name: stop s2"
+if state_is s2 stopped && state_is s1 running && state_is s3 running; then echo "ok: $name"; else
+  show_all
+  fail "$name"
+fi
+
+name="a VMM killed with SIGKILL is a crash"
+pid=$(haven vm show --json s3 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p' | head -n 1)
+kill -KILL "$pid"
+if until_true 20 state_is s3 crashed && haven vm show s3 | grep -q "killed by signal 9"; then
+  echo "ok: $name"
+else
+  show_all
+  fail "$name"
+fi
+
+name="a guest that powers off is stopped, its disk sound"
+printf 'exit\n' | haven vm console s1 >/dev/null 2>&1
+if until_true 60 state_is s1 stopped && haven vm show s1 | grep -q "the guest powered off"; then
+  if e2fsck -fn /tmp/d1.img >>"$out" 2>&1; then echo "ok: $name"; else fail "$name: e2fsck"; fi
+else
+  show_all
+  fail "$name"
+fi
+wait "$typing" 2>/dev/null
+
+kill "$daemon"
+wait "$daemon" 2>/dev/null
+[ "$failures" = 0 ] || { echo "$failures havend check(s) failed"; exit 1; }
+echo "all havend checks passed"
