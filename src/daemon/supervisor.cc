@@ -305,7 +305,17 @@ Result<void> Supervisor::start(const VmDefinition& definition) {
 void Supervisor::watch(const std::string& name, std::shared_ptr<Process> process) {
   int shutdown = m_shutdown.get();
   std::string socket = m_paths.console_socket(name);
-  m_watchers.emplace_back([this, name, process, shutdown, socket] {
+  // Watchers of VMMs that ended are joined here (at once: they are done), so a daemon that
+  // starts guests for months does not keep a finished thread per start.
+  std::erase_if(m_watchers, [](const Watcher& watcher) { return watcher.done->load(); });
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  Watcher& watcher = m_watchers.emplace_back();
+  watcher.done = done;
+  watcher.thread = std::jthread([this, name, process, shutdown, socket, done] {
+    struct MarkDone {
+      std::atomic<bool>& flag;
+      ~MarkDone() { flag = true; }
+    } mark{*done};
     int console = -1;
     int attempts = 0;
     for (;;) {

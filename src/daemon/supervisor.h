@@ -11,7 +11,9 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <atomic>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,6 +66,11 @@ class Supervisor {
   VmStatus status(const std::string& name) const;
   const SupervisorPaths& paths() const { return m_paths; }
   const Cgroups& cgroups() const { return m_cgroups; }
+  // Watcher threads held (running VMMs, plus ended ones not joined yet).
+  size_t watcher_count() const {
+    std::lock_guard lock(m_mutex);
+    return m_watchers.size();
+  }
   // Waits until the guest is no longer running (for tests and `stop`); false on timeout.
   bool wait_until_down(const std::string& name, std::chrono::milliseconds timeout);
   // Drops a stopped guest's records (its definition is being deleted).
@@ -89,7 +96,11 @@ class Supervisor {
 
   Cgroups m_cgroups;
   UniqueFd m_shutdown;  // an eventfd the watcher threads also poll
-  std::vector<std::jthread> m_watchers;
+  struct Watcher {
+    std::jthread thread;
+    std::shared_ptr<std::atomic<bool>> done;  // set as the thread ends
+  };
+  std::list<Watcher> m_watchers;  // guarded by m_mutex
 };
 
 }  // namespace haven::daemon

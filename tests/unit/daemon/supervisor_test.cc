@@ -171,6 +171,16 @@ TEST_F(SupervisorTest, ANewSupervisorAdoptsRunningGuestsAndReportsVanishedOnes) 
   EXPECT_EQ(m_supervisor->status("stays").state, VmState::stopped);
 }
 
+TEST_F(SupervisorTest, EndedWatchersAreJoinedNotKept) {
+  open();
+  for (int i = 0; i < 5; ++i) {
+    start(vm("again"));
+    ASSERT_TRUE(m_supervisor->kill("again"));
+  }
+  // Each start joins the watchers whose VMM ended; the last one may still be finishing.
+  EXPECT_LE(m_supervisor->watcher_count(), 2u);
+}
+
 TEST_F(SupervisorTest, GuestsMayNotCommitMoreMemoryThanAllowed) {
   open(0.0001);  // a few MiB of a host: no 512 MiB guest fits
   auto refused = m_supervisor->start(vm("big"));
