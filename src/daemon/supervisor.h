@@ -9,9 +9,9 @@
 // reason its log gives. Every state change is written to STATE/status/NAME.json and reported
 // to a listener. VMM processes outlive the daemon; a new daemon adopts the ones still running.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <atomic>
 #include <functional>
 #include <list>
 #include <map>
