@@ -477,7 +477,8 @@ Result<void> Supervisor::forget(const std::string& name) {
   if (m_processes.count(name)) return make_error("state: '{}' is running", name);
   m_status.erase(name);
   for (const std::string& file :
-       {m_paths.status_dir() + "/" + name + ".json", m_paths.run_dir() + "/" + name + ".json"})
+       {m_paths.status_dir() + "/" + name + ".json", m_paths.run_dir() + "/" + name + ".json",
+        m_paths.console_socket(name), m_paths.console_log(name), m_paths.vmm_log(name)})
     if (::unlink(file.c_str()) != 0 && errno != ENOENT) return errno_error("remove {}", file);
   return {};
 }

@@ -73,7 +73,7 @@ class Supervisor {
   }
   // Waits until the guest is no longer running (for tests and `stop`); false on timeout.
   bool wait_until_down(const std::string& name, std::chrono::milliseconds timeout);
-  // Drops a stopped guest's records (its definition is being deleted).
+  // Drops a stopped guest's records, config and logs (its definition is being deleted).
   Result<void> forget(const std::string& name);
 
   struct Process;  // one watched haven-vmm
