@@ -78,6 +78,12 @@ void ApiServer::stop() {
 }
 
 Result<void> ApiServer::serve_unix(const std::string& socket_path) {
+  // The socket's directory (say /run/haven) is made when missing.
+  if (size_t slash = socket_path.rfind('/'); slash != std::string::npos && slash > 0) {
+    std::string directory = socket_path.substr(0, slash);
+    if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST)
+      return errno_error("make the socket's directory {}", directory);
+  }
   struct stat st {};
   if (::lstat(socket_path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))

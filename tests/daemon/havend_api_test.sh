@@ -10,7 +10,7 @@ havend=$1 haven=$2 guests=$3
 [ -c /dev/kvm ] && [ -r /dev/kvm ] || { echo "skip: no usable /dev/kvm"; exit 77; }
 command -v curl >/dev/null || { echo "FAIL: needs curl (tools/install-deps)"; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/haven-havend-test.XXXXXX")
-export HAVEN_SOCKET=$work/havend.sock
+export HAVEN_SOCKET=$work/run/havend.sock  # run/ does not exist: havend makes it
 daemon_pid=
 cleanup() {
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
