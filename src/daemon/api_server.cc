@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "daemon/process_metrics.h"
+#include "daemon/token_file.h"
 
 namespace haven::daemon {
 namespace {
@@ -67,17 +68,40 @@ ApiServer::ApiServer(VmRegistry& registry, Supervisor& supervisor, EventLog& eve
       m_supervisor(supervisor),
       m_events(events),
       m_server(std::make_unique<httplib::Server>()) {
-  add_routes();
+  add_routes(*m_server);
 }
 
-ApiServer::~ApiServer() = default;
+ApiServer::~ApiServer() {
+  if (m_tcp) m_tcp->stop();  // before m_tcp_thread joins
+}
 
 void ApiServer::stop() {
   m_events.close();
   m_server->stop();
+  if (m_tcp) m_tcp->stop();
 }
 
-Result<void> ApiServer::serve_unix(const std::string& socket_path) {
+Result<void> ApiServer::serve(const std::string& socket_path, const std::optional<Tcp>& tcp) {
+  if (tcp) {
+    m_tcp = std::make_unique<httplib::Server>();
+    add_routes(*m_tcp);
+    std::string token = tcp->token;
+    m_tcp->set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
+      std::string given = req.get_header_value("Authorization");
+      if (given.starts_with("Bearer ") && same_token(given.substr(7), token))
+        return httplib::Server::HandlerResponse::Unhandled;
+      res.set_header("WWW-Authenticate", "Bearer");
+      reply_error(res, 401, "authorization: send the bearer token of havend --token-file");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    int port = tcp->port == 0 ? m_tcp->bind_to_any_port(tcp->host)
+                              : (m_tcp->bind_to_port(tcp->host, tcp->port) ? tcp->port : -1);
+    if (port < 0) return errno_error("bind the API to {}:{}", tcp->host, tcp->port);
+    log::info("API on http://{}:{} (bearer token required)", tcp->host, port);
+    m_tcp_thread = std::jthread([this] {
+      if (!m_tcp->listen_after_bind()) log::error("the TCP API stopped");
+    });
+  }
   // The socket's directory (say /run/haven) is made when missing.
   if (size_t slash = socket_path.rfind('/'); slash != std::string::npos && slash > 0) {
     std::string directory = socket_path.substr(0, slash);
@@ -99,8 +123,7 @@ Result<void> ApiServer::serve_unix(const std::string& socket_path) {
   return {};
 }
 
-void ApiServer::add_routes() {
-  httplib::Server& server = *m_server;
+void ApiServer::add_routes(httplib::Server& server) {
   server.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
         std::string what = "internal error";

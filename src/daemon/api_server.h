@@ -1,11 +1,14 @@
 #pragma once
 
-// havend's REST API (docs/API.md): JSON over HTTP/1.1 on a Unix socket, routes under /v1.
+// havend's REST API (docs/API.md): JSON over HTTP/1.1 on a Unix socket, and optionally on
+// TCP where every request needs the bearer token; routes under /v1.
 // Bad requests get 400 with {"error": "...", "field": "..."}, unknown guests 404, requests
 // the guest's state does not allow 409.
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "base/error.h"
 #include "daemon/event_log.h"
@@ -23,17 +26,25 @@ class ApiServer {
   ApiServer(VmRegistry& registry, Supervisor& supervisor, EventLog& events);
   ~ApiServer();
 
-  // Binds `socket_path` (a stale socket there is replaced; mode 0660) and serves until stop().
-  Result<void> serve_unix(const std::string& socket_path);
+  struct Tcp {
+    std::string host;
+    int port = 0;  // 0: any free port (logged)
+    std::string token;
+  };
+  // Binds `socket_path` (a stale socket there is replaced; mode 0660), and `tcp` when given,
+  // and serves until stop().
+  Result<void> serve(const std::string& socket_path, const std::optional<Tcp>& tcp);
   void stop();
 
  private:
-  void add_routes();
+  void add_routes(httplib::Server& server);
 
   VmRegistry& m_registry;
   Supervisor& m_supervisor;
   EventLog& m_events;
-  std::unique_ptr<httplib::Server> m_server;
+  std::unique_ptr<httplib::Server> m_server;  // the Unix socket
+  std::unique_ptr<httplib::Server> m_tcp;
+  std::jthread m_tcp_thread;
 };
 
 }  // namespace haven::daemon

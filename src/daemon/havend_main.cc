@@ -12,6 +12,7 @@
 #include "daemon/api_server.h"
 #include "daemon/event_log.h"
 #include "daemon/supervisor.h"
+#include "daemon/token_file.h"
 #include "daemon/vm_registry.h"
 #include "vmm/vmm_path.h"
 
@@ -22,13 +23,17 @@ int main(int argc, char** argv) {
   CLI::App app{
       "havend: the Haven daemon. Keeps VM definitions under --state, runs each guest in its "
       "own haven-vmm process, serves the REST API on --socket (see docs/API.md)."};
-  std::string state, socket, vmm_path;
+  std::string state, socket, vmm_path, listen, token_file;
   bool daemonize = false, verbose = false, no_cgroups = false;
   double overcommit = 1.5;
   app.add_option("--state", state, "State directory (VM definitions, statuses, console logs)")
       ->required();
   app.add_option("--socket", socket, "Unix socket for the API (mode 0660)")->required();
   app.add_option("--vmm", vmm_path, "haven-vmm executable (default: beside havend, or PATH)");
+  app.add_option("--listen", listen,
+                 "Also serve the API on TCP HOST:PORT (port 0: any; needs --token-file)");
+  app.add_option("--token-file", token_file,
+                 "File holding the bearer token TCP clients must send (mode 0600)");
   app.add_flag("--daemon", daemonize, "Detach and run in the background");
   app.add_option("--memory-overcommit", overcommit,
                  "Running guests' RAM may add up to this times the host's memory (default 1.5)")
@@ -42,6 +47,29 @@ int main(int argc, char** argv) {
     return app.exit(error) == 0 ? 0 : 2;
   }
   if (verbose) log::set_level(log::Level::debug);
+  std::optional<daemon::ApiServer::Tcp> tcp;
+  if (!listen.empty()) {
+    size_t colon = listen.rfind(':');
+    char* end = nullptr;
+    long port = colon == std::string::npos ? -1 : std::strtol(listen.c_str() + colon + 1, &end, 10);
+    if (colon == std::string::npos || colon == 0 || *end != '\0' || port < 0 || port > 65535) {
+      log::error("--listen: '{}' is not HOST:PORT", listen);
+      return 2;
+    }
+    if (token_file.empty()) {
+      log::error("--listen needs --token-file: the TCP API is never open without a token");
+      return 2;
+    }
+    auto token = daemon::read_token_file(token_file);
+    if (!token) {
+      log::error("{}", token.error().message());
+      return 2;
+    }
+    tcp = daemon::ApiServer::Tcp{listen.substr(0, colon), static_cast<int>(port), *token};
+  } else if (!token_file.empty()) {
+    log::error("--token-file without --listen: the Unix socket is guarded by its permissions");
+    return 2;
+  }
   if (vmm_path.empty()) vmm_path = vmm::find_vmm_executable();
   if (::access(vmm_path.c_str(), X_OK) != 0) {
     log::error("haven-vmm not found or not executable at '{}' (use --vmm)", vmm_path);
@@ -91,7 +119,7 @@ int main(int argc, char** argv) {
     log::info("stopping on signal {} (guests keep running)", signo);
     api.stop();
   });
-  auto served = api.serve_unix(socket);
+  auto served = api.serve(socket, tcp);
   if (!served) {
     log::error("{}", served.error().message());
     ::kill(::getpid(), SIGTERM);  // releases the signal thread

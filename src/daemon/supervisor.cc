@@ -38,6 +38,7 @@ struct Supervisor::Process {
 namespace {
 
 constexpr size_t kMaxStatusBytes = 64 << 10;
+constexpr unsigned kCloseRangeCloexec = 1u << 2;  // CLOSE_RANGE_CLOEXEC (Linux 5.11)
 constexpr size_t kLogTailBytes = 4096;
 
 int64_t now_seconds() {
@@ -260,6 +261,12 @@ Result<void> Supervisor::start(const VmDefinition& definition) {
   sigemptyset(&none);
   const std::string no_cgroup = "haven-vmm: error: could not join its cgroups haven/" + name + "\n";
   const std::string no_exec = "haven-vmm: error: cannot execute " + m_paths.vmm + "\n";
+  // The child reports a failed exec through this pipe; a successful exec closes it (CLOEXEC),
+  // so start returns once haven-vmm really runs. (Before that the child still looks like
+  // havend in /proc, and a daemon restarting right then would not know it for a guest.)
+  int exec_pipe[2];
+  if (::pipe2(exec_pipe, O_CLOEXEC) != 0) return errno_error("pipe for {}", name);
+  UniqueFd exec_read(exec_pipe[0]), exec_write(exec_pipe[1]);
   pid_t pid = ::fork();
   if (pid < 0) return errno_error("fork for {}", name);
   if (pid == 0) {
@@ -273,10 +280,23 @@ Result<void> Supervisor::start(const VmDefinition& definition) {
     ::dup2(null.get(), 0);
     ::dup2(log.get(), 1);
     ::dup2(log.get(), 2);
-    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    ::syscall(SYS_close_range, 3u, ~0u, kCloseRangeCloexec);  // all close at exec
     ::execv(argv[0], argv.data());
+    int error = errno;
     (void)!::write(2, no_exec.data(), no_exec.size());
+    (void)!::write(exec_write.get(), &error, sizeof(error));
     ::_exit(127);
+  }
+  exec_write.reset();
+  int exec_error = 0;
+  ssize_t got;
+  do {
+    got = ::read(exec_read.get(), &exec_error, sizeof(exec_error));
+  } while (got < 0 && errno == EINTR);
+  if (got == sizeof(exec_error)) {
+    ::waitpid(pid, nullptr, 0);
+    m_cgroups.remove(name);
+    return make_error("{}: cannot execute {}: {}", name, m_paths.vmm, strerror(exec_error));
   }
   auto process = std::make_shared<Process>();
   process->pid = pid;

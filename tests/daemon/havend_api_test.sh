@@ -35,12 +35,29 @@ until_true() {
 state_is() { "$haven" vm show "$1" | grep -q "^state: *$2\$"; }
 console_has() { api "http://havend/v1/vms/$1/console" | grep -q "$2"; }
 
+token=haven-test-token-$RANDOM$RANDOM$RANDOM
+umask 077
+echo "$token" >"$work/token"
 start_daemon() {
-  "$havend" --state "$work/state" --socket "$HAVEN_SOCKET" >>"$work/havend.log" 2>&1 &
+  "$havend" --state "$work/state" --socket "$HAVEN_SOCKET" --listen 127.0.0.1:0 \
+    --token-file "$work/token" >>"$work/havend.log" 2>&1 &
   daemon_pid=$!
   until_true 10 "$haven" vm ls || { cat "$work/havend.log"; echo "FAIL: havend did not come up"; exit 1; }
 }
 start_daemon
+
+# The TCP API wants the bearer token; a token file others can read is refused.
+port=$(sed -n 's|.*API on http://127.0.0.1:\([0-9]*\).*|\1|p' "$work/havend.log" | tail -n 1)
+code() { curl -s -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$port/v1/vms"; }
+[ "$(code)" = 401 ] && [ "$(code -H 'Authorization: Bearer wrong-token-0123456789')" = 401 ] &&
+  [ "$(code -H "Authorization: Bearer $token")" = 200 ] && ok "TCP needs the bearer token" ||
+  fail "TCP on port '$port': $(code) without the token, $(code -H "Authorization: Bearer $token") with it"
+cp "$work/token" "$work/open-token"
+chmod 644 "$work/open-token"
+out=$("$havend" --state "$work/state2" --socket "$work/other.sock" --listen 127.0.0.1:0 \
+  --token-file "$work/open-token" 2>&1)
+[ $? = 2 ] && [[ $out == *"chmod 600"* ]] && ok "a readable token file is refused" ||
+  fail "open token file: $out"
 
 # Definitions and the API's errors.
 "$haven" vm create idle --kernel "$guests/idle.elf" --memory 64M >/dev/null || fail "create idle"

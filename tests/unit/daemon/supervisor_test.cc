@@ -181,6 +181,16 @@ TEST_F(SupervisorTest, EndedWatchersAreJoinedNotKept) {
   EXPECT_LE(m_supervisor->watcher_count(), 2u);
 }
 
+TEST_F(SupervisorTest, AVmmThatCannotBeExecutedFailsTheStart) {
+  std::filesystem::remove(m_dir + "/fake-vmm");
+  open();
+  auto refused = m_supervisor->start(vm("x"));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("cannot execute"), std::string::npos)
+      << refused.error().message();
+  EXPECT_EQ(m_supervisor->status("x").state, VmState::stopped);
+}
+
 TEST_F(SupervisorTest, GuestsMayNotCommitMoreMemoryThanAllowed) {
   open(0.0001);  // a few MiB of a host: no 512 MiB guest fits
   auto refused = m_supervisor->start(vm("big"));
