@@ -186,9 +186,11 @@ Result<std::unique_ptr<Supervisor>> Supervisor::open(SupervisorPaths paths, List
       status->pid.reset();
       status->stopped_at = now_seconds();
       supervisor->set_status(name, *status);
+      supervisor->m_cgroups.remove(name);  // its VMM is gone: the groups are empty
       continue;
     }
     supervisor->m_status[name] = *status;
+    supervisor->m_cgroups.remove(name);
   }
   return supervisor;
 }

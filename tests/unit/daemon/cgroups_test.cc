@@ -66,6 +66,37 @@ TEST(Cgroups, AVmmJoinsItsOwnCgroupsWithItsLimits) {
     EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
 }
 
+TEST(Cgroups, RemoveLeavesAGroupThatStillHasAProcess) {
+  Cgroups cgroups = Cgroups::detect();
+  if (!cgroups.usable()) GTEST_SKIP() << "no cgroups with cpu and memory: " << cgroups.describe();
+  std::string name = "unit-busy-" + std::to_string(::getpid());
+  auto procs = cgroups.prepare(name, {});
+  if (!procs && procs.error().code() == EACCES) GTEST_SKIP() << procs.error().message();
+  ASSERT_TRUE(procs) << procs.error().message();
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    for (const UniqueFd& fd : *procs)
+      if (::write(fd.get(), "0", 1) != 1) ::_exit(1);
+    (void)!::write(ready[1], "x", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char byte;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);  // the child has joined
+  cgroups.remove(name);  // what a daemon does at start for a guest it thinks ended
+  for (const std::string& dir : cgroups.directories(name))
+    EXPECT_TRUE(std::filesystem::exists(dir)) << dir << " was removed under a live process";
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  cgroups.remove(name);
+  for (const std::string& dir : cgroups.directories(name))
+    EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
 TEST(Cgroups, NoHierarchyMeansNotUsable) {
   Cgroups none = Cgroups::detect("/nonexistent");
   EXPECT_FALSE(none.usable());
