@@ -15,6 +15,16 @@ std::unexpected<Error> unreachable(const std::string& socket, httplib::Error err
       httplib::to_string(error));
 }
 
+// The answer's status and JSON body (null when empty or not JSON).
+Result<ApiResponse> to_response(const std::string& socket, httplib::Result& result) {
+  if (!result) return unreachable(socket, result.error());
+  ApiResponse response;
+  response.status = result->status;
+  if (!result->body.empty()) response.body = nlohmann::json::parse(result->body, nullptr, false);
+  if (response.body.is_discarded()) response.body = nullptr;
+  return response;
+}
+
 }  // namespace
 
 std::string daemon_socket(const std::string& flag) {
@@ -44,22 +54,12 @@ Result<ApiResponse> ApiClient::request(std::string_view method, const std::strin
                            : method == "POST" ? m_client->Post(path, text, "application/json")
                            : method == "PUT"  ? m_client->Put(path, text, "application/json")
                                               : m_client->Delete(path);
-  if (!result) return unreachable(m_socket, result.error());
-  ApiResponse response;
-  response.status = result->status;
-  if (!result->body.empty()) response.body = nlohmann::json::parse(result->body, nullptr, false);
-  if (response.body.is_discarded()) response.body = nullptr;
-  return response;
+  return to_response(m_socket, result);
 }
 
 Result<ApiResponse> ApiClient::post_bytes(const std::string& path, const std::string& bytes) {
   httplib::Result result = m_client->Post(path, bytes, "application/octet-stream");
-  if (!result) return unreachable(m_socket, result.error());
-  ApiResponse response;
-  response.status = result->status;
-  if (!result->body.empty()) response.body = nlohmann::json::parse(result->body, nullptr, false);
-  if (response.body.is_discarded()) response.body = nullptr;
-  return response;
+  return to_response(m_socket, result);
 }
 
 Result<int> ApiClient::stream(const std::string& path,

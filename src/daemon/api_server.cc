@@ -49,11 +49,6 @@ void reply_error(httplib::Response& res, int status, const std::string& message)
   reply(res, status, body);
 }
 
-bool is_up(VmState state) {
-  return state == VmState::starting || state == VmState::running || state == VmState::paused ||
-         state == VmState::stopping;
-}
-
 json describe(const VmDefinition& definition, const VmStatus& status) {
   json vm = json::parse(vm_definition_to_json(definition));
   vm["status"] = vm_status_to_json(status);

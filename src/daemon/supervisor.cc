@@ -51,11 +51,6 @@ std::span<const uint8_t> bytes_of(const std::string& text) {
   return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
 }
 
-bool is_up(VmState state) {
-  return state == VmState::starting || state == VmState::running || state == VmState::paused ||
-         state == VmState::stopping;
-}
-
 Result<UniqueFd> open_pidfd(pid_t pid) {
   int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) return errno_error("pidfd_open {}", pid);

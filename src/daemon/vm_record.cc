@@ -62,6 +62,11 @@ std::string vm_definition_to_json(const VmDefinition& definition) {
   return json.dump(2);
 }
 
+bool is_up(VmState state) {
+  return state == VmState::starting || state == VmState::running || state == VmState::paused ||
+         state == VmState::stopping;
+}
+
 std::optional<VmState> vm_state_from_string(std::string_view text) {
   for (VmState state : {VmState::stopped, VmState::starting, VmState::running, VmState::paused,
                         VmState::stopping, VmState::crashed})

@@ -23,6 +23,8 @@ Result<void> validate_vm_name(std::string_view name);
 
 enum class VmState { stopped, starting, running, paused, stopping, crashed };
 std::string_view to_string(VmState state);
+// A VMM process exists for the guest (starting, running, paused or stopping).
+bool is_up(VmState state);
 
 struct VmDefinition {
   std::string name;
