@@ -17,6 +17,7 @@
 #include "base/atomic_file.h"
 #include "base/log.h"
 #include "base/sys.h"
+#include "base/unix_socket.h"
 #include "daemon/exit_reason.h"
 
 #ifndef P_PIDFD
@@ -73,18 +74,6 @@ std::string log_tail(const std::string& path) {
   std::vector<uint8_t> tail(size - from);
   if (!sys::read_at(fd->get(), tail, from)) return {};
   return std::string(tail.begin(), tail.end());
-}
-
-Result<UniqueFd> connect_unix(const std::string& path) {
-  sockaddr_un address{};
-  if (path.size() >= sizeof(address.sun_path)) return make_error("{}: path too long", path);
-  address.sun_family = AF_UNIX;
-  std::copy(path.begin(), path.end(), address.sun_path);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return errno_error("socket");
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0)
-    return errno_error("connect {}", path);
-  return fd;
 }
 
 // Reads away what the console socket has; false once the VMM closed it.

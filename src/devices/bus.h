@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "devices/device_state.h"
 
 namespace haven::devices {
 
@@ -22,6 +23,14 @@ class BusDevice {
   // 1, 2, 4 or 8 bytes as the guest accessed it.
   virtual void read(uint64_t offset, std::span<uint8_t> data) = 0;
   virtual void write(uint64_t offset, std::span<const uint8_t> data) = 0;
+
+  // Snapshots: the device's state, and putting it back into a freshly built device of the
+  // same kind before any vCPU runs. Devices without state keep these defaults.
+  virtual DeviceState save_state() { return nullptr; }
+  virtual Result<void> restore_state(const DeviceState& state) {
+    (void)state;
+    return {};
+  }
 };
 
 // An address space (the I/O ports, or MMIO) with devices at non-overlapping ranges. Ranges

@@ -94,6 +94,20 @@ Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
   return make_error("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
 }
 
+Result<std::vector<uint32_t>> Kvm::msr_index_list() const {
+  for (size_t capacity = 256; capacity <= 16384; capacity *= 2) {
+    size_t bytes = sizeof(kvm_msr_list) + capacity * sizeof(uint32_t);
+    auto storage = std::make_unique<uint64_t[]>((bytes + 7) / 8);
+    auto* list = reinterpret_cast<kvm_msr_list*>(storage.get());
+    list->nmsrs = static_cast<uint32_t>(capacity);
+    auto result = sys::ioctl(m_fd.get(), KVM_GET_MSR_INDEX_LIST, list, "KVM_GET_MSR_INDEX_LIST");
+    if (!result && result.error().code() == E2BIG) continue;
+    if (!result) return std::unexpected(std::move(result).error());
+    return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
+  }
+  return make_error("KVM_GET_MSR_INDEX_LIST: more than 16384 MSRs");
+}
+
 Result<Vm> Kvm::create_vm() const {
   int vm_fd = TRY(sys::ioctl(m_fd.get(), KVM_CREATE_VM, 0ul, "KVM_CREATE_VM"));
   int mmap_size =

@@ -30,6 +30,8 @@ class Kvm {
   // KVM_CHECK_EXTENSION: 0 when absent, else a capability-specific positive value.
   Result<int> check_extension(long capability) const;
   Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
+  // The MSRs KVM can save and restore for a vCPU (KVM_GET_MSR_INDEX_LIST).
+  Result<std::vector<uint32_t>> msr_index_list() const;
   Result<Vm> create_vm() const;
 
  private:

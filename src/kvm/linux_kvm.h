@@ -17,5 +17,6 @@
 
 static_assert(sizeof(kvm_cpuid2) == 8, "kvm_cpuid2 must match the kernel's C layout");
 static_assert(sizeof(kvm_msrs) == 8, "kvm_msrs must match the kernel's C layout");
+static_assert(sizeof(kvm_msr_list) == 4, "kvm_msr_list must match the kernel's C layout");
 static_assert(sizeof(kvm_irq_routing) == 8, "kvm_irq_routing must match the kernel's C layout");
 static_assert(KVM_GET_SUPPORTED_CPUID == 0xc008ae05, "KVM_GET_SUPPORTED_CPUID ioctl number");

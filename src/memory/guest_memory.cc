@@ -1,5 +1,7 @@
 #include "memory/guest_memory.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 
 namespace haven::memory {
@@ -9,22 +11,51 @@ constexpr uint64_t kPageSize = 4096;
 
 }  // namespace
 
+namespace {
+
+Result<void> check_spec(const RegionSpec& spec, const std::vector<Region>& before) {
+  if (spec.size == 0 || spec.start.value() % kPageSize != 0 || spec.size % kPageSize != 0)
+    return make_error("guest memory region at {} of {} bytes is not page-aligned", spec.start,
+                      spec.size);
+  if (spec.start.value() + spec.size < spec.start.value())
+    return make_error("guest memory region at {} of {} bytes wraps around", spec.start, spec.size);
+  if (!before.empty() && spec.start < before.back().end())
+    return make_error("guest memory region at {} overlaps or precedes the one before it",
+                      spec.start);
+  return {};
+}
+
+}  // namespace
+
 Result<GuestMemory> GuestMemory::create(std::span<const RegionSpec> specs) {
   std::vector<Region> regions;
   regions.reserve(specs.size());
   for (const RegionSpec& spec : specs) {
-    if (spec.size == 0 || spec.start.value() % kPageSize != 0 || spec.size % kPageSize != 0)
-      return make_error("guest memory region at {} of {} bytes is not page-aligned", spec.start,
-                        spec.size);
-    if (spec.start.value() + spec.size < spec.start.value())
-      return make_error("guest memory region at {} of {} bytes wraps around", spec.start,
-                        spec.size);
-    if (!regions.empty() && spec.start < regions.back().end())
-      return make_error("guest memory region at {} overlaps or precedes the one before it",
-                        spec.start);
+    TRY(check_spec(spec, regions));
     Mapping host =
         TRY(with_context(Mapping::anonymous(spec.size), "guest memory region at {}", spec.start));
     regions.push_back(Region{spec.start, std::move(host)});
+  }
+  return GuestMemory(std::move(regions));
+}
+
+Result<GuestMemory> GuestMemory::map_file(std::span<const RegionSpec> specs, int fd,
+                                          std::span<const uint64_t> file_offsets) {
+  if (file_offsets.size() != specs.size())
+    return make_error("{} memory regions but {} file offsets", specs.size(), file_offsets.size());
+  std::vector<Region> regions;
+  regions.reserve(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const RegionSpec& spec = specs[i];
+    TRY(check_spec(spec, regions));
+    if (file_offsets[i] % kPageSize)
+      return make_error("guest memory region at {}: file offset {:#x} is not page-aligned",
+                        spec.start, file_offsets[i]);
+    Mapping host = TRY(with_context(
+        Mapping::of_fd(fd, spec.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+                       static_cast<off_t>(file_offsets[i])),
+        "guest memory region at {}", spec.start));
+    regions.push_back(Region{spec.start, std::move(host), false});
   }
   return GuestMemory(std::move(regions));
 }

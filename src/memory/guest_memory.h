@@ -21,6 +21,9 @@ struct RegionSpec {
 struct Region {
   GuestAddr start;
   Mapping host;
+  // Anonymous memory (pages never touched are not resident and read as zero), or a private
+  // mapping of a file (a restored snapshot: pages come from the file until written).
+  bool anonymous = true;
 
   uint64_t size() const { return host.size(); }
   GuestAddr end() const { return start + host.size(); }
@@ -35,6 +38,10 @@ class GuestMemory {
  public:
   // Regions must be page-aligned, non-empty, sorted and non-overlapping.
   static Result<GuestMemory> create(std::span<const RegionSpec> specs);
+  // The same regions mapped copy-on-write (MAP_PRIVATE) from `fd`, region i at
+  // `file_offsets[i]`: nothing is copied up front, and the guest's writes never reach the file.
+  static Result<GuestMemory> map_file(std::span<const RegionSpec> specs, int fd,
+                                      std::span<const uint64_t> file_offsets);
 
   std::span<const Region> regions() const { return m_regions; }
   uint64_t total_size() const;

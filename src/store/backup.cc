@@ -13,53 +13,16 @@
 #include <mutex>
 #include <thread>
 
+#include "base/file_extents.h"
 #include "base/sys.h"
 
 namespace haven::store {
 namespace {
 
-struct Extent {
-  uint64_t start, end;
-};
-
-// The ranges of `fd` that hold data; everything else reads as zeros.
-Result<std::vector<Extent>> data_extents(int fd, uint64_t size, bool is_file,
-                                         const std::string& path) {
-  if (!is_file) return std::vector<Extent>{{0, size}};
-  std::vector<Extent> extents;
-  off_t at = 0;
-  while (static_cast<uint64_t>(at) < size) {
-    off_t data = ::lseek(fd, at, SEEK_DATA);
-    if (data < 0) {
-      if (errno == ENXIO) break;                                   // only a hole remains
-      if (errno == EINVAL) return std::vector<Extent>{{0, size}};  // no SEEK_DATA here
-      return errno_error("seek data in {}", path);
-    }
-    off_t hole = ::lseek(fd, data, SEEK_HOLE);
-    if (hole < 0) return errno_error("seek hole in {}", path);
-    extents.push_back({static_cast<uint64_t>(data), std::min<uint64_t>(hole, size)});
-    at = hole;
-  }
-  return extents;
-}
-
 bool intersects(const std::vector<Extent>& extents, uint64_t start, uint64_t end) {
   auto after = std::upper_bound(extents.begin(), extents.end(), start,
                                 [](uint64_t value, const Extent& e) { return value < e.end; });
   return after != extents.end() && after->start < end;
-}
-
-bool all_zero(std::span<const uint8_t> data) {
-  size_t words = data.size() / 8;
-  const uint8_t* p = data.data();
-  for (size_t i = 0; i < words; ++i) {
-    uint64_t word;
-    std::memcpy(&word, p + 8 * i, 8);
-    if (word) return false;
-  }
-  for (size_t i = words * 8; i < data.size(); ++i)
-    if (p[i]) return false;
-  return true;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "base/hex.h"
 
 namespace haven::store {
 
@@ -32,8 +33,7 @@ struct ChunkIdHash {
   }
 };
 
-std::string to_hex(const uint8_t* data, size_t size);
-// Decodes exactly `out.size()` bytes of hex.
-Result<void> from_hex(std::string_view text, uint8_t* out, size_t size);
+using haven::from_hex;
+using haven::to_hex;
 
 }  // namespace haven::store

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "base/terminal.h"
+#include "base/unix_socket.h"
 
 namespace haven::vmm {
 namespace {
@@ -98,22 +99,7 @@ class SocketConsole final : public Console {
   static constexpr size_t kHistory = 64 * 1024;
 
   static Result<std::unique_ptr<Console>> open(const std::string& path) {
-    sockaddr_un address{};
-    if (path.size() >= sizeof(address.sun_path))
-      return make_error("console socket path {} is too long", path);
-    address.sun_family = AF_UNIX;
-    std::copy(path.begin(), path.end(), address.sun_path);
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0) {
-      if (!S_ISSOCK(st.st_mode))
-        return make_error("console socket {}: exists and is not a socket", path);
-      ::unlink(path.c_str());  // a stale socket from an earlier run
-    }
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) return errno_error("socket for console {}", path);
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) < 0)
-      return errno_error("bind console socket {}", path);
-    if (::listen(fd.get(), 1) < 0) return errno_error("listen on console socket {}", path);
+    auto fd = TRY(with_context(listen_unix(path, 1), "console socket"));
     return std::unique_ptr<Console>(std::make_unique<SocketConsole>(std::move(fd), path));
   }
 

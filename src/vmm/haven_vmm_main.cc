@@ -12,6 +12,7 @@
 #include "kvm/kvm.h"
 #include "vmm/console.h"
 #include "vmm/machine.h"
+#include "vmm/snapshot_file.h"
 #include "vmm/vm_config.h"
 
 namespace {
@@ -42,7 +43,38 @@ Result<UniqueFd> block_host_signals() {
   return UniqueFd(fd);
 }
 
-int run(const vmm::VmConfig& config, std::chrono::steady_clock::time_point started) {
+// What to run: a config, and optionally a snapshot to continue from instead of booting.
+struct Plan {
+  vmm::VmConfig config;
+  std::optional<std::string> restore_dir;
+  std::optional<vmm::Snapshot> snapshot;
+  std::optional<std::string> control_path;
+};
+
+// --restore DIR without --config: the snapshot's own guest, its disks used in place (the
+// copies in DIR), the serial console on stdio.
+Result<Plan> plan_restore(const std::string& dir, const std::optional<std::string>& config_path) {
+  Plan plan;
+  plan.restore_dir = dir;
+  plan.snapshot = TRY(vmm::read_snapshot_file(dir));
+  if (config_path) {
+    plan.config = TRY(load_config(*config_path));
+    return plan;
+  }
+  plan.config = plan.snapshot->config;
+  plan.config.console = {};
+  plan.config.console_log.reset();
+  plan.config.virtio_console.reset();
+  if (plan.snapshot->config.virtio_console)
+    plan.config.virtio_console = vmm::ConsoleConfig{vmm::ConsoleConfig::Kind::none, ""};
+  for (size_t i = 0; i < plan.config.disks.size(); ++i)
+    if (plan.snapshot->disk_copies[i])
+      plan.config.disks[i].path = dir + "/" + *plan.snapshot->disk_copies[i];
+  return plan;
+}
+
+int run(const Plan& plan, std::chrono::steady_clock::time_point started) {
+  const vmm::VmConfig& config = plan.config;
   auto signal_fd = block_host_signals();
   if (!signal_fd) {
     log::error("{}", signal_fd.error().message());
@@ -71,13 +103,31 @@ int run(const vmm::VmConfig& config, std::chrono::steady_clock::time_point start
     }
     second_console = std::move(*opened);
   }
+  std::unique_ptr<vmm::ControlSocket> control;
+  if (plan.control_path) {
+    auto opened = vmm::ControlSocket::open(*plan.control_path);
+    if (!opened) {
+      log::error("{}", opened.error().message());
+      return vmm::kExitError;
+    }
+    control = std::move(*opened);
+  }
+  bool restoring = plan.snapshot.has_value();
   for (;;) {
-    auto machine = vmm::Machine::create(config, *kvm, **console, second_console.get());
+    auto machine = restoring ? vmm::Machine::restore(config, *kvm, **console, second_console.get(),
+                                                     *plan.restore_dir, *plan.snapshot)
+                             : vmm::Machine::create(config, *kvm, **console, second_console.get());
     if (!machine) {
       log::error("{}", machine.error().message());
       return vmm::kExitError;
     }
-    vmm::StopReason reason = (*machine)->run(signal_fd->get(), started);
+    if (restoring)
+      log::info(
+          "restored from {} in {:.1f} ms", *plan.restore_dir,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+              .count());
+    restoring = false;  // a reboot boots the kernel
+    vmm::StopReason reason = (*machine)->run(signal_fd->get(), started, control.get());
     if (reason.kind == vmm::StopKind::reset && config.on_reboot == vmm::RebootAction::restart) {
       log::info("the guest reset: restarting it");
       continue;
@@ -104,9 +154,14 @@ int main(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
   log::set_program_name("haven-vmm");
   CLI::App app{"haven-vmm: run one guest described by a JSON VM config (see `haven run`)."};
-  std::string config_path;
+  std::optional<std::string> config_path, restore_dir, control_path;
   bool verbose = false;
-  app.add_option("--config", config_path, "VM config file (JSON)")->required();
+  app.add_option("--config", config_path, "VM config file (JSON)");
+  app.add_option("--restore", restore_dir,
+                 "Continue the guest saved in this snapshot directory instead of booting; "
+                 "without --config, its own config with the disks in the snapshot used in place");
+  app.add_option("--control", control_path,
+                 "Listen on this Unix socket for pause, resume and snapshot requests");
   app.add_flag("-v,--verbose", verbose, "Log debug details (stray port accesses, timings)");
   try {
     app.parse(argc, argv);
@@ -114,10 +169,20 @@ int main(int argc, char** argv) {
     return app.exit(error) == 0 ? 0 : vmm::kExitUsage;
   }
   if (verbose || std::getenv("HAVEN_DEBUG")) log::set_level(log::Level::debug);
-  auto config = load_config(config_path);
-  if (!config) {
-    log::error("{}", config.error().message());
+  if (!config_path && !restore_dir) {
+    log::error("--config or --restore is required");
     return vmm::kExitUsage;
   }
-  return run(*config, started);
+  Result<Plan> plan =
+      restore_dir ? plan_restore(*restore_dir, config_path) : [&]() -> Result<Plan> {
+    Plan fresh;
+    fresh.config = TRY(load_config(*config_path));
+    return fresh;
+  }();
+  if (!plan) {
+    log::error("{}", plan.error().message());
+    return vmm::kExitUsage;
+  }
+  plan->control_path = control_path;
+  return run(*plan, started);
 }

@@ -3,9 +3,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "arch/x86/acpi/tables.h"
 #include "arch/x86/cpu_state.h"
@@ -16,6 +19,7 @@
 #include "arch/x86/mptable.h"
 #include "arch/x86/msrs.h"
 #include "arch/x86/reset_vector.h"
+#include "base/file_extents.h"
 #include "base/log.h"
 #include "base/sys.h"
 #include "devices/legacy/cmos_rtc.h"
@@ -27,6 +31,8 @@
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/virtio_pci.h"
+#include "kvm/cpu_state.h"
+#include "vmm/memory_image.h"
 #include "vmm/vcpu_runner.h"
 
 namespace haven::vmm {
@@ -78,34 +84,99 @@ std::array<uint8_t, 6> default_mac(const std::string& tap) {
 }  // namespace
 
 Machine::Machine(kvm::Vm vm, memory::GuestMemory memory, std::unique_ptr<StopControl> stop,
-                 Console& console, Console* virtio_console)
+                 Console& console, Console* virtio_console, VmConfig config)
     : m_vm(std::move(vm)),
       m_memory(std::move(memory)),
+      m_config(std::move(config)),
       m_stop(std::move(stop)),
       m_console(console),
       m_virtio_console_host(virtio_console) {}
 
-Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, const kvm::Kvm& kvm,
-                                                 Console& console, Console* virtio_console) {
-  TRY(validate(config));
+Result<std::unique_ptr<Machine>> Machine::build(const VmConfig& config, const kvm::Kvm& kvm,
+                                                Console& console, Console* virtio_console,
+                                                memory::GuestMemory memory) {
   kvm::Vm vm = TRY(kvm.create_vm());
   TRY(vm.set_identity_map_address(x86::kIdentityMapAddress));
   TRY(vm.set_tss_address(x86::kTssAddress));
   TRY(vm.create_irqchip());
   TRY(vm.create_pit2());
-
-  auto ram = x86::ram_regions(config.memory);
-  auto memory = TRY(memory::GuestMemory::create(ram));
   uint32_t slot = 0;
   for (const auto& region : memory.regions())
     TRY(vm.set_user_memory_region(slot++, region.start.value(), region.host.bytes()));
 
   auto stop = TRY(StopControl::create());
   auto machine = std::make_unique<Machine>(std::move(vm), std::move(memory), std::move(stop),
-                                           console, virtio_console);
+                                           console, virtio_console, config);
+  machine->m_msr_indices = TRY(kvm.msr_index_list());
   TRY(machine->add_devices(config));
+  return machine;
+}
+
+Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, const kvm::Kvm& kvm,
+                                                 Console& console, Console* virtio_console) {
+  TRY(validate(config));
+  auto ram = x86::ram_regions(config.memory);
+  auto memory = TRY(memory::GuestMemory::create(ram));
+  auto machine = TRY(build(config, kvm, console, virtio_console, std::move(memory)));
   TRY(machine->load_guest(config));
   TRY(machine->create_vcpus(kvm, config.cpus));
+  return machine;
+}
+
+namespace {
+
+// The guest side of `config` must be the snapshot's: the same RAM, vCPUs and devices in the
+// same slots. Host-side paths (consoles, disk files) may differ.
+Result<void> check_matches(const VmConfig& config, const VmConfig& saved) {
+  if (config.memory != saved.memory)
+    return make_error("memory is {} bytes; the snapshot's guest has {}", config.memory,
+                      saved.memory);
+  if (config.cpus != saved.cpus)
+    return make_error("{} vCPUs; the snapshot's guest has {}", config.cpus, saved.cpus);
+  if (config.disks.size() != saved.disks.size())
+    return make_error("{} disks; the snapshot's guest has {}", config.disks.size(),
+                      saved.disks.size());
+  for (size_t i = 0; i < config.disks.size(); ++i)
+    if (config.disks[i].readonly != saved.disks[i].readonly)
+      return make_error("disk {} is {}; in the snapshot it is {}", i,
+                        config.disks[i].readonly ? "read-only" : "writable",
+                        saved.disks[i].readonly ? "read-only" : "writable");
+  if (config.nets.size() != saved.nets.size())
+    return make_error("{} network interfaces; the snapshot's guest has {}", config.nets.size(),
+                      saved.nets.size());
+  if (config.rng != saved.rng) return make_error("rng differs from the snapshot's");
+  if (config.virtio_console.has_value() != saved.virtio_console.has_value())
+    return make_error("virtio_console differs from the snapshot's");
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Machine>> Machine::restore(const VmConfig& config, const kvm::Kvm& kvm,
+                                                  Console& console, Console* virtio_console,
+                                                  const std::string& dir,
+                                                  const Snapshot& snapshot) {
+  TRY(validate(config));
+  TRY(with_context(check_matches(config, snapshot.config), "restoring {}", dir));
+  auto ram = x86::ram_regions(config.memory);
+  if (ram.size() != snapshot.memory.size())
+    return make_error("{}: {} memory regions, expected {}", dir, snapshot.memory.size(),
+                      ram.size());
+  for (size_t i = 0; i < ram.size(); ++i)
+    if (ram[i].start.value() != snapshot.memory[i].guest_address ||
+        ram[i].size != snapshot.memory[i].size)
+      return make_error("{}: memory region {} is not where this machine puts RAM", dir, i);
+  auto memory = TRY(map_memory_image(dir + "/" + kSnapshotMemoryName, snapshot.memory));
+  auto machine = TRY(build(config, kvm, console, virtio_console, std::move(memory)));
+  // The irqchip and clock first, then the vCPUs; devices last, since restarting a virtio
+  // device may raise an interrupt at once and the LAPIC must already be the saved one.
+  TRY(with_context(kvm::restore_vm_state(machine->m_vm, snapshot.vm), "restoring {}", dir));
+  for (uint32_t id = 0; id < config.cpus; ++id) {
+    kvm::Vcpu vcpu = TRY(machine->m_vm.create_vcpu(id));
+    TRY(with_context(kvm::restore_vcpu_state(vcpu, snapshot.vcpus[id]), "restoring vCPU {}", id));
+    machine->m_vcpus.push_back(std::move(vcpu));
+  }
+  TRY(with_context(machine->restore_devices(snapshot.devices), "restoring {}", dir));
   return machine;
 }
 
@@ -135,13 +206,14 @@ Result<void> Machine::add_devices(const VmConfig& config) {
   TRY(m_pio.add(m_uart, x86::kSerialPort, 8));
   TRY(m_pio.add(std::make_shared<devices::legacy::I8042>(on_request),
                 devices::legacy::I8042::kBasePort, devices::legacy::I8042::kPortCount));
-  TRY(m_pio.add(std::make_shared<devices::legacy::CmosRtc>(), devices::legacy::CmosRtc::kBasePort,
-                devices::legacy::CmosRtc::kPortCount));
+  m_cmos = std::make_shared<devices::legacy::CmosRtc>();
+  TRY(m_pio.add(m_cmos, devices::legacy::CmosRtc::kBasePort, devices::legacy::CmosRtc::kPortCount));
   TRY(m_pio.add(std::make_shared<devices::legacy::PowerControls>(x86::kAcpiS5SleepType,
                                                                  x86::kAcpiResetValue, on_request),
                 x86::kAcpiSleepControlPort, devices::legacy::PowerControls::kPortCount));
   TRY(m_pio.add(std::make_shared<devices::legacy::Pvpanic>(on_request), x86::kPvpanicPort, 1));
   auto pci = std::make_shared<devices::pci::PciRoot>(on_request);
+  m_pci = pci;
   TRY(pci->add(0, std::make_shared<devices::pci::HostBridge>()));
   TRY(m_pio.add(pci, devices::pci::PciRoot::kBasePort, devices::pci::PciRoot::kPortCount));
   TRY(m_mmio.add(std::make_shared<devices::pci::PciMmioWindow>(pci, x86::kPciHoleStart),
@@ -166,6 +238,7 @@ Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::P
     if (next_bar + size > x86::kPciMmioEnd) return make_error("{}: the PCI window is full", name);
     function->place_bar(0, next_bar);
     TRY(pci.add(slot, function));
+    m_virtio.push_back(function);
     log::debug("PCI 00:{:02x}.0: {} (BAR0 {:#x})", slot, name, next_bar);
     next_bar += size;
     ++slot;
@@ -240,7 +313,8 @@ Result<void> Machine::create_vcpus(const kvm::Kvm& kvm, uint32_t count) {
   return {};
 }
 
-StopReason Machine::run(int signal_fd, std::chrono::steady_clock::time_point started) {
+StopReason Machine::run(int signal_fd, std::chrono::steady_clock::time_point started,
+                        ControlSocket* control) {
   auto loop = EventLoop::create();
   if (!loop) return {StopKind::error, loop.error().message()};
   StopControl& stop = *m_stop;
@@ -277,28 +351,157 @@ StopReason Machine::run(int signal_fd, std::chrono::steady_clock::time_point sta
                   stop.request({StopKind::user_quit, "quit from the console"});
                 }});
   }
+  if (watched && control)
+    watched = control->attach(
+        *loop, [this](const nlohmann::json& request) { return handle_control(request); });
   if (!watched) return {StopKind::error, watched.error().message()};
 
   install_kick_handler();
-  std::vector<std::jthread> threads;
-  threads.reserve(m_vcpus.size());
+  m_gate = std::make_unique<VcpuGate>(m_vcpus.size());
+  VcpuGate& gate = *m_gate;
+  m_threads.reserve(m_vcpus.size());
   VcpuBuses buses{m_pio, m_mmio};
   for (kvm::Vcpu& vcpu : m_vcpus)
-    threads.emplace_back([&vcpu, buses, &stop, started] { run_vcpu(vcpu, buses, stop, started); });
+    m_threads.emplace_back(
+        [&vcpu, buses, &stop, &gate, started] { run_vcpu(vcpu, buses, stop, gate, started); });
 
   if (auto result = loop->run_until([&stop] { return stop.requested(); }); !result)
     stop.request({StopKind::error, result.error().message()});
 
-  for (size_t i = 0; i < threads.size(); ++i) {
+  gate.open();  // a paused guest's vCPUs wake, see the stop and end
+  for (size_t i = 0; i < m_threads.size(); ++i) {
     m_vcpus[i].request_exit();
-    pthread_kill(threads[i].native_handle(), kick_signal());
+    pthread_kill(m_threads[i].native_handle(), kick_signal());
   }
-  threads.clear();  // joins
+  m_threads.clear();  // joins
   if (log::level() <= log::Level::debug) {
     for (const kvm::Vcpu& vcpu : m_vcpus)
       log::debug("vCPU {} at exit: {}", vcpu.id(), describe_registers(vcpu));
   }
   return *stop.reason();
+}
+
+Result<void> Machine::pause() {
+  if (m_paused) return {};
+  m_gate->close();
+  for (size_t i = 0; i < m_threads.size(); ++i) {
+    m_vcpus[i].request_exit();
+    pthread_kill(m_threads[i].native_handle(), kick_signal());
+  }
+  if (!m_gate->wait_parked(std::chrono::seconds(5))) {
+    m_gate->open();
+    return make_error("the vCPUs did not stop within 5 s");
+  }
+  // No vCPU runs now, so no new doorbells: the devices finish what they have and stop.
+  for (auto& device : m_virtio) device->pause();
+  m_paused = true;
+  return {};
+}
+
+void Machine::resume() {
+  if (!m_paused) return;
+  for (auto& device : m_virtio) device->resume();
+  m_paused = false;
+  m_gate->open();
+}
+
+devices::DeviceState Machine::save_devices() {
+  return {
+      {"uart", m_uart->save_state()}, {"cmos", m_cmos->save_state()}, {"pci", m_pci->save_state()}};
+}
+
+Result<void> Machine::restore_devices(const devices::DeviceState& state) {
+  for (const char* name : {"uart", "cmos", "pci"})
+    if (!state.contains(name)) return make_error("device state has no '{}'", name);
+  TRY(with_context(m_uart->restore_state(state["uart"]), "serial port"));
+  TRY(with_context(m_cmos->restore_state(state["cmos"]), "CMOS RTC"));
+  TRY(with_context(m_pci->restore_state(state["pci"]), "PCI"));
+  return {};
+}
+
+Result<SnapshotResult> Machine::snapshot(const std::string& dir) {
+  using Clock = std::chrono::steady_clock;
+  auto began = Clock::now();
+  if (dir.empty() || dir.front() != '/') return make_error("snapshot directory must be absolute");
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", dir);
+  // An older snapshot here stops being one before any of its files is replaced.
+  std::string manifest = dir + "/" + kSnapshotFileName;
+  if (::unlink(manifest.c_str()) != 0 && errno != ENOENT) return errno_error("remove {}", manifest);
+
+  bool was_paused = m_paused;
+  TRY(pause());
+  auto paused_at = Clock::now();
+  SnapshotResult result;
+  Snapshot snapshot;
+  auto capture = [&]() -> Result<void> {
+    snapshot.config = m_config;
+    snapshot.vm = TRY(kvm::save_vm_state(m_vm));
+    for (const kvm::Vcpu& vcpu : m_vcpus)
+      snapshot.vcpus.push_back(
+          TRY(with_context(kvm::save_vcpu_state(vcpu, m_msr_indices), "vCPU {}", vcpu.id())));
+    snapshot.devices = save_devices();
+    auto image = TRY(write_memory_image(m_memory, dir + "/" + kSnapshotMemoryName));
+    snapshot.memory = image.regions;
+    result.memory_bytes = image.data_bytes;
+    // Writable disks are copied while the guest stands still (the devices have finished every
+    // request, and their writes are in the page cache the copy reads).
+    for (size_t i = 0; i < m_config.disks.size(); ++i) {
+      const DiskConfig& disk = m_config.disks[i];
+      if (disk.readonly) {
+        snapshot.disk_copies.emplace_back();
+        continue;
+      }
+      std::string name = snapshot_disk_name(i);
+      std::string target = dir + "/" + name, temporary = target + ".tmp";
+      ::unlink(temporary.c_str());
+      result.disk_bytes += TRY(with_context(copy_sparse_file(disk.path, temporary), "disk {}", i));
+      if (::rename(temporary.c_str(), target.c_str()) != 0)
+        return errno_error("rename {} to {}", temporary, target);
+      snapshot.disk_copies.push_back(name);
+    }
+    return {};
+  };
+  auto captured = capture();
+  if (!was_paused) resume();
+  auto resumed_at = Clock::now();
+  TRY(captured);
+  TRY(write_snapshot_file(dir, snapshot));
+  using Ms = std::chrono::duration<double, std::milli>;
+  result.paused_ms = Ms(resumed_at - paused_at).count();
+  result.total_ms = Ms(Clock::now() - began).count();
+  return result;
+}
+
+nlohmann::json Machine::handle_control(const nlohmann::json& request) {
+  using json = nlohmann::json;
+  std::string op = request.contains("op") && request["op"].is_string() ? request["op"] : "";
+  auto failed = [](const Error& error) { return json{{"error", error.message()}}; };
+  if (op == "status") return {{"ok", true}, {"paused", m_paused}};
+  if (op == "pause") {
+    if (auto paused = pause(); !paused) return failed(paused.error());
+    log::info("guest paused");
+    return {{"ok", true}};
+  }
+  if (op == "resume") {
+    resume();
+    log::info("guest resumed");
+    return {{"ok", true}};
+  }
+  if (op == "snapshot") {
+    if (!request.contains("dir") || !request["dir"].is_string())
+      return {{"error", "snapshot: 'dir' (an absolute directory) is missing"}};
+    std::string dir = request["dir"];
+    auto taken = snapshot(dir);
+    if (!taken) return failed(taken.error());
+    log::info("snapshot written to {}: {} MiB of memory, {} MiB of disk, guest paused {:.1f} ms",
+              dir, taken->memory_bytes >> 20, taken->disk_bytes >> 20, taken->paused_ms);
+    return {{"ok", true},
+            {"memory_bytes", taken->memory_bytes},
+            {"disk_bytes", taken->disk_bytes},
+            {"paused_ms", taken->paused_ms},
+            {"total_ms", taken->total_ms}};
+  }
+  return {{"error", fmt::format("unknown op '{}' (status, pause, resume, snapshot)", op)}};
 }
 
 }  // namespace haven::vmm

@@ -2,43 +2,82 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
+#include <thread>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "arch/x86/cpu_state.h"
 #include "base/error.h"
 #include "devices/bus.h"
+#include "devices/legacy/cmos_rtc.h"
 #include "devices/legacy/uart_8250.h"
 #include "devices/pci/pci_root.h"
 #include "devices/virtio/console.h"
+#include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm.h"
 #include "memory/guest_memory.h"
 #include "vmm/console.h"
+#include "vmm/control_socket.h"
 #include "vmm/pci_platform.h"
+#include "vmm/snapshot_file.h"
 #include "vmm/stop_control.h"
+#include "vmm/vcpu_gate.h"
 #include "vmm/vm_config.h"
 
 namespace haven::vmm {
 
+// What a snapshot took.
+struct SnapshotResult {
+  uint64_t memory_bytes = 0;  // of guest RAM written (the rest were holes)
+  uint64_t disk_bytes = 0;    // copied from writable disks
+  double paused_ms = 0;       // how long the guest stood still
+  double total_ms = 0;
+};
+
 // One virtual machine, built from a VmConfig: guest memory, KVM's in-kernel interrupt
 // controllers and PIT, the legacy platform devices (8250, i8042, CMOS RTC, ACPI power
 // controls, pvpanic), firmware tables (ACPI, MP), the kernel loaded and every vCPU set up.
+// Or rebuilt from a snapshot, continuing where it was.
 class Machine {
  public:
   // `virtio_console`, when given, is the host end of the guest's /dev/hvc0.
   static Result<std::unique_ptr<Machine>> create(const VmConfig& config, const kvm::Kvm& kvm,
                                                  Console& console,
                                                  Console* virtio_console = nullptr);
+  // The machine `snapshot` (read from `dir`) describes, with its memory mapped copy-on-write
+  // from the snapshot and every vCPU and device as it was. `config` supplies the host side
+  // (consoles, disk paths: copies of the snapshot's disks); its guest side (memory, vCPUs,
+  // devices) must match the snapshot's.
+  static Result<std::unique_ptr<Machine>> restore(const VmConfig& config, const kvm::Kvm& kvm,
+                                                  Console& console, Console* virtio_console,
+                                                  const std::string& dir, const Snapshot& snapshot);
 
   // Runs until the guest or the host stops it: one thread per vCPU, while this thread serves
-  // console input and `signal_fd` (a signalfd for SIGINT/SIGTERM/SIGHUP, or -1).
-  StopReason run(int signal_fd, std::chrono::steady_clock::time_point started);
+  // console input, `signal_fd` (a signalfd for SIGINT/SIGTERM/SIGHUP, or -1) and the control
+  // socket, when given.
+  StopReason run(int signal_fd, std::chrono::steady_clock::time_point started,
+                 ControlSocket* control = nullptr);
 
   const memory::GuestMemory& memory() const { return m_memory; }
 
   Machine(kvm::Vm vm, memory::GuestMemory memory, std::unique_ptr<StopControl> stop,
-          Console& console, Console* virtio_console);
+          Console& console, Console* virtio_console, VmConfig config);
 
  private:
+  static Result<std::unique_ptr<Machine>> build(const VmConfig& config, const kvm::Kvm& kvm,
+                                                Console& console, Console* virtio_console,
+                                                memory::GuestMemory memory);
+  // While run() runs, on its thread. pause() parks the vCPUs and drains the devices.
+  Result<void> pause();
+  void resume();
+  // Pauses (unless paused), writes the snapshot into `dir`, resumes (unless it was paused).
+  Result<SnapshotResult> snapshot(const std::string& dir);
+  nlohmann::json handle_control(const nlohmann::json& request);
+  devices::DeviceState save_devices();
+  Result<void> restore_devices(const devices::DeviceState& state);
+
   Result<void> add_devices(const VmConfig& config);
   Result<void> add_virtio_devices(const VmConfig& config, devices::pci::PciRoot& pci);
   Result<void> load_guest(const VmConfig& config);
@@ -46,6 +85,8 @@ class Machine {
 
   kvm::Vm m_vm;
   memory::GuestMemory m_memory;
+  VmConfig m_config;
+  std::vector<uint32_t> m_msr_indices;  // what a snapshot saves
   // Declared before the buses: the devices on them use it until they are destroyed.
   std::unique_ptr<KvmPciPlatform> m_pci_platform;
   std::unique_ptr<StopControl> m_stop;
@@ -55,7 +96,13 @@ class Machine {
   devices::Bus m_pio{"port I/O"};
   devices::Bus m_mmio{"MMIO"};
   std::shared_ptr<devices::legacy::Uart8250> m_uart;
+  std::shared_ptr<devices::legacy::CmosRtc> m_cmos;
+  std::shared_ptr<devices::pci::PciRoot> m_pci;
+  std::vector<std::shared_ptr<devices::virtio::VirtioPci>> m_virtio;
   std::vector<kvm::Vcpu> m_vcpus;
+  std::unique_ptr<VcpuGate> m_gate;
+  std::vector<std::jthread> m_threads;  // one per vCPU while run() runs
+  bool m_paused = false;
   arch::x86::EntryState m_entry{};
 };
 

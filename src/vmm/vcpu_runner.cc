@@ -107,8 +107,12 @@ std::string describe_registers(const kvm::Vcpu& vcpu) {
       regs->rdi, sregs->cs.selector, sregs->cr0, sregs->cr2, sregs->cr3, sregs->cr4, sregs->efer);
 }
 
-void run_vcpu(kvm::Vcpu& vcpu, VcpuBuses buses, StopControl& stop,
+void run_vcpu(kvm::Vcpu& vcpu, VcpuBuses buses, StopControl& stop, VcpuGate& gate,
               std::chrono::steady_clock::time_point started) {
+  struct Leave {
+    VcpuGate& gate;
+    ~Leave() { gate.leave(); }
+  } leave{gate};
   sigset_t kick;
   sigemptyset(&kick);
   sigaddset(&kick, kick_signal());
@@ -136,6 +140,7 @@ void run_vcpu(kvm::Vcpu& vcpu, VcpuBuses buses, StopControl& stop,
         break;
       case KVM_EXIT_INTR:
         vcpu.clear_exit_request();
+        if (gate.closed()) gate.park();
         break;
       case KVM_EXIT_SHUTDOWN:
         crash(vcpu, stop, "triple fault");

@@ -5,6 +5,7 @@
 #include "devices/bus.h"
 #include "kvm/vcpu.h"
 #include "vmm/stop_control.h"
+#include "vmm/vcpu_gate.h"
 
 namespace haven::vmm {
 
@@ -19,9 +20,10 @@ struct VcpuBuses {
 };
 
 // Runs `vcpu` on the calling thread until `stop` is requested, dispatching port and MMIO
-// exits to the buses; guest crashes and KVM failures become stop requests. `started` is when
-// haven-vmm began, for the boot-time log line of vCPU 0's first exit.
-void run_vcpu(kvm::Vcpu& vcpu, VcpuBuses buses, StopControl& stop,
+// exits to the buses; guest crashes and KVM failures become stop requests. A kick while
+// `gate` is closed parks the thread until it opens. `started` is when haven-vmm began, for
+// the boot-time log line of vCPU 0's first exit.
+void run_vcpu(kvm::Vcpu& vcpu, VcpuBuses buses, StopControl& stop, VcpuGate& gate,
               std::chrono::steady_clock::time_point started);
 
 // "rip=0x... rsp=... cr0=..." for crash reports; best effort.

@@ -149,4 +149,17 @@ int64_t CmosRtc::stored_time() const {
   return static_cast<int64_t>(timegm(&tm));
 }
 
+DeviceState CmosRtc::save_state() {
+  std::lock_guard lock(m_mutex);
+  return {{"index", m_index}, {"ram", state_bytes(m_ram)}, {"offset", m_offset}};
+}
+
+Result<void> CmosRtc::restore_state(const DeviceState& state) {
+  std::lock_guard lock(m_mutex);
+  m_index = TRY(state_field<uint8_t>(state, "index"));
+  TRY(state_bytes_into(state, "ram", m_ram));
+  m_offset = TRY(state_field<int64_t>(state, "offset"));
+  return {};
+}
+
 }  // namespace haven::devices::legacy

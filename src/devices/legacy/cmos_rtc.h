@@ -24,6 +24,9 @@ class CmosRtc final : public BusDevice {
   std::string_view name() const override { return "cmos-rtc"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+  // Index register, CMOS RAM and the guest's clock offset.
+  DeviceState save_state() override;
+  Result<void> restore_state(const DeviceState& state) override;
 
  private:
   uint8_t read_data();

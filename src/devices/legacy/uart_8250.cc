@@ -158,4 +158,33 @@ void Uart8250::update_irq() {
   m_irq(level);
 }
 
+DeviceState Uart8250::save_state() {
+  std::lock_guard lock(m_mutex);
+  std::vector<uint8_t> input(m_input.begin(), m_input.end());
+  return {{"ier", m_ier},
+          {"lcr", m_lcr},
+          {"mcr", m_mcr},
+          {"fcr", m_fcr},
+          {"scratch", m_scratch},
+          {"divisor", m_divisor},
+          {"thr_empty_pending", m_thr_empty_pending},
+          {"irq_level", m_irq_level},
+          {"input", state_bytes(input)}};
+}
+
+Result<void> Uart8250::restore_state(const DeviceState& state) {
+  auto input = TRY(state_byte_vector(state, "input", kInputCapacity));
+  std::lock_guard lock(m_mutex);
+  m_ier = TRY(state_field<uint8_t>(state, "ier"));
+  m_lcr = TRY(state_field<uint8_t>(state, "lcr"));
+  m_mcr = TRY(state_field<uint8_t>(state, "mcr"));
+  m_fcr = TRY(state_field<uint8_t>(state, "fcr"));
+  m_scratch = TRY(state_field<uint8_t>(state, "scratch"));
+  m_divisor = TRY(state_field<uint16_t>(state, "divisor"));
+  m_thr_empty_pending = TRY(state_field<bool>(state, "thr_empty_pending"));
+  m_irq_level = TRY(state_field<bool>(state, "irq_level"));
+  m_input.assign(input.begin(), input.end());
+  return {};
+}
+
 }  // namespace haven::devices::legacy

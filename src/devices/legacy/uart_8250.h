@@ -31,6 +31,10 @@ class Uart8250 final : public BusDevice {
   // Bytes typed by the user; returns how many were taken (the rest does not fit).
   size_t enqueue_input(std::span<const uint8_t> bytes);
 
+  // Registers and typed-ahead input (the interrupt line's level lives in the irqchip state).
+  DeviceState save_state() override;
+  Result<void> restore_state(const DeviceState& state) override;
+
  private:
   uint8_t read_register(uint8_t reg);
   void write_register(uint8_t reg, uint8_t value);

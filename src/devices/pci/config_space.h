@@ -4,6 +4,7 @@
 // per-byte mask of what the guest may change: everything else is read-only, as hardware makes
 // it. Not thread-safe by itself; its owner serializes access.
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <span>
@@ -42,6 +43,11 @@ class ConfigSpace {
   uint8_t u8(uint8_t offset) const { return m_bytes[offset]; }
   uint16_t u16(uint8_t offset) const;
   uint32_t u32(uint8_t offset) const;
+  // The whole space, for snapshots; load() puts back what bytes() gave (the masks stay).
+  std::span<const uint8_t, kSize> bytes() const { return m_bytes; }
+  void load(std::span<const uint8_t, kSize> bytes) {
+    std::copy(bytes.begin(), bytes.end(), m_bytes.begin());
+  }
 
  private:
   std::array<uint8_t, kSize> m_bytes{};

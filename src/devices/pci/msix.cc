@@ -129,6 +129,37 @@ void Msix::pba_read(uint64_t offset, std::span<uint8_t> data) {
   }
 }
 
+DeviceState Msix::save_state() const {
+  std::lock_guard lock(m_mutex);
+  DeviceState entries = DeviceState::array();
+  for (const Entry& entry : m_entries)
+    entries.push_back({{"address", entry.message.address},
+                       {"data", entry.message.data},
+                       {"masked", entry.masked},
+                       {"pending", entry.pending}});
+  return {{"enabled", m_enabled}, {"function_masked", m_function_masked}, {"entries", entries}};
+}
+
+Result<void> Msix::restore_state(const DeviceState& state) {
+  std::lock_guard lock(m_mutex);
+  m_enabled = TRY(state_field<bool>(state, "enabled"));
+  m_function_masked = TRY(state_field<bool>(state, "function_masked"));
+  if (!state.contains("entries") || !state["entries"].is_array() ||
+      state["entries"].size() != m_entries.size())
+    return make_error("MSI-X state: expected {} entries", m_entries.size());
+  for (size_t i = 0; i < m_entries.size(); ++i) {
+    const DeviceState& saved = state["entries"][i];
+    Entry& entry = m_entries[i];
+    entry.message.address = TRY(state_field<uint64_t>(saved, "address"));
+    entry.message.data = TRY(state_field<uint32_t>(saved, "data"));
+    entry.masked = TRY(state_field<bool>(saved, "masked"));
+    entry.pending = TRY(state_field<bool>(saved, "pending"));
+    entry.routed.reset();
+  }
+  for (uint16_t i = 0; i < vector_count(); ++i) refresh(i);
+  return {};
+}
+
 bool Msix::enabled() const {
   std::lock_guard lock(m_mutex);
   return m_enabled;

@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "devices/device_state.h"
 #include "devices/pci/config_space.h"
 #include "devices/pci/msi.h"
 
@@ -45,6 +46,11 @@ class Msix {
   // Raises `vector` now, or leaves it pending while masked. False when MSI-X is off (the
   // device then uses INTx) or the vector does not exist.
   bool signal(uint16_t vector);
+
+  // Snapshots: enable and mask bits, every entry and its pending bit; restoring routes the
+  // deliverable vectors again.
+  DeviceState save_state() const;
+  Result<void> restore_state(const DeviceState& state);
 
  private:
   struct Entry {

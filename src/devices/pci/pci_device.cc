@@ -102,6 +102,27 @@ bool PciDevice::mmio_write(uint64_t address, std::span<const uint8_t> data) {
   return false;
 }
 
+DeviceState PciDevice::save_state() {
+  return {{"config", state_bytes(m_config.bytes())}};
+}
+
+Result<void> PciDevice::restore_state(const DeviceState& state) {
+  std::array<uint8_t, ConfigSpace::kSize> bytes{};
+  TRY(state_bytes_into(state, "config", bytes));
+  // Vendor, device, revision and class: the snapshot must be of this very kind of device.
+  for (uint8_t offset : {kVendorId, kDeviceId, kRevisionId, kClassCode}) {
+    uint8_t length = offset == kClassCode ? 3 : offset == kRevisionId ? 1 : 2;
+    for (uint8_t i = 0; i < length; ++i)
+      if (bytes[offset + i] != m_config.u8(static_cast<uint8_t>(offset + i)))
+        return make_error("the snapshot's PCI function {:04x}:{:04x} is not this {:04x}:{:04x}",
+                          bytes[0] | bytes[1] << 8, bytes[2] | bytes[3] << 8,
+                          m_config.u16(kVendorId), m_config.u16(kDeviceId));
+  }
+  m_config.load(bytes);
+  update_decoding();
+  return {};
+}
+
 uint8_t PciDevice::add_capability(uint8_t id, uint8_t length) {
   uint8_t offset = m_next_capability_offset;
   assert(length >= 2 && offset + length <= ConfigSpace::kSize);

@@ -45,6 +45,9 @@ class PciDevice : public PciFunction {
   void write_config(uint32_t offset, std::span<const uint8_t> data) override;
   bool mmio_read(uint64_t address, std::span<uint8_t> data) override;
   bool mmio_write(uint64_t address, std::span<const uint8_t> data) override;
+  // {"config": the 256 bytes}; restoring checks the identity and re-decodes the BARs.
+  DeviceState save_state() override;
+  Result<void> restore_state(const DeviceState& state) override;
 
   // A 64-bit, non-prefetchable memory BAR of `size` bytes (a power of two, at least 4 KiB),
   // using BAR registers `index` and `index + 1`.

@@ -5,6 +5,8 @@
 
 #include <string_view>
 
+#include "base/error.h"
+#include "devices/device_state.h"
 #include "devices/pci/config_space.h"
 
 namespace haven::devices::pci {
@@ -27,6 +29,12 @@ class PciFunction {
     (void)address;
     (void)data;
     return false;
+  }
+  // Snapshots (see BusDevice): called by the root, with no vCPU running.
+  virtual DeviceState save_state() { return nullptr; }
+  virtual Result<void> restore_state(const DeviceState& state) {
+    (void)state;
+    return {};
   }
 };
 

@@ -88,4 +88,40 @@ void PciMmioWindow::write(uint64_t offset, std::span<const uint8_t> data) {
   m_root->mmio_write(m_base + offset, data);
 }
 
+DeviceState PciRoot::save_state() {
+  DeviceState functions = DeviceState::object();
+  for (uint32_t slot = 0; slot < kDevicesPerBus; ++slot)
+    if (m_devices[slot]) {
+      DeviceState state = m_devices[slot]->save_state();
+      if (!state.is_null()) functions[std::to_string(slot)] = std::move(state);
+    }
+  std::lock_guard lock(m_mutex);
+  return {{"address", m_address}, {"reset_control", m_reset_control}, {"functions", functions}};
+}
+
+Result<void> PciRoot::restore_state(const DeviceState& state) {
+  {
+    std::lock_guard lock(m_mutex);
+    m_address = TRY(state_field<uint32_t>(state, "address"));
+    m_reset_control = TRY(state_field<uint8_t>(state, "reset_control"));
+  }
+  if (!state.contains("functions") || !state["functions"].is_object())
+    return make_error("PCI state has no 'functions'");
+  const DeviceState& functions = state["functions"];
+  for (uint32_t slot = 0; slot < kDevicesPerBus; ++slot) {
+    std::string key = std::to_string(slot);
+    bool saved = functions.contains(key);
+    if (!m_devices[slot]) {
+      if (saved)
+        return make_error("the snapshot has a PCI function at 00:{:02x}.0 and this VM has none",
+                          slot);
+      continue;
+    }
+    if (!saved) continue;  // a function without state
+    TRY(with_context(m_devices[slot]->restore_state(functions[key]), "PCI 00:{:02x}.0 ({})", slot,
+                     m_devices[slot]->name()));
+  }
+  return {};
+}
+
 }  // namespace haven::devices::pci

@@ -39,6 +39,9 @@ class PciRoot final : public BusDevice {
   std::string_view name() const override { return "pci-root"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+  // The address register and every function's state, by slot.
+  DeviceState save_state() override;
+  Result<void> restore_state(const DeviceState& state) override;
 
  private:
   // The function the address register selects, or null (nothing there: reads see ones).

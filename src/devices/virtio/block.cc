@@ -80,6 +80,12 @@ void Block::read_config(uint64_t offset, std::span<uint8_t> data) {
 
 Result<void> Block::activate(Activation activation) {
   m_session.begin(std::move(activation));
+  return resume();
+}
+
+// A new ring each time: the worker thread that enables a ring is its only submitter.
+Result<void> Block::resume() {
+  m_draining = false;
   if (!m_session.has_queue(0)) return {};
   // Room for every request, the two polls and the write-zeroes retries.
   m_uring = TRY(with_context(Uring::create(2 * kQueueSize), "{}", m_options.path));
@@ -88,6 +94,12 @@ Result<void> Block::activate(Activation activation) {
   for (uint32_t slot = kQueueSize; slot-- > 0;) m_free.push_back(slot);
   m_in_flight = 0;
   return m_session.serve_custom("virtio-blk", [this](Worker& worker) { run(worker); });
+}
+
+void Block::pause() {
+  m_draining = true;  // the worker finishes what is in flight before it ends
+  m_session.pause();
+  m_uring.reset();
 }
 
 void Block::reset() {
@@ -112,7 +124,9 @@ void Block::run(Worker& worker) {
   bool stop_armed = true;
 
   serve_queue();  // the driver may have queued requests before DRIVER_OK's kick
-  while (stop_armed && !m_session.broken()) {
+  // Pausing, the loop goes on after the stop until the requests in flight are finished.
+  auto running = [&] { return stop_armed || (m_draining && m_in_flight > 0); };
+  while (running() && !m_session.broken()) {
     if (int err = io_uring_submit_and_wait(ring, 1); err < 0 && err != -EINTR) {
       m_session.fail(Error::from_errno("io_uring_submit_and_wait", -err));
       break;
@@ -126,14 +140,17 @@ void Block::run(Worker& worker) {
         stop_armed = false;
       } else if (tag == kKickTag) {
         if (!(cqe->flags & IORING_CQE_F_MORE)) arm_kick();  // the kernel ended the poll
-      } else if (!stop_armed) {
+      } else if (!stop_armed && !m_draining) {
         --m_in_flight;  // resetting: the guest will not look at it
       } else if (!finish(tag, cqe->res)) {
         break;
       }
     }
     io_uring_cq_advance(ring, seen);
-    if (stop_armed) serve_queue();  // starts new requests, interrupts for the finished ones
+    if (stop_armed)
+      serve_queue();  // starts new requests, interrupts for the finished ones
+    else if (m_draining)
+      m_session.notify(0);
   }
   empty_ring(stop_armed);
 }

@@ -10,6 +10,7 @@
 // marks the device broken.
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -66,6 +67,11 @@ class Block final : public VirtioDevice {
   void read_config(uint64_t offset, std::span<uint8_t> data) override;
   Result<void> activate(Activation activation) override;
   void reset() override;
+  void pause() override;
+  Result<void> resume() override;
+  std::vector<std::optional<QueuePosition>> queue_positions() const override {
+    return m_session.positions();
+  }
 
   uint64_t capacity_sectors() const { return m_sectors; }
 
@@ -121,6 +127,9 @@ class Block final : public VirtioDevice {
   std::vector<Pending> m_pending;  // by slot
   std::vector<uint32_t> m_free;    // free slots
   uint32_t m_in_flight = 0;
+  // Set while pausing for a snapshot: on stop, requests in flight complete normally (a reset
+  // discards them instead). Written before the worker is told to stop, read by it after.
+  std::atomic<bool> m_draining{false};
   Session m_session;  // last: its worker stops before the ring goes
 };
 

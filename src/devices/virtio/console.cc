@@ -30,6 +30,10 @@ void Console::read_config(uint64_t offset, std::span<uint8_t> data) {
 
 Result<void> Console::activate(Activation activation) {
   m_session.begin(std::move(activation));
+  return resume();
+}
+
+Result<void> Console::resume() {
   if (!m_session.has_queue(kRx) || !m_session.has_queue(kTx)) return {};
   return m_session.serve("virtio-console",
                          {{m_session.notify_fd(kRx), [this] { receive(); }, true},

@@ -33,6 +33,11 @@ class Console final : public VirtioDevice {
   void read_config(uint64_t offset, std::span<uint8_t> data) override;
   Result<void> activate(Activation activation) override;
   void reset() override;
+  void pause() override { m_session.pause(); }
+  Result<void> resume() override;
+  std::vector<std::optional<QueuePosition>> queue_positions() const override {
+    return m_session.positions();
+  }
 
   // Bytes for the guest; returns how many were accepted (the rest would overflow the buffer).
   size_t enqueue_input(std::span<const uint8_t> bytes);

@@ -67,6 +67,15 @@ class VirtioDevice {
   virtual Result<void> activate(Activation activation) = 0;
   // Stops serving: when it returns, the device touches neither guest memory nor the queues.
   virtual void reset() = 0;
+
+  // Snapshots, only between activate() and reset(). pause() stops serving once every request
+  // the device took from a queue is finished and in the used ring, so the queues' positions
+  // are all the state a snapshot needs; resume() serves again from where it stopped (also in
+  // a new process, after activate() with queues set to the saved positions).
+  virtual void pause() = 0;
+  virtual Result<void> resume() = 0;
+  // Per queue: its position, or nullopt when the driver left it off. While paused.
+  virtual std::vector<std::optional<QueuePosition>> queue_positions() const = 0;
 };
 
 // Copies `size` bytes of a little-endian configuration structure starting at `offset`; bytes

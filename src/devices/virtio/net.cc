@@ -77,6 +77,10 @@ Result<void> Net::activate(Activation activation) {
   }
   if (::ioctl(m_tap.get(), TUNSETOFFLOAD, offload) != 0)
     return errno_error("TUNSETOFFLOAD {:#x} on {}", offload, m_options.tap);
+  return resume();
+}
+
+Result<void> Net::resume() {
   if (!m_session.has_queue(kRx) || !m_session.has_queue(kTx)) return {};
   m_tap_watched = false;
   TRY(m_session.serve("virtio-net", {{m_session.notify_fd(kRx), [this] { rx_kicked(); }, true},

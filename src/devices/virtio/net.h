@@ -49,6 +49,11 @@ class Net final : public VirtioDevice {
   void read_config(uint64_t offset, std::span<uint8_t> data) override;
   Result<void> activate(Activation activation) override;
   void reset() override;
+  void pause() override { m_session.pause(); }
+  Result<void> resume() override;
+  std::vector<std::optional<QueuePosition>> queue_positions() const override {
+    return m_session.positions();
+  }
 
  private:
   struct Key {

@@ -11,6 +11,10 @@ namespace haven::devices::virtio {
 
 Result<void> Rng::activate(Activation activation) {
   m_session.begin(std::move(activation));
+  return resume();
+}
+
+Result<void> Rng::resume() {
   if (!m_session.has_queue(0)) return {};  // the driver left the queue off: nothing to serve
   return m_session.serve("virtio-rng", {{m_session.notify_fd(0), [this] { serve(); }, true}});
 }

@@ -24,6 +24,11 @@ class Rng final : public VirtioDevice {
   }
   Result<void> activate(Activation activation) override;
   void reset() override;
+  void pause() override { m_session.pause(); }
+  Result<void> resume() override;
+  std::vector<std::optional<QueuePosition>> queue_positions() const override {
+    return m_session.positions();
+  }
 
  private:
   void serve();

@@ -23,6 +23,13 @@ void Session::stop() {
   m_broken = false;
 }
 
+std::vector<std::optional<QueuePosition>> Session::positions() const {
+  std::vector<std::optional<QueuePosition>> result;
+  for (const auto& queue : m_activation.queues)
+    result.push_back(queue ? std::optional(queue->position()) : std::nullopt);
+  return result;
+}
+
 void Session::fail(const Error& error) {
   if (m_broken) return;
   m_broken = true;

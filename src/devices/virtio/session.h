@@ -26,6 +26,11 @@ class Session {
   Result<void> serve_custom(std::string name, std::function<void(Worker&)> body);
   // Joins the worker and forgets the activation. Safe to call when not running.
   void stop();
+  // Joins the worker but keeps the activation (queues and their positions): a snapshot pauses
+  // the device this way, and the device's serve call starts a new worker on resume.
+  void pause() { m_worker.reset(); }
+  // Each queue's position (nullopt: not enabled); meaningful while paused.
+  std::vector<std::optional<QueuePosition>> positions() const;
 
   bool has_queue(uint16_t index) const {
     return index < m_activation.queues.size() && m_activation.queues[index].has_value();

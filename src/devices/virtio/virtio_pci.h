@@ -14,6 +14,8 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <vector>
 
 #include "base/unique_fd.h"
@@ -56,6 +58,15 @@ class VirtioPci final : public pci::PciDevice, private Interrupts {
   uint8_t status() const;
   uint64_t offered_features() const { return m_offered; }
 
+  // Snapshots. pause() lets the device finish what it took from its queues and stop; resume()
+  // serves again. save_state() (while paused) is the config space, MSI-X, the transport's
+  // registers and each queue's position; restore_state() puts them into a freshly built
+  // function of the same kind and restarts the device where it was.
+  void pause();
+  void resume();
+  DeviceState save_state() override;
+  Result<void> restore_state(const DeviceState& state) override;
+
  private:
   struct Key {
     explicit Key() = default;
@@ -94,7 +105,8 @@ class VirtioPci final : public pci::PciDevice, private Interrupts {
   std::array<uint8_t, kCommonSize> common_registers() const;
   void apply_common(uint64_t field, const std::array<uint8_t, kCommonSize>& registers);
   void set_status(uint8_t status);
-  void activate();
+  // `positions` (restoring a snapshot): where each queue continues.
+  void activate(std::span<const std::optional<QueuePosition>> positions = {});
   void reset();
   void fail(const std::string& why);
   void register_doorbells();

@@ -26,6 +26,15 @@ struct QueueLayout {
   memory::GuestAddr device_ring;  // "used"
 };
 
+// Where the device stands in a queue: all a snapshot needs to let a restored device carry on
+// (requests are never in flight across a snapshot: the device is paused first).
+struct QueuePosition {
+  uint16_t next_avail = 0;
+  uint16_t next_used = 0;
+  uint16_t last_notified_used = 0;
+  bool operator==(const QueuePosition&) const = default;
+};
+
 struct Buffer {
   memory::GuestAddr address;
   uint32_t length = 0;
@@ -63,6 +72,12 @@ class Virtqueue {
   // Requests returned to the driver so far (wraps at 2^16, as the ring index does).
   uint16_t used_index() const { return m_next_used; }
   uint16_t size() const { return m_layout.size; }
+  QueuePosition position() const { return {m_next_avail, m_next_used, m_last_notified_used}; }
+  void set_position(const QueuePosition& position) {
+    m_next_avail = position.next_avail;
+    m_next_used = position.next_used;
+    m_last_notified_used = position.last_notified_used;
+  }
 
  private:
   Virtqueue(const memory::GuestMemory& memory, const QueueLayout& layout, bool indirect,

@@ -1,0 +1,99 @@
+#include "vmm/memory_image.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "base/atomic_file.h"
+#include "base/file_extents.h"
+#include "base/sys.h"
+
+namespace haven::vmm {
+namespace {
+
+constexpr uint64_t kPageSize = 4096;
+constexpr uint64_t kBlock = 64 * 1024;           // the unit checked for zeros
+constexpr uint64_t kMaxWrite = 8 * 1024 * 1024;  // contiguous data is written in runs this long
+
+// Per page of `region`: resident or not. File-backed pages are all "resident": a page not in
+// the page cache may still hold data in the file.
+Result<std::vector<unsigned char>> resident_pages(const memory::Region& region) {
+  std::vector<unsigned char> pages(region.size() / kPageSize, 1);
+  if (!region.anonymous) return pages;
+  if (::mincore(region.host.data(), region.size(), pages.data()) != 0)
+    return errno_error("mincore of guest memory at {}", region.start);
+  return pages;
+}
+
+bool any_resident(const std::vector<unsigned char>& pages, uint64_t offset, uint64_t length) {
+  for (uint64_t page = offset / kPageSize; page < (offset + length) / kPageSize; ++page)
+    if (pages[page] & 1) return true;
+  return false;
+}
+
+}  // namespace
+
+Result<MemoryImage> write_memory_image(const memory::GuestMemory& memory, const std::string& path) {
+  std::string temporary = path + ".tmp";
+  ::unlink(temporary.c_str());
+  auto fd = TRY(sys::open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  MemoryImage image;
+  uint64_t file_offset = 0;
+  for (const memory::Region& region : memory.regions()) {
+    image.regions.push_back({region.start.value(), region.size(), file_offset});
+    auto pages = TRY(resident_pages(region));
+    uint64_t run_start = 0, run_length = 0;
+    auto flush = [&]() -> Result<void> {
+      if (run_length == 0) return {};
+      TRY(with_context(
+          sys::write_at(fd.get(),
+                        std::span<const uint8_t>(region.host.data() + run_start, run_length),
+                        file_offset + run_start),
+          "{}", temporary));
+      image.data_bytes += run_length;
+      run_length = 0;
+      return {};
+    };
+    for (uint64_t offset = 0; offset < region.size(); offset += kBlock) {
+      uint64_t length = std::min(kBlock, region.size() - offset);
+      bool data = any_resident(pages, offset, length) &&
+                  !all_zero(std::span(region.host.data() + offset, length));
+      if (!data || run_length >= kMaxWrite) TRY(flush());
+      if (!data) continue;
+      if (run_length == 0) run_start = offset;
+      run_length += length;
+    }
+    TRY(flush());
+    file_offset += region.size();
+  }
+  if (::ftruncate(fd.get(), static_cast<off_t>(file_offset)) != 0)
+    return errno_error("truncate {}", temporary);
+  if (::fdatasync(fd.get()) != 0) return errno_error("fdatasync {}", temporary);
+  if (::rename(temporary.c_str(), path.c_str()) != 0)
+    return errno_error("rename {} to {}", temporary, path);
+  TRY(fsync_parent_directory(path));
+  return image;
+}
+
+Result<memory::GuestMemory> map_memory_image(const std::string& path,
+                                             std::span<const SnapshotRegion> regions) {
+  auto fd = TRY(sys::open(path, O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", path);
+  std::vector<memory::RegionSpec> specs;
+  std::vector<uint64_t> offsets;
+  for (const SnapshotRegion& region : regions) {
+    if (region.file_offset + region.size < region.file_offset ||
+        region.file_offset + region.size > static_cast<uint64_t>(st.st_size))
+      return make_error("{}: {} bytes, too short for the region at {:#x} (+{:#x})", path,
+                        st.st_size, region.guest_address, region.size);
+    specs.push_back({memory::GuestAddr(region.guest_address), region.size});
+    offsets.push_back(region.file_offset);
+  }
+  return with_context(memory::GuestMemory::map_file(specs, fd.get(), offsets), "{}", path);
+}
+
+}  // namespace haven::vmm

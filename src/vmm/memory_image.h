@@ -1,0 +1,28 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "memory/guest_memory.h"
+#include "vmm/snapshot_file.h"
+
+namespace haven::vmm {
+
+struct MemoryImage {
+  std::vector<SnapshotRegion> regions;
+  uint64_t data_bytes = 0;  // written; the rest are holes
+};
+
+// Writes guest RAM to `path` through a temporary file beside it, renamed into place once
+// synced. Sparse: pages never touched (not resident in anonymous memory) and pages of zeros
+// are holes. The guest must be paused.
+Result<MemoryImage> write_memory_image(const memory::GuestMemory& memory, const std::string& path);
+
+// Maps the image at `path` as guest memory laid out as `regions`, copy-on-write.
+Result<memory::GuestMemory> map_memory_image(const std::string& path,
+                                             std::span<const SnapshotRegion> regions);
+
+}  // namespace haven::vmm

@@ -1,0 +1,174 @@
+#include "vmm/snapshot_file.h"
+
+#include "base/atomic_file.h"
+#include "base/sys.h"
+
+namespace haven::vmm {
+namespace {
+
+using devices::DeviceState;
+using devices::state_field;
+using devices::state_struct;
+using devices::state_struct_field;
+using json = nlohmann::json;
+
+constexpr const char* kFormat = "haven-vm-snapshot";
+constexpr size_t kMaxSnapshotFile = 64 * MiB;
+constexpr size_t kMaxVcpus = 1024;
+constexpr size_t kMaxEntries = 4096;  // CPUID entries, MSRs
+
+json vcpu_to_json(const kvm::VcpuState& state) {
+  json msrs = json::array();
+  for (const kvm::MsrEntry& msr : state.msrs) msrs.push_back({msr.index, msr.value});
+  return {
+      {"cpuid", devices::state_bytes(std::span(reinterpret_cast<const uint8_t*>(state.cpuid.data()),
+                                               state.cpuid.size() * sizeof(kvm_cpuid_entry2)))},
+      {"mp_state", state_struct(state.mp_state)},
+      {"regs", state_struct(state.regs)},
+      {"sregs", state_struct(state.sregs)},
+      {"xsave", state_struct(state.xsave)},
+      {"xcrs", state_struct(state.xcrs)},
+      {"debugregs", state_struct(state.debugregs)},
+      {"lapic", state_struct(state.lapic)},
+      {"msrs", msrs},
+      {"events", state_struct(state.events)}};
+}
+
+Result<kvm::VcpuState> vcpu_from_json(const json& doc) {
+  kvm::VcpuState state;
+  auto cpuid =
+      TRY(devices::state_byte_vector(doc, "cpuid", kMaxEntries * sizeof(kvm_cpuid_entry2)));
+  if (cpuid.size() % sizeof(kvm_cpuid_entry2))
+    return make_error("'cpuid' is not a whole number of entries");
+  state.cpuid.resize(cpuid.size() / sizeof(kvm_cpuid_entry2));
+  std::memcpy(state.cpuid.data(), cpuid.data(), cpuid.size());
+  state.mp_state = TRY(state_struct_field<kvm_mp_state>(doc, "mp_state"));
+  state.regs = TRY(state_struct_field<kvm_regs>(doc, "regs"));
+  state.sregs = TRY(state_struct_field<kvm_sregs>(doc, "sregs"));
+  state.xsave = TRY(state_struct_field<kvm_xsave>(doc, "xsave"));
+  state.xcrs = TRY(state_struct_field<kvm_xcrs>(doc, "xcrs"));
+  state.debugregs = TRY(state_struct_field<kvm_debugregs>(doc, "debugregs"));
+  state.lapic = TRY(state_struct_field<kvm_lapic_state>(doc, "lapic"));
+  state.events = TRY(state_struct_field<kvm_vcpu_events>(doc, "events"));
+  if (!doc.contains("msrs") || !doc["msrs"].is_array() || doc["msrs"].size() > kMaxEntries)
+    return make_error("'msrs' is not a list of [index, value] pairs");
+  for (const json& pair : doc["msrs"]) {
+    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number_unsigned() ||
+        !pair[1].is_number_unsigned() || pair[0].get<uint64_t>() > UINT32_MAX)
+      return make_error("'msrs' is not a list of [index, value] pairs");
+    state.msrs.push_back({pair[0].get<uint32_t>(), pair[1].get<uint64_t>()});
+  }
+  return state;
+}
+
+json vm_to_json(const kvm::VmState& state) {
+  return {{"clock", state_struct(state.clock)},
+          {"pic_master", state_struct(state.pic_master)},
+          {"pic_slave", state_struct(state.pic_slave)},
+          {"ioapic", state_struct(state.ioapic)},
+          {"pit", state_struct(state.pit)}};
+}
+
+Result<kvm::VmState> vm_from_json(const json& doc) {
+  kvm::VmState state;
+  state.clock = TRY(state_struct_field<kvm_clock_data>(doc, "clock"));
+  state.pic_master = TRY(state_struct_field<kvm_irqchip>(doc, "pic_master"));
+  state.pic_slave = TRY(state_struct_field<kvm_irqchip>(doc, "pic_slave"));
+  state.ioapic = TRY(state_struct_field<kvm_irqchip>(doc, "ioapic"));
+  state.pit = TRY(state_struct_field<kvm_pit_state2>(doc, "pit"));
+  if (state.pic_master.chip_id != KVM_IRQCHIP_PIC_MASTER ||
+      state.pic_slave.chip_id != KVM_IRQCHIP_PIC_SLAVE ||
+      state.ioapic.chip_id != KVM_IRQCHIP_IOAPIC)
+    return make_error("the irqchip states are not the PICs and the IOAPIC");
+  return state;
+}
+
+Result<Snapshot> parse(const json& doc) {
+  auto format = TRY(state_field<std::string>(doc, "format"));
+  if (format != kFormat) return make_error("not a Haven VM snapshot (format '{}')", format);
+  auto version = TRY(state_field<uint32_t>(doc, "version"));
+  if (version != kSnapshotVersion)
+    return make_error("snapshot version {}; this Haven reads version {}", version,
+                      kSnapshotVersion);
+  Snapshot snapshot;
+  if (!doc.contains("config")) return make_error("no 'config'");
+  snapshot.config = TRY(with_context(vm_config_from_json(doc["config"].dump()), "config"));
+  if (!doc.contains("vm")) return make_error("no 'vm'");
+  snapshot.vm = TRY(with_context(vm_from_json(doc["vm"]), "vm"));
+  if (!doc.contains("vcpus") || !doc["vcpus"].is_array() || doc["vcpus"].size() > kMaxVcpus)
+    return make_error("'vcpus' is not a list");
+  for (size_t i = 0; i < doc["vcpus"].size(); ++i)
+    snapshot.vcpus.push_back(TRY(with_context(vcpu_from_json(doc["vcpus"][i]), "vCPU {}", i)));
+  if (snapshot.vcpus.size() != snapshot.config.cpus)
+    return make_error("{} vCPU states for a VM of {} vCPUs", snapshot.vcpus.size(),
+                      snapshot.config.cpus);
+  if (!doc.contains("devices") || !doc["devices"].is_object())
+    return make_error("'devices' is not an object");
+  snapshot.devices = doc["devices"];
+  if (!doc.contains("memory") || !doc["memory"].is_array())
+    return make_error("'memory' is not a list of regions");
+  for (const json& region : doc["memory"])
+    snapshot.memory.push_back({TRY(state_field<uint64_t>(region, "guest_address")),
+                               TRY(state_field<uint64_t>(region, "size")),
+                               TRY(state_field<uint64_t>(region, "file_offset"))});
+  if (!doc.contains("disk_copies") || !doc["disk_copies"].is_array() ||
+      doc["disk_copies"].size() != snapshot.config.disks.size())
+    return make_error("'disk_copies' does not list every disk");
+  for (const json& copy : doc["disk_copies"]) {
+    if (copy.is_null()) {
+      snapshot.disk_copies.emplace_back();
+      continue;
+    }
+    if (!copy.is_string()) return make_error("'disk_copies' holds a non-string");
+    std::string name = copy.get<std::string>();
+    if (name.empty() || name.find('/') != std::string::npos || name.starts_with("."))
+      return make_error("disk copy '{}' is not a plain file name", name);
+    snapshot.disk_copies.push_back(name);
+  }
+  return snapshot;
+}
+
+}  // namespace
+
+std::string snapshot_disk_name(size_t index) {
+  return fmt::format("disk-{}.img", index);
+}
+
+Result<void> write_snapshot_file(const std::string& dir, const Snapshot& snapshot) {
+  json vcpus = json::array();
+  for (const kvm::VcpuState& vcpu : snapshot.vcpus) vcpus.push_back(vcpu_to_json(vcpu));
+  json memory = json::array();
+  for (const SnapshotRegion& region : snapshot.memory)
+    memory.push_back({{"guest_address", region.guest_address},
+                      {"size", region.size},
+                      {"file_offset", region.file_offset}});
+  json disks = json::array();
+  for (const auto& copy : snapshot.disk_copies) disks.push_back(copy ? json(*copy) : json());
+  json doc = {{"format", kFormat},
+              {"version", kSnapshotVersion},
+              {"config", json::parse(vm_config_to_json(snapshot.config))},
+              {"vm", vm_to_json(snapshot.vm)},
+              {"vcpus", vcpus},
+              {"devices", snapshot.devices},
+              {"memory", memory},
+              {"disk_copies", disks}};
+  std::string text = doc.dump(1) + "\n";
+  return write_file_atomic(dir + "/" + kSnapshotFileName,
+                           std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+}
+
+Result<Snapshot> read_snapshot_file(const std::string& dir) {
+  std::string path = dir + "/" + kSnapshotFileName;
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT)
+    return make_error("{}: no {} (not a snapshot, or an unfinished one)", dir, kSnapshotFileName);
+  auto bytes = TRY(sys::read_file(path, kMaxSnapshotFile));
+  json doc;
+  try {
+    doc = json::parse(bytes.begin(), bytes.end());
+  } catch (const json::parse_error& error) {
+    return make_error("{}: not valid JSON: {}", path, error.what());
+  }
+  return with_context(parse(doc), "{}", path);
+}
+
+}  // namespace haven::vmm

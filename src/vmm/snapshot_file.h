@@ -1,0 +1,55 @@
+#pragma once
+
+// A snapshot of a running VM is a directory:
+//   snapshot.json  format and version, the VM config, KVM's VM and vCPU state, the devices'
+//                  state, the memory layout and which disks were copied. Written last (and
+//                  atomically): a directory without it holds an unfinished snapshot, which
+//                  restore refuses.
+//   memory         guest RAM, region after region, sparse (pages of zeros are holes).
+//                  Restore maps it copy-on-write, so it must not change while a restored
+//                  guest runs (a new snapshot into the same directory replaces the file by
+//                  rename, which leaves running guests their old copy).
+//   disk-N.img     writable disk N as it was at that instant (read-only disks are referred
+//                  to by path).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "devices/device_state.h"
+#include "kvm/cpu_state.h"
+#include "vmm/vm_config.h"
+
+namespace haven::vmm {
+
+inline constexpr const char* kSnapshotFileName = "snapshot.json";
+inline constexpr const char* kSnapshotMemoryName = "memory";
+inline constexpr uint32_t kSnapshotVersion = 1;
+
+struct SnapshotRegion {
+  uint64_t guest_address = 0;
+  uint64_t size = 0;
+  uint64_t file_offset = 0;
+};
+
+struct Snapshot {
+  VmConfig config;
+  kvm::VmState vm;
+  std::vector<kvm::VcpuState> vcpus;
+  devices::DeviceState devices;
+  std::vector<SnapshotRegion> memory;
+  // Per disk of `config`: the copy's file name in the snapshot directory, or nullopt for a
+  // read-only disk (used in place).
+  std::vector<std::optional<std::string>> disk_copies;
+};
+
+// "disk-N.img".
+std::string snapshot_disk_name(size_t index);
+
+Result<void> write_snapshot_file(const std::string& dir, const Snapshot& snapshot);
+// Reads and checks dir/snapshot.json (format, version, sizes of every KVM structure).
+Result<Snapshot> read_snapshot_file(const std::string& dir);
+
+}  // namespace haven::vmm
