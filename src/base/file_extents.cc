@@ -25,6 +25,7 @@ Result<std::vector<Extent>> data_extents(int fd, uint64_t size, bool is_file,
       if (errno == EINVAL) return std::vector<Extent>{{0, size}};  // no SEEK_DATA here
       return errno_error("seek data in {}", path);
     }
+    if (static_cast<uint64_t>(data) >= size) break;  // data only past `size`
     off_t hole = ::lseek(fd, data, SEEK_HOLE);
     if (hole < 0) return errno_error("seek hole in {}", path);
     extents.push_back({static_cast<uint64_t>(data), std::min<uint64_t>(hole, size)});

@@ -36,7 +36,17 @@ struct VmArgs {
   std::string memory_limit;
   // stop
   double timeout = 30;
+  // snapshot, restore
+  std::string dir;
 };
+
+// Paths are the daemon's to open: relative ones are made absolute here.
+std::string absolute_path(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[4096];
+  if (!::getcwd(cwd, sizeof(cwd))) return path;
+  return std::string(cwd) + "/" + path;
+}
 
 // Maps an API answer to an exit status, printing the error line when there is one.
 int finish(const Result<ApiResponse>& response, int ok_status = 200) {
@@ -116,15 +126,9 @@ Result<json> definition_from_args(const VmArgs& args) {
   for (const std::string& net : args.nets)
     config.nets.push_back(TRY(with_context(vmm::parse_net(net), "--net")));
   config.rng = args.rng;
-  // Paths are the daemon's to open: make relative ones absolute here.
-  auto absolute = [](std::string& path) {
-    if (path.empty() || path[0] == '/') return;
-    char cwd[4096];
-    if (::getcwd(cwd, sizeof(cwd))) path = std::string(cwd) + "/" + path;
-  };
-  absolute(config.kernel);
-  if (config.initrd) absolute(*config.initrd);
-  for (vmm::DiskConfig& disk : config.disks) absolute(disk.path);
+  config.kernel = absolute_path(config.kernel);
+  if (config.initrd) config.initrd = absolute_path(*config.initrd);
+  for (vmm::DiskConfig& disk : config.disks) disk.path = absolute_path(disk.path);
   json definition = json::parse(vmm::vm_config_to_json(config));
   definition.erase("console");
   definition["name"] = args.name;
@@ -239,6 +243,30 @@ int run_vm_command(const std::string& action, const VmArgs& args) {
     return kExitOk;
   }
   if (action == "console") return attach_console(client, args.name);
+  if (action == "snapshot") {
+    json body = {{"dir", absolute_path(args.dir)}};
+    auto response = client.request("POST", path + "/snapshot", &body);
+    if (int status = finish(response); status != kExitOk) return status;
+    const json& taken = response->body;
+    if (args.json_output)
+      fmt::print("{}\n", taken.dump(2));
+    else
+      fmt::print("{}: snapshot in {} ({} of memory, {} of disk; the guest stood still {:.1f} ms)\n",
+                 args.name, taken.value("dir", ""), format_size(taken.value("memory_bytes", 0ull)),
+                 format_size(taken.value("disk_bytes", 0ull)), taken.value("paused_ms", 0.0));
+    return kExitOk;
+  }
+  if (action == "restore") {
+    json body = {{"snapshot", absolute_path(args.dir)}, {"name", args.name}};
+    auto response = client.request("POST", "/v1/restore", &body);
+    if (int status = finish(response); status != kExitOk) return status;
+    if (args.json_output)
+      fmt::print("{}\n", response->body.dump(2));
+    else
+      fmt::print("{}: {} (restored from {})\n", args.name, response->body.value("state", "?"),
+                 absolute_path(args.dir));
+    return kExitOk;
+  }
   // start|stop|kill|pause|resume
   std::string target = path + "/" + action;
   if (action == "stop") target += fmt::format("?timeout={}", args.timeout);
@@ -296,12 +324,22 @@ std::function<int()> add_vm_command(CLI::App& app) {
   stop->add_option("--timeout", args->timeout, "Seconds to wait before killing (default 30)")
       ->check(CLI::Range(0.0, 3600.0));
   named("kill", "Kill a guest's VMM at once (SIGKILL)");
-  named("pause", "Freeze a running guest (its VMM is stopped)");
+  named("pause", "Freeze a running guest (its vCPUs stop; its devices finish their requests)");
   named("resume", "Let a paused guest run again");
   named("rm", "Delete a stopped guest's definition (its disks are left alone)");
   named("console",
         "Attach to a guest's serial console: output on stdout, stdin typed in "
         "(Ctrl-] leaves)");
+  CLI::App* snapshot = named("snapshot",
+                             "Save a running or paused guest (CPU, devices, memory, writable "
+                             "disks) into DIR; the guest carries on");
+  snapshot->add_option("DIR", args->dir, "Snapshot directory (made if missing)")->required();
+  CLI::App* restore = vm->add_subcommand(
+      "restore", "Start a new guest that continues a snapshot (its writable disks are copied)");
+  restore->add_option("DIR", args->dir, "Snapshot directory (from `haven vm snapshot`)")
+      ->required();
+  restore->add_option("--name", args->name, "The new guest's name")->required();
+  restore->add_flag("--json", args->json_output, "Print the result as JSON");
 
   return [vm, args]() -> int {
     if (!vm->parsed()) return -1;

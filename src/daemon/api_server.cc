@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "daemon/process_metrics.h"
+#include "daemon/restore.h"
 #include "daemon/token_file.h"
 
 namespace haven::daemon {
@@ -231,6 +232,64 @@ void ApiServer::add_routes(httplib::Server& server) {
                 }
                 reply(res, 200, describe(*vm, m_supervisor.status(vm->name)));
               });
+
+  // POST /v1/vms/NAME/snapshot {"dir": "/abs/dir"}: the guest carries on.
+  server.Post(R"(/v1/vms/([^/]+)/snapshot)",
+              [=, this](const httplib::Request& req, httplib::Response& res) {
+                auto vm = lookup(req, res);
+                if (!vm) return;
+                json body = json::parse(req.body, nullptr, false);
+                if (body.is_discarded() || !body.is_object() || !body.contains("dir") ||
+                    !body["dir"].is_string())
+                  return reply_error(res, 400, "dir: the snapshot directory is missing");
+                std::string dir = body["dir"];
+                if (dir.empty() || dir.front() != '/')
+                  return reply_error(res, 400, "dir: must be an absolute path");
+                auto taken = m_supervisor.snapshot(vm->name, dir);
+                if (!taken) {
+                  const std::string& message = taken.error().message();
+                  return reply_error(res, message.starts_with("state:") ? 409 : 500, message);
+                }
+                json answer = *taken;
+                answer.erase("ok");
+                answer["dir"] = dir;
+                answer["name"] = vm->name;
+                reply(res, 200, answer);
+              });
+
+  // POST /v1/restore {"snapshot": "/abs/dir", "name": "NEW"}: a new guest continuing the
+  // snapshot, started at once.
+  server.Post("/v1/restore", [this](const httplib::Request& req, httplib::Response& res) {
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+      return reply_error(res, 400, "body: not a JSON object");
+    for (const char* field : {"snapshot", "name"})
+      if (!body.contains(field) || !body[field].is_string())
+        return reply_error(res, 400, fmt::format("{}: missing", field));
+    std::string name = body["name"], dir = body["snapshot"];
+    if (auto valid = validate_vm_name(name); !valid)
+      return reply_error(res, 400, "name: " + valid.error().message());
+    if (m_registry.find(name)) return reply_error(res, 409, fmt::format("name: '{}' exists", name));
+    std::string disks = m_supervisor.paths().disk_dir(name);
+    auto definition = prepare_restore(dir, name, disks);
+    if (!definition) return reply_error(res, 400, definition.error().message());
+    auto discard = [&] {
+      (void)m_supervisor.forget(name);
+      (void)m_registry.remove(name);
+    };
+    if (auto added = m_registry.add(*definition); !added) {
+      discard();
+      return reply_error(res, 500, added.error().message());
+    }
+    if (auto started = m_supervisor.start(*definition, dir); !started) {
+      discard();
+      const std::string& message = started.error().message();
+      bool conflict = message.starts_with("state:") || message.starts_with("memory:") ||
+                      message.starts_with("limits:");
+      return reply_error(res, conflict ? 409 : 500, message);
+    }
+    reply(res, 201, describe(*definition, m_supervisor.status(name)));
+  });
 
   // Input for the serial console: the body's bytes, as typed.
   server.Post(R"(/v1/vms/([^/]+)/console)", [=, this](const httplib::Request& req,

@@ -19,6 +19,7 @@
 #include "base/sys.h"
 #include "base/unix_socket.h"
 #include "daemon/exit_reason.h"
+#include "vmm/control_socket.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -41,6 +42,9 @@ namespace {
 constexpr size_t kMaxStatusBytes = 64 << 10;
 constexpr unsigned kCloseRangeCloexec = 1u << 2;  // CLOSE_RANGE_CLOEXEC (Linux 5.11)
 constexpr size_t kLogTailBytes = 4096;
+constexpr auto kControlTimeout = std::chrono::seconds(10);
+// A snapshot copies the guest's RAM and writable disks while the guest stands still.
+constexpr auto kSnapshotTimeout = std::chrono::minutes(30);
 
 int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -56,6 +60,24 @@ Result<UniqueFd> open_pidfd(pid_t pid) {
   int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) return errno_error("pidfd_open {}", pid);
   return UniqueFd(fd);
+}
+
+// The images havend made for a guest: plain files in one directory.
+Result<void> remove_disk_dir(const std::string& dir) {
+  DIR* listing = ::opendir(dir.c_str());
+  if (!listing) {
+    if (errno == ENOENT) return {};
+    return errno_error("open {}", dir);
+  }
+  std::vector<std::string> files;
+  while (dirent* entry = ::readdir(listing))
+    if (std::string(entry->d_name) != "." && std::string(entry->d_name) != "..")
+      files.push_back(dir + "/" + entry->d_name);
+  ::closedir(listing);
+  for (const std::string& file : files)
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) return errno_error("remove {}", file);
+  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return errno_error("remove {}", dir);
+  return {};
 }
 
 Result<void> send_signal(const Supervisor::Process& process, int signo) {
@@ -200,7 +222,8 @@ VmStatus Supervisor::status(const std::string& name) const {
   return found == m_status.end() ? VmStatus{} : found->second;
 }
 
-Result<void> Supervisor::start(const VmDefinition& definition) {
+Result<void> Supervisor::start(const VmDefinition& definition,
+                               const std::optional<std::string>& restore_from) {
   const std::string& name = definition.name;
   std::unique_lock lock(m_mutex);
   if (auto found = m_status.find(name); found != m_status.end() && is_up(found->second.state))
@@ -239,7 +262,12 @@ Result<void> Supervisor::start(const VmDefinition& definition) {
 
   // Everything the child needs is ready before fork: between fork and exec it makes only
   // async-signal-safe calls (the daemon has other threads).
-  std::vector<std::string> args = {m_paths.vmm, "--config", config_path};
+  std::vector<std::string> args = {m_paths.vmm, "--config", config_path, "--control",
+                                   m_paths.control_socket(name)};
+  if (restore_from) {
+    args.push_back("--restore");
+    args.push_back(*restore_from);
+  }
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
@@ -438,11 +466,53 @@ Result<void> Supervisor::signal(const std::string& name, int signo, VmState from
 }
 
 Result<void> Supervisor::pause(const std::string& name) {
-  return signal(name, SIGSTOP, VmState::running, VmState::paused);
+  return pause_or_resume(name, true);
 }
 
 Result<void> Supervisor::resume(const std::string& name) {
-  return signal(name, SIGCONT, VmState::paused, VmState::running);
+  return pause_or_resume(name, false);
+}
+
+Result<void> Supervisor::pause_or_resume(const std::string& name, bool pause) {
+  VmState from = pause ? VmState::running : VmState::paused;
+  VmState to = pause ? VmState::paused : VmState::running;
+  std::shared_ptr<Process> process;
+  {
+    std::lock_guard lock(m_mutex);
+    auto found = m_processes.find(name);
+    if (found == m_processes.end() || m_status[name].state != from)
+      return make_error("state: '{}' is {}, not {}", name, to_string(m_status[name].state),
+                        to_string(from));
+    process = found->second;
+  }
+  std::string control = m_paths.control_socket(name);
+  if (::access(control.c_str(), F_OK) != 0)  // a VMM started by an older havend
+    return signal(name, pause ? SIGSTOP : SIGCONT, from, to);
+  TRY(vmm::control_request(control, {{"op", pause ? "pause" : "resume"}}, kControlTimeout));
+  std::lock_guard lock(m_mutex);
+  auto found = m_processes.find(name);
+  if (found == m_processes.end() || found->second != process)
+    return make_error("state: '{}' ended meanwhile", name);
+  VmStatus current = m_status[name];
+  current.state = to;
+  set_status(name, current);
+  return {};
+}
+
+Result<nlohmann::json> Supervisor::snapshot(const std::string& name, const std::string& dir) {
+  {
+    std::lock_guard lock(m_mutex);
+    VmState state = m_status[name].state;
+    if (!m_processes.count(name) || (state != VmState::running && state != VmState::paused))
+      return make_error("state: '{}' is {}, not running or paused", name, to_string(state));
+  }
+  std::string control = m_paths.control_socket(name);
+  if (::access(control.c_str(), F_OK) != 0)
+    return make_error(
+        "state: the haven-vmm of '{}' has no control socket (started by an older "
+        "havend): restart the guest to snapshot it",
+        name);
+  return vmm::control_request(control, {{"op", "snapshot"}, {"dir", dir}}, kSnapshotTimeout);
 }
 
 Result<void> Supervisor::stop(const std::string& name, std::chrono::milliseconds grace) {
@@ -453,6 +523,8 @@ Result<void> Supervisor::stop(const std::string& name, std::chrono::milliseconds
       return make_error("state: '{}' is {}", name, to_string(m_status[name].state));
     Process& process = *found->second;
     process.stop_requested = true;
+    // A VMM paused by SIGSTOP must run to take the SIGTERM (one paused through its control
+    // socket takes it anyway: its main loop still runs).
     if (m_status[name].state == VmState::paused) TRY(send_signal(process, SIGCONT));
     TRY(send_signal(process, SIGTERM));
     VmStatus current = m_status[name];
@@ -484,8 +556,10 @@ Result<void> Supervisor::forget(const std::string& name) {
   m_status.erase(name);
   for (const std::string& file :
        {m_paths.status_dir() + "/" + name + ".json", m_paths.run_dir() + "/" + name + ".json",
-        m_paths.console_socket(name), m_paths.console_log(name), m_paths.vmm_log(name)})
+        m_paths.console_socket(name), m_paths.control_socket(name), m_paths.console_log(name),
+        m_paths.vmm_log(name)})
     if (::unlink(file.c_str()) != 0 && errno != ENOENT) return errno_error("remove {}", file);
+  TRY(remove_disk_dir(m_paths.disk_dir(name)));
   return {};
 }
 

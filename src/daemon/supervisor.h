@@ -3,11 +3,13 @@
 // Runs each guest as its own haven-vmm process and watches it: start (the config written to
 // STATE/run/NAME.json; the serial console on a socket, STATE/run/NAME.console.sock, which the
 // watcher relays into STATE/logs/NAME.console and input goes to; haven-vmm's own messages to
-// STATE/logs/NAME.vmm.log), stop (SIGTERM, then SIGKILL after a timeout), kill, pause and
-// resume (SIGSTOP/SIGCONT), and a thread per process that waits on its pidfd and records how
-// it ended. Nothing is restarted silently: a VMM that dies unasked is "crashed", with the
-// reason its log gives. Every state change is written to STATE/status/NAME.json and reported
-// to a listener. VMM processes outlive the daemon; a new daemon adopts the ones still running.
+// STATE/logs/NAME.vmm.log), stop (SIGTERM, then SIGKILL after a timeout), kill, pause,
+// resume and snapshot (through the VMM's control socket, STATE/run/NAME.control.sock: the
+// vCPUs park and the devices drain; SIGSTOP/SIGCONT for a VMM without one), and a thread per
+// process that waits on its pidfd and records how it ended. Nothing is restarted silently: a VMM
+// that dies unasked is "crashed", with the reason its log gives. Every state change is written to
+// STATE/status/NAME.json and reported to a listener. VMM processes outlive the daemon; a new daemon
+// adopts the ones still running.
 
 #include <atomic>
 #include <chrono>
@@ -17,9 +19,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "base/error.h"
 #include "base/unique_fd.h"
@@ -44,6 +49,11 @@ struct SupervisorPaths {
   std::string console_socket(const std::string& name) const {
     return run_dir() + "/" + name + ".console.sock";
   }
+  std::string control_socket(const std::string& name) const {
+    return run_dir() + "/" + name + ".control.sock";
+  }
+  // Disk images havend made for a guest (restored from a snapshot); removed with the guest.
+  std::string disk_dir(const std::string& name) const { return state + "/disks/" + name; }
 };
 
 class Supervisor {
@@ -55,12 +65,18 @@ class Supervisor {
   // Stops watching; the guests keep running (the next daemon adopts them).
   ~Supervisor();
 
-  Result<void> start(const VmDefinition& definition);
+  // Boots the guest, or with `restore_from` continues the one saved in that snapshot
+  // directory (the definition must match it: see daemon/restore.h).
+  Result<void> start(const VmDefinition& definition,
+                     const std::optional<std::string>& restore_from = std::nullopt);
   // SIGTERM (the VMM stops the guest and exits), SIGKILL if it has not exited after `grace`.
   Result<void> stop(const std::string& name, std::chrono::milliseconds grace);
   Result<void> kill(const std::string& name);
   Result<void> pause(const std::string& name);
   Result<void> resume(const std::string& name);
+  // Saves the running or paused guest into `dir` (absolute), which its VMM writes; the guest
+  // carries on. Answers what the VMM reported (bytes written, pause time).
+  Result<nlohmann::json> snapshot(const std::string& name, const std::string& dir);
   // Bytes typed into the guest's serial console.
   Result<void> send_console_input(const std::string& name, std::span<const uint8_t> bytes);
   VmStatus status(const std::string& name) const;
@@ -85,6 +101,8 @@ class Supervisor {
   void on_exit(const std::string& name, const std::shared_ptr<Process>& process, int status,
                bool known);
   Result<void> signal(const std::string& name, int signo, VmState from, VmState to);
+  // pause/resume through the control socket (or the signal, for a VMM without one).
+  Result<void> pause_or_resume(const std::string& name, bool pause);
 
   SupervisorPaths m_paths;
   Listener m_listener;

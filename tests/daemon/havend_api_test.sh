@@ -160,6 +160,45 @@ body=$(api -w ' %{http_code}' -X POST -d '' http://havend/v1/vms/huge/start)
 [[ $body == *'"field":"memory"'* && $body == *" 409" ]] && ok "overcommit is 409" || fail "$body"
 "$haven" vm rm huge >/dev/null || fail "rm huge"
 
+# Snapshots. counter.elf prints "COUNT <memory> <register>": a restore that lost memory or
+# registers prints two different numbers, one that booted afresh starts again at 1.
+truncate -s 16M "$work/counter.img"
+"$haven" vm create counter --kernel "$guests/counter.elf" --memory 32M \
+  --disk "path=$work/counter.img" >/dev/null || fail "create counter"
+"$haven" vm start counter >/dev/null || fail "start counter"
+until_true 20 console_has counter "COUNT 00000003 00000003" || fail "counter does not count"
+out=$("$haven" vm snapshot counter "$work/snap-running" 2>&1)
+[[ $out == *"snapshot in $work/snap-running"* ]] && state_is counter running &&
+  ok "snapshot of a running guest, which carries on" || fail "snapshot: $out"
+"$haven" vm pause counter >/dev/null || fail "pause counter"
+"$haven" vm snapshot --json counter "$work/snap" >"$work/snap.json" || fail "snapshot while paused"
+state_is counter paused && ok "a paused guest stays paused through a snapshot" || fail "not paused"
+for file in snapshot.json memory disk-0.img; do
+  [ -f "$work/snap/$file" ] || fail "snapshot has no $file"
+done
+last=$(api http://havend/v1/vms/counter/console | grep -a '^COUNT [0-9a-f]* [0-9a-f]*$' | tail -n 1 | cut -d' ' -f2)
+"$haven" vm kill counter >/dev/null || fail "kill counter"
+out=$("$haven" vm restore "$work/snap" --name counter2 2>&1)
+[[ $out == *"counter2: running"* ]] && ok "restore into a new VMM" || fail "restore: $out"
+next=$(printf '%08x' $((16#$last + 2)))
+until_true 20 console_has counter2 "COUNT $next $next" &&
+  ! api http://havend/v1/vms/counter2/console | grep -aq "^COUNT 00000001 " &&
+  ok "the restored guest counts on from $last, memory and registers agreeing" ||
+  fail "after restore (last count $last): $(api http://havend/v1/vms/counter2/console | head -c 300)"
+"$haven" vm show counter2 | grep -q "disk: *$work/state/disks/counter2/disk-0.img" &&
+  ok "the restored guest runs on a copy of the snapshot's disk" ||
+  fail "disk: $("$haven" vm show counter2 | grep disk)"
+out=$("$haven" vm restore "$work/snap" --name counter2 2>&1)
+[ $? = 1 ] && [[ $out == *"exists"* ]] && ok "restore to a taken name is refused" || fail "$out"
+body=$(api -w ' %{http_code}' -X POST http://havend/v1/restore \
+  -d "{\"snapshot\": \"$work/nothing\", \"name\": \"x\"}")
+[[ $body == *'"field":"snapshot"'* && $body == *" 400" ]] && ok "restore of no snapshot is 400" ||
+  fail "restore nothing: $body"
+"$haven" vm kill counter2 >/dev/null || fail "kill counter2"
+for name in counter counter2; do "$haven" vm rm "$name" >/dev/null || fail "rm $name"; done
+[ ! -e "$work/state/disks/counter2" ] && ok "rm removes the restored guest's disk copy" ||
+  fail "left: $(ls "$work/state/disks/counter2")"
+
 # Three guests at once; stopping one leaves the others running.
 for n in 1 2 3; do
   "$haven" vm create "g$n" --kernel "$guests/idle.elf" --memory 32M >/dev/null &&

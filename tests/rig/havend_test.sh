@@ -2,7 +2,9 @@
 # havend with Debian's stock kernel, INSIDE the nested rig (busybox sh): three guests at once
 # under one daemon, each with a disk of its own; typing into one's console; stopping one
 # leaves the others running; a VMM killed with SIGKILL is reported as crashed; a guest that
-# powers itself off is stopped, and its disk is sound afterwards.
+# powers itself off is stopped, and its disk is sound afterwards. A snapshot: a guest counting
+# in a loop (on its console and into a file on its disk) is snapshotted, its VMM killed, and
+# the snapshot restored in a new one: the count goes on, the disk and the console still work.
 set -u
 out=/tmp/havend-rig.out
 . "$(dirname "$0")/lib.sh"
@@ -73,10 +75,46 @@ else
   fail "$name"
 fi
 
+name="snapshot of a counting guest, restored in a new VMM"
+type_into() { printf '%s\n' "$2" | haven vm console "$1" >/dev/null 2>&1; }
+type_into s1 'mount /dev/vda /mnt && (i=0; while true; do i=$((i+1)); echo HAVEN-COUNT-$i; echo $i >/mnt/count; sleep 0.2; done) &'
+last=
+if until_true 60 console_has s1 HAVEN-COUNT-5 && haven vm pause s1 >/dev/null &&
+  haven vm snapshot s1 /tmp/snap-s1 >>"$out" 2>&1; then
+  last=$(grep -o 'HAVEN-COUNT-[0-9]*' "$state/logs/s1.console" | tail -n 1 | cut -d- -f3)
+  haven vm kill s1 >/dev/null || fail "$name: kill s1"
+  start=$(date +%s)
+  haven vm restore /tmp/snap-s1 --name s4 >>"$out" 2>&1 || fail "$name: restore"
+  if until_true 60 console_has s4 "HAVEN-COUNT-$((last + 3))"; then
+    echo "$name: counting again $(($(date +%s) - start)) s after the restore, from $last"
+    if console_has s4 HAVEN-GUEST-READY || grep -qE 'HAVEN-COUNT-1([^0-9]|$)' "$state/logs/s4.console"; then
+      show_all
+      fail "$name: the guest booted again instead of continuing"
+    else
+      echo "ok: $name"
+    fi
+  else
+    show_all
+    tail -n 20 "$state/logs/s4.vmm.log" >>"$out" 2>/dev/null
+    fail "$name: no count after $last"
+  fi
+else
+  show_all
+  fail "$name: no snapshot (count ${last:-none})"
+fi
+name="the restored guest's disk and console work"
+type_into s4 'kill $!; sync; cat /mnt/count; umount /mnt && echo HAVEN-RIG-UMOUNTED-$((6*7))'
+if until_true 60 console_has s4 HAVEN-RIG-UMOUNTED-42; then echo "ok: $name"; else
+  show_all
+  fail "$name: no answer from s4"
+fi
+
 name="a guest that powers off is stopped, its disk sound"
-printf 'exit\n' | haven vm console s1 >/dev/null 2>&1
-if until_true 60 state_is s1 stopped && haven vm show s1 | grep -q "the guest powered off"; then
-  if e2fsck -fn /tmp/d1.img >>"$out" 2>&1; then echo "ok: $name"; else fail "$name: e2fsck"; fi
+printf 'exit\n' | haven vm console s4 >/dev/null 2>&1
+if until_true 60 state_is s4 stopped && haven vm show s4 | grep -q "the guest powered off"; then
+  if e2fsck -fn "$state/disks/s4/disk-0.img" >>"$out" 2>&1; then echo "ok: $name"; else
+    fail "$name: e2fsck"
+  fi
 else
   show_all
   fail "$name"

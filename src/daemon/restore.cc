@@ -1,0 +1,55 @@
+#include "daemon/restore.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/atomic_file.h"
+#include "base/file_extents.h"
+#include "vmm/snapshot_file.h"
+
+namespace haven::daemon {
+
+Result<VmDefinition> prepare_restore(const std::string& snapshot_dir, const std::string& name,
+                                     const std::string& disk_dir) {
+  TRY(with_context(validate_vm_name(name), "name"));
+  if (snapshot_dir.empty() || snapshot_dir.front() != '/')
+    return make_error("snapshot: '{}' is not an absolute directory", snapshot_dir);
+  auto snapshot = TRY(with_context(vmm::read_snapshot_file(snapshot_dir), "snapshot"));
+  VmDefinition definition{name, snapshot.config, {}};
+  definition.config.console = {};
+  definition.config.console_log.reset();
+
+  std::vector<std::string> made;
+  auto undo = [&] {
+    for (const std::string& file : made) ::unlink(file.c_str());
+    ::rmdir(disk_dir.c_str());
+  };
+  for (size_t i = 0; i < definition.config.disks.size(); ++i) {
+    if (!snapshot.disk_copies[i]) continue;  // read-only: in place
+    if (made.empty()) {
+      std::string parent = disk_dir.substr(0, disk_dir.rfind('/'));
+      if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
+        return errno_error("mkdir {}", parent);
+      if (::mkdir(disk_dir.c_str(), 0700) != 0)
+        return errno_error("mkdir {} (left from an earlier guest '{}'?)", disk_dir, name);
+    }
+    std::string target = disk_dir + "/" + vmm::snapshot_disk_name(i);
+    auto copied = copy_sparse_file(snapshot_dir + "/" + *snapshot.disk_copies[i], target);
+    if (!copied) {
+      undo();
+      return std::unexpected(
+          std::move(copied).error().with_context(fmt::format("snapshot: disk {}", i)));
+    }
+    made.push_back(target);
+    definition.config.disks[i].path = target;
+  }
+  if (!made.empty()) {
+    if (auto synced = fsync_directory(disk_dir); !synced) {
+      undo();
+      return std::unexpected(std::move(synced).error());
+    }
+  }
+  return definition;
+}
+
+}  // namespace haven::daemon
