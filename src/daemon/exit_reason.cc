@@ -30,6 +30,7 @@ Outcome classify_end(const ProcessEnd& end) {
   int status = *end.exit_status;
   switch (status) {
     case vmm::kExitPowerOff:
+      if (end.stop_requested) return {VmState::stopped, "the guest shut down on request"};
       return {VmState::stopped, "the guest powered off"};
     case vmm::kExitReset:
       return {VmState::stopped, "the guest reset (on_reboot is exit)"};

@@ -43,6 +43,7 @@ constexpr size_t kMaxStatusBytes = 64 << 10;
 constexpr unsigned kCloseRangeCloexec = 1u << 2;  // CLOSE_RANGE_CLOEXEC (Linux 5.11)
 constexpr size_t kLogTailBytes = 4096;
 constexpr auto kControlTimeout = std::chrono::seconds(10);
+constexpr auto kTermGrace = std::chrono::seconds(10);  // SIGTERM to SIGKILL
 // A snapshot copies the guest's RAM and writable disks while the guest stands still.
 constexpr auto kSnapshotTimeout = std::chrono::minutes(30);
 
@@ -516,23 +517,43 @@ Result<nlohmann::json> Supervisor::snapshot(const std::string& name, const std::
 }
 
 Result<void> Supervisor::stop(const std::string& name, std::chrono::milliseconds grace) {
+  bool paused;
   {
     std::lock_guard lock(m_mutex);
     auto found = m_processes.find(name);
     if (found == m_processes.end())
       return make_error("state: '{}' is {}", name, to_string(m_status[name].state));
-    Process& process = *found->second;
-    process.stop_requested = true;
-    // A VMM paused by SIGSTOP must run to take the SIGTERM (one paused through its control
-    // socket takes it anyway: its main loop still runs).
-    if (m_status[name].state == VmState::paused) TRY(send_signal(process, SIGCONT));
-    TRY(send_signal(process, SIGTERM));
+    found->second->stop_requested = true;
     VmStatus current = m_status[name];
+    paused = current.state == VmState::paused;
     current.state = VmState::stopping;
     set_status(name, current);
   }
-  if (wait_until_down(name, grace)) return {};
-  log::warn("{}: haven-vmm did not stop within {} ms: killing it", name, grace.count());
+  std::string control = m_paths.control_socket(name);
+  // Without a power button press, `grace` is between SIGTERM and SIGKILL.
+  std::chrono::milliseconds term_grace = grace;
+  if (!paused && grace.count() > 0 && ::access(control.c_str(), F_OK) == 0) {
+    auto pressed = vmm::control_request(control, {{"op", "power_button"}}, kControlTimeout);
+    if (pressed && wait_until_down(name, grace)) return {};
+    if (pressed) {
+      log::info("{}: the guest did not shut down within {} ms: stopping it", name, grace.count());
+      term_grace = kTermGrace;
+    } else {
+      log::warn("{}: power button: {}", name, pressed.error().message());
+    }
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    auto found = m_processes.find(name);
+    if (found == m_processes.end()) return {};  // it ended meanwhile
+    // A VMM paused by SIGSTOP must run to take the SIGTERM (one paused through its control
+    // socket takes it anyway: its main loop still runs).
+    if (paused) TRY(send_signal(*found->second, SIGCONT));
+    TRY(send_signal(*found->second, SIGTERM));
+  }
+  if (wait_until_down(name, term_grace)) return {};
+  log::warn("{}: haven-vmm did not end within {} ms of SIGTERM: killing it", name,
+            term_grace.count());
   return kill(name);
 }
 

@@ -69,7 +69,10 @@ class Supervisor {
   // directory (the definition must match it: see daemon/restore.h).
   Result<void> start(const VmDefinition& definition,
                      const std::optional<std::string>& restore_from = std::nullopt);
-  // SIGTERM (the VMM stops the guest and exits), SIGKILL if it has not exited after `grace`.
+  // Presses the guest's ACPI power button and waits up to `grace` for it to shut down; then
+  // SIGTERM, which stops the guest where it is and ends the VMM, and SIGKILL if that has not
+  // ended it within 10 s. A paused guest or a VMM without a control socket gets the SIGTERM
+  // at once, and the SIGKILL after `grace`.
   Result<void> stop(const std::string& name, std::chrono::milliseconds grace);
   Result<void> kill(const std::string& name);
   Result<void> pause(const std::string& name);

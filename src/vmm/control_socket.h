@@ -5,6 +5,7 @@
 // then the VMM closes the connection.
 //   {"op": "status"}                    {"ok": true, "paused": false}
 //   {"op": "pause"} / {"op": "resume"}  {"ok": true}
+//   {"op": "power_button"}              {"ok": true} (the guest sees an ACPI power button press)
 //   {"op": "snapshot", "dir": "/abs"}   {"ok": true, "memory_bytes": N, "paused_ms": T, ...}
 // Failures answer {"error": "one line"}. Requests are served one at a time on the VMM's main
 // thread (a snapshot holds it while it writes).

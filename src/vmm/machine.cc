@@ -487,6 +487,14 @@ nlohmann::json Machine::handle_control(const nlohmann::json& request) {
     log::info("guest resumed");
     return {{"ok", true}};
   }
+  if (op == "power_button") {
+    // An edge on the GED's interrupt: the guest's ACPI button driver sees a press.
+    for (bool level : {true, false})
+      if (auto set = m_vm.set_irq_line(x86::kPowerButtonGsi, level); !set)
+        return failed(set.error());
+    log::info("power button pressed");
+    return {{"ok", true}};
+  }
   if (op == "snapshot") {
     if (!request.contains("dir") || !request["dir"].is_string())
       return {{"error", "snapshot: 'dir' (an absolute directory) is missing"}};
@@ -501,7 +509,8 @@ nlohmann::json Machine::handle_control(const nlohmann::json& request) {
             {"paused_ms", taken->paused_ms},
             {"total_ms", taken->total_ms}};
   }
-  return {{"error", fmt::format("unknown op '{}' (status, pause, resume, snapshot)", op)}};
+  return {{"error",
+           fmt::format("unknown op '{}' (status, pause, resume, power_button, snapshot)", op)}};
 }
 
 }  // namespace haven::vmm

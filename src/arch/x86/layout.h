@@ -54,6 +54,8 @@ constexpr uint32_t pci_intx_gsi(uint32_t slot) {
 // KVM's IOAPIC has 24 inputs; MSI routes take the GSIs above them.
 inline constexpr uint32_t kIoapicPins = 24;
 inline constexpr uint32_t kRtcIrq = 8;
+// The ACPI power button's event (an edge on this IOAPIC input runs the GED's _EVT method).
+inline constexpr uint32_t kPowerButtonGsi = 10;
 
 // I/O ports of Haven's own platform devices.
 inline constexpr uint16_t kAcpiSleepControlPort = 0x600;

@@ -157,6 +157,7 @@ DeviceState CmosRtc::save_state() {
 Result<void> CmosRtc::restore_state(const DeviceState& state) {
   std::lock_guard lock(m_mutex);
   m_index = TRY(state_field<uint8_t>(state, "index"));
+  if (m_index > kIndexMask) return make_error("state field 'index' is out of range");
   TRY(state_bytes_into(state, "ram", m_ram));
   m_offset = TRY(state_field<int64_t>(state, "offset"));
   return {};

@@ -18,6 +18,9 @@ constexpr uint8_t kBufferOp = 0x11;
 constexpr uint8_t kPackageOp = 0x12;
 constexpr uint8_t kExtOpPrefix = 0x5b;
 constexpr uint8_t kDeviceOp = 0x82;
+constexpr uint8_t kMethodOp = 0x14;
+constexpr uint8_t kNotifyOp = 0x86;
+constexpr uint8_t kExtendedInterruptDescriptor = 0x89;
 constexpr uint8_t kRootChar = '\\';
 constexpr uint8_t kIoPortDescriptor = 0x47;
 constexpr uint8_t kIrqDescriptor = 0x22;
@@ -153,6 +156,20 @@ Bytes scope(std::string_view name, std::initializer_list<Bytes> body) {
   return with_pkg_length({kScopeOp}, content);
 }
 
+Bytes method(std::string_view name, uint8_t arg_count, std::initializer_list<Bytes> body) {
+  Bytes content = name_string(name);
+  content.push_back(static_cast<uint8_t>(arg_count & 7));  // MethodFlags: not serialized
+  append(content, concat(body));
+  return with_pkg_length({kMethodOp}, content);
+}
+
+Bytes notify(std::string_view target, uint8_t value) {
+  Bytes out{kNotifyOp};
+  append(out, name_string(target));
+  append(out, integer(value));
+  return out;
+}
+
 Bytes resource_template(std::initializer_list<Bytes> descriptors) {
   Bytes data = concat(descriptors);
   data.push_back(kEndTag);
@@ -171,6 +188,14 @@ Bytes io_port(uint16_t base, uint8_t length) {
           static_cast<uint8_t>(base >> 8),
           0x01,
           length};
+}
+
+Bytes edge_interrupt(uint32_t gsi) {
+  Bytes out{kExtendedInterruptDescriptor, 6, 0,  // length: flags, count, one interrupt
+            0x03,                                // consumer, edge, active high, exclusive
+            1};
+  append_le(out, gsi, 4);
+  return out;
 }
 
 Bytes irq_no_flags(uint8_t irq) {

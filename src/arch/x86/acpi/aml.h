@@ -27,11 +27,17 @@ Bytes package(const std::vector<Bytes>& elements);  // at most 255 elements
 Bytes name(std::string_view name, const Bytes& object);
 Bytes device(std::string_view name, std::initializer_list<Bytes> body);
 Bytes scope(std::string_view name, std::initializer_list<Bytes> body);
+// Method (NAME, ARGS, NotSerialized) { body }
+Bytes method(std::string_view name, uint8_t arg_count, std::initializer_list<Bytes> body);
+// Notify (TARGET, value): TARGET a name resolved from where the method runs.
+Bytes notify(std::string_view target, uint8_t value);
 
 // ResourceTemplate() { descriptors... } with its end tag.
 Bytes resource_template(std::initializer_list<Bytes> descriptors);
 Bytes io_port(uint16_t base, uint8_t length);  // IO (Decode16, base, base, 1, length)
 Bytes irq_no_flags(uint8_t irq);               // IRQNoFlags () { irq }
+// Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi }
+Bytes edge_interrupt(uint32_t gsi);
 // Address space descriptors (ACPI 6.4, 6.4.3.5) for a host bridge's windows, "produced" by
 // the bridge for the devices behind it, fixed minimum and maximum.
 Bytes word_bus_number(uint16_t first, uint16_t last);

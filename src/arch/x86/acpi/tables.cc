@@ -98,6 +98,16 @@ std::vector<uint8_t> build_dsdt() {
                                    aml::word_io(kPciConfigPort + 8, 0xffff),
                                    aml::dword_memory(kPciHoleStart, kPciMmioEnd - 1)})),
             pci_routing_table()}),
+       // The power button (hardware-reduced ACPI has no fixed one): an edge on its interrupt
+       // runs the Generic Event Device's _EVT, which notifies the button; the guest's
+       // button driver then reports KEY_POWER, and its userspace shuts down.
+       aml::device("PWRB", {aml::name("_HID", aml::eisa_id("PNP0C0C")),
+                            aml::name("_UID", aml::integer(0))}),
+       aml::device(
+           "GED0",
+           {aml::name("_HID", aml::string("ACPI0013")), aml::name("_UID", aml::integer(0)),
+            aml::name("_CRS", aml::resource_template({aml::edge_interrupt(kPowerButtonGsi)})),
+            aml::method("_EVT", 1, {aml::notify("PWRB", 0x80)})}),
        // pvpanic: the guest reports a kernel panic by writing to this port.
        aml::device("PEVT",
                    {aml::name("_HID", aml::string("QEMU0001")),
