@@ -1,3 +1,4 @@
+#include "arch/x86/acpi/aml.h"
 #include "arch/x86/acpi/tables.h"
 
 #include <gtest/gtest.h>
@@ -108,6 +109,20 @@ TEST(AcpiTables, DsdtDefinesS5AndTheSerialPort) {
   EXPECT_NE(body.find("_S5_"), std::string::npos);
   EXPECT_NE(body.find("COM1"), std::string::npos);
   EXPECT_NE(body.find("PCI0"), std::string::npos);
+}
+
+TEST(AcpiTables, DsdtHasAPowerButtonBehindAGenericEventDevice) {
+  auto tables = build_acpi_tables(kBase, 1);
+  auto dsdt = walk(tables).at("DSDT");
+  std::string body(reinterpret_cast<const char*>(dsdt.data()), dsdt.size());
+  EXPECT_NE(body.find("ACPI0013"), std::string::npos);
+  EXPECT_NE(body.find("_EVT"), std::string::npos);
+  // The GED's interrupt is the one haven-vmm raises for a press.
+  auto interrupt = aml::edge_interrupt(kPowerButtonGsi);
+  EXPECT_NE(body.find(std::string(interrupt.begin(), interrupt.end())), std::string::npos);
+  // Notify (PWRB, 0x80) inside _EVT, and the button device PWRB itself.
+  auto notify = aml::notify("PWRB", 0x80);
+  EXPECT_NE(body.find(std::string(notify.begin(), notify.end())), std::string::npos);
 }
 
 TEST(AcpiTables, FitTheirAreaForTheLargestMachine) {

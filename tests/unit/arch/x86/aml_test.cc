@@ -49,6 +49,21 @@ TEST(Aml, ResourceTemplateEndsWithAnEndTag) {
   EXPECT_EQ(buffer[buffer.size() - 2], 0x79);  // end tag
 }
 
+TEST(Aml, MethodCarriesItsArgumentCountAndBody) {
+  // Method (_EVT, 1) { Notify (PWRB, 0x80) }: MethodOp, PkgLength, name, flags, body.
+  Bytes body = notify("PWRB", 0x80);
+  EXPECT_EQ(body, (Bytes{0x86, 'P', 'W', 'R', 'B', 0x0a, 0x80}));
+  Bytes method_bytes = method("_EVT", 1, {body});
+  Bytes expected{0x14, static_cast<uint8_t>(1 + 4 + 1 + body.size()), '_', 'E', 'V', 'T', 0x01};
+  expected.insert(expected.end(), body.begin(), body.end());
+  EXPECT_EQ(method_bytes, expected);
+}
+
+TEST(Aml, EdgeInterruptIsAnExtendedDescriptor) {
+  // Large item 0x89, length 6, consumer + edge + active high + exclusive, one GSI (10).
+  EXPECT_EQ(edge_interrupt(10), (Bytes{0x89, 6, 0, 0x03, 1, 10, 0, 0, 0}));
+}
+
 }  // namespace
 }  // namespace haven::arch::x86::acpi::aml
 
