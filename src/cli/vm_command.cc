@@ -109,6 +109,17 @@ void print_vm(const json& vm, const json& metrics) {
                format_size(metrics["read_bytes"].get<uint64_t>()),
                format_size(metrics["write_bytes"].get<uint64_t>()));
   }
+  if (metrics.contains("vcpu_seconds")) {
+    fmt::print("vcpu time:  {:.2f} s{}\n", metrics["vcpu_seconds"].get<double>(),
+               metrics.contains("exits")
+                   ? fmt::format(" ({} VM exits)", metrics["exits"].get<uint64_t>())
+                   : "");
+    fmt::print("disks:      {} read, {} written\n",
+               format_size(metrics["disk_read_bytes"].get<uint64_t>()),
+               format_size(metrics["disk_write_bytes"].get<uint64_t>()));
+    fmt::print("network:    {} in, {} out\n", format_size(metrics["net_rx_bytes"].get<uint64_t>()),
+               format_size(metrics["net_tx_bytes"].get<uint64_t>()));
+  }
 }
 
 // The definition `create` sends: the VM config's JSON form from the same parsers as

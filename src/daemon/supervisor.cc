@@ -500,6 +500,15 @@ Result<void> Supervisor::pause_or_resume(const std::string& name, bool pause) {
   return {};
 }
 
+Result<nlohmann::json> Supervisor::vmm_stats(const std::string& name) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (!m_processes.count(name)) return make_error("state: '{}' is not running", name);
+  }
+  return vmm::control_request(m_paths.control_socket(name), {{"op", "stats"}},
+                              std::chrono::seconds(2));
+}
+
 Result<nlohmann::json> Supervisor::snapshot(const std::string& name, const std::string& dir) {
   {
     std::lock_guard lock(m_mutex);

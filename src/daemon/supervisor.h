@@ -80,6 +80,9 @@ class Supervisor {
   // Saves the running or paused guest into `dir` (absolute), which its VMM writes; the guest
   // carries on. Answers what the VMM reported (bytes written, pause time).
   Result<nlohmann::json> snapshot(const std::string& name, const std::string& dir);
+  // What the running guest's VMM counts: per vCPU its CPU time and KVM's exit counters, per
+  // virtio device the bytes it moved (the control socket's stats op).
+  Result<nlohmann::json> vmm_stats(const std::string& name);
   // Bytes typed into the guest's serial console.
   Result<void> send_console_input(const std::string& name, std::span<const uint8_t> bytes);
   VmStatus status(const std::string& name) const;

@@ -4,6 +4,8 @@
 // guest. One request per connection: a JSON object on one line, answered by one JSON line,
 // then the VMM closes the connection.
 //   {"op": "status"}                    {"ok": true, "paused": false}
+//   {"op": "stats"}                     {"ok": true, "vcpus": [{"id", "cpu_seconds", "exits",
+//                                       ...}], "devices": [{"name", "slot", "read_bytes", ...}]}
 //   {"op": "pause"} / {"op": "resume"}  {"ok": true}
 //   {"op": "power_button"}              {"ok": true} (the guest sees an ACPI power button press)
 //   {"op": "snapshot", "dir": "/abs"}   {"ok": true, "memory_bytes": N, "paused_ms": T, ...}

@@ -75,6 +75,8 @@ class Machine {
   // Pauses (unless paused), writes the snapshot into `dir`, resumes (unless it was paused).
   Result<SnapshotResult> snapshot(const std::string& dir);
   nlohmann::json handle_control(const nlohmann::json& request);
+  // Per vCPU its thread's CPU time and KVM's exit counters; per virtio device what it moved.
+  nlohmann::json stats() const;
   devices::DeviceState save_devices();
   Result<void> restore_devices(const devices::DeviceState& state);
 
@@ -101,7 +103,8 @@ class Machine {
   std::vector<std::shared_ptr<devices::virtio::VirtioPci>> m_virtio;
   std::vector<kvm::Vcpu> m_vcpus;
   std::unique_ptr<VcpuGate> m_gate;
-  std::vector<std::jthread> m_threads;  // one per vCPU while run() runs
+  std::vector<std::jthread> m_threads;   // one per vCPU while run() runs
+  std::vector<clockid_t> m_vcpu_clocks;  // their CPU-time clocks
   bool m_paused = false;
   arch::x86::EntryState m_entry{};
 };

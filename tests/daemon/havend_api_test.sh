@@ -168,6 +168,10 @@ truncate -s 16M "$work/counter.img"
   --disk "path=$work/counter.img" >/dev/null || fail "create counter"
 "$haven" vm start counter >/dev/null || fail "start counter"
 until_true 20 console_has counter "COUNT 00000003 00000003" || fail "counter does not count"
+metrics=$(api http://havend/v1/vms/counter/metrics)
+[[ $metrics == *'"vcpu_seconds":'* && $metrics == *'"name":"virtio-blk"'* &&
+  $metrics == *'"disk_write_bytes":'* ]] && ok "metrics from the VMM: vCPU time, devices" ||
+  fail "metrics: $metrics"
 out=$("$haven" vm snapshot counter "$work/snap-running" 2>&1)
 [[ $out == *"snapshot in $work/snap-running"* ]] && state_is counter running &&
   ok "snapshot of a running guest, which carries on" || fail "snapshot: $out"

@@ -74,6 +74,13 @@ uint64_t Block::features() const {
   return features | kFeatureDiscard | kFeatureWriteZeroes;
 }
 
+DeviceState Block::counters() const {
+  return {{"read_bytes", m_read_bytes.load(std::memory_order_relaxed)},
+          {"write_bytes", m_write_bytes.load(std::memory_order_relaxed)},
+          {"requests", m_requests.load(std::memory_order_relaxed)},
+          {"errors", m_errors.load(std::memory_order_relaxed)}};
+}
+
 void Block::read_config(uint64_t offset, std::span<uint8_t> data) {
   read_config_bytes(m_config, offset, data);
 }
@@ -286,6 +293,13 @@ bool Block::finish(uint64_t slot, int result) {
     }
   }
   bool ok = result >= 0 && static_cast<uint64_t>(result) == pending.expected;
+  m_requests.fetch_add(1, std::memory_order_relaxed);
+  if (!ok)
+    m_errors.fetch_add(1, std::memory_order_relaxed);
+  else if (pending.type == kTypeIn)
+    m_read_bytes.fetch_add(pending.expected, std::memory_order_relaxed);
+  else if (pending.type == kTypeOut)
+    m_write_bytes.fetch_add(pending.expected, std::memory_order_relaxed);
   if (!ok) {
     if (result < 0)
       log::warn("{}: request type {} failed: {}", m_options.path, pending.type,

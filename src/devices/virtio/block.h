@@ -74,6 +74,8 @@ class Block final : public VirtioDevice {
   }
 
   uint64_t capacity_sectors() const { return m_sectors; }
+  // read_bytes, write_bytes, requests, errors.
+  DeviceState counters() const override;
 
  private:
   struct Key {
@@ -130,6 +132,7 @@ class Block final : public VirtioDevice {
   // Set while pausing for a snapshot: on stop, requests in flight complete normally (a reset
   // discards them instead). Written before the worker is told to stop, read by it after.
   std::atomic<bool> m_draining{false};
+  std::atomic<uint64_t> m_read_bytes{0}, m_write_bytes{0}, m_requests{0}, m_errors{0};
   Session m_session;  // last: its worker stops before the ring goes
 };
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "devices/device_state.h"
 #include "devices/virtio/virtqueue.h"
 #include "memory/guest_memory.h"
 
@@ -76,6 +77,10 @@ class VirtioDevice {
   virtual Result<void> resume() = 0;
   // Per queue: its position, or nullopt when the driver left it off. While paused.
   virtual std::vector<std::optional<QueuePosition>> queue_positions() const = 0;
+
+  // What the device has moved since it was made ({"read_bytes": ...}), for metrics; any
+  // thread.
+  virtual DeviceState counters() const { return DeviceState::object(); }
 };
 
 // Copies `size` bytes of a little-endian configuration structure starting at `offset`; bytes

@@ -94,7 +94,16 @@ Result<void> Net::resume() {
 void Net::reset() {
   m_session.stop();
   m_tap_watched = false;
-  if (m_dropped_tx) log::debug("{}: {} frames dropped on transmit", m_options.tap, m_dropped_tx);
+  if (uint64_t dropped = m_dropped_tx.load())
+    log::debug("{}: {} frames dropped on transmit", m_options.tap, dropped);
+}
+
+DeviceState Net::counters() const {
+  return {{"rx_bytes", m_rx_bytes.load(std::memory_order_relaxed)},
+          {"rx_frames", m_rx_frames.load(std::memory_order_relaxed)},
+          {"tx_bytes", m_tx_bytes.load(std::memory_order_relaxed)},
+          {"tx_frames", m_tx_frames.load(std::memory_order_relaxed)},
+          {"tx_dropped", m_dropped_tx.load(std::memory_order_relaxed)}};
 }
 
 void Net::watch_tap(bool watch) {
@@ -144,6 +153,8 @@ void Net::receive() {
                                    std::span(reinterpret_cast<const uint8_t*>(&one), 2));
         !set)
       return m_session.fail(set.error());
+    m_rx_bytes.fetch_add(static_cast<uint64_t>(got), std::memory_order_relaxed);
+    m_rx_frames.fetch_add(1, std::memory_order_relaxed);
     if (auto pushed = queue.push_used((*chain)->head, static_cast<uint32_t>(got)); !pushed)
       return m_session.fail(pushed.error());
   }
@@ -161,8 +172,12 @@ void Net::transmit() {
     auto iovecs = buffer_iovecs(memory, (*chain)->readable, 0, (*chain)->readable_bytes);
     if (!iovecs) return m_session.fail(iovecs.error());
     if ((*chain)->readable_bytes < kHeaderSize ||
-        ::writev(m_tap.get(), iovecs->data(), static_cast<int>(iovecs->size())) < 0)
+        ::writev(m_tap.get(), iovecs->data(), static_cast<int>(iovecs->size())) < 0) {
       ++m_dropped_tx;  // a full TAP queue or a malformed frame: dropped, as a NIC would
+    } else {
+      m_tx_bytes.fetch_add((*chain)->readable_bytes, std::memory_order_relaxed);
+      m_tx_frames.fetch_add(1, std::memory_order_relaxed);
+    }
     if (auto pushed = queue.push_used((*chain)->head, 0); !pushed)
       return m_session.fail(pushed.error());
   }

@@ -8,6 +8,7 @@
 // buffers.
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -49,6 +50,8 @@ class Net final : public VirtioDevice {
   void read_config(uint64_t offset, std::span<uint8_t> data) override;
   Result<void> activate(Activation activation) override;
   void reset() override;
+  // rx_bytes, rx_frames, tx_bytes, tx_frames, tx_dropped (bytes with the virtio-net header).
+  DeviceState counters() const override;
   void pause() override { m_session.pause(); }
   Result<void> resume() override;
   std::vector<std::optional<QueuePosition>> queue_positions() const override {
@@ -77,7 +80,8 @@ class Net final : public VirtioDevice {
   std::array<uint8_t, 12> m_config{};
 
   bool m_tap_watched = false;
-  uint64_t m_dropped_tx = 0;
+  std::atomic<uint64_t> m_dropped_tx{0};
+  std::atomic<uint64_t> m_rx_bytes{0}, m_rx_frames{0}, m_tx_bytes{0}, m_tx_frames{0};
   Session m_session;
 };
 

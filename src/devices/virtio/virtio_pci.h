@@ -57,6 +57,8 @@ class VirtioPci final : public pci::PciDevice, private Interrupts {
   std::string_view name() const override { return m_device->name(); }
   uint8_t status() const;
   uint64_t offered_features() const { return m_offered; }
+  uint32_t slot() const { return m_slot; }
+  DeviceState counters() const { return m_device->counters(); }
 
   // Snapshots. pause() lets the device finish what it took from its queues and stop; resume()
   // serves again. save_state() (while paused) is the config space, MSI-X, the transport's
