@@ -27,7 +27,10 @@ Result<UniqueFd> listen_unix(const std::string& path, int backlog) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return make_error("{}: exists and is not a socket", path);
-    ::unlink(path.c_str());  // a stale socket from an earlier run
+    // A socket someone still listens on is theirs; one nobody answers is left from an
+    // earlier run and replaced.
+    if (connect_unix(path)) return make_error("{}: in use by another process", path);
+    ::unlink(path.c_str());
   }
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return errno_error("socket for {}", path);

@@ -39,7 +39,10 @@ Result<T> state_field(const DeviceState& state, const char* name) {
         return make_error("state field '{}' is out of range", name);
       return static_cast<T>(number);
     } else {
-      if (!value.is_number_unsigned() || value.get<uint64_t>() > std::numeric_limits<T>::max())
+      // A non-negative number parsed or built as signed is fine too.
+      if (!value.is_number_unsigned() && value.get<int64_t>() < 0)
+        return make_error("state field '{}' is out of range", name);
+      if (value.get<uint64_t>() > std::numeric_limits<T>::max())
         return make_error("state field '{}' is out of range", name);
       return static_cast<T>(value.get<uint64_t>());
     }

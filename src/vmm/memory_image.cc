@@ -18,13 +18,30 @@ constexpr uint64_t kPageSize = 4096;
 constexpr uint64_t kBlock = 64 * 1024;           // the unit checked for zeros
 constexpr uint64_t kMaxWrite = 8 * 1024 * 1024;  // contiguous data is written in runs this long
 
-// Per page of `region`: resident or not. File-backed pages are all "resident": a page not in
-// the page cache may still hold data in the file.
-Result<std::vector<unsigned char>> resident_pages(const memory::Region& region) {
-  std::vector<unsigned char> pages(region.size() / kPageSize, 1);
+constexpr uint64_t kPagePresent = 1ull << 63;  // /proc/self/pagemap (Linux's pagemap.rst)
+constexpr uint64_t kPageSwapped = 1ull << 62;
+
+// Per page of `region`: whether it may hold data. An anonymous page the guest never touched
+// is neither present nor swapped out (pagemap tells both apart from a page in swap, which
+// mincore would call "not resident"). File-backed pages all may: a page not in the page
+// cache still holds the file's data. Without pagemap, every page is read.
+Result<std::vector<unsigned char>> pages_with_data(const memory::Region& region) {
+  size_t count = region.size() / kPageSize;
+  std::vector<unsigned char> pages(count, 1);
   if (!region.anonymous) return pages;
-  if (::mincore(region.host.data(), region.size(), pages.data()) != 0)
-    return errno_error("mincore of guest memory at {}", region.start);
+  auto pagemap = sys::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (!pagemap) return pages;
+  std::vector<uint64_t> entries(std::min<size_t>(count, 65536));
+  auto first = reinterpret_cast<uintptr_t>(region.host.data()) / kPageSize;
+  for (size_t done = 0; done < count;) {
+    size_t batch = std::min(entries.size(), count - done);
+    auto bytes = std::span(reinterpret_cast<uint8_t*>(entries.data()), batch * sizeof(uint64_t));
+    if (!sys::read_at(pagemap->get(), bytes, (first + done) * sizeof(uint64_t)))
+      return std::vector<unsigned char>(count, 1);
+    for (size_t i = 0; i < batch; ++i)
+      pages[done + i] = (entries[i] & (kPagePresent | kPageSwapped)) ? 1 : 0;
+    done += batch;
+  }
   return pages;
 }
 
@@ -44,7 +61,7 @@ Result<MemoryImage> write_memory_image(const memory::GuestMemory& memory, const 
   uint64_t file_offset = 0;
   for (const memory::Region& region : memory.regions()) {
     image.regions.push_back({region.start.value(), region.size(), file_offset});
-    auto pages = TRY(resident_pages(region));
+    auto pages = TRY(pages_with_data(region));
     uint64_t run_start = 0, run_length = 0;
     auto flush = [&]() -> Result<void> {
       if (run_length == 0) return {};

@@ -17,8 +17,8 @@ struct MemoryImage {
 };
 
 // Writes guest RAM to `path` through a temporary file beside it, renamed into place once
-// synced. Sparse: pages never touched (not resident in anonymous memory) and pages of zeros
-// are holes. The guest must be paused.
+// synced. Sparse: pages never touched (neither present nor in swap: /proc/self/pagemap)
+// and pages of zeros are holes. The guest must be paused.
 Result<MemoryImage> write_memory_image(const memory::GuestMemory& memory, const std::string& path);
 
 // Maps the image at `path` as guest memory laid out as `regions`, copy-on-write.

@@ -165,7 +165,7 @@ Result<Snapshot> read_snapshot_file(const std::string& dir) {
   json doc;
   try {
     doc = json::parse(bytes.begin(), bytes.end());
-  } catch (const json::parse_error& error) {
+  } catch (const json::exception& error) {  // parse_error, or out_of_range for a huge number
     return make_error("{}: not valid JSON: {}", path, error.what());
   }
   return with_context(parse(doc), "{}", path);

@@ -257,7 +257,7 @@ Result<VmConfig> vm_config_from_json(std::string_view text, VmConfig config) {
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& error) {
+  } catch (const json::exception& error) {  // parse_error, or out_of_range for a huge number
     return make_error("not valid JSON: {}", error.what());
   }
   if (!doc.is_object()) return make_error("expected a JSON object of VM settings");

@@ -418,11 +418,14 @@ DeviceState VirtioPci::save_state() {
 }
 
 Result<void> VirtioPci::restore_state(const DeviceState& state) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_active) return make_error("{} is already running", name());
+  }
   TRY(PciDevice::restore_state(state));
   if (!state.contains("msix")) return make_error("state has no 'msix'");
   TRY(with_context(m_msix.restore_state(state["msix"]), "MSI-X"));
   std::lock_guard lock(m_mutex);
-  if (m_active) return make_error("{} is already running", name());
   m_device_feature_select = TRY(state_field<uint32_t>(state, "device_feature_select"));
   m_driver_feature_select = TRY(state_field<uint32_t>(state, "driver_feature_select"));
   m_driver_features = TRY(state_field<uint64_t>(state, "driver_features"));

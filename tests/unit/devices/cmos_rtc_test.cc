@@ -245,6 +245,49 @@ TEST_F(CmosRtcTest, OffsetsPastTheDataPortAndWideAccesses) {
   EXPECT_EQ(past[1], 0xff);
 }
 
+// The index register, CMOS RAM and the offset the guest gave its clock survive a snapshot
+// (through its JSON text) into a freshly built RTC on the same host clock.
+TEST_F(CmosRtcTest, SnapshotRestoresIndexRamAndTheGuestsClock) {
+  set(0x40, 0x99);
+  set(kStatusB, kBBinary | kB24Hour);
+  set(kHours, 3);  // the guest moves its clock back from 13:45
+  out(0, 0x41);
+  DeviceState saved = DeviceState::parse(m_rtc.save_state().dump());
+
+  CmosRtc restored([this] { return m_host; });
+  auto result = restored.restore_state(saved);
+  ASSERT_TRUE(result) << result.error().message();
+  auto rin = [&](uint64_t offset) {
+    uint8_t value = 0;
+    restored.read(offset, std::span(&value, 1));
+    return value;
+  };
+  auto rget = [&](uint8_t index) {
+    restored.write(0, std::span<const uint8_t>(&index, 1));
+    return rin(1);
+  };
+  EXPECT_EQ(rin(0), 0x41) << "the index the guest left selected";
+  EXPECT_EQ(rget(0x40), 0x99);
+  EXPECT_EQ(rget(kStatusB), kBBinary | kB24Hour);
+  m_host += 60;
+  EXPECT_EQ(rget(kHours), 3);
+  EXPECT_EQ(rget(kMinutes), 46) << "the restored clock runs on from the guest's time";
+  EXPECT_EQ(get(kMinutes), 46);
+}
+
+TEST_F(CmosRtcTest, ASnapshotIndexOutsideTheRamIsRefused) {
+  DeviceState saved = DeviceState::parse(m_rtc.save_state().dump());
+  CmosRtc restored([this] { return m_host; });
+  saved["index"] = 0x80u;  // the port never holds the NMI bit: this is no snapshot of ours
+  auto result = restored.restore_state(saved);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("'index'"), std::string::npos)
+      << result.error().message();
+  saved["index"] = 0u;
+  saved["ram"] = "00";
+  EXPECT_FALSE(restored.restore_state(saved)) << "RAM of the wrong size";
+}
+
 int from_bcd(uint8_t value) {
   return (value >> 4) * 10 + (value & 0x0f);
 }

@@ -203,5 +203,68 @@ TEST_F(MsixTest, AFailedRouteLeavesTheSignalPending) {
   EXPECT_EQ(m_log.triggers, std::vector<uint16_t>{1});
 }
 
+// Entries, masks, pending bits and the enable bits come back in a fresh Msix, which routes
+// the deliverable vectors again and delivers what was pending once unmasked.
+TEST_F(MsixTest, SnapshotRestoresEntriesMasksAndPendingBits) {
+  program(3, 0xfee00000, 0x31);
+  unmask(3);
+  program(66, 0x00000001fee01000, 0x42);  // masked
+  set_control(true, false);
+  EXPECT_TRUE(m_msix.signal(66));
+  ASSERT_EQ(pba_qword(1), uint64_t{1} << 2);
+  DeviceState saved = DeviceState::parse(m_msix.save_state().dump());
+
+  Log log;
+  ConfigSpace config;
+  Msix restored(kVectors, std::make_unique<Recorder>(log));
+  restored.install(config, kOffset, 0, 0x4000, 0x6000);
+  auto result = restored.restore_state(saved);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_TRUE(restored.enabled());
+  EXPECT_EQ(restored.save_state(), saved);
+  ASSERT_EQ(log.routes.size(), 1u) << "only vector 3 is deliverable";
+  EXPECT_EQ(log.routes[0].first, 3);
+  EXPECT_EQ(log.routes[0].second, (MsiMessage{0xfee00000, 0x31}));
+  EXPECT_TRUE(log.triggers.empty());
+
+  auto dword = [&](uint16_t vector, uint32_t field) {
+    uint8_t bytes[4];
+    restored.table_read(vector * Msix::kEntrySize + field * 4, bytes);
+    uint32_t value;
+    std::memcpy(&value, bytes, 4);
+    return value;
+  };
+  EXPECT_EQ(dword(66, 0), 0xfee01000u);
+  EXPECT_EQ(dword(66, 1), 0x1u);
+  EXPECT_EQ(dword(66, 2), 0x42u);
+  EXPECT_EQ(dword(66, 3), 1u) << "still masked";
+  EXPECT_EQ(dword(3, 3), 0u);
+  EXPECT_EQ(dword(5, 3), 1u);
+  uint8_t pba[8];
+  restored.pba_read(8, pba);
+  EXPECT_EQ(pba[0], 1u << 2) << "vector 66 still pending";
+
+  EXPECT_TRUE(restored.signal(3));
+  EXPECT_EQ(log.triggers, std::vector<uint16_t>{3});
+  uint8_t unmasked[4] = {};
+  restored.table_write(66 * Msix::kEntrySize + 12, unmasked);
+  EXPECT_EQ(log.triggers, (std::vector<uint16_t>{3, 66})) << "the pending signal, once";
+}
+
+TEST_F(MsixTest, ASnapshotWithAnotherNumberOfEntriesIsRefused) {
+  DeviceState saved = DeviceState::parse(m_msix.save_state().dump());
+  Log log;
+  Msix smaller(4, std::make_unique<Recorder>(log));
+  auto result = smaller.restore_state(saved);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("expected 4 entries"), std::string::npos)
+      << result.error().message();
+  saved["entries"][1]["data"] = -1;
+  Msix same(kVectors, std::make_unique<Recorder>(log));
+  result = same.restore_state(saved);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("'data'"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace haven::devices::pci

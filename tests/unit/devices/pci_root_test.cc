@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "devices/pci/host_bridge.h"
@@ -92,6 +94,75 @@ TEST_F(PciRootTest, SlotsAreCheckedWhenAdding) {
   EXPECT_FALSE(m_root.add(0, std::make_shared<HostBridge>())) << "slot taken";
   EXPECT_FALSE(m_root.add(32, std::make_shared<HostBridge>())) << "no such slot";
   EXPECT_TRUE(m_root.add(31, std::make_shared<HostBridge>()));
+}
+
+// A function with a little state of its own, to see the root carry it by slot.
+class StatefulFunction final : public PciFunction {
+ public:
+  std::string_view name() const override { return "stateful"; }
+  void read_config(uint32_t, std::span<uint8_t> data) override {
+    std::fill(data.begin(), data.end(), value);
+  }
+  void write_config(uint32_t, std::span<const uint8_t> data) override { value = data[0]; }
+  DeviceState save_state() override { return {{"value", value}}; }
+  Result<void> restore_state(const DeviceState& state) override {
+    value = TRY(state_field<uint8_t>(state, "value"));
+    return {};
+  }
+  uint8_t value = 0;
+};
+
+TEST_F(PciRootTest, SnapshotRestoresTheAddressRegisterAndEachFunctionBySlot) {
+  auto function = std::make_shared<StatefulFunction>();
+  function->value = 0x42;
+  ASSERT_TRUE(m_root.add(5, function));
+  out32(0, address(0, 0, 0, 8));
+  uint8_t reset_control = 0x02;
+  m_root.write(1, std::span<const uint8_t>(&reset_control, 1));
+  DeviceState saved = DeviceState::parse(m_root.save_state().dump());
+  EXPECT_FALSE(saved["functions"].contains("0")) << "the host bridge has no state";
+
+  PciRoot restored([](GuestRequest) {});
+  ASSERT_TRUE(restored.add(0, std::make_shared<HostBridge>()));
+  auto fresh = std::make_shared<StatefulFunction>();
+  ASSERT_TRUE(restored.add(5, fresh));
+  auto result = restored.restore_state(saved);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(fresh->value, 0x42);
+  uint8_t bytes[4];
+  restored.read(0, bytes);
+  uint32_t address_register;
+  std::memcpy(&address_register, bytes, 4);
+  EXPECT_EQ(address_register, address(0, 0, 0, 8));
+  restored.read(4, bytes);
+  EXPECT_EQ(bytes[3], 0x06) << "the data port reads the selected host bridge register";
+  restored.read(1, std::span(bytes, 1));
+  EXPECT_EQ(bytes[0], 0x02);
+}
+
+TEST_F(PciRootTest, ASnapshotFunctionThisRootLacksIsAnError) {
+  ASSERT_TRUE(m_root.add(7, std::make_shared<StatefulFunction>()));
+  DeviceState saved = DeviceState::parse(m_root.save_state().dump());
+  PciRoot restored([](GuestRequest) {});
+  ASSERT_TRUE(restored.add(0, std::make_shared<HostBridge>()));
+  auto result = restored.restore_state(saved);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("00:07.0"), std::string::npos)
+      << result.error().message();
+}
+
+TEST_F(PciRootTest, AFunctionsRestoreErrorNamesItsSlot) {
+  ASSERT_TRUE(m_root.add(9, std::make_shared<StatefulFunction>()));
+  DeviceState saved = DeviceState::parse(m_root.save_state().dump());
+  saved["functions"]["9"]["value"] = "x";
+  PciRoot restored([](GuestRequest) {});
+  ASSERT_TRUE(restored.add(9, std::make_shared<StatefulFunction>()));
+  auto result = restored.restore_state(saved);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("PCI 00:09.0 (stateful)"), std::string::npos)
+      << result.error().message();
+  saved.erase("functions");
+  EXPECT_FALSE(restored.restore_state(saved));
 }
 
 TEST(ConfigSpace, AccessesPastTheEndReadOnesAndAreIgnored) {

@@ -324,5 +324,71 @@ TEST_F(UartTest, ClearingTheReceiveFifoDropsPendingInterrupt) {
   EXPECT_EQ(in(kRbr), 0);
 }
 
+// Registers and typed-ahead input go into a snapshot (through its JSON text, as in the
+// file) and come back in a freshly built UART, which then behaves as the first one did.
+TEST_F(UartTest, SnapshotRestoresRegistersAndPendingInput) {
+  out(kLcr, 0x80);
+  out(0, 0x03);  // divisor 3 (38400 baud)
+  out(1, 0x00);
+  out(kLcr, 0x1b);  // 8E1
+  out(kFcr, 0x01);
+  out(kMcr, kMcrOut2 | 0x03);
+  out(kIer, 0x01);
+  out(kScr, 0x5a);
+  const uint8_t typed[] = {'h', 'i', '!'};
+  m_uart.enqueue_input(typed);
+  ASSERT_EQ(in(kRbr), 'h');
+  DeviceState saved = DeviceState::parse(m_uart.save_state().dump());
+
+  std::string output;
+  std::vector<bool> levels;
+  Uart8250 restored(
+      [&](std::span<const uint8_t> bytes) { output.append(bytes.begin(), bytes.end()); },
+      [&](bool level) { levels.push_back(level); });
+  auto result = restored.restore_state(saved);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(restored.save_state(), saved);
+  auto rin = [&](uint8_t reg) {
+    uint8_t value = 0;
+    restored.read(reg, std::span(&value, 1));
+    return value;
+  };
+  EXPECT_EQ(rin(kLcr), 0x1b);
+  EXPECT_EQ(rin(kIer), 0x01);
+  EXPECT_EQ(rin(kMcr), kMcrOut2 | 0x03);
+  EXPECT_EQ(rin(kScr), 0x5a);
+  EXPECT_EQ(rin(kIir), 0xc4) << "FIFOs on, received data pending";
+  EXPECT_EQ(rin(kLsr) & kLsrDr, kLsrDr);
+  EXPECT_EQ(rin(kRbr), 'i');
+  EXPECT_EQ(rin(kRbr), '!');
+  EXPECT_EQ(rin(kLsr) & kLsrDr, 0);
+  // The line was up in the snapshot; the restored UART lowers it once the input is read.
+  ASSERT_FALSE(levels.empty());
+  EXPECT_FALSE(levels.back());
+  const uint8_t dlab = 0x80 | 0x1b;
+  restored.write(kLcr, std::span(&dlab, 1));
+  EXPECT_EQ(rin(0), 0x03);
+  EXPECT_EQ(rin(1), 0x00);
+  EXPECT_TRUE(output.empty());
+}
+
+TEST_F(UartTest, ADamagedSnapshotIsRefusedNamingTheField) {
+  DeviceState saved = DeviceState::parse(m_uart.save_state().dump());
+  Uart8250 restored([](std::span<const uint8_t>) {}, [](bool) {});
+  DeviceState wrong = saved;
+  wrong["lcr"] = 300;
+  auto result = restored.restore_state(wrong);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("'lcr'"), std::string::npos);
+  wrong = saved;
+  wrong.erase("scratch");
+  result = restored.restore_state(wrong);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("'scratch'"), std::string::npos);
+  wrong = saved;
+  wrong["input"] = std::string(2 * (Uart8250::kInputCapacity + 1), 'a');
+  EXPECT_FALSE(restored.restore_state(wrong)) << "more input than the UART holds";
+}
+
 }  // namespace
 }  // namespace haven::devices::legacy

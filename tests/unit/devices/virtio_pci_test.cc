@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 
+#include "devices/virtio/console.h"
 #include "devices/virtio/rng.h"
 #include "support/virtqueue_driver.h"
 
@@ -229,6 +231,108 @@ TEST_F(VirtioPciTest, HostileRingBreaksTheDeviceUntilReset) {
   bar_write<uint16_t>(VirtioPci::kNotifyOffset, 0);
   ASSERT_TRUE(platform.wait([&] { return fresh.used_index() == 1; }))
       << "no completion after reset";
+}
+
+// The common configuration as the driver reads it (for the selected queue).
+std::array<uint8_t, VirtioPci::kCommonSize> common_config(VirtioPci& pci) {
+  std::array<uint8_t, VirtioPci::kCommonSize> registers{};
+  EXPECT_TRUE(pci.mmio_read(kBar + VirtioPci::kCommonOffset, registers));
+  return registers;
+}
+
+void notify_queue0(VirtioPci& pci) {
+  uint16_t queue = 0;
+  EXPECT_TRUE(pci.mmio_write(kBar + VirtioPci::kNotifyOffset,
+                             std::span(reinterpret_cast<const uint8_t*>(&queue), 2)));
+}
+
+TEST_F(VirtioPciTest, PausedDeviceServesNothingUntilResumed) {
+  bring_up();
+  device->pause();
+  driver.add_chain({{0x8000, 8, true}});
+  notify_queue0(*device);
+  EXPECT_EQ(driver.used_index(), 0) << "no worker runs while paused";
+  device->resume();
+  ASSERT_TRUE(platform.wait([&] { return driver.used_index() == 1; })) << "the kick was kept";
+}
+
+// A snapshot of a running function (through its JSON text), restored into a freshly built one
+// on another platform: the same registers, and the queue carries on where it stopped.
+TEST_F(VirtioPciTest, SnapshotRestoresRegistersAndQueuePositions) {
+  bar_write<uint16_t>(0x10, 0);  // configuration changes on vector 0
+  bar_write<uint16_t>(0x16, 0);
+  bar_write<uint16_t>(0x1a, 1);  // queue 0 on vector 1
+  bring_up(true);
+  driver.add_chain({{0x8000, 64, true}});
+  notify_queue0(*device);
+  ASSERT_TRUE(platform.wait([&] { return driver.used_index() == 1; }));
+  ASSERT_EQ(driver.take_used().size(), 1u);
+  ASSERT_TRUE(memory.fill(GuestAddr(0x8000), 64, 0));  // the driver took the randomness
+  device->pause();
+  DeviceState saved = DeviceState::parse(device->save_state().dump());
+  EXPECT_EQ(saved["queues"][0]["position"]["next_avail"], 1);
+
+  FakePlatform restored_platform;
+  auto restored = VirtioPci::create(std::make_unique<Rng>(), memory, restored_platform, kSlot);
+  ASSERT_TRUE(restored);
+  auto result = (*restored)->restore_state(saved);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ((*restored)->status(), device->status());
+  EXPECT_EQ(common_config(**restored), common_config(*device));
+  {
+    std::lock_guard lock(restored_platform.m_mutex);
+    EXPECT_EQ(restored_platform.doorbells, std::vector<uint64_t>{kBar + VirtioPci::kNotifyOffset})
+        << "the restored function decodes its BAR and serves the doorbell";
+  }
+  (*restored)->pause();
+  EXPECT_EQ((*restored)->save_state(), saved);
+  (*restored)->resume();
+
+  driver.set_used_event(1);  // event index: interrupt me for the next one
+  uint16_t second = driver.add_chain({{0x9000, 16, true}});
+  notify_queue0(**restored);
+  ASSERT_TRUE(restored_platform.wait([&] { return driver.used_index() == 2; }));
+  auto used = driver.take_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, second);
+  EXPECT_EQ(used[0].length, 16u);
+  std::array<uint8_t, 64> first{};
+  ASSERT_TRUE(memory.read_bytes(GuestAddr(0x8000), first));
+  EXPECT_EQ(first, (std::array<uint8_t, 64>{}))
+      << "the request before the snapshot was served again";
+}
+
+TEST_F(VirtioPciTest, ASnapshotOfAnotherDeviceKindIsRefused) {
+  bring_up();
+  device->pause();
+  DeviceState saved = DeviceState::parse(device->save_state().dump());
+  FakePlatform other_platform;
+  auto console = Console::create([](std::span<const uint8_t>) {});
+  ASSERT_TRUE(console);
+  auto other = VirtioPci::create(std::move(*console), memory, other_platform, kSlot).value();
+  auto result = other->restore_state(saved);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("1af4:1044 is not this 1af4:1043"), std::string::npos)
+      << result.error().message();
+  EXPECT_EQ(other->status(), 0);
+  std::lock_guard lock(other_platform.m_mutex);
+  EXPECT_TRUE(other_platform.doorbells.empty());
+}
+
+TEST_F(VirtioPciTest, ASnapshotWithFeaturesNeverOfferedIsRefused) {
+  bring_up();
+  device->pause();
+  DeviceState saved = DeviceState::parse(device->save_state().dump());
+  saved["driver_features"] = saved["driver_features"].get<uint64_t>() | 1ull << 40;
+  FakePlatform other_platform;
+  auto other = VirtioPci::create(std::make_unique<Rng>(), memory, other_platform, kSlot).value();
+  auto result = other->restore_state(saved);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("never offered"), std::string::npos)
+      << result.error().message();
+  auto running = device->restore_state(DeviceState::parse(device->save_state().dump()));
+  ASSERT_FALSE(running);
+  EXPECT_NE(running.error().message().find("already running"), std::string::npos);
 }
 
 }  // namespace

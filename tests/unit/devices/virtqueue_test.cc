@@ -256,6 +256,40 @@ TEST_F(VirtqueueTest, EventIndexAsksForTheNextKickWhenEmpty) {
   EXPECT_EQ(driver.avail_event(), 2);
 }
 
+TEST_F(VirtqueueTest, PositionLetsAQueueBuiltAgainCarryOn) {
+  auto q = queue(true, true);
+  EXPECT_EQ(q.position(), QueuePosition{});
+  driver.set_used_event(0);
+  driver.add_chain({{kData, 4, true}});
+  driver.add_chain({{kData + 4, 4, true}});
+  uint16_t third = driver.add_chain({{kData + 8, 4, true}});
+  ASSERT_TRUE(q.push_used(take(q).head, 4));
+  ASSERT_TRUE(q.should_notify().value());
+  driver.set_used_event(1);  // the driver wants to hear of the second one too
+  ASSERT_TRUE(q.push_used(take(q).head, 4));
+  QueuePosition position = q.position();
+  EXPECT_EQ(position, (QueuePosition{2, 2, 1}));
+
+  // The same rings in a new process: without the position it would serve them from the start.
+  auto fresh = queue(true, true);
+  EXPECT_EQ(take(fresh).head, 0) << "a new queue starts at the first request";
+  auto again = queue(true, true);
+  again.set_position(position);
+  EXPECT_EQ(again.position(), position);
+  EXPECT_EQ(again.used_index(), 2);
+  EXPECT_TRUE(again.should_notify().value()) << "the second one is not notified yet";
+  EXPECT_FALSE(again.should_notify().value()) << "nothing new since";
+  auto chain = again.pop().value();
+  ASSERT_TRUE(chain);
+  EXPECT_EQ(chain->head, third);
+  EXPECT_FALSE(again.pop().value());
+  ASSERT_TRUE(again.push_used(chain->head, 4));
+  auto used = driver.take_used();
+  ASSERT_EQ(used.size(), 3u);
+  EXPECT_EQ(used[2].id, third) << "written after the two used entries before the snapshot";
+  EXPECT_EQ(driver.used_index(), 3);
+}
+
 TEST(VirtioBuffers, CopiesAcrossBufferBoundaries) {
   auto memory = make_memory();
   std::vector<Buffer> buffers = {{GuestAddr(0x100), 3}, {GuestAddr(0x200), 5}};

@@ -1,10 +1,13 @@
 #include "memory/guest_memory.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <initializer_list>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "base/units.h"
 
 namespace haven::memory {
@@ -265,6 +268,50 @@ TEST(GuestMemory, CreateErrorsNameTheRegion) {
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().message(),
             "guest memory region at 0xfffffffffffff000 of 8192 bytes wraps around");
+}
+
+// A memfd holding `pages` pages, page i filled with the byte i + 1.
+UniqueFd numbered_pages(size_t pages) {
+  UniqueFd fd(::memfd_create("haven-guest-memory-test", MFD_CLOEXEC));
+  EXPECT_TRUE(fd);
+  for (size_t i = 0; i < pages; ++i) {
+    std::vector<uint8_t> page(0x1000, static_cast<uint8_t>(i + 1));
+    EXPECT_EQ(::pwrite(fd.get(), page.data(), page.size(), static_cast<off_t>(i * 0x1000)), 0x1000);
+  }
+  return fd;
+}
+
+TEST(GuestMemory, MapFilePlacesEachRegionAtItsFileOffset) {
+  UniqueFd fd = numbered_pages(4);
+  const RegionSpec specs[] = {{GuestAddr(0), 0x1000}, {GuestAddr(0x10000), 0x2000}};
+  const uint64_t offsets[] = {0x2000, 0x0};
+  auto memory = GuestMemory::map_file(specs, fd.get(), offsets);
+  ASSERT_TRUE(memory) << memory.error().message();
+  EXPECT_EQ(memory->read<uint8_t>(GuestAddr(0)).value(), 3);
+  EXPECT_EQ(memory->read<uint8_t>(GuestAddr(0x10000)).value(), 1);
+  EXPECT_EQ(memory->read<uint8_t>(GuestAddr(0x11fff)).value(), 2);
+  EXPECT_FALSE(memory->regions()[1].anonymous);
+  // Copy-on-write: the guest's writes stay in its memory.
+  ASSERT_TRUE(memory->fill(GuestAddr(0), 0x1000, 0xff));
+  uint8_t byte = 0;
+  ASSERT_EQ(::pread(fd.get(), &byte, 1, 0x2000), 1);
+  EXPECT_EQ(byte, 3);
+}
+
+TEST(GuestMemory, MapFileChecksRegionsAndOffsets) {
+  UniqueFd fd = numbered_pages(2);
+  const RegionSpec specs[] = {{GuestAddr(0), 0x1000}};
+  const uint64_t two[] = {0, 0x1000};
+  auto result = GuestMemory::map_file(specs, fd.get(), two);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().message(), "1 memory regions but 2 file offsets");
+  const uint64_t unaligned[] = {0x800};
+  result = GuestMemory::map_file(specs, fd.get(), unaligned);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("not page-aligned"), std::string::npos);
+  const RegionSpec odd[] = {{GuestAddr(0), 0x800}};
+  const uint64_t zero[] = {0};
+  EXPECT_FALSE(GuestMemory::map_file(odd, fd.get(), zero));
 }
 
 }  // namespace

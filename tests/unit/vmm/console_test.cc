@@ -200,7 +200,7 @@ TEST(Console, ASocketPathThatIsAFileIsLeftAlone) {
   }
   auto console = Console::open({ConsoleConfig::Kind::socket, path});
   ASSERT_FALSE(console);
-  EXPECT_EQ(console.error().message(), "console socket " + path + ": exists and is not a socket");
+  EXPECT_EQ(console.error().message(), "console socket: " + path + ": exists and is not a socket");
   EXPECT_EQ(file_contents(path), "precious");
   ::unlink(path.c_str());
 }
@@ -209,7 +209,8 @@ TEST(Console, ASocketPathTooLongForSunPathIsRefused) {
   std::string path = "/tmp/" + std::string(sizeof(sockaddr_un::sun_path), 'p');
   auto console = Console::open({ConsoleConfig::Kind::socket, path});
   ASSERT_FALSE(console);
-  EXPECT_EQ(console.error().message(), "console socket path " + path + " is too long");
+  EXPECT_EQ(console.error().message(),
+            "console socket: socket path " + path + " is too long (107 bytes at most)");
 }
 
 UniqueFd connect_to(const std::string& path) {
