@@ -175,7 +175,7 @@ Result<std::unique_ptr<Machine>> Machine::restore(const VmConfig& config, const 
   for (uint32_t id = 0; id < config.cpus; ++id) {
     kvm::Vcpu vcpu = TRY(machine->m_vm.create_vcpu(id));
     TRY(with_context(kvm::restore_vcpu_state(vcpu, snapshot.vcpus[id]), "restoring vCPU {}", id));
-    machine->m_vcpus.push_back(std::move(vcpu));
+    machine->add_vcpu(std::move(vcpu));
   }
   TRY(with_context(machine->restore_devices(snapshot.devices), "restoring {}", dir));
   return machine;
@@ -296,12 +296,19 @@ Result<void> Machine::load_guest(const VmConfig& config) {
   return {};
 }
 
+void Machine::add_vcpu(kvm::Vcpu vcpu) {
+  auto stats = kvm::KvmStats::open(vcpu.fd());
+  if (!stats) log::debug("vCPU {}: no KVM statistics: {}", vcpu.id(), stats.error().message());
+  m_vcpu_stats.push_back(stats ? std::optional(std::move(*stats)) : std::nullopt);
+  m_vcpus.push_back(std::move(vcpu));
+}
+
 Result<void> Machine::create_vcpus(const kvm::Kvm& kvm, uint32_t count) {
   auto supported = TRY(kvm.supported_cpuid());
   for (uint32_t id = 0; id < count; ++id) {
     kvm::Vcpu vcpu = TRY(m_vm.create_vcpu(id));
     TRY(with_context(configure_vcpu(vcpu, supported, count), "vCPU {}", id));
-    m_vcpus.push_back(std::move(vcpu));
+    add_vcpu(std::move(vcpu));
   }
   // Only the boot processor starts at the kernel; the others wait in KVM for the INIT/SIPI
   // sequence the guest sends them.
@@ -492,8 +499,8 @@ nlohmann::json Machine::stats() const {
     timespec used{};
     if (i < m_vcpu_clocks.size() && ::clock_gettime(m_vcpu_clocks[i], &used) == 0)
       vcpu["cpu_seconds"] = static_cast<double>(used.tv_sec) + used.tv_nsec / 1e9;
-    if (auto kvm_stats = kvm::KvmStats::open(m_vcpus[i].fd()))
-      if (auto values = kvm_stats->read(kVcpuStats))
+    if (m_vcpu_stats[i])
+      if (auto values = m_vcpu_stats[i]->read(kVcpuStats))
         for (const auto& [name, value] : *values) vcpu[name] = value;
     vcpus.push_back(std::move(vcpu));
   }

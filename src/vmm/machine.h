@@ -17,6 +17,7 @@
 #include "devices/virtio/console.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm.h"
+#include "kvm/stats.h"
 #include "memory/guest_memory.h"
 #include "vmm/console.h"
 #include "vmm/control_socket.h"
@@ -84,6 +85,7 @@ class Machine {
   Result<void> add_virtio_devices(const VmConfig& config, devices::pci::PciRoot& pci);
   Result<void> load_guest(const VmConfig& config);
   Result<void> create_vcpus(const kvm::Kvm& kvm, uint32_t count);
+  void add_vcpu(kvm::Vcpu vcpu);
 
   kvm::Vm m_vm;
   memory::GuestMemory m_memory;
@@ -102,6 +104,9 @@ class Machine {
   std::shared_ptr<devices::pci::PciRoot> m_pci;
   std::vector<std::shared_ptr<devices::virtio::VirtioPci>> m_virtio;
   std::vector<kvm::Vcpu> m_vcpus;
+  // KVM's counters per vCPU, opened with the vCPU: opening takes the vCPU's mutex, which a
+  // vCPU halted inside KVM_RUN holds indefinitely (reading an open one does not).
+  std::vector<std::optional<kvm::KvmStats>> m_vcpu_stats;
   std::unique_ptr<VcpuGate> m_gate;
   std::vector<std::jthread> m_threads;   // one per vCPU while run() runs
   std::vector<clockid_t> m_vcpu_clocks;  // their CPU-time clocks
