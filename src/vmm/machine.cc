@@ -249,9 +249,9 @@ Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::P
     const DiskConfig& disk = config.disks[i];
     // The serial (/sys/block/vdX/serial) names the image, so the guest can tell disks apart.
     std::string serial = disk.path.substr(disk.path.rfind('/') + 1);
-    auto block = TRY(
-        with_context(devices::virtio::Block::open({disk.path, disk.readonly, disk.direct, serial}),
-                     "disk {}", i));
+    auto block = TRY(with_context(
+        devices::virtio::Block::open({disk.path, disk.readonly, disk.direct, serial, disk.cbt}),
+        "disk {}", i));
     TRY(add(std::move(block)));
   }
   for (const NetConfig& net : config.nets) {

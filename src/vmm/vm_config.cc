@@ -58,8 +58,10 @@ Result<std::vector<DiskConfig>> disks_from_json(const json& value) {
         disk.readonly = TRY(bool_field(field, name));
       else if (key == "direct")
         disk.direct = TRY(bool_field(field, name));
+      else if (key == "cbt")
+        disk.cbt = TRY(bool_field(field, name));
       else
-        return make_error("unknown field '{}' (known: path, readonly, direct)", name);
+        return make_error("unknown field '{}' (known: path, readonly, direct, cbt)", name);
     }
     if (disk.path.empty()) return make_error("field 'disks[{}].path': missing", i);
     disks.push_back(std::move(disk));
@@ -182,8 +184,10 @@ Result<DiskConfig> parse_disk(std::string_view text) {
       disk.readonly = TRY(parse_switch(key, value));
     else if (key == "direct")
       disk.direct = TRY(parse_switch(key, value));
+    else if (key == "cbt")
+      disk.cbt = TRY(parse_switch(key, value));
     else
-      return make_error("unknown disk option '{}' (known: path, readonly, direct)", key);
+      return make_error("unknown disk option '{}' (known: path, readonly, direct, cbt)", key);
   }
   if (disk.path.empty()) return make_error("no path= given");
   return disk;
@@ -335,8 +339,10 @@ std::string vm_config_to_json(const VmConfig& config) {
   if (!config.disks.empty()) {
     doc["disks"] = json::array();
     for (const DiskConfig& disk : config.disks)
-      doc["disks"].push_back(
-          {{"path", disk.path}, {"readonly", disk.readonly}, {"direct", disk.direct}});
+      doc["disks"].push_back({{"path", disk.path},
+                              {"readonly", disk.readonly},
+                              {"direct", disk.direct},
+                              {"cbt", disk.cbt}});
   }
   if (!config.nets.empty()) {
     doc["nets"] = json::array();

@@ -28,6 +28,8 @@ struct DiskConfig {
   std::string path;
   bool readonly = false;
   bool direct = false;  // O_DIRECT: bypass the host page cache
+  // Changed-block tracking: writes mark IMAGE.cbt's dirty bitmap (src/block/bitmap_file.h).
+  bool cbt = false;
   bool operator==(const DiskConfig&) const = default;
 };
 
@@ -69,7 +71,7 @@ Result<uint32_t> parse_cpus(int64_t value);
 Result<ConsoleConfig> parse_console(std::string_view text);
 Result<RebootAction> parse_reboot_action(std::string_view text);
 std::string console_to_string(const ConsoleConfig& console);
-// "path=P[,readonly=on][,direct=on]" (a bare "P" works too).
+// "path=P[,readonly=on][,direct=on][,cbt=on]" (a bare "P" works too).
 Result<DiskConfig> parse_disk(std::string_view text);
 // "tap=NAME[,mac=52:54:00:12:34:56]".
 Result<NetConfig> parse_net(std::string_view text);

@@ -46,11 +46,17 @@ Result<std::unique_ptr<Block>> Block::open(const BlockOptions& options) {
     log::warn("{}: size {} is not a multiple of 512; the guest sees {} bytes", options.path, bytes,
               bytes / kSectorSize * kSectorSize);
   if (bytes < kSectorSize) return make_error("{}: an empty disk image", options.path);
-  return std::make_unique<Block>(Key(), std::move(fd), options, bytes / kSectorSize);
+  std::unique_ptr<block::ChangeTracker> tracker;
+  if (options.track_changes && !options.readonly)  // a read-only disk never changes
+    tracker =
+        TRY(with_context(block::ChangeTracker::open(options.path, bytes), "{}", options.path));
+  return std::make_unique<Block>(Key(), std::move(fd), options, bytes / kSectorSize,
+                                 std::move(tracker));
 }
 
-Block::Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors)
-    : m_fd(std::move(fd)), m_options(options), m_sectors(sectors) {
+Block::Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors,
+             std::unique_ptr<block::ChangeTracker> tracker)
+    : m_fd(std::move(fd)), m_options(options), m_tracker(std::move(tracker)), m_sectors(sectors) {
   // Configuration layout (virtio 1.2, 5.2.4).
   put<uint64_t>(m_config, 0, m_sectors);            // capacity
   put<uint32_t>(m_config, 12, kQueueSize - 2);      // seg_max: header and status aside
@@ -75,10 +81,15 @@ uint64_t Block::features() const {
 }
 
 DeviceState Block::counters() const {
-  return {{"read_bytes", m_read_bytes.load(std::memory_order_relaxed)},
-          {"write_bytes", m_write_bytes.load(std::memory_order_relaxed)},
-          {"requests", m_requests.load(std::memory_order_relaxed)},
-          {"errors", m_errors.load(std::memory_order_relaxed)}};
+  DeviceState counters = {{"read_bytes", m_read_bytes.load(std::memory_order_relaxed)},
+                          {"write_bytes", m_write_bytes.load(std::memory_order_relaxed)},
+                          {"requests", m_requests.load(std::memory_order_relaxed)},
+                          {"errors", m_errors.load(std::memory_order_relaxed)}};
+  if (m_tracker) {
+    counters["dirty_blocks"] = m_tracker->bitmap().dirty_count();
+    counters["cbt_valid"] = m_tracker->valid();
+  }
+  return counters;
 }
 
 void Block::read_config(uint64_t offset, std::span<uint8_t> data) {
@@ -240,6 +251,10 @@ Result<void> Block::start(DescriptorChain chain) {
 
   io_uring_sqe* sqe = io_uring_get_sqe(m_uring->get());
   if (!sqe) return make_error("io_uring submission queue full");
+  // Marked before the data moves: a bit set for a write that then fails costs a chunk's read,
+  // a write missing from the bitmap would cost a backup.
+  if (m_tracker && request.kind != Kind::read && request.kind != Kind::flush)
+    m_tracker->mark(request.offset, request.length);
   uint32_t slot = m_free.back();
   Pending& pending = m_pending[slot];
   pending.head = chain.head;

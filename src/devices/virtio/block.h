@@ -18,6 +18,7 @@
 
 #include "base/unique_fd.h"
 #include "base/uring.h"
+#include "block/change_tracker.h"
 #include "devices/virtio/device.h"
 #include "devices/virtio/session.h"
 
@@ -28,6 +29,8 @@ struct BlockOptions {
   bool readonly = false;
   bool direct = false;  // O_DIRECT
   std::string serial;   // at most 20 bytes reach the guest
+  // Changed-block tracking in PATH.cbt (src/block/change_tracker.h); not for read-only disks.
+  bool track_changes = false;
 };
 
 class Block final : public VirtioDevice {
@@ -74,7 +77,7 @@ class Block final : public VirtioDevice {
   }
 
   uint64_t capacity_sectors() const { return m_sectors; }
-  // read_bytes, write_bytes, requests, errors.
+  // read_bytes, write_bytes, requests, errors; with tracking, dirty_blocks and cbt_valid.
   DeviceState counters() const override;
 
  private:
@@ -83,7 +86,8 @@ class Block final : public VirtioDevice {
   };
 
  public:
-  Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors);
+  Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors,
+        std::unique_ptr<block::ChangeTracker> tracker);
 
  private:
   // One request in flight in the io_uring.
@@ -122,6 +126,9 @@ class Block final : public VirtioDevice {
 
   UniqueFd m_fd;
   BlockOptions m_options;
+  // Destroyed after the worker (reset() in the destructor): its last write-back sees every
+  // mark.
+  std::unique_ptr<block::ChangeTracker> m_tracker;
   uint64_t m_sectors;
   std::array<uint8_t, 60> m_config{};
 

@@ -54,10 +54,11 @@ class BlockTest : public ::testing::Test {
   void TearDown() override {
     m_block.reset();
     ::unlink(m_path.c_str());
+    ::unlink(block::tracking_path(m_path).c_str());
   }
 
-  void open(bool readonly = false) {
-    auto block = Block::open({m_path, readonly, false, "haven-serial-1234567890"});
+  void open(bool readonly = false, bool track_changes = false) {
+    auto block = Block::open({m_path, readonly, false, "haven-serial-1234567890", track_changes});
     ASSERT_TRUE(block) << block.error().message();
     m_block = std::move(*block);
     activate();
@@ -248,6 +249,38 @@ TEST_F(BlockTest, WriteZeroesAndDiscardReadBackAsZeros) {
   EXPECT_EQ(run(Block::kTypeDiscard, 0, {{kData, 16, false}}), Block::kStatusOk);
   EXPECT_EQ(image_bytes(64 * 512, 8 * 512), std::vector<uint8_t>(8 * 512, 0));
   EXPECT_EQ(image_bytes(72 * 512, 1)[0], pattern(72 * 512)) << "the sector after";
+}
+
+TEST_F(BlockTest, WritesDiscardsAndWriteZeroesMarkTheDirtyBitmapReadsDoNot) {
+  open(false, true);
+  EXPECT_EQ(m_block->counters()["dirty_blocks"], 0u);
+  EXPECT_EQ(m_block->counters()["cbt_valid"], false) << "a first run has no baseline";
+  EXPECT_EQ(run(Block::kTypeIn, 0, {{kData, 4096, true}}), Block::kStatusOk);
+  EXPECT_EQ(run(Block::kTypeFlush, 0, {}), Block::kStatusOk);
+  EXPECT_EQ(m_block->counters()["dirty_blocks"], 0u) << "reads and flushes change nothing";
+  EXPECT_EQ(run(Block::kTypeOut, 10, {{kData, 1024, false}}), Block::kStatusOk);  // block 0
+  EXPECT_EQ(m_block->counters()["dirty_blocks"], 1u);
+  // Write zeroes over sectors 200..215 (byte 102400: block 1).
+  EXPECT_TRUE(m_memory->write<uint64_t>(GuestAddr(kData), 200));
+  EXPECT_TRUE(m_memory->write<uint32_t>(GuestAddr(kData + 8), 16));
+  EXPECT_TRUE(m_memory->write<uint32_t>(GuestAddr(kData + 12), 0));
+  EXPECT_EQ(run(Block::kTypeWriteZeroes, 0, {{kData, 16, false}}), Block::kStatusOk);
+  EXPECT_EQ(m_block->counters()["dirty_blocks"], 2u);
+  // Closing writes the bits beside the image, no longer in use.
+  m_block.reset();
+  auto saved = block::read_tracking(block::tracking_path(m_path));
+  ASSERT_TRUE(saved && *saved) << "IMAGE.cbt exists";
+  block::DirtyBitmap bitmap(kDiskBytes);
+  ASSERT_TRUE(bitmap.merge((*saved)->words));
+  EXPECT_TRUE(bitmap.is_dirty(0));
+  EXPECT_TRUE(bitmap.is_dirty(1));
+  EXPECT_EQ(bitmap.dirty_count(), 2u);
+}
+
+TEST_F(BlockTest, AReadOnlyDiskIsNotTracked) {
+  open(true, true);
+  EXPECT_FALSE(m_block->counters().contains("dirty_blocks"));
+  EXPECT_EQ(::access(block::tracking_path(m_path).c_str(), F_OK), -1);
 }
 
 TEST_F(BlockTest, ManyRequestsInFlightAllComplete) {

@@ -1,0 +1,38 @@
+#include "block/change_tracker.h"
+
+#include "base/log.h"
+
+namespace haven::block {
+
+Result<std::unique_ptr<ChangeTracker>> ChangeTracker::open(const std::string& image,
+                                                           uint64_t disk_bytes) {
+  std::string path = tracking_path(image);
+  auto state = TRY(with_context(open_tracking(path, disk_bytes, DirtyBitmap::kDefaultGranularity),
+                                "changed-block tracking"));
+  if (!state.valid)
+    log::info("{}: changed-block tracking starts afresh (the next backup reads the whole disk)",
+              image);
+  return std::make_unique<ChangeTracker>(std::move(path), disk_bytes, std::move(state));
+}
+
+ChangeTracker::ChangeTracker(std::string path, uint64_t disk_bytes, TrackingState state)
+    : m_path(std::move(path)),
+      m_bitmap(disk_bytes),
+      m_valid(state.valid),
+      m_baseline(std::move(state.baseline)) {
+  m_bitmap.merge(state.words);
+}
+
+ChangeTracker::~ChangeTracker() {
+  TrackingState state;
+  state.granularity = m_bitmap.granularity();
+  state.disk_bytes = m_bitmap.disk_bytes();
+  state.valid = m_valid;
+  state.baseline = m_baseline;
+  state.words = m_bitmap.words();
+  if (auto closed = close_tracking(m_path, state); !closed)
+    log::error("{}: {} (it stays marked in use: the next backup reads the whole disk)", m_path,
+               closed.error().message());
+}
+
+}  // namespace haven::block
