@@ -97,10 +97,19 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
 
   ChunkWriter writer(repository);
   BlobCodec codec = repository.codec();
-  std::atomic<uint64_t> done = 0, new_bytes = 0, stored_bytes = 0;
+  std::atomic<uint64_t> done = 0, new_bytes = 0, stored_bytes = 0, read_bytes = 0;
+  const Snapshot* parent = options.parent;
+  if (parent && (!options.changed || parent->size != size || parent->chunk_size != chunk_size ||
+                 parent->chunks.size() != count))
+    parent = nullptr;  // tracking that does not line up with this disk: read it all
   auto work = [&](uint64_t i) -> Result<void> {
     uint64_t offset = i * chunk_size;
     uint64_t length = std::min<uint64_t>(chunk_size, size - offset);
+    if (parent && !options.changed(offset, length)) {
+      snapshot.chunks[i] = parent->chunks[i];  // unchanged since the parent: not read
+      done += length;
+      return {};
+    }
     if (!intersects(extents, offset, offset + length)) {
       done += length;
       return {};  // a hole: the zero id
@@ -108,6 +117,7 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
     thread_local std::vector<uint8_t> buffer;
     buffer.resize(length);
     TRY(with_context(sys::read_at(fd.get(), buffer, offset), "{}", options.source));
+    read_bytes += length;
     if (!all_zero(buffer)) {
       ChunkId id = repository.chunk_id(buffer);
       snapshot.chunks[i] = id;
@@ -123,7 +133,7 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
     return {};
   };
   auto report = [&] {
-    if (options.progress) options.progress({done, size, new_bytes, stored_bytes});
+    if (options.progress) options.progress({done, size, new_bytes, stored_bytes, read_bytes});
   };
   // One thread more than cores: a thread waiting for a read or a pack's fsync leaves its
   // core to the others.

@@ -24,6 +24,7 @@ struct Progress {
   uint64_t total_bytes = 0;
   uint64_t new_bytes = 0;     // chunk bytes the repository did not have
   uint64_t stored_bytes = 0;  // what they took after compression and sealing
+  uint64_t read_bytes = 0;    // read from the source (holes and unchanged chunks are not)
 };
 
 struct BackupOptions {
@@ -33,6 +34,12 @@ struct BackupOptions {
   unsigned threads = 0;  // 0: one per core
   // Called from the calling thread about five times a second, and once at the end.
   std::function<void(const Progress&)> progress;
+  // Changed-block tracking: a chunk none of whose bytes `changed(offset, length)` reports is
+  // taken from `parent` without being read. The caller vouches that `changed` covers every
+  // write to the source since `parent` was taken. Ignored unless `parent` has the source's
+  // size and the repository's chunk size.
+  const Snapshot* parent = nullptr;
+  std::function<bool(uint64_t offset, uint64_t length)> changed = {};
 };
 
 // Takes the writer lock for the whole backup.
