@@ -321,6 +321,13 @@ TEST(VmConfigDevices, DiskFlagsParse) {
   disk = parse_disk("/d,readonly=off,direct=false");
   ASSERT_TRUE(disk) << disk.error().message();
   EXPECT_EQ(*disk, (DiskConfig{"/d", false, false}));
+  disk = parse_disk("/d,cbt=on");
+  ASSERT_TRUE(disk) << disk.error().message();
+  EXPECT_EQ(*disk, (DiskConfig{"/d", false, false, true}));
+  auto json = vm_config_from_json(R"({"kernel": "/k", "disks": [{"path": "/d", "cbt": true}]})");
+  ASSERT_TRUE(json) << json.error().message();
+  EXPECT_TRUE(json->disks.at(0).cbt);
+  EXPECT_TRUE(vm_config_from_json(vm_config_to_json(*json))->disks.at(0).cbt) << "round trip";
   disk = parse_disk("path=/a=b");
   ASSERT_TRUE(disk) << "only the first '=' separates";
   EXPECT_EQ(disk->path, "/a=b");
@@ -337,7 +344,8 @@ TEST(VmConfigDevices, BadDiskFlagsSayWhatIsWrong) {
            Case{"path=", "no path= given"},
            Case{"/d,ro", "'ro' is not KEY=VALUE"},
            Case{"/d,readonly=maybe", "readonly: 'maybe' is not on or off"},
-           Case{"/d,cache=none", "unknown disk option 'cache' (known: path, readonly, direct)"},
+           Case{"/d,cache=none",
+                "unknown disk option 'cache' (known: path, readonly, direct, cbt)"},
            Case{"/d,", "'' is not KEY=VALUE"},
        }) {
     auto disk = parse_disk(c.text);
@@ -454,7 +462,7 @@ TEST(VmConfigDevices, BadJsonDevicesNameTheField) {
                     "field 'disks[0].readonly': expected true or false"},
            BadField{R"({"disks": [{"path": 3}]})", "field 'disks[0].path': expected a string"},
            BadField{R"({"disks": [{"path": "/a", "cache": "none"}]})",
-                    "unknown field 'disks[0].cache' (known: path, readonly, direct)"},
+                    "unknown field 'disks[0].cache' (known: path, readonly, direct, cbt)"},
            BadField{R"({"nets": {"tap": "t"}})", "field 'nets': expected a list"},
            BadField{R"({"nets": [{"tap": "t"}, 5]})",
                     "field 'nets[1]': expected an object with a \"tap\""},
