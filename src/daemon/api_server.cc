@@ -81,6 +81,14 @@ void add_vmm_stats(json& body, const json& stats) {
   body["devices"] = stats["devices"];
 }
 
+// A supervisor error: 409 when the VM's state, the host's memory or its limits are in the
+// way (the message starts with that field), else 500.
+int status_of(const std::string& message) {
+  bool conflict = message.starts_with("state:") || message.starts_with("memory:") ||
+                  message.starts_with("limits:");
+  return conflict ? 409 : 500;
+}
+
 json describe(const VmDefinition& definition, const VmStatus& status) {
   json vm = json::parse(vm_definition_to_json(definition));
   vm["status"] = vm_status_to_json(status);
@@ -256,37 +264,34 @@ void ApiServer::add_routes(httplib::Server& server) {
                   done = m_supervisor.resume(vm->name);
                 }
                 if (!done) {
-                  const std::string& message = done.error().message();
-                  bool conflict = message.starts_with("state:") || message.starts_with("memory:") ||
-                                  message.starts_with("limits:");
-                  return reply_error(res, conflict ? 409 : 500, message);
+                  return reply_error(res, status_of(done.error().message()),
+                                     done.error().message());
                 }
                 reply(res, 200, describe(*vm, m_supervisor.status(vm->name)));
               });
 
   // POST /v1/vms/NAME/snapshot {"dir": "/abs/dir"}: the guest carries on.
-  server.Post(R"(/v1/vms/([^/]+)/snapshot)",
-              [=, this](const httplib::Request& req, httplib::Response& res) {
-                auto vm = lookup(req, res);
-                if (!vm) return;
-                json body = json::parse(req.body, nullptr, false);
-                if (body.is_discarded() || !body.is_object() || !body.contains("dir") ||
-                    !body["dir"].is_string())
-                  return reply_error(res, 400, "dir: the snapshot directory is missing");
-                std::string dir = body["dir"];
-                if (dir.empty() || dir.front() != '/')
-                  return reply_error(res, 400, "dir: must be an absolute path");
-                auto taken = m_supervisor.snapshot(vm->name, dir);
-                if (!taken) {
-                  const std::string& message = taken.error().message();
-                  return reply_error(res, message.starts_with("state:") ? 409 : 500, message);
-                }
-                json answer = *taken;
-                answer.erase("ok");
-                answer["dir"] = dir;
-                answer["name"] = vm->name;
-                reply(res, 200, answer);
-              });
+  server.Post(R"(/v1/vms/([^/]+)/snapshot)", [=, this](const httplib::Request& req,
+                                                       httplib::Response& res) {
+    auto vm = lookup(req, res);
+    if (!vm) return;
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("dir") ||
+        !body["dir"].is_string())
+      return reply_error(res, 400, "dir: the snapshot directory is missing");
+    std::string dir = body["dir"];
+    if (dir.empty() || dir.front() != '/')
+      return reply_error(res, 400, "dir: must be an absolute path");
+    auto taken = m_supervisor.snapshot(vm->name, dir);
+    if (!taken) {
+      return reply_error(res, status_of(taken.error().message()), taken.error().message());
+    }
+    json answer = *taken;
+    answer.erase("ok");
+    answer["dir"] = dir;
+    answer["name"] = vm->name;
+    reply(res, 200, answer);
+  });
 
   // POST /v1/restore {"snapshot": "/abs/dir", "name": "NEW"}: a new guest continuing the
   // snapshot, started at once.
@@ -314,10 +319,7 @@ void ApiServer::add_routes(httplib::Server& server) {
     }
     if (auto started = m_supervisor.start(*definition, dir); !started) {
       discard();
-      const std::string& message = started.error().message();
-      bool conflict = message.starts_with("state:") || message.starts_with("memory:") ||
-                      message.starts_with("limits:");
-      return reply_error(res, conflict ? 409 : 500, message);
+      return reply_error(res, status_of(started.error().message()), started.error().message());
     }
     reply(res, 201, describe(*definition, m_supervisor.status(name)));
   });

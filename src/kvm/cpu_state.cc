@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "base/sys.h"
+#include "kvm/list_ioctl.h"
 
 namespace haven::kvm {
 namespace {
@@ -44,17 +45,8 @@ Result<std::vector<MsrEntry>> read_msrs(int fd, std::span<const uint32_t> indice
 }
 
 Result<std::vector<kvm_cpuid_entry2>> read_cpuid(int fd) {
-  for (size_t capacity = 64; capacity <= 4096; capacity *= 2) {
-    size_t bytes = sizeof(kvm_cpuid2) + capacity * sizeof(kvm_cpuid_entry2);
-    auto storage = std::make_unique<uint64_t[]>((bytes + 7) / 8);
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(storage.get());
-    cpuid->nent = static_cast<uint32_t>(capacity);
-    auto result = sys::ioctl(fd, KVM_GET_CPUID2, cpuid, "KVM_GET_CPUID2");
-    if (!result && result.error().code() == E2BIG) continue;
-    if (!result) return std::unexpected(std::move(result).error());
-    return std::vector<kvm_cpuid_entry2>(cpuid->entries, cpuid->entries + cpuid->nent);
-  }
-  return make_error("KVM_GET_CPUID2: more than 4096 entries");
+  return read_list_ioctl<kvm_cpuid2, kvm_cpuid_entry2>(fd, KVM_GET_CPUID2, "KVM_GET_CPUID2", 64,
+                                                       4096);
 }
 
 Result<kvm_irqchip> get_chip(int fd, uint32_t id) {

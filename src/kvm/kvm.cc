@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "base/sys.h"
+#include "kvm/list_ioctl.h"
 
 namespace haven::kvm {
 namespace {
@@ -80,32 +81,13 @@ Result<int> Kvm::check_extension(long capability) const {
 }
 
 Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
-  // kvm_cpuid2 ends in a flexible array; KVM says E2BIG until the buffer is large enough.
-  for (size_t capacity = 64; capacity <= 4096; capacity *= 2) {
-    size_t bytes = sizeof(kvm_cpuid2) + capacity * sizeof(kvm_cpuid_entry2);
-    auto storage = std::make_unique<uint64_t[]>((bytes + 7) / 8);
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(storage.get());
-    cpuid->nent = static_cast<uint32_t>(capacity);
-    auto result = sys::ioctl(m_fd.get(), KVM_GET_SUPPORTED_CPUID, cpuid, "KVM_GET_SUPPORTED_CPUID");
-    if (!result && result.error().code() == E2BIG) continue;
-    if (!result) return std::unexpected(std::move(result).error());
-    return std::vector<kvm_cpuid_entry2>(cpuid->entries, cpuid->entries + cpuid->nent);
-  }
-  return make_error("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+  return read_list_ioctl<kvm_cpuid2, kvm_cpuid_entry2>(m_fd.get(), KVM_GET_SUPPORTED_CPUID,
+                                                       "KVM_GET_SUPPORTED_CPUID", 64, 4096);
 }
 
 Result<std::vector<uint32_t>> Kvm::msr_index_list() const {
-  for (size_t capacity = 256; capacity <= 16384; capacity *= 2) {
-    size_t bytes = sizeof(kvm_msr_list) + capacity * sizeof(uint32_t);
-    auto storage = std::make_unique<uint64_t[]>((bytes + 7) / 8);
-    auto* list = reinterpret_cast<kvm_msr_list*>(storage.get());
-    list->nmsrs = static_cast<uint32_t>(capacity);
-    auto result = sys::ioctl(m_fd.get(), KVM_GET_MSR_INDEX_LIST, list, "KVM_GET_MSR_INDEX_LIST");
-    if (!result && result.error().code() == E2BIG) continue;
-    if (!result) return std::unexpected(std::move(result).error());
-    return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
-  }
-  return make_error("KVM_GET_MSR_INDEX_LIST: more than 16384 MSRs");
+  return read_list_ioctl<kvm_msr_list, uint32_t>(m_fd.get(), KVM_GET_MSR_INDEX_LIST,
+                                                 "KVM_GET_MSR_INDEX_LIST", 256, 16384);
 }
 
 Result<Vm> Kvm::create_vm() const {

@@ -383,10 +383,7 @@ StopReason Machine::run(int signal_fd, std::chrono::steady_clock::time_point sta
     stop.request({StopKind::error, result.error().message()});
 
   gate.open();  // a paused guest's vCPUs wake, see the stop and end
-  for (size_t i = 0; i < m_threads.size(); ++i) {
-    m_vcpus[i].request_exit();
-    pthread_kill(m_threads[i].native_handle(), kick_signal());
-  }
+  kick_vcpus();
   m_threads.clear();  // joins
   m_vcpu_clocks.clear();
   if (log::level() <= log::Level::debug) {
@@ -396,13 +393,17 @@ StopReason Machine::run(int signal_fd, std::chrono::steady_clock::time_point sta
   return *stop.reason();
 }
 
-Result<void> Machine::pause() {
-  if (m_paused) return {};
-  m_gate->close();
+void Machine::kick_vcpus() {
   for (size_t i = 0; i < m_threads.size(); ++i) {
     m_vcpus[i].request_exit();
     pthread_kill(m_threads[i].native_handle(), kick_signal());
   }
+}
+
+Result<void> Machine::pause() {
+  if (m_paused) return {};
+  m_gate->close();
+  kick_vcpus();
   if (!m_gate->wait_parked(std::chrono::seconds(5))) {
     m_gate->open();
     return make_error("the vCPUs did not stop within 5 s");

@@ -70,6 +70,8 @@ class Machine {
   static Result<std::unique_ptr<Machine>> build(const VmConfig& config, const kvm::Kvm& kvm,
                                                 Console& console, Console* virtio_console,
                                                 memory::GuestMemory memory);
+  // Makes every vCPU thread leave KVM_RUN (a signal, and immediate_exit for one not in it).
+  void kick_vcpus();
   // While run() runs, on its thread. pause() parks the vCPUs and drains the devices.
   Result<void> pause();
   void resume();
