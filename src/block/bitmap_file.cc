@@ -126,4 +126,14 @@ Result<std::optional<TrackingState>> read_tracking(const std::string& path) {
   return std::optional(std::move(loaded->state));
 }
 
+Result<void> save_bitmap_file(const std::string& path, const TrackingState& state) {
+  return save(path, state, false);
+}
+
+Result<std::optional<TrackingState>> load_bitmap_file(const std::string& path) {
+  auto loaded = TRY(load(path));
+  if (!loaded) return std::nullopt;
+  return std::optional(std::move(loaded->state));
+}
+
 }  // namespace haven::block

@@ -44,4 +44,10 @@ Result<void> close_tracking(const std::string& path, const TrackingState& state)
 // use reads as invalid.
 Result<std::optional<TrackingState>> read_tracking(const std::string& path);
 
+// The same file format for other per-block bitmaps kept beside an image (hydrating_image.h
+// keeps which blocks an instant restore has fetched): written as not in use, read back as
+// saved (nullopt: no file).
+Result<void> save_bitmap_file(const std::string& path, const TrackingState& state);
+Result<std::optional<TrackingState>> load_bitmap_file(const std::string& path);
+
 }  // namespace haven::block

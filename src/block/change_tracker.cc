@@ -23,7 +23,24 @@ ChangeTracker::ChangeTracker(std::string path, uint64_t disk_bytes, TrackingStat
   m_bitmap.merge(state.words);
 }
 
+std::vector<uint64_t> ChangeTracker::begin_backup() {
+  if (!m_pending.empty()) m_bitmap.merge(m_pending);  // an earlier one never ended
+  m_pending = m_bitmap.take();
+  return m_pending;
+}
+
+void ChangeTracker::end_backup(bool committed, const std::string& baseline) {
+  if (committed) {
+    m_valid = true;
+    m_baseline = baseline;
+  } else {
+    m_bitmap.merge(m_pending);
+  }
+  m_pending.clear();
+}
+
 ChangeTracker::~ChangeTracker() {
+  if (!m_pending.empty()) m_bitmap.merge(m_pending);  // a backup that never ended
   TrackingState state;
   state.granularity = m_bitmap.granularity();
   state.disk_bytes = m_bitmap.disk_bytes();

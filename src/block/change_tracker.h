@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 #include "block/bitmap_file.h"
@@ -24,6 +25,15 @@ class ChangeTracker {
   // The bits mean something (they cover every change since the baseline).
   bool valid() const { return m_valid; }
   const std::string& path() const { return m_path; }
+  const std::string& baseline() const { return m_baseline; }
+
+  // A backup begins: the bits so far become pending (and are returned); new writes mark
+  // afresh. At most one backup at a time.
+  std::vector<uint64_t> begin_backup();
+  // It ended. Committed as `baseline`: the pending bits are dropped and the bitmap is valid
+  // relative to `baseline`. Not committed: the pending bits are merged back.
+  void end_backup(bool committed, const std::string& baseline);
+  bool backup_pending() const { return !m_pending.empty(); }
 
   ChangeTracker(std::string path, uint64_t disk_bytes, TrackingState state);
 
@@ -32,6 +42,7 @@ class ChangeTracker {
   DirtyBitmap m_bitmap;
   bool m_valid;
   std::string m_baseline;
+  std::vector<uint64_t> m_pending;  // taken by a backup that has not ended
 };
 
 }  // namespace haven::block

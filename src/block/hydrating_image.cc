@@ -1,0 +1,274 @@
+#include "block/hydrating_image.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "base/log.h"
+#include "base/sys.h"
+#include "block/bitmap_file.h"
+
+namespace haven::block {
+namespace {
+
+uint64_t count_bits(const std::vector<uint64_t>& words) {
+  uint64_t count = 0;
+  for (uint64_t word : words) count += static_cast<uint64_t>(__builtin_popcountll(word));
+  return count;
+}
+
+}  // namespace
+
+std::string HydratingImage::state_path(const std::string& image) {
+  return image + ".hydration";
+}
+
+bool HydratingImage::is_complete(const std::string& image) {
+  auto state = load_bitmap_file(state_path(image));
+  return state && *state && (*state)->valid;
+}
+
+Result<std::unique_ptr<HydratingImage>> HydratingImage::open(const Options& options, Fetch fetch) {
+  const uint32_t granularity = options.granularity;
+  if (granularity < 4096 || (granularity & (granularity - 1)) != 0)
+    return make_error("{}: block size {} is not a power of two of at least 4 KiB", options.image,
+                      granularity);
+  if (options.disk_bytes == 0) return make_error("{}: an empty disk", options.image);
+  uint64_t blocks = (options.disk_bytes + granularity - 1) / granularity;
+  TrackingState state;
+  state.granularity = granularity;
+  state.disk_bytes = options.disk_bytes;
+  state.baseline = options.source;
+  state.words.assign((blocks + 63) / 64, 0);
+  int flags = O_RDWR | O_CREAT | O_CLOEXEC;
+  if (options.persistent) {
+    std::string path = state_path(options.image);
+    auto saved = TRY(load_bitmap_file(path));
+    if (saved) {
+      if (saved->baseline != options.source || saved->granularity != granularity ||
+          saved->disk_bytes != options.disk_bytes || saved->words.size() != state.words.size())
+        return make_error("{} belongs to another restore ({}, {} bytes), not {}", path,
+                          saved->baseline, saved->disk_bytes, options.source);
+      struct stat st {};
+      if (::stat(options.image.c_str(), &st) == 0)
+        state = std::move(*saved);
+      else if (errno == ENOENT)  // the blocks it lists went with the image: start over
+        TRY(save_bitmap_file(path, state));
+      else
+        return errno_error("stat {}", options.image);
+    } else {
+      // The state first: an image without one is somebody's disk, never overwritten.
+      struct stat st {};
+      if (::stat(options.image.c_str(), &st) == 0)
+        return make_error("{} exists and is not being restored; refusing to overwrite it",
+                          options.image);
+      TRY(save_bitmap_file(path, state));
+    }
+  } else {
+    flags |= O_TRUNC;  // throwaway: always starts empty
+  }
+  auto fd = TRY(sys::open(options.image, flags, 0600));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", options.image);
+  if (st.st_size == 0) {
+    if (::ftruncate(fd.get(), static_cast<off_t>(options.disk_bytes)) != 0)
+      return errno_error("size {} to {} bytes", options.image, options.disk_bytes);
+  } else if (static_cast<uint64_t>(st.st_size) != options.disk_bytes) {
+    return make_error("{} has {} bytes, the backup {}", options.image, st.st_size,
+                      options.disk_bytes);
+  }
+  auto image = std::make_unique<HydratingImage>(std::move(fd), options, std::move(fetch),
+                                                std::move(state.words));
+  if (state.valid) {
+    image->m_complete = true;
+    image->m_fetch = nullptr;
+  }
+  return image;
+}
+
+HydratingImage::HydratingImage(UniqueFd fd, Options options, Fetch fetch,
+                               std::vector<uint64_t> present)
+    : m_fd(std::move(fd)),
+      m_options(std::move(options)),
+      m_blocks((m_options.disk_bytes + m_options.granularity - 1) / m_options.granularity),
+      m_fetch(std::move(fetch)),
+      m_present(std::move(present)),
+      m_present_count(count_bits(m_present)),
+      m_unsettled(m_present.size(), 0) {}
+
+HydratingImage::~HydratingImage() {
+  if (m_thread.joinable()) {
+    m_thread.request_stop();
+    m_thread.join();
+  }
+  if (m_options.persistent)
+    if (auto saved = persist(); !saved)
+      log::error("{}: {} (blocks fetched since the last flush will be fetched again)",
+                 m_options.image, saved.error().message());
+}
+
+uint64_t HydratingImage::block_bytes(uint64_t index) const {
+  uint64_t offset = index * m_options.granularity;
+  return std::min<uint64_t>(m_options.granularity, m_options.disk_bytes - offset);
+}
+
+void HydratingImage::set_present(uint64_t index) {
+  m_present[index / 64] |= uint64_t{1} << (index % 64);
+  ++m_present_count;
+  m_changed = true;
+}
+
+Result<void> HydratingImage::fill_locked(uint64_t index, std::vector<uint8_t>& buffer) {
+  if (!m_fetch) return make_error("block {} has no source", index);
+  buffer.resize(block_bytes(index));
+  TRY(m_fetch(index, buffer));
+  TRY(with_context(sys::write_at(m_fd.get(), buffer, index * m_options.granularity), "{}",
+                   m_options.image));
+  m_fetched_bytes += buffer.size();
+  set_present(index);
+  return {};
+}
+
+Result<void> HydratingImage::prepare(uint64_t offset, uint64_t length, bool overwrite) {
+  if (complete() || length == 0) return {};
+  uint64_t end = std::min(offset + length, m_options.disk_bytes);
+  if (offset >= end) return {};
+  const uint64_t granularity = m_options.granularity;
+  auto replaced = [&](uint64_t index) {  // whole, by the write: nothing to fetch
+    uint64_t start = index * granularity;
+    return overwrite && offset <= start && start + block_bytes(index) <= end;
+  };
+  std::lock_guard lock(m_mutex);
+  for (uint64_t index = offset / granularity; index * granularity < end; ++index) {
+    if (is_present(index) || replaced(index)) continue;
+    TRY(with_context(fill_locked(index, m_buffer), "{}: block {} (disk offset {})", m_options.image,
+                     index, index * granularity));
+  }
+  // Only once every fetch succeeded: when one fails the write is not made, and a block marked
+  // present that it never wrote would read as zeros instead of the backup's data.
+  // Unsettled until the write completes (settle()): persist() leaves them out meanwhile, so
+  // a crash before the data lands never lists a block that holds neither old nor new data.
+  for (uint64_t index = offset / granularity; index * granularity < end; ++index)
+    if (!is_present(index) && replaced(index)) {
+      set_present(index);
+      m_unsettled[index / 64] |= uint64_t{1} << (index % 64);
+      ++m_unsettled_count;
+    }
+  return {};
+}
+
+void HydratingImage::settle(uint64_t offset, uint64_t length) {
+  if (length == 0) return;
+  std::lock_guard lock(m_mutex);
+  if (m_unsettled_count == 0) return;
+  uint64_t end = std::min(offset + length, m_options.disk_bytes);
+  for (uint64_t index = offset / m_options.granularity; index * m_options.granularity < end;
+       ++index) {
+    uint64_t bit = uint64_t{1} << (index % 64);
+    if (m_unsettled[index / 64] & bit) {
+      m_unsettled[index / 64] &= ~bit;
+      --m_unsettled_count;
+      m_changed = true;
+    }
+  }
+}
+
+Result<void> HydratingImage::persist() {
+  if (!m_options.persistent) return {};
+  std::lock_guard persisting(m_persist_mutex);
+  TrackingState state;
+  {
+    std::lock_guard lock(m_mutex);
+    if (!m_changed) return {};
+    m_changed = false;
+    state.granularity = m_options.granularity;
+    state.disk_bytes = m_options.disk_bytes;
+    state.baseline = m_options.source;
+    state.valid = m_present_count == m_blocks && m_unsettled_count == 0;
+    state.words = m_present;
+    for (size_t i = 0; i < state.words.size(); ++i) state.words[i] &= ~m_unsettled[i];
+  }
+  // Every block listed has been written; it must be on disk before the list is.
+  auto saved = [&]() -> Result<void> {
+    if (::fdatasync(m_fd.get()) != 0) return errno_error("fdatasync {}", m_options.image);
+    return save_bitmap_file(state_path(m_options.image), state);
+  }();
+  if (saved && state.valid) {  // complete and durable: a plain image from now on
+    std::lock_guard lock(m_mutex);
+    m_fetch = nullptr;
+    m_complete.store(true, std::memory_order_release);
+  }
+  if (!saved) {
+    std::lock_guard lock(m_mutex);
+    m_changed = true;  // try again next time
+  }
+  return saved;
+}
+
+void HydratingImage::start_hydration(std::function<void(const HydrationProgress&)> done) {
+  if (!m_options.persistent || m_thread.joinable()) return;
+  m_thread =
+      std::jthread([this, done = std::move(done)](std::stop_token stop) { hydrate(stop, done); });
+}
+
+void HydratingImage::hydrate(std::stop_token stop,
+                             std::function<void(const HydrationProgress&)> done) {
+  using Clock = std::chrono::steady_clock;
+  auto persisted_at = Clock::now();
+  std::vector<uint8_t> buffer;
+  uint64_t failed = 0;
+  for (uint64_t index = 0; index < m_blocks && !stop.stop_requested(); ++index) {
+    Fetch fetch;
+    {
+      std::lock_guard lock(m_mutex);
+      if (is_present(index)) continue;
+      fetch = m_fetch;
+    }
+    // Fetched outside the lock, so the guest's I/O is not held up behind it.
+    buffer.resize(block_bytes(index));
+    if (auto fetched = fetch ? fetch(index, buffer) : make_error("no source"); !fetched) {
+      log::error("{}: hydrating block {} (disk offset {}): {}", m_options.image, index,
+                 index * m_options.granularity, fetched.error().message());
+      ++failed;
+      std::lock_guard lock(m_mutex);
+      m_failed = failed;
+      continue;
+    }
+    {
+      std::lock_guard lock(m_mutex);
+      if (!is_present(index)) {  // else the guest wrote it meanwhile: its data wins
+        if (auto written = sys::write_at(m_fd.get(), buffer, index * m_options.granularity);
+            !written) {
+          log::error("{}: {}", m_options.image, written.error().message());
+          ++failed;
+          m_failed = failed;
+          continue;
+        }
+        m_fetched_bytes += buffer.size();
+        set_present(index);
+      }
+    }
+    if (Clock::now() - persisted_at > std::chrono::seconds(1)) {
+      if (auto saved = persist(); !saved) log::warn("{}", saved.error().message());
+      persisted_at = Clock::now();
+    }
+  }
+  if (auto saved = persist(); !saved) log::warn("{}", saved.error().message());
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_present_count == m_blocks) {
+      m_fetch = nullptr;  // the source is not needed any more
+      m_complete.store(true, std::memory_order_release);
+    }
+  }
+  if (done) done(progress());
+}
+
+HydrationProgress HydratingImage::progress() const {
+  std::lock_guard lock(m_mutex);
+  return {m_present_count, m_blocks, m_failed, m_fetched_bytes, m_present_count == m_blocks};
+}
+
+}  // namespace haven::block

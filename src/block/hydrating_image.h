@@ -1,0 +1,110 @@
+#pragma once
+
+// Instant restore: a local disk image that fills itself from a backup. The guest runs on the
+// local image from the first second; a block (one backup chunk) the local image does not
+// have yet is fetched (by the caller's `Fetch`: read, verified, decrypted, decompressed)
+// the first time the guest touches it, and a background thread fetches the rest. Guest
+// writes land in the local image, which is also the copy-on-write overlay: a write that
+// covers a block whole needs nothing fetched, a partial one fetches the block first. When
+// every block is present the image is a plain disk image and the backup is no longer read
+// (the switch happens under the running guest).
+//
+// Which blocks are present is kept in IMAGE.hydration (bitmap_file.h's format; `valid`
+// means complete, `baseline` names the source), rewritten after the image's data is synced:
+// periodically while hydrating and whenever the guest flushes. After a crash, blocks the
+// file does not list are fetched again, which only undoes guest writes the guest never
+// flushed. A throwaway image (boot verification) keeps no file and hydrates nothing.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+
+namespace haven::block {
+
+struct HydrationProgress {
+  uint64_t present_blocks = 0;
+  uint64_t total_blocks = 0;
+  uint64_t failed_blocks = 0;  // fetches that failed in the background pass
+  uint64_t fetched_bytes = 0;  // from the backup, by guest reads and the background
+  bool complete = false;
+};
+
+class HydratingImage {
+ public:
+  // Fills `data` (the block's bytes: the granularity, less for the last block) with block
+  // `index` of the source. Called from the device's I/O thread and the background thread.
+  using Fetch = std::function<Result<void>(uint64_t index, std::span<uint8_t> data)>;
+
+  struct Options {
+    std::string image;  // created (sparse, `disk_bytes`) when missing
+    uint64_t disk_bytes = 0;
+    uint32_t granularity = 0;  // a power of two, at least 4 KiB
+    std::string source;        // what fills it; a state file for another source is refused
+    bool persistent = true;    // false: a throwaway image (no state file, no background)
+  };
+
+  // The image's state path, "IMAGE.hydration".
+  static std::string state_path(const std::string& image);
+  // Whether IMAGE.hydration says the image is complete (it is then a plain image).
+  static bool is_complete(const std::string& image);
+  static Result<std::unique_ptr<HydratingImage>> open(const Options& options, Fetch fetch);
+  ~HydratingImage();
+  HydratingImage(const HydratingImage&) = delete;
+  HydratingImage& operator=(const HydratingImage&) = delete;
+
+  // Before the guest's I/O to [offset, offset + length): makes every block it touches
+  // present, fetching the missing ones. `overwrite`: the I/O replaces the range, so blocks it
+  // covers whole are only marked present. Fails when a fetch does (no block the range covers
+  // whole is marked then).
+  Result<void> prepare(uint64_t offset, uint64_t length, bool overwrite);
+  // After the guest's I/O that prepare(..., true) announced completed (or failed): the blocks
+  // it replaced whole may be listed as present from now on.
+  void settle(uint64_t offset, uint64_t length);
+  // After the guest's flush completed: makes what is present durable (a no-op when nothing
+  // changed since the last time).
+  Result<void> persist();
+  // Starts the background pass (persistent images only); `done` is called from its thread
+  // when it ends, complete or not.
+  void start_hydration(std::function<void(const HydrationProgress&)> done = {});
+  HydrationProgress progress() const;
+  bool complete() const { return m_complete.load(std::memory_order_acquire); }
+
+  HydratingImage(UniqueFd fd, Options options, Fetch fetch, std::vector<uint64_t> present);
+
+ private:
+  uint64_t block_bytes(uint64_t index) const;
+  bool is_present(uint64_t index) const { return m_present[index / 64] >> (index % 64) & 1; }
+  void set_present(uint64_t index);  // under m_mutex
+  // Fetches block `index` and writes it to the image, under m_mutex.
+  Result<void> fill_locked(uint64_t index, std::vector<uint8_t>& buffer);
+  void hydrate(std::stop_token stop, std::function<void(const HydrationProgress&)> done);
+
+  UniqueFd m_fd;
+  Options m_options;
+  uint64_t m_blocks = 0;
+  mutable std::mutex m_mutex;
+  std::mutex m_persist_mutex;  // one persist at a time, so an older state never lands last
+  Fetch m_fetch;               // dropped once complete: the source is closed
+  std::vector<uint64_t> m_present;
+  uint64_t m_present_count = 0;
+  std::vector<uint64_t> m_unsettled;  // replaced whole by a write still in flight
+  uint64_t m_unsettled_count = 0;
+  uint64_t m_failed = 0;
+  uint64_t m_fetched_bytes = 0;
+  bool m_changed = false;  // since the last persist
+  std::atomic<bool> m_complete{false};
+  std::vector<uint8_t> m_buffer;  // the I/O thread's fetches
+  std::jthread m_thread;          // last: stops before the rest goes
+};
+
+}  // namespace haven::block
