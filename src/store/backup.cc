@@ -87,6 +87,8 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
   snapshot.name = options.name;
   snapshot.source = options.source;
   snapshot.tags = options.tags;
+  snapshot.vm = options.vm;
+  snapshot.disk = options.disk;
   snapshot.size = size;
   snapshot.chunk_size = chunk_size;
   snapshot.time = std::chrono::duration_cast<std::chrono::seconds>(
@@ -110,13 +112,16 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
       done += length;
       return {};
     }
-    if (!intersects(extents, offset, offset + length)) {
+    if (!options.read && !intersects(extents, offset, offset + length)) {
       done += length;
       return {};  // a hole: the zero id
     }
     thread_local std::vector<uint8_t> buffer;
     buffer.resize(length);
-    TRY(with_context(sys::read_at(fd.get(), buffer, offset), "{}", options.source));
+    if (options.read)
+      TRY(with_context(options.read(offset, buffer), "{}", options.source));
+    else
+      TRY(with_context(sys::read_at(fd.get(), buffer, offset), "{}", options.source));
     read_bytes += length;
     if (!all_zero(buffer)) {
       ChunkId id = repository.chunk_id(buffer);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,12 @@ struct BackupOptions {
   // size and the repository's chunk size.
   const Snapshot* parent = nullptr;
   std::function<bool(uint64_t offset, uint64_t length)> changed = {};
+  // Reads the source instead of the file (a point-in-time view of a running guest's disk,
+  // block/point_in_time.h); every chunk it is asked for is read once. The file then gives
+  // only the size: its holes are not trusted, since they may be newer than the view.
+  std::function<Result<void>(uint64_t offset, std::span<uint8_t> data)> read = {};
+  std::string vm = {};  // Snapshot::vm and disk, for a guest's disk
+  int64_t disk = -1;
 };
 
 // Takes the writer lock for the whole backup.

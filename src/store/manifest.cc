@@ -21,6 +21,11 @@ std::vector<uint8_t> encode_manifest(const Snapshot& snapshot) {
                            {"chunks", snapshot.chunks.size()},
                            {"new_bytes", snapshot.new_bytes},
                            {"stored_bytes", snapshot.stored_bytes}};
+  if (!snapshot.vm.empty()) {
+    auto vm = nlohmann::json::parse(snapshot.vm, nullptr, false);
+    header["vm"] = vm.is_discarded() ? nlohmann::json(snapshot.vm) : vm;
+    header["disk"] = snapshot.disk;
+  }
   std::string text = header.dump();
   auto length = static_cast<uint32_t>(text.size());
   std::vector<uint8_t> bytes(sizeof(kMagic) + 4 + text.size() + 32 * snapshot.chunks.size());
@@ -60,6 +65,10 @@ Result<Snapshot> decode_manifest(std::span<const uint8_t> bytes) {
     count = header.at("chunks").get<uint64_t>();
     snapshot.new_bytes = header.value("new_bytes", uint64_t{0});
     snapshot.stored_bytes = header.value("stored_bytes", uint64_t{0});
+    if (header.contains("vm")) {
+      snapshot.vm = header["vm"].dump();
+      snapshot.disk = header.value("disk", int64_t{-1});
+    }
   } catch (const nlohmann::json::exception& error) {
     return make_error("bad manifest header: {}", error.what());
   }

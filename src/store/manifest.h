@@ -27,6 +27,10 @@ struct Snapshot {
   // Statistics of the backup that made it (informative only).
   uint64_t new_bytes = 0;     // chunk bytes that were not in the repository yet
   uint64_t stored_bytes = 0;  // what those took in packs (compressed, sealed)
+  // A guest's disk (haven backup create --vm): the guest's VM config as JSON, and which of
+  // its disks this is; empty and -1 for a plain image.
+  std::string vm;
+  int64_t disk = -1;
 
   static bool is_hole(const ChunkId& id) { return id == ChunkId{}; }
 };

@@ -34,6 +34,7 @@
 #include "kvm/cpu_state.h"
 #include "kvm/stats.h"
 #include "vmm/memory_image.h"
+#include "vmm/restoring_disk.h"
 #include "vmm/vcpu_runner.h"
 
 namespace haven::vmm {
@@ -249,9 +250,14 @@ Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::P
     const DiskConfig& disk = config.disks[i];
     // The serial (/sys/block/vdX/serial) names the image, so the guest can tell disks apart.
     std::string serial = disk.path.substr(disk.path.rfind('/') + 1);
+    std::unique_ptr<block::HydratingImage> restoring;
+    if (!disk.restore_repo.empty())
+      restoring = TRY(with_context(open_restoring_disk(disk), "disk {}", i));
     auto block = TRY(with_context(
-        devices::virtio::Block::open({disk.path, disk.readonly, disk.direct, serial, disk.cbt}),
+        devices::virtio::Block::open({disk.path, disk.readonly, disk.direct, serial, disk.cbt},
+                                     std::move(restoring)),
         "disk {}", i));
+    m_disks.push_back(block.get());
     TRY(add(std::move(block)));
   }
   for (const NetConfig& net : config.nets) {
@@ -515,6 +521,55 @@ nlohmann::json Machine::stats() const {
   return {{"ok", true}, {"vcpus", vcpus}, {"devices", devices}};
 }
 
+Result<nlohmann::json> Machine::backup_control(const std::string& op,
+                                               const nlohmann::json& request) {
+  using json = nlohmann::json;
+  auto text = [&](const char* field) -> Result<std::string> {
+    if (!request.contains(field) || !request[field].is_string())
+      return make_error("{}: '{}' is missing", op, field);
+    return request[field].get<std::string>();
+  };
+  if (!request.contains("disk") || !request["disk"].is_number_unsigned() ||
+      request["disk"].get<uint64_t>() >= m_disks.size())
+    return make_error("{}: 'disk' is not a disk index (0 to {})", op, m_disks.size());
+  devices::virtio::Block& disk = *m_disks[request["disk"].get<size_t>()];
+  std::string baseline = request.contains("baseline") && request["baseline"].is_string()
+                             ? request["baseline"].get<std::string>()
+                             : "";
+  // Paused, so no request is in flight while the view or the bitmap changes hands.
+  bool was_paused = m_paused;
+  TRY(pause());
+  json answer = {{"ok", true}};
+  Result<void> done = {};
+  if (op == "backup_begin") {
+    auto view = [&]() -> Result<devices::virtio::Block::BackupView> {
+      std::string state = TRY(text("state"));
+      std::string data = TRY(text("data"));
+      return disk.begin_backup(state, data, baseline);
+    }();
+    if (view) {
+      answer["incremental"] = view->incremental;
+      answer["disk_bytes"] = view->disk_bytes;
+      answer["granularity"] = view->granularity;
+      answer["wanted_blocks"] = view->wanted_blocks;
+      answer["path"] = disk.path();
+      log::info("{}: backup view taken ({} of {} blocks wanted, {})", disk.path(),
+                view->wanted_blocks, (view->disk_bytes + view->granularity - 1) / view->granularity,
+                view->incremental ? "incremental" : "full");
+    } else {
+      done = std::unexpected(std::move(view).error());
+    }
+  } else {
+    bool committed = request.value("commit", false);
+    disk.end_backup(committed, baseline);
+    log::info("{}: backup {}", disk.path(),
+              committed ? "committed as " + baseline : std::string("abandoned"));
+  }
+  if (!was_paused) resume();
+  TRY(done);
+  return answer;
+}
+
 nlohmann::json Machine::handle_control(const nlohmann::json& request) {
   using json = nlohmann::json;
   std::string op = request.contains("op") && request["op"].is_string() ? request["op"] : "";
@@ -553,8 +608,13 @@ nlohmann::json Machine::handle_control(const nlohmann::json& request) {
             {"paused_ms", taken->paused_ms},
             {"total_ms", taken->total_ms}};
   }
+  if (op == "backup_begin" || op == "backup_end") {
+    auto answer = backup_control(op, request);
+    if (!answer) return failed(answer.error());
+    return *answer;
+  }
   return {{"error", fmt::format("unknown op '{}' (status, stats, pause, resume, power_button, "
-                                "snapshot)",
+                                "snapshot, backup_begin, backup_end)",
                                 op)}};
 }
 

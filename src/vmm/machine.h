@@ -14,6 +14,7 @@
 #include "devices/legacy/cmos_rtc.h"
 #include "devices/legacy/uart_8250.h"
 #include "devices/pci/pci_root.h"
+#include "devices/virtio/block.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm.h"
@@ -78,6 +79,10 @@ class Machine {
   // Pauses (unless paused), writes the snapshot into `dir`, resumes (unless it was paused).
   Result<SnapshotResult> snapshot(const std::string& dir);
   nlohmann::json handle_control(const nlohmann::json& request);
+  // backup_begin {"disk": I, "state": PATH, "data": PATH, "baseline": "REPO/SNAPSHOT"} and
+  // backup_end {"disk": I, "commit": bool, "baseline": ...}: a point-in-time view of a
+  // running guest's disk for a backup (devices/virtio/block.h).
+  Result<nlohmann::json> backup_control(const std::string& op, const nlohmann::json& request);
   // Per vCPU its thread's CPU time and KVM's exit counters; per virtio device what it moved.
   nlohmann::json stats() const;
   devices::DeviceState save_devices();
@@ -105,6 +110,7 @@ class Machine {
   std::shared_ptr<devices::legacy::CmosRtc> m_cmos;
   std::shared_ptr<devices::pci::PciRoot> m_pci;
   std::vector<std::shared_ptr<devices::virtio::VirtioPci>> m_virtio;
+  std::vector<devices::virtio::Block*> m_disks;  // by disk index, owned by their functions
   std::vector<kvm::Vcpu> m_vcpus;
   // KVM's counters per vCPU, opened with the vCPU: opening takes the vCPU's mutex, which a
   // vCPU halted inside KVM_RUN holds indefinitely (reading an open one does not).

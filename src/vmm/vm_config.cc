@@ -42,6 +42,14 @@ int hex_digit(char c) {
   return -1;
 }
 
+Result<void> check_restore(const DiskConfig& disk) {
+  if (disk.restore_repo.empty() != disk.restore_snapshot.empty())
+    return make_error("restoring a disk takes both a repository and a snapshot");
+  if (!disk.restore_repo.empty() && disk.readonly)
+    return make_error("a disk being restored cannot be read-only");
+  return {};
+}
+
 Result<std::vector<DiskConfig>> disks_from_json(const json& value) {
   if (!value.is_array()) return make_error("field 'disks': expected a list");
   std::vector<DiskConfig> disks;
@@ -60,10 +68,20 @@ Result<std::vector<DiskConfig>> disks_from_json(const json& value) {
         disk.direct = TRY(bool_field(field, name));
       else if (key == "cbt")
         disk.cbt = TRY(bool_field(field, name));
+      else if (key == "restore_repo")
+        disk.restore_repo = TRY(string_field(field, name));
+      else if (key == "restore_snapshot")
+        disk.restore_snapshot = TRY(string_field(field, name));
+      else if (key == "hydrate")
+        disk.hydrate = TRY(bool_field(field, name));
       else
-        return make_error("unknown field '{}' (known: path, readonly, direct, cbt)", name);
+        return make_error(
+            "unknown field '{}' (known: path, readonly, direct, cbt, restore_repo, "
+            "restore_snapshot, hydrate)",
+            name);
     }
     if (disk.path.empty()) return make_error("field 'disks[{}].path': missing", i);
+    TRY(with_context(check_restore(disk), "field 'disks[{}]'", i));
     disks.push_back(std::move(disk));
   }
   return disks;
@@ -186,10 +204,20 @@ Result<DiskConfig> parse_disk(std::string_view text) {
       disk.direct = TRY(parse_switch(key, value));
     else if (key == "cbt")
       disk.cbt = TRY(parse_switch(key, value));
+    else if (key == "restore-repo")
+      disk.restore_repo = value;
+    else if (key == "restore-snapshot")
+      disk.restore_snapshot = value;
+    else if (key == "hydrate")
+      disk.hydrate = TRY(parse_switch(key, value));
     else
-      return make_error("unknown disk option '{}' (known: path, readonly, direct, cbt)", key);
+      return make_error(
+          "unknown disk option '{}' (known: path, readonly, direct, cbt, restore-repo, "
+          "restore-snapshot, hydrate)",
+          key);
   }
   if (disk.path.empty()) return make_error("no path= given");
+  TRY(check_restore(disk));
   return disk;
 }
 
@@ -338,11 +366,18 @@ std::string vm_config_to_json(const VmConfig& config) {
   doc["on_reboot"] = config.on_reboot == RebootAction::exit ? "exit" : "restart";
   if (!config.disks.empty()) {
     doc["disks"] = json::array();
-    for (const DiskConfig& disk : config.disks)
-      doc["disks"].push_back({{"path", disk.path},
-                              {"readonly", disk.readonly},
-                              {"direct", disk.direct},
-                              {"cbt", disk.cbt}});
+    for (const DiskConfig& disk : config.disks) {
+      json item = {{"path", disk.path},
+                   {"readonly", disk.readonly},
+                   {"direct", disk.direct},
+                   {"cbt", disk.cbt}};
+      if (!disk.restore_repo.empty()) {
+        item["restore_repo"] = disk.restore_repo;
+        item["restore_snapshot"] = disk.restore_snapshot;
+        item["hydrate"] = disk.hydrate;
+      }
+      doc["disks"].push_back(std::move(item));
+    }
   }
   if (!config.nets.empty()) {
     doc["nets"] = json::array();

@@ -30,6 +30,14 @@ struct DiskConfig {
   bool direct = false;  // O_DIRECT: bypass the host page cache
   // Changed-block tracking: writes mark IMAGE.cbt's dirty bitmap (src/block/bitmap_file.h).
   bool cbt = false;
+  // Instant restore: the image is filled from snapshot `restore_snapshot` of the backup
+  // repository `restore_repo` while the guest runs (src/block/hydrating_image.h); empty for
+  // a plain image. An encrypted repository's passphrase comes from HAVEN_PASSPHRASE.
+  std::string restore_repo = {};
+  std::string restore_snapshot = {};
+  // Fetch the rest of the disk in the background; off, only what the guest touches is
+  // fetched and nothing is kept (boot verification's throwaway overlay).
+  bool hydrate = true;
   bool operator==(const DiskConfig&) const = default;
 };
 
@@ -71,7 +79,8 @@ Result<uint32_t> parse_cpus(int64_t value);
 Result<ConsoleConfig> parse_console(std::string_view text);
 Result<RebootAction> parse_reboot_action(std::string_view text);
 std::string console_to_string(const ConsoleConfig& console);
-// "path=P[,readonly=on][,direct=on][,cbt=on]" (a bare "P" works too).
+// "path=P[,readonly=on][,direct=on][,cbt=on][,restore-repo=DIR,restore-snapshot=ID
+// [,hydrate=off]]" (a bare "P" works too).
 Result<DiskConfig> parse_disk(std::string_view text);
 // "tap=NAME[,mac=52:54:00:12:34:56]".
 Result<NetConfig> parse_net(std::string_view text);
@@ -84,7 +93,8 @@ Result<void> validate(const VmConfig& config);
 // JSON form: {"kernel": "...", "initrd": "...", "cmdline": "...", "memory": "512M" or MiB,
 // "cpus": 2, "console": "stdio|file:PATH|socket:PATH|none", "console_log": "PATH",
 // "on_reboot": "exit|restart",
-// "disks": [{"path": "...", "readonly": false, "direct": false}],
+// "disks": [{"path": "...", "readonly": false, "direct": false, "cbt": false,
+//             "restore_repo": "...", "restore_snapshot": "...", "hydrate": true}],
 // "nets": [{"tap": "...", "mac": "52:54:00:..."}], "rng": true,
 // "virtio_console": "file:PATH|socket:PATH|stdio"}.
 // Unknown fields are errors, so a typo never goes unnoticed.

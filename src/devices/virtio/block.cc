@@ -38,7 +38,8 @@ Result<uint64_t> image_size(int fd, const std::string& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<Block>> Block::open(const BlockOptions& options) {
+Result<std::unique_ptr<Block>> Block::open(const BlockOptions& options,
+                                           std::unique_ptr<block::HydratingImage> lazy) {
   int flags = (options.readonly ? O_RDONLY : O_RDWR) | (options.direct ? O_DIRECT : 0);
   auto fd = TRY(sys::open(options.path, flags));
   uint64_t bytes = TRY(image_size(fd.get(), options.path));
@@ -51,12 +52,17 @@ Result<std::unique_ptr<Block>> Block::open(const BlockOptions& options) {
     tracker =
         TRY(with_context(block::ChangeTracker::open(options.path, bytes), "{}", options.path));
   return std::make_unique<Block>(Key(), std::move(fd), options, bytes / kSectorSize,
-                                 std::move(tracker));
+                                 std::move(tracker), std::move(lazy));
 }
 
 Block::Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors,
-             std::unique_ptr<block::ChangeTracker> tracker)
-    : m_fd(std::move(fd)), m_options(options), m_tracker(std::move(tracker)), m_sectors(sectors) {
+             std::unique_ptr<block::ChangeTracker> tracker,
+             std::unique_ptr<block::HydratingImage> lazy)
+    : m_fd(std::move(fd)),
+      m_options(options),
+      m_tracker(std::move(tracker)),
+      m_lazy(std::move(lazy)),
+      m_sectors(sectors) {
   // Configuration layout (virtio 1.2, 5.2.4).
   put<uint64_t>(m_config, 0, m_sectors);            // capacity
   put<uint32_t>(m_config, 12, kQueueSize - 2);      // seg_max: header and status aside
@@ -88,8 +94,56 @@ DeviceState Block::counters() const {
   if (m_tracker) {
     counters["dirty_blocks"] = m_tracker->bitmap().dirty_count();
     counters["cbt_valid"] = m_tracker->valid();
+    counters["cbt_baseline"] = m_tracker->baseline();
   }
+  if (m_lazy) {
+    auto progress = m_lazy->progress();
+    counters["hydrated_blocks"] = progress.present_blocks;
+    counters["total_blocks"] = progress.total_blocks;
+    counters["hydration_failed"] = progress.failed_blocks;
+    counters["hydration_complete"] = progress.complete;
+    counters["fetched_bytes"] = progress.fetched_bytes;
+  }
+  if (m_view) counters["backup_copied_blocks"] = m_view->copied_blocks();
   return counters;
+}
+
+Result<Block::BackupView> Block::begin_backup(const std::string& state_path,
+                                              const std::string& data_path,
+                                              const std::string& baseline) {
+  if (m_view) return make_error("{}: a backup is running already", m_options.path);
+  BackupView view;
+  view.disk_bytes = m_sectors * kSectorSize;
+  view.granularity = block::DirtyBitmap::kDefaultGranularity;
+  m_view_fd = TRY(sys::open(m_options.path, O_RDONLY | O_CLOEXEC));
+  std::vector<uint64_t> wanted;  // empty: every block
+  if (m_tracker) {
+    wanted = m_tracker->begin_backup();
+    view.incremental = m_tracker->valid() && !baseline.empty() && m_tracker->baseline() == baseline;
+    if (!view.incremental) wanted.clear();
+  }
+  auto created = block::CopyBeforeWrite::create(state_path, data_path, m_view_fd.get(),
+                                                view.disk_bytes, view.granularity, wanted);
+  if (!created) {
+    if (m_tracker) m_tracker->end_backup(false, {});
+    m_view_fd.reset();
+    return std::unexpected(std::move(created).error());
+  }
+  m_view = std::move(*created);
+  uint64_t blocks = (view.disk_bytes + view.granularity - 1) / view.granularity;
+  view.wanted_blocks = 0;
+  if (wanted.empty())
+    view.wanted_blocks = blocks;
+  else
+    for (uint64_t word : wanted)
+      view.wanted_blocks += static_cast<uint64_t>(__builtin_popcountll(word));
+  return view;
+}
+
+void Block::end_backup(bool committed, const std::string& baseline) {
+  if (m_tracker && m_tracker->backup_pending()) m_tracker->end_backup(committed, baseline);
+  m_view.reset();
+  m_view_fd.reset();
 }
 
 void Block::read_config(uint64_t offset, std::span<uint8_t> data) {
@@ -249,12 +303,24 @@ Result<void> Block::start(DescriptorChain chain) {
     return complete(chain.head, request.status, kStatusOk, request.used_length);
   }
 
+  bool writes = request.kind != Kind::read && request.kind != Kind::flush;
+  if (m_lazy && request.kind != Kind::flush) {
+    if (auto ready = m_lazy->prepare(request.offset, request.length, writes); !ready) {
+      log::error("{}: restoring: {}", m_options.path, ready.error().message());
+      m_requests.fetch_add(1, std::memory_order_relaxed);
+      m_errors.fetch_add(1, std::memory_order_relaxed);
+      return complete(chain.head, request.status, kStatusIoError, 1);
+    }
+  }
+  if (m_view && writes)
+    if (auto copied = m_view->before_write(request.offset, request.length); !copied)
+      log::error("{}: the running backup fails: {}", m_options.path, copied.error().message());
+
   io_uring_sqe* sqe = io_uring_get_sqe(m_uring->get());
   if (!sqe) return make_error("io_uring submission queue full");
   // Marked before the data moves: a bit set for a write that then fails costs a chunk's read,
   // a write missing from the bitmap would cost a backup.
-  if (m_tracker && request.kind != Kind::read && request.kind != Kind::flush)
-    m_tracker->mark(request.offset, request.length);
+  if (m_tracker && writes) m_tracker->mark(request.offset, request.length);
   uint32_t slot = m_free.back();
   Pending& pending = m_pending[slot];
   pending.head = chain.head;
@@ -308,6 +374,14 @@ bool Block::finish(uint64_t slot, int result) {
     }
   }
   bool ok = result >= 0 && static_cast<uint64_t>(result) == pending.expected;
+  if (m_lazy && pending.type != kTypeIn && pending.type != kTypeFlush)
+    m_lazy->settle(pending.offset, pending.length);
+  // A restoring image's flush also makes the list of what it holds durable.
+  if (ok && m_lazy && pending.type == kTypeFlush)
+    if (auto persisted = m_lazy->persist(); !persisted) {
+      log::error("{}: {}", m_options.path, persisted.error().message());
+      ok = false;
+    }
   m_requests.fetch_add(1, std::memory_order_relaxed);
   if (!ok)
     m_errors.fetch_add(1, std::memory_order_relaxed);
@@ -315,7 +389,9 @@ bool Block::finish(uint64_t slot, int result) {
     m_read_bytes.fetch_add(pending.expected, std::memory_order_relaxed);
   else if (pending.type == kTypeOut)
     m_write_bytes.fetch_add(pending.expected, std::memory_order_relaxed);
-  if (!ok) {
+  if (!ok && result >= 0 && static_cast<uint64_t>(result) == pending.expected) {
+    // the flush's persist failed, logged above
+  } else if (!ok) {
     if (result < 0)
       log::warn("{}: request type {} failed: {}", m_options.path, pending.type,
                 std::strerror(-result));

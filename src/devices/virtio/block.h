@@ -19,6 +19,8 @@
 #include "base/unique_fd.h"
 #include "base/uring.h"
 #include "block/change_tracker.h"
+#include "block/hydrating_image.h"
+#include "block/point_in_time.h"
 #include "devices/virtio/device.h"
 #include "devices/virtio/session.h"
 
@@ -59,7 +61,11 @@ class Block final : public VirtioDevice {
   static constexpr uint64_t kFeatureDiscard = 1ull << 13;
   static constexpr uint64_t kFeatureWriteZeroes = 1ull << 14;
 
-  static Result<std::unique_ptr<Block>> open(const BlockOptions& options);
+  // `lazy`, when given, is the image being restored under the guest (instant restore): every
+  // request first makes the blocks it touches present; a block that cannot be fetched fails
+  // the request with an I/O error.
+  static Result<std::unique_ptr<Block>> open(const BlockOptions& options,
+                                             std::unique_ptr<block::HydratingImage> lazy = {});
   ~Block() override;
 
   std::string_view name() const override { return "virtio-blk"; }
@@ -77,7 +83,24 @@ class Block final : public VirtioDevice {
   }
 
   uint64_t capacity_sectors() const { return m_sectors; }
-  // read_bytes, write_bytes, requests, errors; with tracking, dirty_blocks and cbt_valid.
+  const std::string& path() const { return m_options.path; }
+
+  // A backup of the running guest (block/point_in_time.h), begun and ended while the device
+  // is paused. It wants the blocks changed since `baseline` when changed-block tracking
+  // vouches for them, else every block.
+  struct BackupView {
+    bool incremental = false;  // only the changed blocks are wanted
+    uint64_t disk_bytes = 0;
+    uint32_t granularity = 0;
+    uint64_t wanted_blocks = 0;
+  };
+  Result<BackupView> begin_backup(const std::string& state_path, const std::string& data_path,
+                                  const std::string& baseline);
+  // Committed: the backup is `baseline` from now on. Otherwise what it took is merged back.
+  void end_backup(bool committed, const std::string& baseline);
+  // read_bytes, write_bytes, requests, errors; with tracking, dirty_blocks and cbt_valid;
+  // while restoring, hydrated_blocks, total_blocks, hydration_failed, hydration_complete and
+  // fetched_bytes; during a backup, backup_copied_blocks.
   DeviceState counters() const override;
 
  private:
@@ -87,7 +110,7 @@ class Block final : public VirtioDevice {
 
  public:
   Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors,
-        std::unique_ptr<block::ChangeTracker> tracker);
+        std::unique_ptr<block::ChangeTracker> tracker, std::unique_ptr<block::HydratingImage> lazy);
 
  private:
   // One request in flight in the io_uring.
@@ -129,6 +152,11 @@ class Block final : public VirtioDevice {
   // Destroyed after the worker (reset() in the destructor): its last write-back sees every
   // mark.
   std::unique_ptr<block::ChangeTracker> m_tracker;
+  // Stops its background thread before the image's fd goes.
+  std::unique_ptr<block::HydratingImage> m_lazy;
+  // A running backup's view, and the buffered fd it copies through.
+  UniqueFd m_view_fd;
+  std::unique_ptr<block::CopyBeforeWrite> m_view;
   uint64_t m_sectors;
   std::array<uint8_t, 60> m_config{};
 

@@ -345,7 +345,8 @@ TEST(VmConfigDevices, BadDiskFlagsSayWhatIsWrong) {
            Case{"/d,ro", "'ro' is not KEY=VALUE"},
            Case{"/d,readonly=maybe", "readonly: 'maybe' is not on or off"},
            Case{"/d,cache=none",
-                "unknown disk option 'cache' (known: path, readonly, direct, cbt)"},
+                "unknown disk option 'cache' (known: path, readonly, direct, cbt, restore-repo, "
+                "restore-snapshot, hydrate)"},
            Case{"/d,", "'' is not KEY=VALUE"},
        }) {
     auto disk = parse_disk(c.text);
@@ -462,7 +463,8 @@ TEST(VmConfigDevices, BadJsonDevicesNameTheField) {
                     "field 'disks[0].readonly': expected true or false"},
            BadField{R"({"disks": [{"path": 3}]})", "field 'disks[0].path': expected a string"},
            BadField{R"({"disks": [{"path": "/a", "cache": "none"}]})",
-                    "unknown field 'disks[0].cache' (known: path, readonly, direct, cbt)"},
+                    "unknown field 'disks[0].cache' (known: path, readonly, direct, cbt, "
+                    "restore_repo, restore_snapshot, hydrate)"},
            BadField{R"({"nets": {"tap": "t"}})", "field 'nets': expected a list"},
            BadField{R"({"nets": [{"tap": "t"}, 5]})",
                     "field 'nets[1]': expected an object with a \"tap\""},
