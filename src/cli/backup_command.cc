@@ -3,15 +3,19 @@
 #include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "base/log.h"
+#include "base/sys.h"
 #include "base/units.h"
+#include "cli/api_client.h"
 #include "cli/exit_codes.h"
 #include "cli/passphrase.h"
 #include "cli/progress_bar.h"
 #include "store/backup.h"
 #include "store/diff.h"
 #include "store/prune.h"
+#include "store/repo_config.h"
 #include "store/restore.h"
 #include "store/verify.h"
 
@@ -26,6 +30,7 @@ struct BackupArgs {
   // create
   std::string source, name;
   std::vector<std::string> tags;
+  std::string vm, socket;  // create --vm: through havend
   // show, restore, verify
   std::string snapshot;
   std::string target;
@@ -73,13 +78,98 @@ int fail(const Error& error) {
   return kExitFailed;
 }
 
+// The repository's passphrase when it is encrypted ("" when not), for havend.
+Result<std::string> passphrase_for(const std::string& repo) {
+  auto text = TRY(sys::read_file(repo + "/config.json", 1 << 20));
+  auto config = TRY(with_context(store::repo_config_from_json(std::string_view(
+                                     reinterpret_cast<const char*>(text.data()), text.size())),
+                                 "{}", repo));
+  if (!config.encrypted) return std::string();
+  return read_passphrase(false);
+}
+
+// `backup create --repo DIR --vm NAME`: havend backs the guest up (running or stopped) as a
+// job, followed here until it ends.
+int run_create_vm(const BackupArgs& args) {
+  std::string repo = args.repo;
+  if (!repo.empty() && repo.front() != '/') {
+    char* absolute = ::realpath(repo.c_str(), nullptr);
+    if (!absolute) return fail(Error::from_errno(fmt::format("repository {}", repo), errno));
+    repo = absolute;
+    std::free(absolute);
+  }
+  auto passphrase = passphrase_for(repo);
+  if (!passphrase) return fail(passphrase.error());
+  ApiClient client(daemon_socket(args.socket));
+  nlohmann::json body = {{"repo", repo}, {"tags", args.tags}};
+  if (!passphrase->empty()) body["passphrase"] = *passphrase;
+  auto started = client.request("POST", "/v1/vms/" + args.vm + "/backup", &body);
+  if (!started) return fail(started.error());
+  if (started->status != 202) {
+    log::error("{}", started->error());
+    return started->status == 400 ? kExitUsage : kExitFailed;
+  }
+  std::string job = started->body.value("id", "");
+  ProgressBar bar("backup " + args.vm, !args.quiet && !args.json);
+  nlohmann::json state;
+  for (;;) {
+    auto polled = client.request("GET", "/v1/jobs/" + job);
+    if (!polled) return fail(polled.error());
+    if (polled->status != 200) {
+      log::error("job {}: {}", job, polled->error());
+      return kExitFailed;
+    }
+    state = polled->body;
+    if (state.value("state", "") != "running") break;
+    const auto& progress = state["progress"];
+    if (progress.contains("total_bytes"))
+      bar.update(progress.value("done_bytes", uint64_t{0}),
+                 progress.value("total_bytes", uint64_t{0}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling the daemon's job
+  }
+  bar.finish();
+  if (state.value("state", "") != "succeeded") {
+    log::error("{}", state.value("error", std::string("the backup failed")));
+    return kExitFailed;
+  }
+  const auto& result = state["result"];
+  if (args.json) {
+    fmt::print("{}\n", result.dump(2));
+  } else if (!args.quiet) {
+    for (const auto& disk : result["snapshots"])
+      fmt::print("disk {} ({}): snapshot {} of {}, {}{}: read {}, {} new, {} stored, in {:.1f} s\n",
+                 disk["disk"].get<size_t>(), disk["path"].get<std::string>(),
+                 disk["id"].get<std::string>(), human_size(disk["size"].get<uint64_t>()),
+                 disk["incremental"].get<bool>() ? "incremental" : "full",
+                 disk["running"].get<bool>() ? ", guest running" : "",
+                 human_size(disk["read_bytes"].get<uint64_t>()),
+                 human_size(disk["new_bytes"].get<uint64_t>()),
+                 human_size(disk["stored_bytes"].get<uint64_t>()), disk["seconds"].get<double>());
+  }
+  return kExitOk;
+}
+
 int run_create(const BackupArgs& args) {
+  if (!args.vm.empty()) {
+    if (!args.source.empty() || !args.name.empty()) {
+      log::error("--vm backs up the guest's disks: give no SOURCE and no --name");
+      return kExitUsage;
+    }
+    return run_create_vm(args);
+  }
+  if (args.source.empty() || args.name.empty()) {
+    log::error("give SOURCE and --name, or --vm NAME");
+    return kExitUsage;
+  }
   auto repo = open_repo(args);
   if (!repo) return fail(repo.error());
   ProgressBar bar("backup", !args.quiet && !args.json);
-  store::BackupOptions options{
-      args.source, args.name, args.tags, args.threads,
-      [&](const store::Progress& p) { bar.update(p.done_bytes, p.total_bytes); }};
+  uint64_t read_bytes = 0;
+  store::BackupOptions options{args.source, args.name, args.tags, args.threads,
+                               [&](const store::Progress& p) {
+                                 read_bytes = p.read_bytes;
+                                 bar.update(p.done_bytes, p.total_bytes);
+                               }};
   auto started = std::chrono::steady_clock::now();
   auto snapshot = store::backup_image(**repo, options);
   bar.finish();
@@ -89,11 +179,12 @@ int run_create(const BackupArgs& args) {
   if (args.json) {
     auto out = snapshot_json(*snapshot);
     out["seconds"] = seconds;
+    out["read_bytes"] = read_bytes;
     fmt::print("{}\n", out.dump(2));
   } else if (!args.quiet) {
-    fmt::print("snapshot {} of {} ({}): {} new, {} stored, in {:.1f} s\n", snapshot->id,
-               snapshot->source, human_size(snapshot->size), human_size(snapshot->new_bytes),
-               human_size(snapshot->stored_bytes), seconds);
+    fmt::print("snapshot {} of {} ({}): read {}, {} new, {} stored, in {:.1f} s\n", snapshot->id,
+               snapshot->source, human_size(snapshot->size), human_size(read_bytes),
+               human_size(snapshot->new_bytes), human_size(snapshot->stored_bytes), seconds);
   }
   return kExitOk;
 }
@@ -304,10 +395,15 @@ std::function<int()> add_backup_command(CLI::App& app) {
   auto args = std::make_shared<BackupArgs>();
 
   CLI::App* create = backup->add_subcommand(
-      "create", "Back up a disk image file or block device as a new snapshot");
+      "create",
+      "Back up a disk image file or block device as a new snapshot, or (--vm) every writable\n"
+      "disk of a guest havend runs, running or stopped: incremental with cbt=on disks");
   add_common(create, *args);
-  create->add_option("SOURCE", args->source, "Disk image file or block device")->required();
-  create->add_option("--name", args->name, "The snapshot's name (say, the VM's)")->required();
+  create->add_option("SOURCE", args->source, "Disk image file or block device");
+  create->add_option("--name", args->name, "The snapshot's name (say, the VM's)");
+  create->add_option("--vm", args->vm, "Back up this guest's disks through havend");
+  create->add_option("--socket", args->socket,
+                     fmt::format("havend's API socket, with --vm (default {})", kDefaultSocket));
   create->add_option("--tag", args->tags, "A tag (repeatable)");
 
   CLI::App* list = backup->add_subcommand("list", "List snapshots, oldest first");

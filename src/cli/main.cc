@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "cli/backup_command.h"
 #include "cli/repo_command.h"
+#include "cli/restore_command.h"
 #include "cli/run_command.h"
 #include "cli/vm_command.h"
 #include "vmm/stop_reason.h"
@@ -16,7 +17,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::function<int()> commands[] = {
       haven::cli::add_run_command(app), haven::cli::add_repo_command(app),
-      haven::cli::add_backup_command(app), haven::cli::add_vm_command(app)};
+      haven::cli::add_backup_command(app), haven::cli::add_vm_command(app),
+      haven::cli::add_restore_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

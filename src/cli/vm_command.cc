@@ -120,6 +120,16 @@ void print_vm(const json& vm, const json& metrics) {
     fmt::print("network:    {} in, {} out\n", format_size(metrics["net_rx_bytes"].get<uint64_t>()),
                format_size(metrics["net_tx_bytes"].get<uint64_t>()));
   }
+  for (const json& device : metrics.value("devices", json::array())) {
+    if (!device.contains("total_blocks")) continue;  // not being restored
+    uint64_t present = device.value("hydrated_blocks", uint64_t{0});
+    uint64_t total = std::max<uint64_t>(1, device.value("total_blocks", uint64_t{1}));
+    uint64_t failed = device.value("hydration_failed", uint64_t{0});
+    fmt::print("restore:    {}: {} of {} chunks ({:.0f} %){}{}\n", device.value("slot", 0), present,
+               total, 100.0 * static_cast<double>(present) / static_cast<double>(total),
+               device.value("hydration_complete", false) ? ", complete" : ", filling",
+               failed ? fmt::format(", {} could not be fetched", failed) : "");
+  }
 }
 
 // The definition `create` sends: the VM config's JSON form from the same parsers as

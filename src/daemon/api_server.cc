@@ -14,9 +14,11 @@
 
 #include "base/log.h"
 #include "base/sys.h"
+#include "daemon/backup_restore.h"
 #include "daemon/process_metrics.h"
 #include "daemon/restore.h"
 #include "daemon/token_file.h"
+#include "daemon/vm_backup.h"
 
 namespace haven::daemon {
 namespace {
@@ -158,6 +160,73 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
   return {};
 }
 
+// POST /v1/restore {"repo": "/abs", "snapshot": ID, "name": NEW, "instant": true,
+// "passphrase", "kernel", "initrd", "cmdline", "memory", "cpus"}: a new guest booted from a
+// backup snapshot (daemon/backup_restore.h), started at once.
+void ApiServer::restore_backup(const json& body, httplib::Response& res) {
+  BackupRestoreRequest request;
+  for (const char* field : {"repo", "snapshot", "name"})
+    if (!body.contains(field) || !body[field].is_string())
+      return reply_error(res, 400, fmt::format("{}: missing", field));
+  request.repo = body["repo"];
+  request.snapshot = body["snapshot"];
+  request.name = body["name"];
+  if (body.contains("instant") && body["instant"].is_boolean()) request.instant = body["instant"];
+  if (body.contains("passphrase") && body["passphrase"].is_string())
+    request.passphrase = body["passphrase"];
+  for (auto [field, target] :
+       {std::pair{"kernel", &request.kernel}, std::pair{"initrd", &request.initrd},
+        std::pair{"cmdline", &request.cmdline}})
+    if (body.contains(field)) {
+      if (!body[field].is_string())
+        return reply_error(res, 400, fmt::format("{}: not text", field));
+      *target = body[field].get<std::string>();
+    }
+  if (body.contains("memory")) {
+    auto memory = body["memory"].is_string()
+                      ? vmm::parse_memory(body["memory"].get<std::string>())
+                      : Result<uint64_t>(make_error("memory: expected a size like \"512M\""));
+    if (!memory) return reply_error(res, 400, memory.error().message());
+    request.memory = *memory;
+  }
+  if (body.contains("cpus")) {
+    if (!body["cpus"].is_number_integer()) return reply_error(res, 400, "cpus: not a number");
+    auto cpus = vmm::parse_cpus(body["cpus"].get<int64_t>());
+    if (!cpus) return reply_error(res, 400, cpus.error().message());
+    request.cpus = *cpus;
+  }
+  if (auto valid = validate_vm_name(request.name); !valid)
+    return reply_error(res, 400, "name: " + valid.error().message());
+  if (m_registry.find(request.name))
+    return reply_error(res, 409, fmt::format("name: '{}' exists", request.name));
+  auto began = std::chrono::steady_clock::now();
+  std::string disks = m_supervisor.paths().disk_dir(request.name);
+  auto prepared = prepare_backup_restore(request, disks);
+  if (!prepared) return reply_error(res, 400, prepared.error().message());
+  const VmDefinition& definition = prepared->definition;
+  auto discard = [&] {
+    m_supervisor.set_passphrase(request.name, "");
+    (void)m_supervisor.forget(request.name);
+    (void)m_registry.remove(request.name);
+  };
+  if (auto added = m_registry.add(definition); !added) {
+    discard();
+    return reply_error(res, 500, added.error().message());
+  }
+  m_supervisor.set_passphrase(request.name, request.passphrase);
+  if (auto started = m_supervisor.start(definition); !started) {
+    discard();
+    return reply_error(res, status_of(started.error().message()), started.error().message());
+  }
+  json answer = describe(definition, m_supervisor.status(request.name));
+  answer["snapshot"] = prepared->snapshot_id;
+  answer["instant"] = request.instant;
+  answer["notes"] = prepared->notes;
+  answer["seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  reply(res, 201, answer);
+}
+
 void ApiServer::add_routes(httplib::Server& server) {
   server.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
@@ -293,12 +362,56 @@ void ApiServer::add_routes(httplib::Server& server) {
     reply(res, 200, answer);
   });
 
+  // POST /v1/vms/NAME/backup {"repo": "/abs", "passphrase": "...", "tags": [...]}: starts a
+  // job backing up the guest's writable disks (running or stopped); 202 {"job": ID}.
+  server.Post(
+      R"(/v1/vms/([^/]+)/backup)", [=, this](const httplib::Request& req, httplib::Response& res) {
+        auto vm = lookup(req, res);
+        if (!vm) return;
+        json body = json::parse(req.body, nullptr, false);
+        if (body.is_discarded() || !body.is_object() || !body.contains("repo") ||
+            !body["repo"].is_string())
+          return reply_error(res, 400, "repo: the repository directory is missing");
+        VmBackupOptions options;
+        options.repo = body["repo"];
+        if (options.repo.empty() || options.repo.front() != '/')
+          return reply_error(res, 400, "repo: must be an absolute path");
+        if (body.contains("passphrase") && body["passphrase"].is_string())
+          options.passphrase = body["passphrase"];
+        if (body.contains("tags")) {
+          if (!body["tags"].is_array()) return reply_error(res, 400, "tags: expected a list");
+          for (const json& tag : body["tags"]) {
+            if (!tag.is_string()) return reply_error(res, 400, "tags: expected strings");
+            options.tags.push_back(tag);
+          }
+        }
+        if (auto reserved = m_supervisor.reserve(vm->name, "a backup is running"); !reserved)
+          return reply_error(res, 409, reserved.error().message());
+        std::string id = m_jobs.start(
+            "backup", vm->name, [this, definition = *vm, options](const Jobs::Report& report) {
+              auto done = back_up_vm(m_supervisor, definition, options, report);
+              m_supervisor.release(definition.name);
+              return done;
+            });
+        reply(res, 202, *m_jobs.find(id));
+      });
+
+  server.Get("/v1/jobs", [this](const httplib::Request&, httplib::Response& res) {
+    reply(res, 200, {{"jobs", m_jobs.list()}});
+  });
+  server.Get(R"(/v1/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    auto job = m_jobs.find(req.matches[1]);
+    if (!job) return reply_error(res, 404, fmt::format("no job '{}'", std::string(req.matches[1])));
+    reply(res, 200, *job);
+  });
+
   // POST /v1/restore {"snapshot": "/abs/dir", "name": "NEW"}: a new guest continuing the
   // snapshot, started at once.
   server.Post("/v1/restore", [this](const httplib::Request& req, httplib::Response& res) {
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object())
       return reply_error(res, 400, "body: not a JSON object");
+    if (body.contains("repo")) return restore_backup(body, res);
     for (const char* field : {"snapshot", "name"})
       if (!body.contains(field) || !body[field].is_string())
         return reply_error(res, 400, fmt::format("{}: missing", field));

@@ -10,14 +10,18 @@
 #include <string>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "base/error.h"
 #include "daemon/event_log.h"
+#include "daemon/jobs.h"
 #include "daemon/supervisor.h"
 #include "daemon/vm_registry.h"
 
 namespace httplib {
 class Server;
-}
+struct Response;
+}  // namespace httplib
 
 namespace haven::daemon {
 
@@ -38,10 +42,12 @@ class ApiServer {
 
  private:
   void add_routes(httplib::Server& server);
+  void restore_backup(const nlohmann::json& body, httplib::Response& res);
 
   VmRegistry& m_registry;
   Supervisor& m_supervisor;
   EventLog& m_events;
+  Jobs m_jobs;  // before the servers: their handlers may start jobs until they stop
   std::unique_ptr<httplib::Server> m_server;  // the Unix socket
   std::unique_ptr<httplib::Server> m_tcp;
   std::jthread m_tcp_thread;

@@ -229,6 +229,8 @@ Result<void> Supervisor::start(const VmDefinition& definition,
   std::unique_lock lock(m_mutex);
   if (auto found = m_status.find(name); found != m_status.end() && is_up(found->second.state))
     return make_error("state: '{}' is {}", name, to_string(found->second.state));
+  if (auto held = m_reserved.find(name); held != m_reserved.end())
+    return make_error("state: '{}' is busy ({})", name, held->second);
 
   TRY(check_memory(definition));
 
@@ -272,6 +274,15 @@ Result<void> Supervisor::start(const VmDefinition& definition,
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
+  // The daemon's environment, with the guest's repository passphrase (a restoring disk).
+  std::vector<std::string> env;
+  for (char** entry = environ; *entry; ++entry)
+    if (!std::string_view(*entry).starts_with("HAVEN_PASSPHRASE=")) env.emplace_back(*entry);
+  if (auto secret = m_passphrases.find(name); secret != m_passphrases.end())
+    env.push_back("HAVEN_PASSPHRASE=" + secret->second);
+  std::vector<char*> envp;
+  for (std::string& entry : env) envp.push_back(entry.data());
+  envp.push_back(nullptr);
   sigset_t none;
   sigemptyset(&none);
   const std::string no_cgroup = "haven-vmm: error: could not join its cgroups haven/" + name + "\n";
@@ -296,7 +307,7 @@ Result<void> Supervisor::start(const VmDefinition& definition,
     ::dup2(log.get(), 1);
     ::dup2(log.get(), 2);
     ::syscall(SYS_close_range, 3u, ~0u, kCloseRangeCloexec);  // all close at exec
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     int error = errno;
     (void)!::write(2, no_exec.data(), no_exec.size());
     (void)!::write(exec_write.get(), &error, sizeof(error));
@@ -510,19 +521,44 @@ Result<nlohmann::json> Supervisor::vmm_stats(const std::string& name) {
 }
 
 Result<nlohmann::json> Supervisor::snapshot(const std::string& name, const std::string& dir) {
+  return control(name, {{"op", "snapshot"}, {"dir", dir}}, kSnapshotTimeout);
+}
+
+Result<nlohmann::json> Supervisor::control(const std::string& name, const nlohmann::json& request,
+                                           std::chrono::milliseconds timeout) {
   {
     std::lock_guard lock(m_mutex);
     VmState state = m_status[name].state;
     if (!m_processes.count(name) || (state != VmState::running && state != VmState::paused))
       return make_error("state: '{}' is {}, not running or paused", name, to_string(state));
   }
-  std::string control = m_paths.control_socket(name);
-  if (::access(control.c_str(), F_OK) != 0)
+  std::string socket = m_paths.control_socket(name);
+  if (::access(socket.c_str(), F_OK) != 0)
     return make_error(
-        "state: the haven-vmm of '{}' has no control socket (started by an older "
-        "havend): restart the guest to snapshot it",
+        "state: the haven-vmm of '{}' has no control socket (started by an older havend): "
+        "restart the guest",
         name);
-  return vmm::control_request(control, {{"op", "snapshot"}, {"dir", dir}}, kSnapshotTimeout);
+  return vmm::control_request(socket, request, timeout);
+}
+
+Result<void> Supervisor::reserve(const std::string& name, const std::string& what) {
+  std::lock_guard lock(m_mutex);
+  auto [found, added] = m_reserved.emplace(name, what);
+  if (!added) return make_error("state: '{}' is busy ({})", name, found->second);
+  return {};
+}
+
+void Supervisor::set_passphrase(const std::string& name, std::string passphrase) {
+  std::lock_guard lock(m_mutex);
+  if (passphrase.empty())
+    m_passphrases.erase(name);
+  else
+    m_passphrases[name] = std::move(passphrase);
+}
+
+void Supervisor::release(const std::string& name) {
+  std::lock_guard lock(m_mutex);
+  m_reserved.erase(name);
 }
 
 Result<void> Supervisor::stop(const std::string& name, std::chrono::milliseconds grace) {

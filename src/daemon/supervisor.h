@@ -80,6 +80,17 @@ class Supervisor {
   // Saves the running or paused guest into `dir` (absolute), which its VMM writes; the guest
   // carries on. Answers what the VMM reported (bytes written, pause time).
   Result<nlohmann::json> snapshot(const std::string& name, const std::string& dir);
+  // Sends one request to the running or paused guest's VMM (vmm/control_socket.h).
+  Result<nlohmann::json> control(const std::string& name, const nlohmann::json& request,
+                                 std::chrono::milliseconds timeout);
+  // Reserves the guest for `what` (a backup): until release(), start() and other reservations
+  // are refused with a "state:" error naming it. Stop and kill still work.
+  Result<void> reserve(const std::string& name, const std::string& what);
+  void release(const std::string& name);
+  // The passphrase of the repository the guest's disk is restored from, handed to its VMM
+  // as HAVEN_PASSPHRASE. Kept in memory only ("" forgets it): after a daemon restart, a
+  // guest whose restore has not completed needs it given again.
+  void set_passphrase(const std::string& name, std::string passphrase);
   // What the running guest's VMM counts: per vCPU its CPU time and KVM's exit counters, per
   // virtio device the bytes it moved (the control socket's stats op).
   Result<nlohmann::json> vmm_stats(const std::string& name);
@@ -116,6 +127,8 @@ class Supervisor {
   std::condition_variable m_changed;
   std::map<std::string, VmStatus> m_status;
   std::map<std::string, std::shared_ptr<Process>> m_processes;
+  std::map<std::string, std::string> m_reserved;     // guest -> what holds it
+  std::map<std::string, std::string> m_passphrases;  // guest -> its restore's passphrase
   Result<void> check_memory(const VmDefinition& definition) const;  // m_mutex held
 
   Cgroups m_cgroups;

@@ -1,0 +1,101 @@
+#include "daemon/backup_restore.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/atomic_file.h"
+#include "store/repository.h"
+#include "store/restore.h"
+#include "vmm/snapshot_file.h"
+
+namespace haven::daemon {
+
+Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& request,
+                                               const std::string& disk_dir) {
+  TRY(with_context(validate_vm_name(request.name), "name"));
+  if (request.repo.empty() || request.repo.front() != '/')
+    return make_error("repo: '{}' is not an absolute directory", request.repo);
+  auto passphrase = [&]() -> Result<std::string> {
+    if (request.passphrase.empty())
+      return make_error("passphrase: the repository is encrypted; give its passphrase");
+    return request.passphrase;
+  };
+  auto repository = TRY(with_context(store::Repository::open(request.repo, passphrase), "repo"));
+  auto snapshot = TRY(with_context(repository->find_snapshot(request.snapshot), "snapshot"));
+
+  PreparedRestore prepared;
+  prepared.snapshot_id = snapshot.id;
+  VmDefinition& definition = prepared.definition;
+  definition.name = request.name;
+  size_t own = 0;  // the restored disk's index
+  if (!snapshot.vm.empty()) {
+    auto original = TRY(with_context(vm_definition_from_json(snapshot.vm),
+                                     "snapshot {}: its VM config", snapshot.id));
+    definition.config = original.config;
+    definition.limits = original.limits;
+    own = snapshot.disk >= 0 ? static_cast<size_t>(snapshot.disk) : 0;
+    if (own >= definition.config.disks.size())
+      return make_error("snapshot {}: disk {} of a guest with {} disks", snapshot.id, own,
+                        definition.config.disks.size());
+    if (!definition.config.nets.empty()) {
+      prepared.notes.push_back(
+          fmt::format("{} network interface(s) of '{}' left out (it may still use them)",
+                      definition.config.nets.size(), snapshot.name));
+      definition.config.nets.clear();
+    }
+    std::vector<vmm::DiskConfig> kept;
+    for (size_t i = 0; i < definition.config.disks.size(); ++i) {
+      const vmm::DiskConfig& disk = definition.config.disks[i];
+      if (i == own) {
+        own = kept.size();
+        kept.push_back(disk);
+      } else if (disk.readonly) {
+        kept.push_back(disk);
+      } else {
+        prepared.notes.push_back(
+            fmt::format("disk {} ({}) left out: it is not in this snapshot", i, disk.path));
+      }
+    }
+    definition.config.disks = std::move(kept);
+  } else {
+    if (!request.kernel)
+      return make_error(
+          "kernel: snapshot {} is a bare disk; give --kernel (and --initrd, "
+          "--cmdline) to boot it",
+          snapshot.id);
+    definition.config.disks.push_back({});
+  }
+  if (request.kernel) definition.config.kernel = *request.kernel;
+  if (request.initrd) definition.config.initrd = *request.initrd;
+  if (request.cmdline) definition.config.cmdline = *request.cmdline;
+  if (request.memory) definition.config.memory = *request.memory;
+  if (request.cpus) definition.config.cpus = *request.cpus;
+  definition.config.console = {};
+  definition.config.console_log.reset();
+  TRY(with_context(vmm::validate(definition.config), "config"));
+
+  std::string parent = disk_dir.substr(0, disk_dir.rfind('/'));
+  if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", parent);
+  if (::mkdir(disk_dir.c_str(), 0700) != 0)
+    return errno_error("mkdir {} (left from an earlier guest '{}'?)", disk_dir, request.name);
+  vmm::DiskConfig& disk = definition.config.disks[own];
+  disk.path = disk_dir + "/" + vmm::snapshot_disk_name(own);
+  disk.readonly = false;
+  if (request.instant) {
+    disk.restore_repo = request.repo;
+    disk.restore_snapshot = snapshot.id;
+    disk.hydrate = true;
+    return prepared;
+  }
+  store::RestoreOptions options;
+  options.target = disk.path;
+  if (auto restored = store::restore_snapshot(*repository, snapshot, options); !restored) {
+    ::unlink(disk.path.c_str());
+    ::rmdir(disk_dir.c_str());
+    return std::unexpected(std::move(restored).error().with_context("restore"));
+  }
+  TRY(fsync_directory(disk_dir));
+  return prepared;
+}
+
+}  // namespace haven::daemon

@@ -1,0 +1,46 @@
+#pragma once
+
+// `haven restore --repo DIR SNAPSHOT --name NEW [--instant]`: a new guest booted from a
+// backup snapshot. The snapshot's VM config (a `backup create --vm` snapshot carries its
+// guest's) or the request's kernel, initrd and command line define it; the snapshot's disk
+// becomes STATE/disks/NEW/disk-N.img. Instant: the disk is a restoring image the VMM fills
+// from the repository as the guest runs (vmm/restoring_disk.h), so the guest starts at once
+// whatever the disk's size. Otherwise the disk is restored whole first.
+//
+// The new guest gets none of the original's TAP devices (the original may still use them)
+// and none of its other writable disks (they are not in this snapshot); read-only disks are
+// shared in place.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "daemon/vm_record.h"
+
+namespace haven::daemon {
+
+struct BackupRestoreRequest {
+  std::string repo;  // absolute
+  std::string snapshot;
+  std::string name;
+  std::string passphrase;
+  bool instant = true;
+  // Override the snapshot's VM config (required when the snapshot is a bare disk).
+  std::optional<std::string> kernel, initrd, cmdline;
+  std::optional<uint64_t> memory;
+  std::optional<uint32_t> cpus;
+};
+
+struct PreparedRestore {
+  VmDefinition definition;
+  std::string snapshot_id;         // the full id
+  std::vector<std::string> notes;  // what was left out, for the answer
+};
+
+// Reads the snapshot and writes nothing but (not instant) the restored disk, under
+// `disk_dir`; on failure nothing is left there.
+Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& request,
+                                               const std::string& disk_dir);
+
+}  // namespace haven::daemon

@@ -1,0 +1,102 @@
+#include "daemon/jobs.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace haven::daemon {
+namespace {
+
+int64_t now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr size_t kKeptJobs = 100;
+
+}  // namespace
+
+Jobs::~Jobs() {
+  std::list<Runner> runners;
+  {
+    std::lock_guard lock(m_mutex);
+    runners.swap(m_runners);
+  }
+  runners.clear();  // joins
+}
+
+std::string Jobs::start(const std::string& kind, const std::string& vm, Work work) {
+  std::lock_guard lock(m_mutex);
+  prune();
+  std::string id = fmt::format("{}-{}", kind, m_next++);
+  Job& job = m_jobs[id];
+  job.id = id;
+  job.kind = kind;
+  job.vm = vm;
+  job.started_at = now();
+  auto done_flag = std::make_shared<std::atomic<bool>>(false);
+  std::jthread thread([this, id, work = std::move(work), done_flag] {
+    Report report = [this, id](nlohmann::json progress) {
+      std::lock_guard reporting(m_mutex);
+      m_jobs[id].progress = std::move(progress);
+    };
+    auto result = work(report);
+    {
+      std::lock_guard ending(m_mutex);
+      Job& done = m_jobs[id];
+      done.ended_at = now();
+      if (result) {
+        done.state = "succeeded";
+        done.result = std::move(*result);
+      } else {
+        done.state = "failed";
+        done.error = result.error().message();
+      }
+    }
+    done_flag->store(true);
+  });
+  m_runners.push_back({std::move(thread), std::move(done_flag)});
+  return id;
+}
+
+void Jobs::prune() {
+  size_t ended = 0;
+  for (const auto& [id, job] : m_jobs) ended += job.state != "running";
+  for (auto it = m_jobs.begin(); it != m_jobs.end() && ended > kKeptJobs;) {
+    if (it->second.state != "running") {
+      it = m_jobs.erase(it);
+      --ended;
+    } else {
+      ++it;
+    }
+  }
+  // Threads of ended jobs are joined here (they take no lock any more), never by themselves.
+  std::erase_if(m_runners, [](const Runner& runner) { return runner.done->load(); });
+}
+
+nlohmann::json Jobs::describe(const Job& job) {
+  nlohmann::json out = {
+      {"id", job.id},       {"kind", job.kind},         {"vm", job.vm},
+      {"state", job.state}, {"progress", job.progress}, {"started_at", job.started_at}};
+  if (job.state == "succeeded") out["result"] = job.result;
+  if (job.state == "failed") out["error"] = job.error;
+  if (job.ended_at) out["ended_at"] = job.ended_at;
+  return out;
+}
+
+std::optional<nlohmann::json> Jobs::find(const std::string& id) const {
+  std::lock_guard lock(m_mutex);
+  auto found = m_jobs.find(id);
+  if (found == m_jobs.end()) return std::nullopt;
+  return describe(found->second);
+}
+
+nlohmann::json Jobs::list() const {
+  std::lock_guard lock(m_mutex);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [id, job] : m_jobs) out.push_back(describe(job));
+  return out;
+}
+
+}  // namespace haven::daemon

@@ -1,0 +1,230 @@
+#include "daemon/vm_backup.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+
+#include "base/log.h"
+#include "block/bitmap_file.h"
+#include "block/dirty_bitmap.h"
+#include "block/point_in_time.h"
+#include "store/backup.h"
+#include "store/repository.h"
+
+namespace haven::daemon {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kControlTimeout = std::chrono::seconds(30);
+
+// A baseline names "REPOSITORY-ID/SNAPSHOT-ID": the parent, when that snapshot is still there.
+std::optional<store::Snapshot> parent_for(const store::Repository& repository,
+                                          const std::string& baseline) {
+  std::string prefix = repository.config().id + "/";
+  if (!baseline.starts_with(prefix)) return std::nullopt;
+  auto snapshot = repository.read_snapshot(baseline.substr(prefix.size()));
+  if (!snapshot) return std::nullopt;  // pruned, or never here
+  return std::move(*snapshot);
+}
+
+std::string baseline_of(const store::Repository& repository, const store::Snapshot& snapshot) {
+  return repository.config().id + "/" + snapshot.id;
+}
+
+struct DiskJob {
+  size_t index = 0;
+  const vmm::DiskConfig* disk = nullptr;
+  store::BackupOptions options;
+};
+
+json describe(const DiskJob& job, const store::Snapshot& snapshot, bool incremental, bool running,
+              uint64_t read_bytes, double seconds) {
+  return {{"disk", job.index},
+          {"path", job.disk->path},
+          {"id", snapshot.id},
+          {"incremental", incremental},
+          {"running", running},
+          {"size", snapshot.size},
+          {"read_bytes", read_bytes},
+          {"new_bytes", snapshot.new_bytes},
+          {"stored_bytes", snapshot.stored_bytes},
+          {"seconds", seconds}};
+}
+
+// The running guest's tracking baseline for disk `index` (its VMM's stats), "" without one.
+Result<std::string> running_baseline(Supervisor& supervisor, const std::string& name,
+                                     size_t index) {
+  json stats = TRY(supervisor.control(name, {{"op", "stats"}}, kControlTimeout));
+  size_t seen = 0;
+  for (const json& device : stats.value("devices", json::array()))
+    if (device.value("name", "") == "virtio-blk" && seen++ == index)
+      return device.value("cbt_baseline", std::string());
+  return std::string();
+}
+
+Result<json> back_up_running(Supervisor& supervisor, store::Repository& repository,
+                             const std::string& name, DiskJob& job) {
+  auto started = Clock::now();
+  std::string baseline = TRY(running_baseline(supervisor, name, job.index));
+  auto parent = parent_for(repository, baseline);
+  const std::string run = supervisor.paths().run_dir();
+  std::string state = fmt::format("{}/{}.backup-{}.state", run, name, job.index);
+  std::string data = fmt::format("{}/{}.backup-{}.data", run, name, job.index);
+  auto cleanup = [&] {
+    ::unlink(state.c_str());
+    ::unlink(data.c_str());
+  };
+  json begun = TRY(supervisor.control(name,
+                                      {{"op", "backup_begin"},
+                                       {"disk", job.index},
+                                       {"state", state},
+                                       {"data", data},
+                                       {"baseline", parent ? baseline : ""}},
+                                      kControlTimeout));
+  bool incremental = begun.value("incremental", false) && parent;
+  auto end = [&](bool commit, const std::string& new_baseline) {
+    auto ended = supervisor.control(
+        name,
+        {{"op", "backup_end"}, {"disk", job.index}, {"commit", commit}, {"baseline", new_baseline}},
+        kControlTimeout);
+    if (!ended)
+      log::warn("{}: disk {}: ending the backup view: {} (the next backup reads what it must)",
+                name, job.index, ended.error().message());
+    cleanup();
+  };
+  auto reader = block::PointInTimeReader::open(state, data, begun.value("path", job.disk->path),
+                                               begun.value("disk_bytes", uint64_t{0}),
+                                               begun.value("granularity", uint32_t{0}));
+  if (!reader) {
+    end(false, "");
+    return std::unexpected(std::move(reader).error());
+  }
+  store::BackupOptions& options = job.options;
+  block::PointInTimeReader& view = **reader;
+  options.read = [&view](uint64_t offset, std::span<uint8_t> out) {
+    return view.read(offset, out);
+  };
+  if (incremental) {
+    options.parent = &*parent;
+    options.changed = [&view](uint64_t offset, uint64_t length) {
+      return view.wanted(offset, length);
+    };
+  }
+  uint64_t read_bytes = 0;
+  auto progress = options.progress;
+  options.progress = [&](const store::Progress& p) {
+    read_bytes = p.read_bytes;
+    if (progress) progress(p);
+  };
+  auto snapshot = store::backup_image(repository, options);
+  if (!snapshot) {
+    end(false, "");
+    return std::unexpected(std::move(snapshot).error());
+  }
+  end(true, baseline_of(repository, *snapshot));
+  return describe(job, *snapshot, incremental, true, read_bytes,
+                  std::chrono::duration<double>(Clock::now() - started).count());
+}
+
+Result<json> back_up_stopped(store::Repository& repository, DiskJob& job) {
+  auto started = Clock::now();
+  const std::string tracking = block::tracking_path(job.disk->path);
+  std::optional<block::TrackingState> state;
+  std::optional<store::Snapshot> parent;
+  std::optional<block::DirtyBitmap> dirty;
+  if (job.disk->cbt) {
+    state = TRY(block::read_tracking(tracking));
+    if (state && state->valid) parent = parent_for(repository, state->baseline);
+    if (parent) {
+      dirty.emplace(state->disk_bytes, state->granularity);
+      if (!dirty->merge(state->words)) parent.reset();
+    }
+  }
+  store::BackupOptions& options = job.options;
+  if (parent) {
+    options.parent = &*parent;
+    options.changed = [&dirty](uint64_t offset, uint64_t length) {
+      return dirty->any_dirty(offset, length);
+    };
+  }
+  uint64_t read_bytes = 0;
+  auto progress = options.progress;
+  options.progress = [&](const store::Progress& p) {
+    read_bytes = p.read_bytes;
+    if (progress) progress(p);
+  };
+  auto snapshot = TRY(store::backup_image(repository, options));
+  // Tracking should not be used if the backup ignored it (another size), so it is judged by
+  // what was read: with a parent of the disk's size, unchanged chunks were taken from it.
+  bool incremental =
+      parent && parent->size == snapshot.size && parent->chunk_size == snapshot.chunk_size;
+  if (job.disk->cbt) {
+    block::TrackingState reset;
+    reset.granularity = block::DirtyBitmap::kDefaultGranularity;
+    reset.disk_bytes = snapshot.size;
+    reset.valid = true;
+    reset.baseline = baseline_of(repository, snapshot);
+    uint64_t blocks = (snapshot.size + reset.granularity - 1) / reset.granularity;
+    reset.words.assign((blocks + 63) / 64, 0);
+    if (auto saved = block::close_tracking(tracking, reset); !saved)
+      log::warn("{}: {} (the next backup reads the whole disk)", tracking, saved.error().message());
+  }
+  return describe(job, snapshot, incremental, false, read_bytes,
+                  std::chrono::duration<double>(Clock::now() - started).count());
+}
+
+}  // namespace
+
+Result<json> back_up_vm(Supervisor& supervisor, const VmDefinition& definition,
+                        const VmBackupOptions& options, const Jobs::Report& report) {
+  auto passphrase = [&]() -> Result<std::string> {
+    if (options.passphrase.empty())
+      return make_error("passphrase: the repository is encrypted; give its passphrase");
+    return options.passphrase;
+  };
+  auto repository = TRY(with_context(store::Repository::open(options.repo, passphrase), "repo"));
+  std::string vm = vm_definition_to_json(definition);
+  json snapshots = json::array();
+  const auto& disks = definition.config.disks;
+  for (size_t i = 0; i < disks.size(); ++i) {
+    if (disks[i].readonly) continue;  // never changes: not the guest's data
+    DiskJob job{i, &disks[i], {}};
+    job.options.source = disks[i].path;
+    job.options.name = definition.name;
+    job.options.tags = options.tags;
+    job.options.tags.push_back("vm=" + definition.name);
+    job.options.tags.push_back(fmt::format("disk={}", i));
+    job.options.vm = vm;
+    job.options.disk = static_cast<int64_t>(i);
+    job.options.progress = [&report, i, &disks](const store::Progress& p) {
+      report({{"disk", i},
+              {"disks", disks.size()},
+              {"done_bytes", p.done_bytes},
+              {"total_bytes", p.total_bytes},
+              {"read_bytes", p.read_bytes},
+              {"new_bytes", p.new_bytes}});
+    };
+    VmState state = supervisor.status(definition.name).state;
+    bool running = state == VmState::running || state == VmState::paused;
+    if (is_up(state) && !running)
+      return make_error("state: '{}' is {}; back it up once it is running or stopped",
+                        definition.name, to_string(state));
+    auto done = running ? back_up_running(supervisor, *repository, definition.name, job)
+                        : back_up_stopped(*repository, job);
+    if (!done)
+      return std::unexpected(std::move(done).error().with_context(fmt::format("disk {}", i)));
+    log::info("{}: disk {} backed up as snapshot {} ({}, {} MiB read)", definition.name, i,
+              (*done)["id"].get<std::string>(),
+              (*done)["incremental"].get<bool>() ? "incremental" : "full",
+              (*done)["read_bytes"].get<uint64_t>() >> 20);
+    snapshots.push_back(std::move(*done));
+  }
+  if (snapshots.empty())
+    return make_error("disks: '{}' has no writable disk to back up", definition.name);
+  return json{{"vm", definition.name}, {"repo", options.repo}, {"snapshots", snapshots}};
+}
+
+}  // namespace haven::daemon
