@@ -9,10 +9,12 @@
 #include "base/sys.h"
 #include "base/units.h"
 #include "cli/api_client.h"
+#include "cli/boot_verify.h"
 #include "cli/exit_codes.h"
 #include "cli/passphrase.h"
 #include "cli/progress_bar.h"
 #include "store/backup.h"
+#include "store/boot_record.h"
 #include "store/diff.h"
 #include "store/prune.h"
 #include "store/repo_config.h"
@@ -31,6 +33,9 @@ struct BackupArgs {
   std::string source, name;
   std::vector<std::string> tags;
   std::string vm, socket;  // create --vm: through havend
+  // verify --boot
+  bool boot = false;
+  BootVerifyArgs boot_args;
   // show, restore, verify
   std::string snapshot;
   std::string target;
@@ -217,6 +222,12 @@ int run_show(const BackupArgs& args) {
   auto snapshot = (*repo)->find_snapshot(args.snapshot);
   if (!snapshot) return fail(snapshot.error());
   auto json = snapshot_json(*snapshot);
+  if (snapshot->disk >= 0) json["vm_disk"] = snapshot->disk;
+  if (auto record = store::read_boot_record(**repo, snapshot->id); record && *record)
+    json["boot_check"] = fmt::format(
+        "{} at {} ({})", (*record)->passed ? "passed" : "FAILED", iso_time((*record)->time),
+        (*record)->passed ? fmt::format("'{}' after {:.1f} s", (*record)->ready, (*record)->seconds)
+                          : (*record)->reason);
   if (args.json) {
     fmt::print("{}\n", json.dump(2));
     return kExitOk;
@@ -254,7 +265,32 @@ int run_restore(const BackupArgs& args) {
   return kExitOk;
 }
 
+// verify --boot: the VMM reads the repository itself, so an encrypted one's passphrase is
+// handed to it as HAVEN_PASSPHRASE.
+int run_verify_boot(const BackupArgs& args) {
+  if (args.snapshot.empty() || args.all) {
+    log::error("verify --boot: name one SNAPSHOT");
+    return kExitUsage;
+  }
+  char* absolute = ::realpath(args.repo.c_str(), nullptr);  // the VMM is told where it is
+  if (!absolute) return fail(Error::from_errno(fmt::format("repository {}", args.repo), errno));
+  std::string path = absolute;
+  std::free(absolute);
+  auto repo = store::Repository::open(path, []() -> Result<std::string> {
+    auto passphrase = TRY(read_passphrase(false));
+    ::setenv("HAVEN_PASSPHRASE", passphrase.c_str(), 1);
+    return passphrase;
+  });
+  if (!repo) return fail(repo.error());
+  BootVerifyArgs boot = args.boot_args;
+  boot.snapshot = args.snapshot;
+  boot.json = args.json;
+  boot.quiet = args.quiet;
+  return run_boot_verify(**repo, boot);
+}
+
 int run_verify(const BackupArgs& args) {
+  if (args.boot) return run_verify_boot(args);
   if (args.all == !args.snapshot.empty()) {
     log::error("verify: name a SNAPSHOT or give --all");
     return kExitUsage;
@@ -425,6 +461,20 @@ std::function<int()> add_backup_command(CLI::App& app) {
   add_common(verify, *args);
   verify->add_option("SNAPSHOT", args->snapshot, "Snapshot id or unique prefix");
   verify->add_flag("--all", args->all, "Every snapshot in the repository");
+  verify->add_flag("--boot", args->boot,
+                   "Boot the snapshot in a throwaway VM (no network, nothing written back) and "
+                   "wait for --ready on its console; the result and transcript are stored with "
+                   "the snapshot");
+  verify->add_option("--ready", args->boot_args.ready,
+                     "With --boot: console text meaning it booted (default \"login:\")");
+  verify->add_option("--timeout", args->boot_args.timeout,
+                     "With --boot: seconds to wait for it (default 120)");
+  verify->add_option("--kernel", args->boot_args.kernel,
+                     "With --boot: the kernel (required for a bare disk's snapshot)");
+  verify->add_option("--initrd", args->boot_args.initrd, "With --boot: the initial ramdisk");
+  verify->add_option("--cmdline", args->boot_args.cmdline, "With --boot: the kernel command line");
+  verify->add_option("--memory", args->boot_args.memory, "With --boot: guest RAM (say 512M)");
+  verify->add_option("--cpus", args->boot_args.cpus, "With --boot: vCPUs");
 
   CLI::App* diff =
       backup->add_subcommand("diff", "Which parts of the disk changed between two snapshots");

@@ -12,6 +12,7 @@
 
 #include "base/atomic_file.h"
 #include "base/log.h"
+#include "store/boot_record.h"
 
 namespace haven::store {
 namespace {
@@ -188,9 +189,11 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
 
   // 1. The pruned manifests.
   std::string snapshots_dir = repository.path() + "/snapshots";
-  for (const std::string& id : removing)
+  for (const std::string& id : removing) {
     if (::unlink((snapshots_dir + "/" + id).c_str()) != 0)
       return errno_error("remove snapshot {}", id);
+    remove_boot_record(repository, id);
+  }
   TRY(fsync_directory(snapshots_dir));
 
   // 2. The chunks still used from packs being rewritten, copied blob for blob.

@@ -231,6 +231,20 @@ body=$(api -w ' %{http_code}' -X POST http://havend/v1/vms/saved/backup -d '{}')
 [[ $body == *'"field":"repo"'* && $body == *" 400" ]] && ok "a backup without a repo is 400" ||
   fail "no repo: $body"
 
+# Boot verification: the snapshot's own VM config (idle.elf) boots in a throwaway VM; the
+# result is stored with the snapshot; a marker that never shows fails it (exit 3).
+out=$("$haven" backup verify --boot --repo "$work/repo" "$id" --ready TINY-GUEST-READY \
+  --timeout 20 2>&1)
+[ $? = 0 ] && [[ $out == *"ok: snapshot $id boots"* ]] &&
+  "$haven" backup show --repo "$work/repo" "$id" | grep -q "^boot_check: *passed" &&
+  ok "boot verification passes and is recorded with the snapshot" || fail "verify --boot: $out"
+out=$("$haven" backup verify --boot --repo "$work/repo" "$id" --ready NEVER-PRINTED --timeout 1 2>&1)
+[ $? = 3 ] && [[ $out == *"'NEVER-PRINTED' did not appear within 1 s"* ]] &&
+  "$haven" backup show --repo "$work/repo" "$id" | grep -q "^boot_check: *FAILED" &&
+  ok "a guest that never shows the marker fails boot verification" || fail "verify --boot: $out"
+[ -z "$(ls "${TMPDIR:-/tmp}" | grep haven-boot-verify)" ] && ok "nothing left of the throwaway VM" ||
+  fail "left: $(ls "${TMPDIR:-/tmp}" | grep haven-boot-verify)"
+
 # Instant restore: a new guest runs at once on a disk that fills itself from the snapshot.
 out=$("$haven" restore --repo "$work/repo" "$id" --name saved2 --instant --wait 2>&1)
 [[ $out == *"saved2: running from snapshot $id"* && $out == *"restore complete"* ]] &&
