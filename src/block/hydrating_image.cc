@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "base/file_extents.h"
 #include "base/log.h"
 #include "base/sys.h"
 #include "block/bitmap_file.h"
@@ -81,6 +82,7 @@ Result<std::unique_ptr<HydratingImage>> HydratingImage::open(const Options& opti
   }
   auto image = std::make_unique<HydratingImage>(std::move(fd), options, std::move(fetch),
                                                 std::move(state.words));
+  image->m_fill_paused = options.fill_paused;
   if (state.valid) {
     image->m_complete = true;
     image->m_fetch = nullptr;
@@ -222,7 +224,12 @@ void HydratingImage::hydrate(std::stop_token stop,
   for (uint64_t index = 0; index < m_blocks && !stop.stop_requested(); ++index) {
     Fetch fetch;
     {
-      std::lock_guard lock(m_mutex);
+      std::unique_lock lock(m_mutex);
+      if (m_fill_paused) {
+        if (auto saved = persist_unlocked(lock); !saved) log::warn("{}", saved.error().message());
+        m_fill_resumed.wait(lock, stop, [&] { return !m_fill_paused; });
+        if (stop.stop_requested()) break;
+      }
       if (is_present(index)) continue;
       fetch = m_fetch;
     }
@@ -239,7 +246,11 @@ void HydratingImage::hydrate(std::stop_token stop,
     {
       std::lock_guard lock(m_mutex);
       if (!is_present(index)) {  // else the guest wrote it meanwhile: its data wins
-        if (auto written = sys::write_at(m_fd.get(), buffer, index * m_options.granularity);
+        // A block of zeros needs no write: the image was made sparse, so a block nobody
+        // wrote reads as zeros already (a hole stays a hole).
+        if (auto written = all_zero(buffer)
+                               ? Result<void>{}
+                               : sys::write_at(m_fd.get(), buffer, index * m_options.granularity);
             !written) {
           log::error("{}: {}", m_options.image, written.error().message());
           ++failed;
@@ -266,9 +277,26 @@ void HydratingImage::hydrate(std::stop_token stop,
   if (done) done(progress());
 }
 
+void HydratingImage::pause_fill(bool paused) {
+  {
+    std::lock_guard lock(m_mutex);
+    m_fill_paused = paused;
+  }
+  m_fill_resumed.notify_all();
+}
+
+// persist() from the fill thread while it holds m_mutex: released around the call.
+Result<void> HydratingImage::persist_unlocked(std::unique_lock<std::mutex>& lock) {
+  lock.unlock();
+  auto saved = persist();
+  lock.lock();
+  return saved;
+}
+
 HydrationProgress HydratingImage::progress() const {
   std::lock_guard lock(m_mutex);
-  return {m_present_count, m_blocks, m_failed, m_fetched_bytes, m_present_count == m_blocks};
+  return {m_present_count, m_blocks, m_failed, m_fetched_bytes, m_present_count == m_blocks,
+          m_fill_paused};
 }
 
 }  // namespace haven::block

@@ -37,6 +37,7 @@ struct HydrationProgress {
   uint64_t failed_blocks = 0;  // fetches that failed in the background pass
   uint64_t fetched_bytes = 0;  // from the backup, by guest reads and the background
   bool complete = false;
+  bool paused = false;  // the background pass waits (pause_fill)
 };
 
 class HydratingImage {
@@ -51,6 +52,7 @@ class HydratingImage {
     uint32_t granularity = 0;  // a power of two, at least 4 KiB
     std::string source;        // what fills it; a state file for another source is refused
     bool persistent = true;    // false: a throwaway image (no state file, no background)
+    bool fill_paused = false;  // the background pass starts paused (pause_fill(false) goes on)
   };
 
   // The image's state path, "IMAGE.hydration".
@@ -76,6 +78,9 @@ class HydratingImage {
   // Starts the background pass (persistent images only); `done` is called from its thread
   // when it ends, complete or not.
   void start_hydration(std::function<void(const HydrationProgress&)> done = {});
+  // Holds the background pass back (the guest's own reads still fetch), or lets it go on:
+  // say, to keep an offsite link free during business hours.
+  void pause_fill(bool paused);
   HydrationProgress progress() const;
   bool complete() const { return m_complete.load(std::memory_order_acquire); }
 
@@ -88,6 +93,7 @@ class HydratingImage {
   // Fetches block `index` and writes it to the image, under m_mutex.
   Result<void> fill_locked(uint64_t index, std::vector<uint8_t>& buffer);
   void hydrate(std::stop_token stop, std::function<void(const HydrationProgress&)> done);
+  Result<void> persist_unlocked(std::unique_lock<std::mutex>& lock);
 
   UniqueFd m_fd;
   Options m_options;
@@ -102,6 +108,8 @@ class HydratingImage {
   uint64_t m_failed = 0;
   uint64_t m_fetched_bytes = 0;
   bool m_changed = false;  // since the last persist
+  bool m_fill_paused = false;
+  std::condition_variable_any m_fill_resumed;
   std::atomic<bool> m_complete{false};
   std::vector<uint8_t> m_buffer;  // the I/O thread's fetches
   std::jthread m_thread;          // last: stops before the rest goes

@@ -24,6 +24,7 @@ struct RestoreArgs {
   std::string repo, snapshot, name, socket;
   bool instant = false;
   bool wait = false;
+  bool fill_paused = false;
   bool json = false;
   std::string kernel, initrd, cmdline, memory;
   uint32_t cpus = 0;
@@ -84,8 +85,11 @@ int run_restore(const RestoreArgs& args) {
     log::error("repository: {}", repo.error().message());
     return kExitUsage;
   }
-  json body = {
-      {"repo", *repo}, {"snapshot", args.snapshot}, {"name", args.name}, {"instant", args.instant}};
+  json body = {{"repo", *repo},
+               {"snapshot", args.snapshot},
+               {"name", args.name},
+               {"instant", args.instant},
+               {"fill_paused", args.fill_paused}};
   auto config_text = sys::read_file(*repo + "/config.json", 1 << 20);
   if (config_text) {
     auto config = store::repo_config_from_json(
@@ -152,6 +156,9 @@ std::function<int()> add_restore_command(CLI::App& app) {
   restore->add_option("--name", args->name, "The new guest's name")->required();
   restore->add_flag("--instant", args->instant, "Start at once; fill the disk in the background");
   restore->add_flag("--wait", args->wait, "With --instant: follow the fill until it completes");
+  restore->add_flag("--fill-paused", args->fill_paused,
+                    "With --instant: only fetch what the guest reads until `haven vm fill NAME "
+                    "--resume`");
   restore->add_option("--kernel", args->kernel,
                       "Kernel to boot (required when the snapshot is a bare disk)");
   restore->add_option("--initrd", args->initrd, "Initial ramdisk");

@@ -31,6 +31,8 @@ struct VmArgs {
   std::vector<std::string> disks, nets;
   bool rng = false;
   bool cmdline_given = false;
+  // fill
+  bool fill_pause = false, fill_resume = false;
   std::optional<double> cpu_quota;
   std::optional<uint32_t> cpu_weight;
   std::string memory_limit;
@@ -127,7 +129,9 @@ void print_vm(const json& vm, const json& metrics) {
     uint64_t failed = device.value("hydration_failed", uint64_t{0});
     fmt::print("restore:    {}: {} of {} chunks ({:.0f} %){}{}\n", device.value("slot", 0), present,
                total, 100.0 * static_cast<double>(present) / static_cast<double>(total),
-               device.value("hydration_complete", false) ? ", complete" : ", filling",
+               device.value("hydration_complete", false) ? ", complete"
+               : device.value("hydration_paused", false) ? ", fill paused"
+                                                         : ", filling",
                failed ? fmt::format(", {} could not be fetched", failed) : "");
   }
 }
@@ -277,6 +281,20 @@ int run_vm_command(const std::string& action, const VmArgs& args) {
                  format_size(taken.value("disk_bytes", 0ull)), taken.value("paused_ms", 0.0));
     return kExitOk;
   }
+  if (action == "fill") {
+    if (args.fill_pause == args.fill_resume) {
+      log::error("fill: give --pause or --resume");
+      return kExitUsage;
+    }
+    json body = {{"paused", args.fill_pause}};
+    auto response = client.request("POST", path + "/fill", &body);
+    if (int status = finish(response); status != kExitOk) return status;
+    if (args.json_output)
+      fmt::print("{}\n", response->body.dump(2));
+    else
+      fmt::print("{}: background fill {}\n", args.name, args.fill_pause ? "paused" : "going on");
+    return kExitOk;
+  }
   if (action == "restore") {
     json body = {{"snapshot", absolute_path(args.dir)}, {"name", args.name}};
     auto response = client.request("POST", "/v1/restore", &body);
@@ -355,6 +373,11 @@ std::function<int()> add_vm_command(CLI::App& app) {
                              "Save a running or paused guest (CPU, devices, memory, writable "
                              "disks) into DIR; the guest carries on");
   snapshot->add_option("DIR", args->dir, "Snapshot directory (made if missing)")->required();
+  CLI::App* fill = named("fill",
+                         "Hold back (--pause) or let go on (--resume) the background fill of a "
+                         "guest's disks being restored (`haven restore --instant`)");
+  fill->add_flag("--pause", args->fill_pause, "Only fetch what the guest reads");
+  fill->add_flag("--resume", args->fill_resume, "Fill the rest in the background");
   CLI::App* restore = vm->add_subcommand(
       "restore", "Start a new guest that continues a snapshot (its writable disks are copied)");
   restore->add_option("DIR", args->dir, "Snapshot directory (from `haven vm snapshot`)")

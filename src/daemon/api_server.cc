@@ -172,6 +172,8 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
   request.snapshot = body["snapshot"];
   request.name = body["name"];
   if (body.contains("instant") && body["instant"].is_boolean()) request.instant = body["instant"];
+  if (body.contains("fill_paused") && body["fill_paused"].is_boolean())
+    request.fill_paused = body["fill_paused"];
   if (body.contains("passphrase") && body["passphrase"].is_string())
     request.passphrase = body["passphrase"];
   for (auto [field, target] :
@@ -394,6 +396,29 @@ void ApiServer::add_routes(httplib::Server& server) {
               return done;
             });
         reply(res, 202, *m_jobs.find(id));
+      });
+
+  // POST /v1/vms/NAME/fill {"paused": true|false}: holds back or lets go on the background
+  // fill of the guest's disks being restored (kept in its definition for the next start).
+  server.Post(
+      R"(/v1/vms/([^/]+)/fill)", [=, this](const httplib::Request& req, httplib::Response& res) {
+        auto vm = lookup(req, res);
+        if (!vm) return;
+        json body = json::parse(req.body, nullptr, false);
+        if (body.is_discarded() || !body.is_object() || !body.contains("paused") ||
+            !body["paused"].is_boolean())
+          return reply_error(res, 400, "paused: true or false is missing");
+        bool paused = body["paused"];
+        auto done = m_supervisor.control(vm->name, {{"op", "fill"}, {"paused", paused}},
+                                         std::chrono::seconds(10));
+        if (!done)
+          return reply_error(res, status_of(done.error().message()), done.error().message());
+        VmDefinition updated = *vm;
+        for (auto& disk : updated.config.disks)
+          if (!disk.restore_repo.empty()) disk.fill_paused = paused;
+        if (auto replaced = m_registry.replace(updated); !replaced)
+          return reply_error(res, 500, replaced.error().message());
+        reply(res, 200, describe(updated, m_supervisor.status(vm->name)));
       });
 
   server.Get("/v1/jobs", [this](const httplib::Request&, httplib::Response& res) {

@@ -85,6 +85,7 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
     disk.restore_repo = request.repo;
     disk.restore_snapshot = snapshot.id;
     disk.hydrate = true;
+    disk.fill_paused = request.fill_paused;
     return prepared;
   }
   store::RestoreOptions options;

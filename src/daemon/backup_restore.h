@@ -26,6 +26,7 @@ struct BackupRestoreRequest {
   std::string name;
   std::string passphrase;
   bool instant = true;
+  bool fill_paused = false;  // instant: the background fill starts paused
   // Override the snapshot's VM config (required when the snapshot is a bare disk).
   std::optional<std::string> kernel, initrd, cmdline;
   std::optional<uint64_t> memory;

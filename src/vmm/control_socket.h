@@ -13,6 +13,7 @@
 //                                       {"ok": true, "incremental": true, "wanted_blocks": N,
 //                                       "disk_bytes", "granularity", "path"}
 //   {"op": "backup_end", "disk": 0, "commit": true, "baseline": "R/S"}   {"ok": true}
+//   {"op": "fill", "paused": true}      {"ok": true, "disks": N} (restoring disks' fill)
 // Failures answer {"error": "one line"}. Requests are served one at a time on the VMM's main
 // thread (a snapshot holds it while it writes).
 

@@ -608,13 +608,22 @@ nlohmann::json Machine::handle_control(const nlohmann::json& request) {
             {"paused_ms", taken->paused_ms},
             {"total_ms", taken->total_ms}};
   }
+  if (op == "fill") {
+    bool paused = request.value("paused", false);
+    size_t restoring = 0;
+    for (auto* disk : m_disks) restoring += disk->pause_fill(paused);
+    if (restoring == 0) return {{"error", "fill: no disk of this guest is being restored"}};
+    log::info("background fill of {} restoring disk(s) {}", restoring,
+              paused ? "paused" : "going on");
+    return {{"ok", true}, {"disks", restoring}};
+  }
   if (op == "backup_begin" || op == "backup_end") {
     auto answer = backup_control(op, request);
     if (!answer) return failed(answer.error());
     return *answer;
   }
   return {{"error", fmt::format("unknown op '{}' (status, stats, pause, resume, power_button, "
-                                "snapshot, backup_begin, backup_end)",
+                                "snapshot, backup_begin, backup_end, fill)",
                                 op)}};
 }
 

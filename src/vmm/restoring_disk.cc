@@ -25,6 +25,7 @@ Result<std::unique_ptr<block::HydratingImage>> open_restoring_disk(const DiskCon
   options.granularity = snapshot->chunk_size;
   options.source = repository->config().id + "/" + snapshot->id;
   options.persistent = disk.hydrate;
+  options.fill_paused = disk.fill_paused;
   auto fetch = [repository, snapshot](uint64_t index, std::span<uint8_t> data) -> Result<void> {
     if (index >= snapshot->chunks.size()) return make_error("chunk {} is past the snapshot", index);
     const store::ChunkId& id = snapshot->chunks[index];

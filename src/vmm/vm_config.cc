@@ -74,10 +74,12 @@ Result<std::vector<DiskConfig>> disks_from_json(const json& value) {
         disk.restore_snapshot = TRY(string_field(field, name));
       else if (key == "hydrate")
         disk.hydrate = TRY(bool_field(field, name));
+      else if (key == "fill_paused")
+        disk.fill_paused = TRY(bool_field(field, name));
       else
         return make_error(
             "unknown field '{}' (known: path, readonly, direct, cbt, restore_repo, "
-            "restore_snapshot, hydrate)",
+            "restore_snapshot, hydrate, fill_paused)",
             name);
     }
     if (disk.path.empty()) return make_error("field 'disks[{}].path': missing", i);
@@ -210,10 +212,12 @@ Result<DiskConfig> parse_disk(std::string_view text) {
       disk.restore_snapshot = value;
     else if (key == "hydrate")
       disk.hydrate = TRY(parse_switch(key, value));
+    else if (key == "fill-paused")
+      disk.fill_paused = TRY(parse_switch(key, value));
     else
       return make_error(
           "unknown disk option '{}' (known: path, readonly, direct, cbt, restore-repo, "
-          "restore-snapshot, hydrate)",
+          "restore-snapshot, hydrate, fill-paused)",
           key);
   }
   if (disk.path.empty()) return make_error("no path= given");
@@ -375,6 +379,7 @@ std::string vm_config_to_json(const VmConfig& config) {
         item["restore_repo"] = disk.restore_repo;
         item["restore_snapshot"] = disk.restore_snapshot;
         item["hydrate"] = disk.hydrate;
+        item["fill_paused"] = disk.fill_paused;
       }
       doc["disks"].push_back(std::move(item));
     }

@@ -38,6 +38,8 @@ struct DiskConfig {
   // Fetch the rest of the disk in the background; off, only what the guest touches is
   // fetched and nothing is kept (boot verification's throwaway overlay).
   bool hydrate = true;
+  // The background fill starts paused (the control socket's fill op lets it go on).
+  bool fill_paused = false;
   bool operator==(const DiskConfig&) const = default;
 };
 
@@ -80,7 +82,7 @@ Result<ConsoleConfig> parse_console(std::string_view text);
 Result<RebootAction> parse_reboot_action(std::string_view text);
 std::string console_to_string(const ConsoleConfig& console);
 // "path=P[,readonly=on][,direct=on][,cbt=on][,restore-repo=DIR,restore-snapshot=ID
-// [,hydrate=off]]" (a bare "P" works too).
+// [,hydrate=off][,fill-paused=on]]" (a bare "P" works too).
 Result<DiskConfig> parse_disk(std::string_view text);
 // "tap=NAME[,mac=52:54:00:12:34:56]".
 Result<NetConfig> parse_net(std::string_view text);
@@ -94,7 +96,8 @@ Result<void> validate(const VmConfig& config);
 // "cpus": 2, "console": "stdio|file:PATH|socket:PATH|none", "console_log": "PATH",
 // "on_reboot": "exit|restart",
 // "disks": [{"path": "...", "readonly": false, "direct": false, "cbt": false,
-//             "restore_repo": "...", "restore_snapshot": "...", "hydrate": true}],
+//             "restore_repo": "...", "restore_snapshot": "...", "hydrate": true,
+//             "fill_paused": false}],
 // "nets": [{"tap": "...", "mac": "52:54:00:..."}], "rng": true,
 // "virtio_console": "file:PATH|socket:PATH|stdio"}.
 // Unknown fields are errors, so a typo never goes unnoticed.

@@ -254,6 +254,15 @@ cmp -s "$work/data.img" "$work/state/disks/saved2/disk-0.img" &&
   ok "the filled disk equals the snapshot" || fail "the filled disk differs"
 "$haven" vm show saved2 | grep -q "^restore: .* of 128 chunks (100 %), complete" &&
   ok "vm show reports the fill" || fail "vm show: $("$haven" vm show saved2)"
+# A fill held back fetches nothing the guest does not read, until it is let go on.
+"$haven" restore --repo "$work/repo" "$id" --name saved4 --instant --fill-paused >/dev/null ||
+  fail "instant restore with the fill paused"
+"$haven" vm show saved4 | grep -q "^restore: .*: 0 of 128 chunks (0 %), fill paused" &&
+  ok "a paused fill fetches nothing" || fail "paused fill: $("$haven" vm show saved4 | grep restore)"
+"$haven" vm fill saved4 --resume >/dev/null || fail "vm fill --resume"
+until_true 20 sh -c "'$haven' vm show saved4 | grep -q '^restore: .*complete'" &&
+  cmp -s "$work/data.img" "$work/state/disks/saved4/disk-0.img" &&
+  ok "resumed, the fill completes" || fail "resumed fill: $("$haven" vm show saved4 | grep restore)"
 # A damaged chunk: the fill reports it and the VMM logs which; nothing crashes.
 cp -a "$work/repo" "$work/damaged"
 pack=$(find "$work/damaged/packs" -type f | head -n 1)
@@ -266,7 +275,7 @@ until_true 20 grep -q "restore incomplete" "$work/state/logs/saved3.vmm.log" &&
   "$haven" vm show saved3 | grep -q "^restore: .*could not be fetched" &&
   ok "a damaged chunk: counted, logged with its disk offset, the guest runs on" ||
   fail "damaged: $(tail -n 5 "$work/state/logs/saved3.vmm.log")"
-for name in saved saved2 saved3; do
+for name in saved saved2 saved3 saved4; do
   "$haven" vm kill "$name" >/dev/null || fail "kill $name"
   "$haven" vm rm "$name" >/dev/null || fail "rm $name"
 done

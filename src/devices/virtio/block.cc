@@ -103,6 +103,7 @@ DeviceState Block::counters() const {
     counters["hydration_failed"] = progress.failed_blocks;
     counters["hydration_complete"] = progress.complete;
     counters["fetched_bytes"] = progress.fetched_bytes;
+    counters["hydration_paused"] = progress.paused;
   }
   if (m_view) counters["backup_copied_blocks"] = m_view->copied_blocks();
   return counters;
@@ -138,6 +139,12 @@ Result<Block::BackupView> Block::begin_backup(const std::string& state_path,
     for (uint64_t word : wanted)
       view.wanted_blocks += static_cast<uint64_t>(__builtin_popcountll(word));
   return view;
+}
+
+bool Block::pause_fill(bool paused) {
+  if (!m_lazy) return false;
+  m_lazy->pause_fill(paused);
+  return true;
 }
 
 void Block::end_backup(bool committed, const std::string& baseline) {

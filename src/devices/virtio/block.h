@@ -98,6 +98,9 @@ class Block final : public VirtioDevice {
                                   const std::string& baseline);
   // Committed: the backup is `baseline` from now on. Otherwise what it took is merged back.
   void end_backup(bool committed, const std::string& baseline);
+  // A disk being restored: holds its background fill back or lets it go on; false when the
+  // disk is not being restored.
+  bool pause_fill(bool paused);
   // read_bytes, write_bytes, requests, errors; with tracking, dirty_blocks and cbt_valid;
   // while restoring, hydrated_blocks, total_blocks, hydration_failed, hydration_complete and
   // fetched_bytes; during a backup, backup_copied_blocks.

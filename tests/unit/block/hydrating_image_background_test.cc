@@ -1,5 +1,7 @@
 #include "block/hydrating_image.h"
 
+#include <sys/stat.h>
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
@@ -174,6 +176,39 @@ TEST_F(HydratingImageTest, ACompleteImageNeverReadsItsSource) {
   ASSERT_TRUE(image->prepare(100, 10, true));
   EXPECT_EQ(broken.total_fetches(), 0);
   EXPECT_EQ(image_bytes(), source.bytes());
+}
+
+TEST_F(HydratingImageTest, APausedFillFetchesNothingUntilResumed) {
+  FakeSource source(kDisk);
+  auto opts = options();
+  opts.fill_paused = true;
+  auto image = open(source, opts);
+  ASSERT_NE(image, nullptr);
+  auto ended = start(*image);
+  ASSERT_TRUE(image->prepare(3 * kGranularity, 10, false));  // the guest's reads still fetch
+  EXPECT_EQ(source.total_fetches(), 1);
+  EXPECT_TRUE(image->progress().paused);
+  EXPECT_EQ(image->progress().present_blocks, 1u);
+  image->pause_fill(false);
+  auto progress = wait(std::move(ended));
+  EXPECT_TRUE(progress.complete);
+  EXPECT_FALSE(progress.paused);
+  EXPECT_EQ(source.fetches(3), 1);
+  EXPECT_TRUE(image_bytes() == source.bytes());
+}
+
+TEST_F(HydratingImageTest, ZeroBlocksStayHolesInTheFilledImage) {
+  FakeSource source(kDisk);
+  for (uint64_t index = 0; index < kDisk / kGranularity; ++index)
+    if (index != 1) source.zero(index);
+  auto image = open(source);
+  ASSERT_NE(image, nullptr);
+  EXPECT_TRUE(hydrate(*image).complete);
+  EXPECT_TRUE(image_bytes() == source.bytes());
+  struct stat st {};
+  ASSERT_EQ(::stat(m_image.c_str(), &st), 0);
+  // One block of data written: the zeros were not.
+  EXPECT_LE(static_cast<uint64_t>(st.st_blocks) * 512, 2 * kGranularity);
 }
 
 }  // namespace

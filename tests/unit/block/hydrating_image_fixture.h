@@ -76,6 +76,12 @@ class FakeSource {
   // Called first in every fetch, outside the source's lock; set before the image runs.
   void on_fetch(std::function<void(uint64_t)> hook) { m_on_fetch = std::move(hook); }
   const std::vector<uint8_t>& bytes() const { return m_bytes; }
+  // Makes block `index` all zeros (a hole in the backup); before the image runs.
+  void zero(uint64_t index) {
+    uint64_t offset = index * kGranularity;
+    std::fill_n(m_bytes.begin() + static_cast<std::ptrdiff_t>(offset),
+                std::min<uint64_t>(kGranularity, m_bytes.size() - offset), 0);
+  }
 
  private:
   static uint64_t blocks(uint64_t disk_bytes) {

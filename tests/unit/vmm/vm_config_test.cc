@@ -346,7 +346,7 @@ TEST(VmConfigDevices, BadDiskFlagsSayWhatIsWrong) {
            Case{"/d,readonly=maybe", "readonly: 'maybe' is not on or off"},
            Case{"/d,cache=none",
                 "unknown disk option 'cache' (known: path, readonly, direct, cbt, restore-repo, "
-                "restore-snapshot, hydrate)"},
+                "restore-snapshot, hydrate, fill-paused)"},
            Case{"/d,", "'' is not KEY=VALUE"},
        }) {
     auto disk = parse_disk(c.text);
@@ -464,7 +464,7 @@ TEST(VmConfigDevices, BadJsonDevicesNameTheField) {
            BadField{R"({"disks": [{"path": 3}]})", "field 'disks[0].path': expected a string"},
            BadField{R"({"disks": [{"path": "/a", "cache": "none"}]})",
                     "unknown field 'disks[0].cache' (known: path, readonly, direct, cbt, "
-                    "restore_repo, restore_snapshot, hydrate)"},
+                    "restore_repo, restore_snapshot, hydrate, fill_paused)"},
            BadField{R"({"nets": {"tap": "t"}})", "field 'nets': expected a list"},
            BadField{R"({"nets": [{"tap": "t"}, 5]})",
                     "field 'nets[1]': expected an object with a \"tap\""},
