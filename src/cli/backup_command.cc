@@ -117,7 +117,9 @@ int run_create_vm(const BackupArgs& args) {
   std::string job = started->body.value("id", "");
   ProgressBar bar("backup " + args.vm, !args.quiet && !args.json);
   nlohmann::json state;
-  for (;;) {
+  // Polled at 10 ms, 20 ms, ... up to 200 ms: a short backup ends without a long idle wait.
+  for (auto interval = std::chrono::milliseconds(10);;
+       interval = std::min(2 * interval, std::chrono::milliseconds(200))) {
     auto polled = client.request("GET", "/v1/jobs/" + job);
     if (!polled) return fail(polled.error());
     if (polled->status != 200) {
@@ -130,7 +132,7 @@ int run_create_vm(const BackupArgs& args) {
     if (progress.contains("total_bytes"))
       bar.update(progress.value("done_bytes", uint64_t{0}),
                  progress.value("total_bytes", uint64_t{0}));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling the daemon's job
+    std::this_thread::sleep_for(interval);  // polling the daemon's job
   }
   bar.finish();
   if (state.value("state", "") != "succeeded") {

@@ -40,14 +40,16 @@ struct DiskJob {
   store::BackupOptions options;
 };
 
+// `changed`: the chunk-sized blocks the tracking reported changed (when incremental).
 json describe(const DiskJob& job, const store::Snapshot& snapshot, bool incremental, bool running,
-              uint64_t read_bytes, double seconds) {
+              uint64_t changed, uint64_t read_bytes, double seconds) {
   return {{"disk", job.index},
           {"path", job.disk->path},
           {"id", snapshot.id},
           {"incremental", incremental},
           {"running", running},
           {"size", snapshot.size},
+          {"changed_blocks", changed},
           {"read_bytes", read_bytes},
           {"new_bytes", snapshot.new_bytes},
           {"stored_bytes", snapshot.stored_bytes},
@@ -125,7 +127,8 @@ Result<json> back_up_running(Supervisor& supervisor, store::Repository& reposito
     return std::unexpected(std::move(snapshot).error());
   }
   end(true, baseline_of(repository, *snapshot));
-  return describe(job, *snapshot, incremental, true, read_bytes,
+  return describe(job, *snapshot, incremental, true,
+                  incremental ? begun.value("wanted_blocks", uint64_t{0}) : 0, read_bytes,
                   std::chrono::duration<double>(Clock::now() - started).count());
 }
 
@@ -172,8 +175,8 @@ Result<json> back_up_stopped(store::Repository& repository, DiskJob& job) {
     if (auto saved = block::close_tracking(tracking, reset); !saved)
       log::warn("{}: {} (the next backup reads the whole disk)", tracking, saved.error().message());
   }
-  return describe(job, snapshot, incremental, false, read_bytes,
-                  std::chrono::duration<double>(Clock::now() - started).count());
+  return describe(job, snapshot, incremental, false, incremental ? dirty->dirty_count() : 0,
+                  read_bytes, std::chrono::duration<double>(Clock::now() - started).count());
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ struct VmBackupOptions {
 };
 
 // {"vm": NAME, "snapshots": [{"disk", "path", "id", "incremental", "running", "size",
-// "read_bytes", "new_bytes", "stored_bytes", "seconds"}]}. The caller has reserved the guest.
+// "changed_blocks" (64 KiB blocks written since the parent), "read_bytes", "new_bytes",
+// "stored_bytes", "seconds"}]}. The caller has reserved the guest.
 Result<nlohmann::json> back_up_vm(Supervisor& supervisor, const VmDefinition& definition,
                                   const VmBackupOptions& options, const Jobs::Report& report);
 

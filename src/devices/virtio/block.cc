@@ -313,7 +313,7 @@ Result<void> Block::start(DescriptorChain chain) {
   bool writes = request.kind != Kind::read && request.kind != Kind::flush;
   if (m_lazy && request.kind != Kind::flush) {
     if (auto ready = m_lazy->prepare(request.offset, request.length, writes); !ready) {
-      log::error("{}: restoring: {}", m_options.path, ready.error().message());
+      log::error("{} (the guest gets an I/O error)", ready.error().message());
       m_requests.fetch_add(1, std::memory_order_relaxed);
       m_errors.fetch_add(1, std::memory_order_relaxed);
       return complete(chain.head, request.status, kStatusIoError, 1);
