@@ -98,6 +98,10 @@ int main(int argc, char** argv) {
     uint64_t index = mode == "seqread" ? next_sequential++ % blocks : random() % blocks;
     uint64_t header = kHeaders + 16ull * slot;
     ++submitted;
+    if (writing)  // fresh bytes for every write: no two written blocks are alike
+      for (uint64_t at = kData + uint64_t{slot} * block_size;
+           at < kData + uint64_t{slot + 1} * block_size; at += 8)
+        (void)memory->write<uint64_t>(GuestAddr(at), random());
     (void)memory->write<uint32_t>(GuestAddr(header), writing ? Block::kTypeOut : Block::kTypeIn);
     (void)memory->write<uint64_t>(GuestAddr(header + 8), index * block_size / Block::kSectorSize);
     auto d = static_cast<uint16_t>(3 * slot);

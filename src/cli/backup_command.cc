@@ -3,7 +3,6 @@
 #include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "base/log.h"
 #include "base/sys.h"
@@ -117,10 +116,9 @@ int run_create_vm(const BackupArgs& args) {
   std::string job = started->body.value("id", "");
   ProgressBar bar("backup " + args.vm, !args.quiet && !args.json);
   nlohmann::json state;
-  // Polled at 10 ms, 20 ms, ... up to 200 ms: a short backup ends without a long idle wait.
-  for (auto interval = std::chrono::milliseconds(10);;
-       interval = std::min(2 * interval, std::chrono::milliseconds(200))) {
-    auto polled = client.request("GET", "/v1/jobs/" + job);
+  // A long poll: the daemon answers as soon as the job ends, else after 200 ms with progress.
+  for (;;) {
+    auto polled = client.request("GET", "/v1/jobs/" + job + "?wait=200");
     if (!polled) return fail(polled.error());
     if (polled->status != 200) {
       log::error("job {}: {}", job, polled->error());
@@ -132,7 +130,6 @@ int run_create_vm(const BackupArgs& args) {
     if (progress.contains("total_bytes"))
       bar.update(progress.value("done_bytes", uint64_t{0}),
                  progress.value("total_bytes", uint64_t{0}));
-    std::this_thread::sleep_for(interval);  // polling the daemon's job
   }
   bar.finish();
   if (state.value("state", "") != "succeeded") {

@@ -9,6 +9,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
@@ -425,7 +426,12 @@ void ApiServer::add_routes(httplib::Server& server) {
     reply(res, 200, {{"jobs", m_jobs.list()}});
   });
   server.Get(R"(/v1/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    auto job = m_jobs.find(req.matches[1]);
+    // ?wait=MS (at most 10 s): answers as soon as the job ends, else after MS.
+    long wait = 0;
+    if (req.has_param("wait"))
+      wait = std::clamp(std::atol(req.get_param_value("wait").c_str()), 0L, 10000L);
+    auto job = wait ? m_jobs.wait(req.matches[1], std::chrono::milliseconds(wait))
+                    : m_jobs.find(req.matches[1]);
     if (!job) return reply_error(res, 404, fmt::format("no job '{}'", std::string(req.matches[1])));
     reply(res, 200, *job);
   });

@@ -54,6 +54,7 @@ std::string Jobs::start(const std::string& kind, const std::string& vm, Work wor
         done.error = result.error().message();
       }
     }
+    m_ended.notify_all();
     done_flag->store(true);
   });
   m_runners.push_back({std::move(thread), std::move(done_flag)});
@@ -87,6 +88,18 @@ nlohmann::json Jobs::describe(const Job& job) {
 
 std::optional<nlohmann::json> Jobs::find(const std::string& id) const {
   std::lock_guard lock(m_mutex);
+  auto found = m_jobs.find(id);
+  if (found == m_jobs.end()) return std::nullopt;
+  return describe(found->second);
+}
+
+std::optional<nlohmann::json> Jobs::wait(const std::string& id,
+                                         std::chrono::milliseconds wait) const {
+  std::unique_lock lock(m_mutex);
+  m_ended.wait_for(lock, wait, [&] {
+    auto found = m_jobs.find(id);
+    return found == m_jobs.end() || found->second.state != "running";
+  });
   auto found = m_jobs.find(id);
   if (found == m_jobs.end()) return std::nullopt;
   return describe(found->second);

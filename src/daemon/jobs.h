@@ -6,6 +6,8 @@
 // are kept.
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -38,6 +40,8 @@ class Jobs {
   // {"id", "kind", "vm", "state": "running|succeeded|failed", "progress", "result", "error",
   //  "started_at", "ended_at"}, or nullopt for an unknown id.
   std::optional<nlohmann::json> find(const std::string& id) const;
+  // The same, once the job has ended or `wait` has passed (a long poll).
+  std::optional<nlohmann::json> wait(const std::string& id, std::chrono::milliseconds wait) const;
   nlohmann::json list() const;
 
  private:
@@ -50,6 +54,7 @@ class Jobs {
   void prune();  // m_mutex held
 
   mutable std::mutex m_mutex;
+  mutable std::condition_variable m_ended;
   std::map<std::string, Job> m_jobs;
   uint64_t m_next = 1;
   struct Runner {

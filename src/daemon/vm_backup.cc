@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "block/bitmap_file.h"
 #include "block/dirty_bitmap.h"
+#include "block/hydrating_image.h"
 #include "block/point_in_time.h"
 #include "store/backup.h"
 #include "store/repository.h"
@@ -134,6 +135,13 @@ Result<json> back_up_running(Supervisor& supervisor, store::Repository& reposito
 
 Result<json> back_up_stopped(store::Repository& repository, DiskJob& job) {
   auto started = Clock::now();
+  const std::string& path = job.disk->path;
+  if (::access(block::HydratingImage::state_path(path).c_str(), F_OK) == 0 &&
+      !block::HydratingImage::is_complete(path))
+    return make_error(
+        "{} is still being restored (its fill has not completed): start the guest "
+        "to let it complete, then back it up",
+        path);
   const std::string tracking = block::tracking_path(job.disk->path);
   std::optional<block::TrackingState> state;
   std::optional<store::Snapshot> parent;

@@ -112,7 +112,16 @@ DeviceState Block::counters() const {
 Result<Block::BackupView> Block::begin_backup(const std::string& state_path,
                                               const std::string& data_path,
                                               const std::string& baseline) {
-  if (m_view) return make_error("{}: a backup is running already", m_options.path);
+  if (m_lazy && !m_lazy->complete()) {
+    auto progress = m_lazy->progress();
+    return make_error("{} is still being restored ({} of {} chunks present): back it up once "
+                      "its fill completes",
+                      m_options.path, progress.present_blocks, progress.total_blocks);
+  }
+  if (m_view) {  // its backup never ended (havend restarted meanwhile): it is abandoned
+    log::warn("{}: an earlier backup view was never ended; it is dropped", m_options.path);
+    end_backup(false, {});
+  }
   BackupView view;
   view.disk_bytes = m_sectors * kSectorSize;
   view.granularity = block::DirtyBitmap::kDefaultGranularity;
