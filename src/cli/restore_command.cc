@@ -56,6 +56,8 @@ bool hydration_of(const json& metrics, uint64_t& present, uint64_t& total, bool&
 // --wait: follows the background fill until every restoring disk is complete.
 int wait_for_hydration(ApiClient& client, const RestoreArgs& args) {
   ProgressBar bar("restore " + args.name, !args.json);
+  // The VMM answers for its devices once it has set them up, a moment after it started.
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   for (;;) {
     auto metrics = client.request("GET", "/v1/vms/" + args.name + "/metrics");
     if (!metrics) {
@@ -64,9 +66,15 @@ int wait_for_hydration(ApiClient& client, const RestoreArgs& args) {
     }
     uint64_t present = 0, total = 0;
     bool complete = false;
-    if (metrics->status != 200 || !hydration_of(metrics->body, present, total, complete)) {
+    bool up = metrics->status == 200 && metrics->body.value("state", "") == "running";
+    if (!up || !hydration_of(metrics->body, present, total, complete)) {
+      if (up && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling the daemon
+        continue;
+      }
       bar.finish();
-      log::error("{}: no restore to follow (the guest stopped?)", args.name);
+      log::error("{}: no restore to follow (the guest is {})", args.name,
+                 metrics->status == 200 ? metrics->body.value("state", "?") : "gone");
       return kExitFailed;
     }
     bar.update(present, total);

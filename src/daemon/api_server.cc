@@ -204,7 +204,7 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
     return reply_error(res, 409, fmt::format("name: '{}' exists", request.name));
   auto began = std::chrono::steady_clock::now();
   std::string disks = m_supervisor.paths().disk_dir(request.name);
-  auto prepared = prepare_backup_restore(request, disks);
+  auto prepared = prepare_backup_restore(request, m_repositories, disks);
   if (!prepared) return reply_error(res, 400, prepared.error().message());
   const VmDefinition& definition = prepared->definition;
   auto discard = [&] {
@@ -392,7 +392,7 @@ void ApiServer::add_routes(httplib::Server& server) {
           return reply_error(res, 409, reserved.error().message());
         std::string id = m_jobs.start(
             "backup", vm->name, [this, definition = *vm, options](const Jobs::Report& report) {
-              auto done = back_up_vm(m_supervisor, definition, options, report);
+              auto done = back_up_vm(m_supervisor, m_repositories, definition, options, report);
               m_supervisor.release(definition.name);
               return done;
             });

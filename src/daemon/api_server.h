@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "daemon/event_log.h"
 #include "daemon/jobs.h"
+#include "daemon/repository_sessions.h"
 #include "daemon/supervisor.h"
 #include "daemon/vm_registry.h"
 
@@ -47,6 +48,7 @@ class ApiServer {
   VmRegistry& m_registry;
   Supervisor& m_supervisor;
   EventLog& m_events;
+  RepositorySessions m_repositories;  // before the jobs, which use it
   Jobs m_jobs;  // before the servers: their handlers may start jobs until they stop
   std::unique_ptr<httplib::Server> m_server;  // the Unix socket
   std::unique_ptr<httplib::Server> m_tcp;

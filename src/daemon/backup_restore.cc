@@ -11,16 +11,12 @@
 namespace haven::daemon {
 
 Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& request,
+                                               RepositorySessions& repositories,
                                                const std::string& disk_dir) {
   TRY(with_context(validate_vm_name(request.name), "name"));
   if (request.repo.empty() || request.repo.front() != '/')
     return make_error("repo: '{}' is not an absolute directory", request.repo);
-  auto passphrase = [&]() -> Result<std::string> {
-    if (request.passphrase.empty())
-      return make_error("passphrase: the repository is encrypted; give its passphrase");
-    return request.passphrase;
-  };
-  auto repository = TRY(with_context(store::Repository::open(request.repo, passphrase), "repo"));
+  auto repository = TRY(repositories.open(request.repo, request.passphrase));
   auto snapshot = TRY(with_context(repository->find_snapshot(request.snapshot), "snapshot"));
 
   PreparedRestore prepared;

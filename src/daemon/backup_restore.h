@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "daemon/repository_sessions.h"
 #include "daemon/vm_record.h"
 
 namespace haven::daemon {
@@ -42,6 +43,7 @@ struct PreparedRestore {
 // Reads the snapshot and writes nothing but (not instant) the restored disk, under
 // `disk_dir`; on failure nothing is left there.
 Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& request,
+                                               RepositorySessions& repositories,
                                                const std::string& disk_dir);
 
 }  // namespace haven::daemon

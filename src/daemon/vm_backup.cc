@@ -189,14 +189,10 @@ Result<json> back_up_stopped(store::Repository& repository, DiskJob& job) {
 
 }  // namespace
 
-Result<json> back_up_vm(Supervisor& supervisor, const VmDefinition& definition,
-                        const VmBackupOptions& options, const Jobs::Report& report) {
-  auto passphrase = [&]() -> Result<std::string> {
-    if (options.passphrase.empty())
-      return make_error("passphrase: the repository is encrypted; give its passphrase");
-    return options.passphrase;
-  };
-  auto repository = TRY(with_context(store::Repository::open(options.repo, passphrase), "repo"));
+Result<json> back_up_vm(Supervisor& supervisor, RepositorySessions& repositories,
+                        const VmDefinition& definition, const VmBackupOptions& options,
+                        const Jobs::Report& report) {
+  auto repository = TRY(repositories.open(options.repo, options.passphrase));
   std::string vm = vm_definition_to_json(definition);
   json snapshots = json::array();
   const auto& disks = definition.config.disks;

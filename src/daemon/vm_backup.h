@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "daemon/jobs.h"
+#include "daemon/repository_sessions.h"
 #include "daemon/supervisor.h"
 #include "daemon/vm_record.h"
 
@@ -32,7 +33,8 @@ struct VmBackupOptions {
 // {"vm": NAME, "snapshots": [{"disk", "path", "id", "incremental", "running", "size",
 // "changed_blocks" (64 KiB blocks written since the parent), "read_bytes", "new_bytes",
 // "stored_bytes", "seconds"}]}. The caller has reserved the guest.
-Result<nlohmann::json> back_up_vm(Supervisor& supervisor, const VmDefinition& definition,
-                                  const VmBackupOptions& options, const Jobs::Report& report);
+Result<nlohmann::json> back_up_vm(Supervisor& supervisor, RepositorySessions& repositories,
+                                  const VmDefinition& definition, const VmBackupOptions& options,
+                                  const Jobs::Report& report);
 
 }  // namespace haven::daemon

@@ -67,6 +67,9 @@ Result<void> run_parallel(uint64_t count, unsigned threads,
 
 Result<Snapshot> backup_image(Repository& repository, const BackupOptions& options) {
   auto lock = TRY(repository.lock_for_writing());
+  // What other writers did since the repository was opened: new chunks to dedup against, and
+  // no chunk garbage collection removed taken for present.
+  TRY(repository.reload_index());
   auto fd = TRY(sys::open(options.source, O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", options.source);

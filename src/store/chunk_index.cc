@@ -64,4 +64,12 @@ std::vector<IndexEntry> ChunkIndex::entries() const {
   return out;
 }
 
+void ChunkIndex::replace_with(ChunkIndex&& other) {
+  std::unique_lock lock(m_mutex, std::defer_lock);
+  std::unique_lock other_lock(other.m_mutex, std::defer_lock);
+  std::lock(lock, other_lock);
+  m_map = std::move(other.m_map);
+  other.m_map.clear();
+}
+
 }  // namespace haven::store

@@ -44,6 +44,8 @@ class ChunkIndex {
   bool contains(const ChunkId& id) const { return find(id).has_value(); }
   size_t size() const;
   void clear();
+  // Takes `other`'s entries in place of these, at once for concurrent readers.
+  void replace_with(ChunkIndex&& other);
   // Every entry (for verify --all and garbage collection).
   std::vector<IndexEntry> entries() const;
 

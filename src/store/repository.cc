@@ -141,21 +141,38 @@ Result<WriterLock> Repository::lock_for_writing() {
 }
 
 Result<void> Repository::load_index() {
+  return load_index_into(m_index, m_index_files);
+}
+
+Result<void> Repository::load_index_into(ChunkIndex& index, std::set<std::string>& loaded) const {
   for (const std::string& name : TRY(index_files())) {
+    if (loaded.contains(name)) continue;  // loaded before (index files never change)
     std::string file = m_path + "/index/" + name;
     auto bytes = TRY(sys::read_file(file, kMaxMetadataFile));
     auto plain = decode_blob(codec(), BlobKind::index, bytes, kMaxMetadataFile, bytes_of(name));
     if (!plain) return std::unexpected(std::move(plain).error().with_context(file));
     auto entries = decode_index(*plain);
     if (!entries) return std::unexpected(std::move(entries).error().with_context(file));
-    for (const IndexEntry& entry : *entries) m_index.add(entry);
+    for (const IndexEntry& entry : *entries) index.add(entry);
+    loaded.insert(name);
   }
   return {};
 }
 
 Result<void> Repository::reload_index() {
-  m_index.clear();
-  return load_index();
+  auto names = TRY(index_files());
+  std::set<std::string> present(names.begin(), names.end());
+  bool removed = std::ranges::any_of(
+      m_index_files, [&](const std::string& name) { return !present.contains(name); });
+  if (removed) {  // garbage collection rewrote the index: start over, swapped in at once
+    ChunkIndex fresh;
+    std::set<std::string> loaded;
+    TRY(load_index_into(fresh, loaded));
+    m_index.replace_with(std::move(fresh));
+    m_index_files = std::move(loaded);
+    return {};
+  }
+  return load_index();  // only the files another writer added since
 }
 
 Result<std::vector<std::string>> Repository::index_files() const {
@@ -167,6 +184,7 @@ Result<std::vector<std::string>> Repository::index_files() const {
 Result<void> Repository::replace_index(const std::vector<IndexEntry>& entries,
                                        const std::vector<std::string>& old_files) {
   m_index.clear();
+  m_index_files.clear();
   TRY(write_index(entries));
   for (const std::string& name : old_files)
     if (::unlink((m_path + "/index/" + name).c_str()) != 0 && errno != ENOENT)
@@ -183,6 +201,7 @@ Result<void> Repository::write_index(const std::vector<IndexEntry>& entries) {
   TRY(write_file_atomic(m_path + "/index/" + name, blob, true));
   TRY(protect(m_path + "/index/" + name));
   for (const IndexEntry& entry : entries) m_index.add(entry);
+  m_index_files.insert(name);
   return {};
 }
 

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -86,7 +87,8 @@ class Repository {
 
   // Index files: adds `entries` durably (one new file) and to the in-memory index.
   Result<void> write_index(const std::vector<IndexEntry>& entries);
-  // Re-reads every index file (a writer does this once it holds the lock).
+  // Catches up with index files other writers added or garbage collection replaced since
+  // (a writer does this once it holds the lock: backup_image and prune do).
   Result<void> reload_index();
   // The index files' names.
   Result<std::vector<std::string>> index_files() const;
@@ -115,12 +117,14 @@ class Repository {
 
  private:
   Result<void> load_index();
+  Result<void> load_index_into(ChunkIndex& index, std::set<std::string>& loaded) const;
   Result<int> pack_fd(const PackId& pack) const;
 
   std::string m_path;
   RepoConfig m_config;
   std::optional<MasterKeys> m_keys;
   ChunkIndex m_index;
+  std::set<std::string> m_index_files;  // loaded into m_index; touched under the writer lock
   mutable std::mutex m_packs_mutex;
   mutable std::map<PackId, UniqueFd> m_packs;
 };

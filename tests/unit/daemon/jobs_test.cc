@@ -1,0 +1,94 @@
+#include "daemon/jobs.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+
+namespace haven::daemon {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+TEST(JobsTest, AJobReportsProgressThenItsResult) {
+  Jobs jobs;
+  std::promise<void> reported, go_on;
+  auto may_end = go_on.get_future().share();
+  std::string id = jobs.start("backup", "vm1", [&](const Jobs::Report& report) -> Result<json> {
+    report({{"done_bytes", 5}});
+    reported.set_value();
+    may_end.wait();
+    return json{{"snapshots", 1}};
+  });
+  reported.get_future().wait();
+  auto running = jobs.find(id);
+  ASSERT_TRUE(running);
+  EXPECT_EQ((*running)["state"], "running");
+  EXPECT_EQ((*running)["kind"], "backup");
+  EXPECT_EQ((*running)["vm"], "vm1");
+  EXPECT_EQ((*running)["progress"]["done_bytes"], 5);
+  EXPECT_FALSE(running->contains("result"));
+  go_on.set_value();
+  auto ended = jobs.wait(id, 10s);  // answers when it ends, long before 10 s
+  ASSERT_TRUE(ended);
+  EXPECT_EQ((*ended)["state"], "succeeded");
+  EXPECT_EQ((*ended)["result"]["snapshots"], 1);
+  EXPECT_TRUE(ended->contains("ended_at"));
+}
+
+TEST(JobsTest, AFailedJobCarriesItsError) {
+  Jobs jobs;
+  std::string id = jobs.start("backup", "vm1", [](const Jobs::Report&) -> Result<json> {
+    return make_error("repo: no repository at /nowhere");
+  });
+  auto ended = jobs.wait(id, 10s);
+  ASSERT_TRUE(ended);
+  EXPECT_EQ((*ended)["state"], "failed");
+  EXPECT_EQ((*ended)["error"], "repo: no repository at /nowhere");
+  EXPECT_FALSE(ended->contains("result"));
+}
+
+TEST(JobsTest, WaitGivesTheRunningStateWhenTimeRunsOut) {
+  Jobs jobs;
+  std::promise<void> go_on;
+  auto may_end = go_on.get_future().share();
+  std::string id = jobs.start("backup", "vm1", [&](const Jobs::Report&) -> Result<json> {
+    may_end.wait();
+    return json::object();
+  });
+  auto still = jobs.wait(id, 1ms);
+  ASSERT_TRUE(still);
+  EXPECT_EQ((*still)["state"], "running");
+  go_on.set_value();
+}
+
+TEST(JobsTest, UnknownIdsAreNotFoundAndIdsAreDistinct) {
+  Jobs jobs;
+  EXPECT_FALSE(jobs.find("backup-99"));
+  EXPECT_FALSE(jobs.wait("backup-99", 1ms));
+  auto work = [](const Jobs::Report&) -> Result<json> { return json::object(); };
+  std::string a = jobs.start("backup", "a", work), b = jobs.start("backup", "b", work);
+  EXPECT_NE(a, b);
+  ASSERT_TRUE(jobs.wait(a, 10s));
+  ASSERT_TRUE(jobs.wait(b, 10s));
+  EXPECT_EQ(jobs.list().size(), 2u);
+}
+
+TEST(JobsTest, OnlyTheLastHundredEndedJobsAreKept) {
+  Jobs jobs;
+  auto work = [](const Jobs::Report&) -> Result<json> { return json::object(); };
+  std::string first = jobs.start("backup", "vm", work);
+  ASSERT_TRUE(jobs.wait(first, 10s));
+  std::string last;
+  for (int i = 0; i < 101; ++i) {
+    last = jobs.start("backup", "vm", work);
+    ASSERT_EQ((*jobs.wait(last, 10s))["state"], "succeeded");
+  }
+  jobs.start("backup", "vm", work);  // a start prunes
+  EXPECT_FALSE(jobs.find(first));
+  EXPECT_TRUE(jobs.find(last));
+}
+
+}  // namespace
+}  // namespace haven::daemon
