@@ -264,8 +264,8 @@ int run_restore(const BackupArgs& args) {
   return kExitOk;
 }
 
-// verify --boot: the VMM reads the repository itself, so an encrypted one's passphrase is
-// handed to it as HAVEN_PASSPHRASE.
+// verify --boot: the VMM reads the repository itself; an encrypted one's keys are handed to
+// it (store/key_handoff.h).
 int run_verify_boot(const BackupArgs& args) {
   if (args.snapshot.empty() || args.all) {
     log::error("verify --boot: name one SNAPSHOT");
@@ -275,11 +275,7 @@ int run_verify_boot(const BackupArgs& args) {
   if (!absolute) return fail(Error::from_errno(fmt::format("repository {}", args.repo), errno));
   std::string path = absolute;
   std::free(absolute);
-  auto repo = store::Repository::open(path, []() -> Result<std::string> {
-    auto passphrase = TRY(read_passphrase(false));
-    ::setenv("HAVEN_PASSPHRASE", passphrase.c_str(), 1);
-    return passphrase;
-  });
+  auto repo = store::Repository::open(path, [] { return read_passphrase(false); });
   if (!repo) return fail(repo.error());
   BootVerifyArgs boot = args.boot_args;
   boot.snapshot = args.snapshot;

@@ -18,6 +18,7 @@
 #include "base/unique_fd.h"
 #include "cli/exit_codes.h"
 #include "store/boot_record.h"
+#include "store/key_handoff.h"
 #include "vmm/snapshot_file.h"
 #include "vmm/vm_config.h"
 #include "vmm/vmm_path.h"
@@ -93,7 +94,9 @@ struct Child {
   }
 };
 
-Result<void> start_vmm(Child& child, const std::string& config_path, const std::string& log_path) {
+// `keys`: an encrypted repository's, handed to the VMM as its fd 3 (store/key_handoff.h).
+Result<void> start_vmm(Child& child, const std::string& config_path, const std::string& log_path,
+                       const std::optional<store::KeyHandoff>& keys) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return errno_error("pipe");
   UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
@@ -104,12 +107,23 @@ Result<void> start_vmm(Child& child, const std::string& config_path, const std::
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
+  UniqueFd key_fd;
+  if (keys) {
+    key_fd = TRY(store::key_handoff_memfd(*keys));
+    ::setenv(store::kKeyHandoffEnv, std::to_string(store::kKeyHandoffFd).c_str(), 1);
+  }
   pid_t pid = ::fork();
   if (pid < 0) return errno_error("fork");
   if (pid == 0) {
     ::dup2(null.get(), 0);
     ::dup2(write_end.get(), 1);
     ::dup2(log.get(), 2);
+    if (key_fd) {
+      if (key_fd.get() != store::kKeyHandoffFd)
+        ::dup2(key_fd.get(), store::kKeyHandoffFd);  // dup2 clears close-on-exec
+      else
+        ::fcntl(store::kKeyHandoffFd, F_SETFD, 0);
+    }
     ::execvp(argv[0], argv.data());
     ::_exit(127);
   }
@@ -206,7 +220,9 @@ int run_boot_verify(store::Repository& repository, const BootVerifyArgs& args) {
   store::BootRecord record;
   {
     Child child;
-    if (auto spawned = start_vmm(child, config_path, dir + "/vmm.log"); !spawned) {
+    std::optional<store::KeyHandoff> keys;
+    if (repository.keys()) keys = store::KeyHandoff{repository.path(), *repository.keys()};
+    if (auto spawned = start_vmm(child, config_path, dir + "/vmm.log", keys); !spawned) {
       log::error("{}", spawned.error().message());
       return kExitFailed;
     }

@@ -208,7 +208,7 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
   if (!prepared) return reply_error(res, 400, prepared.error().message());
   const VmDefinition& definition = prepared->definition;
   auto discard = [&] {
-    m_supervisor.set_passphrase(request.name, "");
+    m_supervisor.set_repo_keys(request.name, std::nullopt);
     (void)m_supervisor.forget(request.name);
     (void)m_registry.remove(request.name);
   };
@@ -216,7 +216,9 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
     discard();
     return reply_error(res, 500, added.error().message());
   }
-  m_supervisor.set_passphrase(request.name, request.passphrase);
+  if (prepared->repository->keys())
+    m_supervisor.set_repo_keys(request.name,
+                               store::KeyHandoff{request.repo, *prepared->repository->keys()});
   if (auto started = m_supervisor.start(definition); !started) {
     discard();
     return reply_error(res, status_of(started.error().message()), started.error().message());

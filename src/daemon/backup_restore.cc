@@ -21,6 +21,7 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
 
   PreparedRestore prepared;
   prepared.snapshot_id = snapshot.id;
+  prepared.repository = repository;
   VmDefinition& definition = prepared.definition;
   definition.name = request.name;
   size_t own = 0;  // the restored disk's index

@@ -11,6 +11,7 @@
 // and none of its other writable disks (they are not in this snapshot); read-only disks are
 // shared in place.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,8 +37,9 @@ struct BackupRestoreRequest {
 
 struct PreparedRestore {
   VmDefinition definition;
-  std::string snapshot_id;         // the full id
-  std::vector<std::string> notes;  // what was left out, for the answer
+  std::string snapshot_id;                        // the full id
+  std::vector<std::string> notes;                 // what was left out, for the answer
+  std::shared_ptr<store::Repository> repository;  // open, with its keys when encrypted
 };
 
 // Reads the snapshot and writes nothing but (not instant) the restored disk, under

@@ -274,12 +274,18 @@ Result<void> Supervisor::start(const VmDefinition& definition,
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
-  // The daemon's environment, with the guest's repository passphrase (a restoring disk).
+  // The daemon's environment (never a passphrase), and the keys of the repository a disk is
+  // restored from in a memfd that becomes the VMM's fd 3.
   std::vector<std::string> env;
   for (char** entry = environ; *entry; ++entry)
-    if (!std::string_view(*entry).starts_with("HAVEN_PASSPHRASE=")) env.emplace_back(*entry);
-  if (auto secret = m_passphrases.find(name); secret != m_passphrases.end())
-    env.push_back("HAVEN_PASSPHRASE=" + secret->second);
+    if (!std::string_view(*entry).starts_with("HAVEN_PASSPHRASE=") &&
+        !std::string_view(*entry).starts_with(store::kKeyHandoffEnv))
+      env.emplace_back(*entry);
+  UniqueFd keys;
+  if (auto handed = m_repo_keys.find(name); handed != m_repo_keys.end()) {
+    keys = TRY(store::key_handoff_memfd(handed->second));
+    env.push_back(fmt::format("{}={}", store::kKeyHandoffEnv, store::kKeyHandoffFd));
+  }
   std::vector<char*> envp;
   for (std::string& entry : env) envp.push_back(entry.data());
   envp.push_back(nullptr);
@@ -307,6 +313,12 @@ Result<void> Supervisor::start(const VmDefinition& definition,
     ::dup2(log.get(), 1);
     ::dup2(log.get(), 2);
     ::syscall(SYS_close_range, 3u, ~0u, kCloseRangeCloexec);  // all close at exec
+    if (keys) {                                               // but the keys, as fd 3
+      if (keys.get() != store::kKeyHandoffFd)
+        ::dup2(keys.get(), store::kKeyHandoffFd);
+      else
+        ::fcntl(store::kKeyHandoffFd, F_SETFD, 0);
+    }
     ::execve(argv[0], argv.data(), envp.data());
     int error = errno;
     (void)!::write(2, no_exec.data(), no_exec.size());
@@ -548,12 +560,12 @@ Result<void> Supervisor::reserve(const std::string& name, const std::string& wha
   return {};
 }
 
-void Supervisor::set_passphrase(const std::string& name, std::string passphrase) {
+void Supervisor::set_repo_keys(const std::string& name, std::optional<store::KeyHandoff> keys) {
   std::lock_guard lock(m_mutex);
-  if (passphrase.empty())
-    m_passphrases.erase(name);
+  if (keys)
+    m_repo_keys[name] = std::move(*keys);
   else
-    m_passphrases[name] = std::move(passphrase);
+    m_repo_keys.erase(name);
 }
 
 void Supervisor::release(const std::string& name) {

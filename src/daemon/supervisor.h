@@ -30,6 +30,7 @@
 #include "base/unique_fd.h"
 #include "daemon/cgroups.h"
 #include "daemon/vm_record.h"
+#include "store/key_handoff.h"
 
 namespace haven::daemon {
 
@@ -87,10 +88,10 @@ class Supervisor {
   // are refused with a "state:" error naming it. Stop and kill still work.
   Result<void> reserve(const std::string& name, const std::string& what);
   void release(const std::string& name);
-  // The passphrase of the repository the guest's disk is restored from, handed to its VMM
-  // as HAVEN_PASSPHRASE. Kept in memory only ("" forgets it): after a daemon restart, a
-  // guest whose restore has not completed needs it given again.
-  void set_passphrase(const std::string& name, std::string passphrase);
+  // The unlocked keys of the repository the guest's disk is restored from, handed to its
+  // VMM at each start (store/key_handoff.h). Kept in memory only (nullopt forgets them):
+  // after a daemon restart, a guest whose restore has not completed needs them again.
+  void set_repo_keys(const std::string& name, std::optional<store::KeyHandoff> keys);
   // What the running guest's VMM counts: per vCPU its CPU time and KVM's exit counters, per
   // virtio device the bytes it moved (the control socket's stats op).
   Result<nlohmann::json> vmm_stats(const std::string& name);
@@ -127,8 +128,8 @@ class Supervisor {
   std::condition_variable m_changed;
   std::map<std::string, VmStatus> m_status;
   std::map<std::string, std::shared_ptr<Process>> m_processes;
-  std::map<std::string, std::string> m_reserved;     // guest -> what holds it
-  std::map<std::string, std::string> m_passphrases;  // guest -> its restore's passphrase
+  std::map<std::string, std::string> m_reserved;                    // guest -> what holds it
+  std::map<std::string, store::KeyHandoff> m_repo_keys;             // guest -> its restore's keys
   Result<void> check_memory(const VmDefinition& definition) const;  // m_mutex held
 
   Cgroups m_cgroups;

@@ -88,6 +88,17 @@ Result<void> Repository::init(const std::string& path, const InitOptions& option
 
 Result<std::unique_ptr<Repository>> Repository::open(const std::string& path,
                                                      const PassphraseSource& passphrase) {
+  return open(path, passphrase, nullptr);
+}
+
+Result<std::unique_ptr<Repository>> Repository::open_unlocked(const std::string& path,
+                                                              const MasterKeys& keys) {
+  return open(path, nullptr, &keys);
+}
+
+Result<std::unique_ptr<Repository>> Repository::open(const std::string& path,
+                                                     const PassphraseSource& passphrase,
+                                                     const MasterKeys* unlocked) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return errno_error("repository {}", path);
   if (!S_ISDIR(st.st_mode)) return make_error("repository {}: not a directory", path);
@@ -105,14 +116,16 @@ Result<std::unique_ptr<Repository>> Repository::open(const std::string& path,
   if (!config)
     return std::unexpected(std::move(config).error().with_context(path + "/config.json"));
   std::optional<MasterKeys> keys;
-  if (config->encrypted) {
+  if (config->encrypted && unlocked) {
+    keys = *unlocked;  // handed over by a process that derived them (store/key_handoff.h)
+  } else if (config->encrypted) {
     auto key_text = TRY(sys::read_file(path + "/keys/main.json", 1 << 20));
     if (!passphrase) return make_error("{} is encrypted: a passphrase is needed", path);
     std::string secret = TRY(passphrase());
-    auto unlocked = unlock_key_file(
+    auto opened = unlock_key_file(
         std::string_view(reinterpret_cast<const char*>(key_text.data()), key_text.size()), secret);
-    if (!unlocked) return std::unexpected(std::move(unlocked).error().with_context(path));
-    keys = *unlocked;
+    if (!opened) return std::unexpected(std::move(opened).error().with_context(path));
+    keys = *opened;
   }
   auto repository = std::make_unique<Repository>(Key(), path, std::move(*config), keys);
   TRY(repository->load_index());

@@ -58,6 +58,12 @@ class Repository {
   static Result<void> init(const std::string& path, const InitOptions& options);
   static Result<std::unique_ptr<Repository>> open(const std::string& path,
                                                   const PassphraseSource& passphrase);
+  // With master keys another process already unlocked (no key derivation); wrong keys show
+  // as every sealed file failing authentication.
+  static Result<std::unique_ptr<Repository>> open_unlocked(const std::string& path,
+                                                           const MasterKeys& keys);
+  // The master keys, when encrypted (to hand to a VMM, store/key_handoff.h).
+  const std::optional<MasterKeys>& keys() const { return m_keys; }
 
   const std::string& path() const { return m_path; }
   const RepoConfig& config() const { return m_config; }
@@ -116,6 +122,9 @@ class Repository {
       : m_path(std::move(path)), m_config(std::move(config)), m_keys(std::move(keys)) {}
 
  private:
+  static Result<std::unique_ptr<Repository>> open(const std::string& path,
+                                                  const PassphraseSource& passphrase,
+                                                  const MasterKeys* unlocked);
   Result<void> load_index();
   Result<void> load_index_into(ChunkIndex& index, std::set<std::string>& loaded) const;
   Result<int> pack_fd(const PackId& pack) const;

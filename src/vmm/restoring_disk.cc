@@ -4,19 +4,41 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "store/key_handoff.h"
 #include "store/repository.h"
 
 namespace haven::vmm {
 
-Result<std::unique_ptr<block::HydratingImage>> open_restoring_disk(const DiskConfig& disk) {
-  if (block::HydratingImage::is_complete(disk.path)) return nullptr;
-  auto passphrase = []() -> Result<std::string> {
+namespace {
+
+// Keys havend or `haven backup verify --boot` unlocked and handed over (read once).
+const std::optional<store::KeyHandoff>& handed_keys() {
+  static const std::optional<store::KeyHandoff> keys = [] {
+    auto inherited = store::inherited_key_handoff();
+    if (!inherited) {
+      log::warn("{}", inherited.error().message());
+      return std::optional<store::KeyHandoff>();
+    }
+    return std::move(*inherited);
+  }();
+  return keys;
+}
+
+Result<std::unique_ptr<store::Repository>> open_repository(const std::string& path) {
+  if (const auto& handed = handed_keys(); handed && handed->repository == path)
+    return store::Repository::open_unlocked(path, handed->keys);
+  return store::Repository::open(path, []() -> Result<std::string> {
     if (const char* value = std::getenv("HAVEN_PASSPHRASE")) return std::string(value);
     return make_error("the repository is encrypted: set HAVEN_PASSPHRASE");
-  };
+  });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<block::HydratingImage>> open_restoring_disk(const DiskConfig& disk) {
+  if (block::HydratingImage::is_complete(disk.path)) return nullptr;
   std::shared_ptr<store::Repository> repository =
-      TRY(with_context(store::Repository::open(disk.restore_repo, passphrase), "restore from {}",
-                       disk.restore_repo));
+      TRY(with_context(open_repository(disk.restore_repo), "restore from {}", disk.restore_repo));
   auto snapshot = std::make_shared<const store::Snapshot>(TRY(with_context(
       repository->find_snapshot(disk.restore_snapshot), "restore from {}", disk.restore_repo)));
   block::HydratingImage::Options options;

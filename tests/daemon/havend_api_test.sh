@@ -254,6 +254,25 @@ cmp -s "$work/data.img" "$work/state/disks/saved2/disk-0.img" &&
   ok "the filled disk equals the snapshot" || fail "the filled disk differs"
 "$haven" vm show saved2 | grep -q "^restore: .* of 128 chunks (100 %), complete" &&
   ok "vm show reports the fill" || fail "vm show: $("$haven" vm show saved2)"
+# An encrypted repository: the passphrase goes to havend, the VMM gets the unlocked keys in a
+# memfd (never the passphrase in its environment).
+HAVEN_PASSPHRASE=test-secret "$haven" repo init --encrypt "$work/erepo" >/dev/null || fail "init erepo"
+out=$(HAVEN_PASSPHRASE=test-secret "$haven" backup create --json --repo "$work/erepo" --vm saved 2>&1)
+eid=$(sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' <<<"$out" | head -n 1)
+out=$(HAVEN_PASSPHRASE=test-secret "$haven" restore --repo "$work/erepo" "$eid" --name saved5 \
+  --instant --wait 2>&1)
+pid=$("$haven" vm show --json saved5 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p' | head -n 1)
+[[ $out == *"restore complete"* ]] && cmp -s "$work/data.img" "$work/state/disks/saved5/disk-0.img" &&
+  ! tr '\0' '\n' <"/proc/$pid/environ" | grep -q PASSPHRASE &&
+  ok "instant restore from an encrypted repository, no passphrase in the VMM's environment" ||
+  fail "encrypted instant restore: $out"
+out=$(HAVEN_PASSPHRASE=test-secret "$haven" backup verify --boot --repo "$work/erepo" "$eid" \
+  --ready TINY-GUEST-READY --timeout 20 2>&1)
+[ $? = 0 ] && ok "boot verification from an encrypted repository" || fail "verify --boot: $out"
+out=$(HAVEN_PASSPHRASE=wrong "$haven" restore --repo "$work/erepo" "$eid" --name saved6 --instant 2>&1)
+[ $? = 2 ] && [[ $out == *"passphrase"* || $out == *"authentic"* ]] &&
+  ok "a wrong passphrase is refused" || fail "wrong passphrase: $out"
+
 # A fill held back fetches nothing the guest does not read, until it is let go on.
 "$haven" restore --repo "$work/repo" "$id" --name saved4 --instant --fill-paused >/dev/null ||
   fail "instant restore with the fill paused"
@@ -275,7 +294,7 @@ until_true 20 grep -q "restore incomplete" "$work/state/logs/saved3.vmm.log" &&
   "$haven" vm show saved3 | grep -q "^restore: .*could not be fetched" &&
   ok "a damaged chunk: counted, logged with its disk offset, the guest runs on" ||
   fail "damaged: $(tail -n 5 "$work/state/logs/saved3.vmm.log")"
-for name in saved saved2 saved3 saved4; do
+for name in saved saved2 saved3 saved4 saved5; do
   "$haven" vm kill "$name" >/dev/null || fail "kill $name"
   "$haven" vm rm "$name" >/dev/null || fail "rm $name"
 done
