@@ -31,6 +31,12 @@ bool HydratingImage::is_complete(const std::string& image) {
   return state && *state && (*state)->valid;
 }
 
+std::optional<TrackingState> HydratingImage::saved_state(const std::string& image) {
+  auto state = load_bitmap_file(state_path(image));
+  if (!state || !*state) return std::nullopt;
+  return std::move(**state);
+}
+
 Result<std::unique_ptr<HydratingImage>> HydratingImage::open(const Options& options, Fetch fetch) {
   const uint32_t granularity = options.granularity;
   if (granularity < 4096 || (granularity & (granularity - 1)) != 0)

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -28,6 +29,7 @@
 
 #include "base/error.h"
 #include "base/unique_fd.h"
+#include "block/bitmap_file.h"
 
 namespace haven::block {
 
@@ -59,6 +61,8 @@ class HydratingImage {
   static std::string state_path(const std::string& image);
   // Whether IMAGE.hydration says the image is complete (it is then a plain image).
   static bool is_complete(const std::string& image);
+  // IMAGE.hydration as saved (its disk size, block size and source), if it can be read.
+  static std::optional<TrackingState> saved_state(const std::string& image);
   static Result<std::unique_ptr<HydratingImage>> open(const Options& options, Fetch fetch);
   ~HydratingImage();
   HydratingImage(const HydratingImage&) = delete;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
@@ -209,6 +210,8 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
   const VmDefinition& definition = prepared->definition;
   auto discard = [&] {
     m_supervisor.set_repo_keys(request.name, std::nullopt);
+    std::error_code ignored;
+    std::filesystem::remove_all(disks, ignored);
     (void)m_supervisor.forget(request.name);
     (void)m_registry.remove(request.name);
   };

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "base/atomic_file.h"
+#include "block/hydrating_image.h"
 #include "store/repository.h"
 #include "store/restore.h"
 #include "vmm/snapshot_file.h"
@@ -83,6 +84,20 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
     disk.restore_snapshot = snapshot.id;
     disk.hydrate = true;
     disk.fill_paused = request.fill_paused;
+    // The image and its state now: the VMM then starts the guest without waiting for the
+    // repository's index and the snapshot's chunk list, which grow with the disk.
+    block::HydratingImage::Options options;
+    options.image = disk.path;
+    options.disk_bytes = snapshot.size;
+    options.granularity = snapshot.chunk_size;
+    options.source = repository->config().id + "/" + snapshot.id;
+    if (auto made = block::HydratingImage::open(options, nullptr); !made) {
+      ::unlink(block::HydratingImage::state_path(disk.path).c_str());
+      ::unlink(disk.path.c_str());
+      ::rmdir(disk_dir.c_str());
+      return std::unexpected(std::move(made).error().with_context("restore"));
+    }
+    TRY(fsync_directory(disk_dir));
     return prepared;
   }
   store::RestoreOptions options;

@@ -2,9 +2,13 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <future>
+#include <optional>
 
 #include "base/log.h"
+#include "base/sys.h"
 #include "store/key_handoff.h"
+#include "store/repo_config.h"
 #include "store/repository.h"
 
 namespace haven::vmm {
@@ -33,35 +37,91 @@ Result<std::unique_ptr<store::Repository>> open_repository(const std::string& pa
   });
 }
 
+// The repository and the snapshot a restoring disk reads, opened once (by the first fetch's
+// wait, or at once when nothing is known about the disk yet).
+struct Source {
+  std::shared_ptr<store::Repository> repository;
+  std::shared_ptr<const store::Snapshot> snapshot;
+};
+
+Result<Source> open_source(const DiskConfig& disk) {
+  Source source;
+  source.repository =
+      TRY(with_context(open_repository(disk.restore_repo), "restore from {}", disk.restore_repo));
+  source.snapshot = std::make_shared<const store::Snapshot>(
+      TRY(with_context(source.repository->find_snapshot(disk.restore_snapshot), "restore from {}",
+                       disk.restore_repo)));
+  return source;
+}
+
+Result<void> fetch_chunk(const Source& source, uint64_t index, std::span<uint8_t> data) {
+  const store::Snapshot& snapshot = *source.snapshot;
+  if (index >= snapshot.chunks.size()) return make_error("chunk {} is past the snapshot", index);
+  const store::ChunkId& id = snapshot.chunks[index];
+  if (store::Snapshot::is_hole(id)) {
+    std::memset(data.data(), 0, data.size());
+    return {};
+  }
+  return with_context(source.repository->read_chunk_into(id, data), "chunk {} of snapshot {}",
+                      index, snapshot.id);
+}
+
+// "REPOSITORY-ID/SNAPSHOT-ID" of the restore an image's state file was made for, when the
+// repository's config can be read (no key needed) and the snapshot is named in full.
+std::optional<std::string> expected_source(const DiskConfig& disk) {
+  auto text = sys::read_file(disk.restore_repo + "/config.json", 1 << 20);
+  if (!text) return std::nullopt;
+  auto config = store::repo_config_from_json(
+      std::string_view(reinterpret_cast<const char*>(text->data()), text->size()));
+  if (!config) return std::nullopt;
+  return config->id + "/" + disk.restore_snapshot;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<block::HydratingImage>> open_restoring_disk(const DiskConfig& disk) {
   if (block::HydratingImage::is_complete(disk.path)) return nullptr;
-  std::shared_ptr<store::Repository> repository =
-      TRY(with_context(open_repository(disk.restore_repo), "restore from {}", disk.restore_repo));
-  auto snapshot = std::make_shared<const store::Snapshot>(TRY(with_context(
-      repository->find_snapshot(disk.restore_snapshot), "restore from {}", disk.restore_repo)));
   block::HydratingImage::Options options;
   options.image = disk.path;
-  options.disk_bytes = snapshot->size;
-  options.granularity = snapshot->chunk_size;
-  options.source = repository->config().id + "/" + snapshot->id;
   options.persistent = disk.hydrate;
   options.fill_paused = disk.fill_paused;
-  auto fetch = [repository, snapshot](uint64_t index, std::span<uint8_t> data) -> Result<void> {
-    if (index >= snapshot->chunks.size()) return make_error("chunk {} is past the snapshot", index);
-    const store::ChunkId& id = snapshot->chunks[index];
-    if (store::Snapshot::is_hole(id)) {
-      std::memset(data.data(), 0, data.size());
-      return {};
-    }
-    return with_context(repository->read_chunk_into(id, data), "chunk {} of snapshot {}", index,
-                        snapshot->id);
-  };
+  block::HydratingImage::Fetch fetch;
+  // havend made the image and its state (prepare_backup_restore): the guest can start at once
+  // and the repository is opened beside it (its index and the snapshot's chunk list grow with
+  // the disk); the first fetch waits for it.
+  auto saved = block::HydratingImage::saved_state(disk.path);
+  auto expected = expected_source(disk);
+  if (disk.hydrate && saved && expected && saved->baseline == *expected) {
+    options.disk_bytes = saved->disk_bytes;
+    options.granularity = saved->granularity;
+    options.source = saved->baseline;
+    std::shared_future<Result<Source>> loading =
+        std::async(std::launch::async, [disk, size = saved->disk_bytes]() -> Result<Source> {
+          Source source = TRY(open_source(disk));
+          if (source.snapshot->size != size)
+            return make_error("snapshot {} holds {} bytes, the image {}", source.snapshot->id,
+                              source.snapshot->size, size);
+          return source;
+        }).share();
+    fetch = [loading](uint64_t index, std::span<uint8_t> data) -> Result<void> {
+      const Result<Source>& source = loading.get();
+      if (!source) return std::unexpected(source.error());
+      return fetch_chunk(*source, index, data);
+    };
+  } else {
+    Source source = TRY(open_source(disk));
+    options.disk_bytes = source.snapshot->size;
+    options.granularity = source.snapshot->chunk_size;
+    options.source = source.repository->config().id + "/" + source.snapshot->id;
+    fetch = [source](uint64_t index, std::span<uint8_t> data) {
+      return fetch_chunk(source, index, data);
+    };
+  }
   auto image = TRY(block::HydratingImage::open(options, std::move(fetch)));
-  log::info("{}: restoring from snapshot {} of {} ({} MiB, {} of {} chunks present)", disk.path,
-            snapshot->id, disk.restore_repo, snapshot->size >> 20, image->progress().present_blocks,
-            image->progress().total_blocks);
+  auto progress = image->progress();
+  log::info("{}: restoring from {} in {} ({} MiB, {} of {} chunks present)", disk.path,
+            options.source, disk.restore_repo, options.disk_bytes >> 20, progress.present_blocks,
+            progress.total_blocks);
   if (disk.hydrate)
     image->start_hydration([path = disk.path](const block::HydrationProgress& done) {
       if (done.complete)
