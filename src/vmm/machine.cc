@@ -445,6 +445,12 @@ Result<SnapshotResult> Machine::snapshot(const std::string& dir) {
   using Clock = std::chrono::steady_clock;
   auto began = Clock::now();
   if (dir.empty() || dir.front() != '/') return make_error("snapshot directory must be absolute");
+  // Its copy would lack the chunks not fetched yet (and the list of which those are).
+  for (size_t i = 0; i < m_disks.size(); ++i)
+    if (m_disks[i]->restoring())
+      return make_error("state: disk {} ({}) is still being restored from a backup; snapshot "
+                        "the guest once its fill completes",
+                        i, m_disks[i]->path());
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", dir);
   // An older snapshot here stops being one before any of its files is replaced.
   std::string manifest = dir + "/" + kSnapshotFileName;

@@ -101,6 +101,8 @@ class Block final : public VirtioDevice {
   // A disk being restored: holds its background fill back or lets it go on; false when the
   // disk is not being restored.
   bool pause_fill(bool paused);
+  // Still being restored from a backup (its image lacks chunks).
+  bool restoring() const { return m_lazy && !m_lazy->complete(); }
   // read_bytes, write_bytes, requests, errors; with tracking, dirty_blocks and cbt_valid;
   // while restoring, hydrated_blocks, total_blocks, hydration_failed, hydration_complete and
   // fetched_bytes; during a backup, backup_copied_blocks.
