@@ -57,52 +57,75 @@ json describe(const DiskJob& job, const store::Snapshot& snapshot, bool incremen
           {"seconds", seconds}};
 }
 
-// The running guest's tracking baseline for disk `index` (its VMM's stats), "" without one.
-Result<std::string> running_baseline(Supervisor& supervisor, const std::string& name,
-                                     size_t index) {
+// A running guest's disk, seen as it was when the backup began.
+struct RunningView {
+  std::string state, data;  // the view's files (block/point_in_time.h)
+  std::string baseline;     // the VMM's tracking baseline for the disk ("" without one)
+  std::optional<store::Snapshot> parent;
+  json begun;  // the VMM's answer: incremental, wanted_blocks, disk_bytes, granularity, path
+  bool ended = false;
+};
+
+// The views of every disk in `jobs`, taken by the VMM in one pause: together they are the
+// guest's disks at one instant, however long the backups then take.
+Result<std::vector<RunningView>> begin_views(Supervisor& supervisor,
+                                             const store::Repository& repository,
+                                             const std::string& name,
+                                             const std::vector<DiskJob>& jobs) {
   json stats = TRY(supervisor.control(name, {{"op", "stats"}}, kControlTimeout));
-  size_t seen = 0;
+  std::vector<std::string> baselines;  // by disk index: the VMM's disks come first, in order
   for (const json& device : stats.value("devices", json::array()))
-    if (device.value("name", "") == "virtio-blk" && seen++ == index)
-      return device.value("cbt_baseline", std::string());
-  return std::string();
+    if (device.value("name", "") == "virtio-blk")
+      baselines.push_back(device.value("cbt_baseline", std::string()));
+  const std::string run = supervisor.paths().run_dir();
+  std::vector<RunningView> views(jobs.size());
+  json disks = json::array();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    RunningView& view = views[i];
+    size_t index = jobs[i].index;
+    view.baseline = index < baselines.size() ? baselines[index] : "";
+    view.parent = parent_for(repository, view.baseline);
+    view.state = fmt::format("{}/{}.backup-{}.state", run, name, index);
+    view.data = fmt::format("{}/{}.backup-{}.data", run, name, index);
+    disks.push_back({{"disk", index},
+                     {"state", view.state},
+                     {"data", view.data},
+                     {"baseline", view.parent ? view.baseline : ""}});
+  }
+  json begun =
+      TRY(supervisor.control(name, {{"op", "backup_begin"}, {"disks", disks}}, kControlTimeout));
+  const json& answers = begun.value("views", json::array());
+  if (answers.size() != jobs.size())
+    return make_error("the VMM gave {} backup views for {} disks", answers.size(), jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) views[i].begun = answers[i];
+  return views;
+}
+
+// Tells the VMM the view's backup ended: committed as `baseline`, or abandoned.
+void end_view(Supervisor& supervisor, const std::string& name, size_t index, RunningView& view,
+              bool commit, const std::string& baseline) {
+  if (view.ended) return;
+  view.ended = true;
+  auto ended = supervisor.control(
+      name, {{"op", "backup_end"}, {"disk", index}, {"commit", commit}, {"baseline", baseline}},
+      kControlTimeout);
+  if (!ended)
+    log::warn("{}: disk {}: ending the backup view: {} (the next backup reads what it must)", name,
+              index, ended.error().message());
+  ::unlink(view.state.c_str());
+  ::unlink(view.data.c_str());
 }
 
 Result<json> back_up_running(Supervisor& supervisor, store::Repository& repository,
-                             const std::string& name, DiskJob& job) {
+                             const std::string& name, DiskJob& job, RunningView& view_of_disk) {
   auto started = Clock::now();
-  std::string baseline = TRY(running_baseline(supervisor, name, job.index));
-  auto parent = parent_for(repository, baseline);
-  const std::string run = supervisor.paths().run_dir();
-  std::string state = fmt::format("{}/{}.backup-{}.state", run, name, job.index);
-  std::string data = fmt::format("{}/{}.backup-{}.data", run, name, job.index);
-  auto cleanup = [&] {
-    ::unlink(state.c_str());
-    ::unlink(data.c_str());
-  };
-  json begun = TRY(supervisor.control(name,
-                                      {{"op", "backup_begin"},
-                                       {"disk", job.index},
-                                       {"state", state},
-                                       {"data", data},
-                                       {"baseline", parent ? baseline : ""}},
-                                      kControlTimeout));
-  bool incremental = begun.value("incremental", false) && parent;
-  auto end = [&](bool commit, const std::string& new_baseline) {
-    auto ended = supervisor.control(
-        name,
-        {{"op", "backup_end"}, {"disk", job.index}, {"commit", commit}, {"baseline", new_baseline}},
-        kControlTimeout);
-    if (!ended)
-      log::warn("{}: disk {}: ending the backup view: {} (the next backup reads what it must)",
-                name, job.index, ended.error().message());
-    cleanup();
-  };
-  auto reader = block::PointInTimeReader::open(state, data, begun.value("path", job.disk->path),
-                                               begun.value("disk_bytes", uint64_t{0}),
-                                               begun.value("granularity", uint32_t{0}));
+  const json& begun = view_of_disk.begun;
+  bool incremental = begun.value("incremental", false) && view_of_disk.parent;
+  auto reader = block::PointInTimeReader::open(
+      view_of_disk.state, view_of_disk.data, begun.value("path", job.disk->path),
+      begun.value("disk_bytes", uint64_t{0}), begun.value("granularity", uint32_t{0}));
   if (!reader) {
-    end(false, "");
+    end_view(supervisor, name, job.index, view_of_disk, false, "");
     return std::unexpected(std::move(reader).error());
   }
   store::BackupOptions& options = job.options;
@@ -111,7 +134,7 @@ Result<json> back_up_running(Supervisor& supervisor, store::Repository& reposito
     return view.read(offset, out);
   };
   if (incremental) {
-    options.parent = &*parent;
+    options.parent = &*view_of_disk.parent;
     options.changed = [&view](uint64_t offset, uint64_t length) {
       return view.wanted(offset, length);
     };
@@ -124,10 +147,10 @@ Result<json> back_up_running(Supervisor& supervisor, store::Repository& reposito
   };
   auto snapshot = store::backup_image(repository, options);
   if (!snapshot) {
-    end(false, "");
+    end_view(supervisor, name, job.index, view_of_disk, false, "");
     return std::unexpected(std::move(snapshot).error());
   }
-  end(true, baseline_of(repository, *snapshot));
+  end_view(supervisor, name, job.index, view_of_disk, true, baseline_of(repository, *snapshot));
   return describe(job, *snapshot, incremental, true,
                   incremental ? begun.value("wanted_blocks", uint64_t{0}) : 0, read_bytes,
                   std::chrono::duration<double>(Clock::now() - started).count());
@@ -194,8 +217,8 @@ Result<json> back_up_vm(Supervisor& supervisor, RepositorySessions& repositories
                         const Jobs::Report& report) {
   auto repository = TRY(repositories.open(options.repo, options.passphrase));
   std::string vm = vm_definition_to_json(definition);
-  json snapshots = json::array();
   const auto& disks = definition.config.disks;
+  std::vector<DiskJob> jobs;
   for (size_t i = 0; i < disks.size(); ++i) {
     if (disks[i].readonly) continue;  // never changes: not the guest's data
     DiskJob job{i, &disks[i], {}};
@@ -214,23 +237,34 @@ Result<json> back_up_vm(Supervisor& supervisor, RepositorySessions& repositories
               {"read_bytes", p.read_bytes},
               {"new_bytes", p.new_bytes}});
     };
-    VmState state = supervisor.status(definition.name).state;
-    bool running = state == VmState::running || state == VmState::paused;
-    if (is_up(state) && !running)
-      return make_error("state: '{}' is {}; back it up once it is running or stopped",
-                        definition.name, to_string(state));
-    auto done = running ? back_up_running(supervisor, *repository, definition.name, job)
+    jobs.push_back(std::move(job));
+  }
+  if (jobs.empty())
+    return make_error("disks: '{}' has no writable disk to back up", definition.name);
+  VmState state = supervisor.status(definition.name).state;
+  bool running = state == VmState::running || state == VmState::paused;
+  if (is_up(state) && !running)
+    return make_error("state: '{}' is {}; back it up once it is running or stopped",
+                      definition.name, to_string(state));
+  std::vector<RunningView> views;
+  if (running) views = TRY(begin_views(supervisor, *repository, definition.name, jobs));
+  json snapshots = json::array();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    DiskJob& job = jobs[i];
+    auto done = running ? back_up_running(supervisor, *repository, definition.name, job, views[i])
                         : back_up_stopped(*repository, job);
-    if (!done)
-      return std::unexpected(std::move(done).error().with_context(fmt::format("disk {}", i)));
-    log::info("{}: disk {} backed up as snapshot {} ({}, {} MiB read)", definition.name, i,
+    if (!done) {
+      for (size_t j = i + 1; j < views.size(); ++j)  // not backed up: their bits go back
+        end_view(supervisor, definition.name, jobs[j].index, views[j], false, "");
+      return std::unexpected(
+          std::move(done).error().with_context(fmt::format("disk {}", job.index)));
+    }
+    log::info("{}: disk {} backed up as snapshot {} ({}, {} MiB read)", definition.name, job.index,
               (*done)["id"].get<std::string>(),
               (*done)["incremental"].get<bool>() ? "incremental" : "full",
               (*done)["read_bytes"].get<uint64_t>() >> 20);
     snapshots.push_back(std::move(*done));
   }
-  if (snapshots.empty())
-    return make_error("disks: '{}' has no writable disk to back up", definition.name);
   return json{{"vm", definition.name}, {"repo", options.repo}, {"snapshots", snapshots}};
 }
 

@@ -6,7 +6,8 @@
 // written since the repository's last snapshot of that disk are read.
 //
 // A running (or paused) guest keeps running: its VMM gives the backup a point-in-time view
-// of the disk (block/point_in_time.h, taken in a pause of a few milliseconds) and hands over
+// of every disk (block/point_in_time.h), all taken in one pause of a few milliseconds, so the
+// snapshots are the guest's disks at one instant (crash-consistent together); it hands over
 // its dirty bitmap, which it takes back if the backup fails and drops once the snapshot is
 // committed. A stopped guest's disk is read directly, its bitmap file (IMAGE.cbt) reset
 // after the commit; the guest cannot be started meanwhile.

@@ -9,9 +9,10 @@
 //   {"op": "pause"} / {"op": "resume"}  {"ok": true}
 //   {"op": "power_button"}              {"ok": true} (the guest sees an ACPI power button press)
 //   {"op": "snapshot", "dir": "/abs"}   {"ok": true, "memory_bytes": N, "paused_ms": T, ...}
-//   {"op": "backup_begin", "disk": 0, "state": "/abs", "data": "/abs", "baseline": "R/S"}
-//                                       {"ok": true, "incremental": true, "wanted_blocks": N,
-//                                       "disk_bytes", "granularity", "path"}
+//   {"op": "backup_begin", "disks": [{"disk": 0, "state": "/abs", "data": "/abs",
+//    "baseline": "R/S"}, ...]}          {"ok": true, "views": [{"incremental": true,
+//                                       "wanted_blocks": N, "disk_bytes", "granularity",
+//                                       "path"}, ...]} (all taken in one pause)
 //   {"op": "backup_end", "disk": 0, "commit": true, "baseline": "R/S"}   {"ok": true}
 //   {"op": "fill", "paused": true}      {"ok": true, "disks": N} (restoring disks' fill)
 // Failures answer {"error": "one line"}. Requests are served one at a time on the VMM's main

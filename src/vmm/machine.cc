@@ -448,9 +448,10 @@ Result<SnapshotResult> Machine::snapshot(const std::string& dir) {
   // Its copy would lack the chunks not fetched yet (and the list of which those are).
   for (size_t i = 0; i < m_disks.size(); ++i)
     if (m_disks[i]->restoring())
-      return make_error("state: disk {} ({}) is still being restored from a backup; snapshot "
-                        "the guest once its fill completes",
-                        i, m_disks[i]->path());
+      return make_error(
+          "state: disk {} ({}) is still being restored from a backup; snapshot "
+          "the guest once its fill completes",
+          i, m_disks[i]->path());
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", dir);
   // An older snapshot here stops being one before any of its files is replaced.
   std::string manifest = dir + "/" + kSnapshotFileName;
@@ -530,46 +531,67 @@ nlohmann::json Machine::stats() const {
 Result<nlohmann::json> Machine::backup_control(const std::string& op,
                                                const nlohmann::json& request) {
   using json = nlohmann::json;
-  auto text = [&](const char* field) -> Result<std::string> {
-    if (!request.contains(field) || !request[field].is_string())
-      return make_error("{}: '{}' is missing", op, field);
-    return request[field].get<std::string>();
+  // One disk's part of the request: {"disk": I, "state", "data", "baseline", "commit"}.
+  struct Part {
+    devices::virtio::Block* disk = nullptr;
+    std::string state, data, baseline;
   };
-  if (!request.contains("disk") || !request["disk"].is_number_unsigned() ||
-      request["disk"].get<uint64_t>() >= m_disks.size())
-    return make_error("{}: 'disk' is not a disk index (0 to {})", op, m_disks.size());
-  devices::virtio::Block& disk = *m_disks[request["disk"].get<size_t>()];
-  std::string baseline = request.contains("baseline") && request["baseline"].is_string()
-                             ? request["baseline"].get<std::string>()
-                             : "";
-  // Paused, so no request is in flight while the view or the bitmap changes hands.
+  auto part_of = [&](const json& item) -> Result<Part> {
+    if (!item.is_object() || !item.contains("disk") || !item["disk"].is_number_unsigned() ||
+        item["disk"].get<uint64_t>() >= m_disks.size())
+      return make_error("{}: 'disk' is not a disk index (0 to {})", op, m_disks.size());
+    Part part;
+    part.disk = m_disks[item["disk"].get<size_t>()];
+    auto text = [&](const char* field) {
+      return item.contains(field) && item[field].is_string() ? item[field].get<std::string>()
+                                                             : std::string();
+    };
+    part.state = text("state");
+    part.data = text("data");
+    part.baseline = text("baseline");
+    if (op == "backup_begin" && (part.state.empty() || part.data.empty()))
+      return make_error("{}: 'state' and 'data' (absolute files) are missing", op);
+    return part;
+  };
+  std::vector<Part> parts;
+  if (op == "backup_begin") {
+    if (!request.contains("disks") || !request["disks"].is_array() || request["disks"].empty())
+      return make_error("backup_begin: 'disks' (a list) is missing");
+    for (const json& item : request["disks"]) parts.push_back(TRY(part_of(item)));
+  } else {
+    parts.push_back(TRY(part_of(request)));
+  }
+  // Paused, so no request is in flight while a view or a bitmap changes hands; every disk's
+  // view is taken in the same pause, so together they are the guest's disks at one instant.
   bool was_paused = m_paused;
   TRY(pause());
   json answer = {{"ok", true}};
   Result<void> done = {};
   if (op == "backup_begin") {
-    auto view = [&]() -> Result<devices::virtio::Block::BackupView> {
-      std::string state = TRY(text("state"));
-      std::string data = TRY(text("data"));
-      return disk.begin_backup(state, data, baseline);
-    }();
-    if (view) {
-      answer["incremental"] = view->incremental;
-      answer["disk_bytes"] = view->disk_bytes;
-      answer["granularity"] = view->granularity;
-      answer["wanted_blocks"] = view->wanted_blocks;
-      answer["path"] = disk.path();
-      log::info("{}: backup view taken ({} of {} blocks wanted, {})", disk.path(),
+    json views = json::array();
+    for (size_t i = 0; i < parts.size() && done; ++i) {
+      const Part& part = parts[i];
+      auto view = part.disk->begin_backup(part.state, part.data, part.baseline);
+      if (!view) {
+        for (size_t j = 0; j < i; ++j) parts[j].disk->end_backup(false, {});
+        done = std::unexpected(std::move(view).error());
+        break;
+      }
+      views.push_back({{"incremental", view->incremental},
+                       {"disk_bytes", view->disk_bytes},
+                       {"granularity", view->granularity},
+                       {"wanted_blocks", view->wanted_blocks},
+                       {"path", part.disk->path()}});
+      log::info("{}: backup view taken ({} of {} blocks wanted, {})", part.disk->path(),
                 view->wanted_blocks, (view->disk_bytes + view->granularity - 1) / view->granularity,
                 view->incremental ? "incremental" : "full");
-    } else {
-      done = std::unexpected(std::move(view).error());
     }
+    answer["views"] = std::move(views);
   } else {
     bool committed = request.value("commit", false);
-    disk.end_backup(committed, baseline);
-    log::info("{}: backup {}", disk.path(),
-              committed ? "committed as " + baseline : std::string("abandoned"));
+    parts[0].disk->end_backup(committed, parts[0].baseline);
+    log::info("{}: backup {}", parts[0].disk->path(),
+              committed ? "committed as " + parts[0].baseline : std::string("abandoned"));
   }
   if (!was_paused) resume();
   TRY(done);

@@ -79,9 +79,9 @@ class Machine {
   // Pauses (unless paused), writes the snapshot into `dir`, resumes (unless it was paused).
   Result<SnapshotResult> snapshot(const std::string& dir);
   nlohmann::json handle_control(const nlohmann::json& request);
-  // backup_begin {"disk": I, "state": PATH, "data": PATH, "baseline": "REPO/SNAPSHOT"} and
-  // backup_end {"disk": I, "commit": bool, "baseline": ...}: a point-in-time view of a
-  // running guest's disk for a backup (devices/virtio/block.h).
+  // backup_begin {"disks": [{"disk": I, "state": PATH, "data": PATH, "baseline": "R/S"}]} and
+  // backup_end {"disk": I, "commit": bool, "baseline": ...}: point-in-time views of a running
+  // guest's disks for a backup, all taken in one pause (devices/virtio/block.h).
   Result<nlohmann::json> backup_control(const std::string& op, const nlohmann::json& request);
   // Per vCPU its thread's CPU time and KVM's exit counters; per virtio device what it moved.
   nlohmann::json stats() const;

@@ -227,6 +227,17 @@ id=$(sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' <<<"$third" | head -n 1)
 "$haven" backup restore --repo "$work/repo" -q "$id" "$work/restored.img" &&
   cmp -s "$work/data.img" "$work/restored.img" && ok "it restores to the disk's bytes" ||
   fail "restore of $id differs"
+# A guest with three disks: read-only (skipped), tracked, untracked; both views in one pause.
+truncate -s 4M "$work/second.img" && truncate -s 2M "$work/third.img"
+"$haven" vm create two --kernel "$guests/idle.elf" --memory 32M --disk "path=$work/data.img,readonly=on" \
+  --disk "path=$work/second.img,cbt=on" --disk "path=$work/third.img" >/dev/null || fail "create two"
+"$haven" vm start two >/dev/null || fail "start two"
+out=$("$haven" backup create --json --repo "$work/repo" --vm two 2>&1)
+[ "$(grep -c '"running": true' <<<"$out")" = 2 ] && [[ $out == *'"disk": 1'* && $out == *'"disk": 2'* ]] &&
+  [ "$(grep -c 'backup view taken' "$work/state/logs/two.vmm.log")" = 2 ] &&
+  ok "a running guest's two writable disks: one snapshot each (the read-only one skipped)" ||
+  fail "two disks: $out"
+"$haven" vm kill two >/dev/null && "$haven" vm rm two >/dev/null || fail "rm two"
 body=$(api -w ' %{http_code}' -X POST http://havend/v1/vms/saved/backup -d '{}')
 [[ $body == *'"field":"repo"'* && $body == *" 400" ]] && ok "a backup without a repo is 400" ||
   fail "no repo: $body"
