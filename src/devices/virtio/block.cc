@@ -114,9 +114,10 @@ Result<Block::BackupView> Block::begin_backup(const std::string& state_path,
                                               const std::string& baseline) {
   if (m_lazy && !m_lazy->complete()) {
     auto progress = m_lazy->progress();
-    return make_error("{} is still being restored ({} of {} chunks present): back it up once "
-                      "its fill completes",
-                      m_options.path, progress.present_blocks, progress.total_blocks);
+    return make_error(
+        "{} is still being restored ({} of {} chunks present): back it up once "
+        "its fill completes",
+        m_options.path, progress.present_blocks, progress.total_blocks);
   }
   if (m_view) {  // its backup never ended (havend restarted meanwhile): it is abandoned
     log::warn("{}: an earlier backup view was never ended; it is dropped", m_options.path);
