@@ -1,9 +1,13 @@
 #include "block/bitmap_file.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <optional>
 
 #include "base/atomic_file.h"
+#include "base/log.h"
 #include "base/sys.h"
 
 namespace haven::block {
@@ -134,6 +138,23 @@ Result<std::optional<TrackingState>> load_bitmap_file(const std::string& path) {
   auto loaded = TRY(load(path));
   if (!loaded) return std::nullopt;
   return std::optional(std::move(loaded->state));
+}
+
+bool image_newer_than_tracking(const std::string& image, const std::string& path) {
+  struct stat disk {
+  }, bits{};
+  if (::stat(image.c_str(), &disk) != 0 || ::stat(path.c_str(), &bits) != 0) return false;
+  if (disk.st_mtim.tv_sec != bits.st_mtim.tv_sec) return disk.st_mtim.tv_sec > bits.st_mtim.tv_sec;
+  return disk.st_mtim.tv_nsec > bits.st_mtim.tv_nsec;
+}
+
+void drop_tracking(const std::string& image) {
+  std::string path = tracking_path(image);
+  if (::unlink(path.c_str()) == 0)
+    log::info(
+        "{}: opened without changed-block tracking, so {} is removed (the next tracked "
+        "backup reads the whole disk)",
+        image, path);
 }
 
 }  // namespace haven::block

@@ -40,6 +40,13 @@ Result<TrackingState> open_tracking(const std::string& path, uint64_t disk_bytes
                                     uint32_t granularity);
 // A clean close: `state` saved, not in use.
 Result<void> close_tracking(const std::string& path, const TrackingState& state);
+// Whether `image` was modified after its bitmap file was last written: written with tracking
+// off, restored over, edited offline. The bits then miss writes and must not be trusted.
+// (A VMM writes the bitmap after the image's last write, and so does a backup's reset.)
+bool image_newer_than_tracking(const std::string& image, const std::string& path);
+// For a disk opened for writing without tracking: removes IMAGE.cbt, whose bits would miss
+// every write from now on.
+void drop_tracking(const std::string& image);
 // For a backup of a stopped guest: the state as saved (nullopt: no file). A file still in
 // use reads as invalid.
 Result<std::optional<TrackingState>> read_tracking(const std::string& path);

@@ -1,5 +1,7 @@
 #include "block/change_tracker.h"
 
+#include <algorithm>
+
 #include "base/log.h"
 
 namespace haven::block {
@@ -7,8 +9,14 @@ namespace haven::block {
 Result<std::unique_ptr<ChangeTracker>> ChangeTracker::open(const std::string& image,
                                                            uint64_t disk_bytes) {
   std::string path = tracking_path(image);
+  bool stale = image_newer_than_tracking(image, path);  // before open_tracking rewrites it
   auto state = TRY(with_context(open_tracking(path, disk_bytes, DirtyBitmap::kDefaultGranularity),
                                 "changed-block tracking"));
+  if (stale && state.valid) {
+    log::info("{} changed after {} was saved: its bits miss writes", image, path);
+    state.valid = false;
+    std::fill(state.words.begin(), state.words.end(), 0);
+  }
   if (!state.valid)
     log::info("{}: changed-block tracking starts afresh (the next backup reads the whole disk)",
               image);

@@ -167,7 +167,7 @@ Result<void> HydratingImage::prepare(uint64_t offset, uint64_t length, bool over
   return {};
 }
 
-void HydratingImage::settle(uint64_t offset, uint64_t length) {
+void HydratingImage::settle(uint64_t offset, uint64_t length, bool landed) {
   if (length == 0) return;
   std::lock_guard lock(m_mutex);
   if (m_unsettled_count == 0) return;
@@ -179,6 +179,10 @@ void HydratingImage::settle(uint64_t offset, uint64_t length) {
       m_unsettled[index / 64] &= ~bit;
       --m_unsettled_count;
       m_changed = true;
+      if (!landed) {  // what the block holds now is neither: the backup's data comes back
+        m_present[index / 64] &= ~bit;
+        --m_present_count;
+      }
     }
   }
 }
@@ -217,8 +221,17 @@ Result<void> HydratingImage::persist() {
 
 void HydratingImage::start_hydration(std::function<void(const HydrationProgress&)> done) {
   if (!m_options.persistent || m_thread.joinable()) return;
-  m_thread =
-      std::jthread([this, done = std::move(done)](std::stop_token stop) { hydrate(stop, done); });
+  m_done = std::move(done);
+  start_pass();
+}
+
+void HydratingImage::start_pass() {
+  {
+    std::lock_guard lock(m_mutex);
+    m_filling = true;
+    m_failed = 0;  // counted again by this pass
+  }
+  m_thread = std::jthread([this](std::stop_token stop) { hydrate(stop, m_done); });
 }
 
 void HydratingImage::hydrate(std::stop_token stop,
@@ -272,23 +285,29 @@ void HydratingImage::hydrate(std::stop_token stop,
       persisted_at = Clock::now();
     }
   }
+  // Complete once a persist lists every block (then the source is dropped): with guest
+  // writes still in flight, that is a later flush's or the close's.
   if (auto saved = persist(); !saved) log::warn("{}", saved.error().message());
   {
     std::lock_guard lock(m_mutex);
-    if (m_present_count == m_blocks) {
-      m_fetch = nullptr;  // the source is not needed any more
-      m_complete.store(true, std::memory_order_release);
-    }
+    m_filling = false;
   }
   if (done) done(progress());
 }
 
 void HydratingImage::pause_fill(bool paused) {
+  bool ended = false;
   {
     std::lock_guard lock(m_mutex);
     m_fill_paused = paused;
+    ended = !m_filling && m_present_count < m_blocks;
   }
   m_fill_resumed.notify_all();
+  // Let go on after a pass that ended with blocks it could not fetch: another pass retries.
+  if (!paused && ended && m_thread.joinable()) {
+    m_thread.join();
+    start_pass();
+  }
 }
 
 // persist() from the fill thread while it holds m_mutex: released around the call.
@@ -301,8 +320,8 @@ Result<void> HydratingImage::persist_unlocked(std::unique_lock<std::mutex>& lock
 
 HydrationProgress HydratingImage::progress() const {
   std::lock_guard lock(m_mutex);
-  return {m_present_count, m_blocks, m_failed, m_fetched_bytes, m_present_count == m_blocks,
-          m_fill_paused};
+  return {m_present_count, m_blocks,      m_failed, m_fetched_bytes,
+          complete(),      m_fill_paused, m_filling};
 }
 
 }  // namespace haven::block

@@ -39,7 +39,8 @@ struct HydrationProgress {
   uint64_t failed_blocks = 0;  // fetches that failed in the background pass
   uint64_t fetched_bytes = 0;  // from the backup, by guest reads and the background
   bool complete = false;
-  bool paused = false;  // the background pass waits (pause_fill)
+  bool paused = false;   // the background pass waits (pause_fill)
+  bool filling = false;  // the background pass runs (paused or not)
 };
 
 class HydratingImage {
@@ -73,9 +74,10 @@ class HydratingImage {
   // covers whole are only marked present. Fails when a fetch does (no block the range covers
   // whole is marked then).
   Result<void> prepare(uint64_t offset, uint64_t length, bool overwrite);
-  // After the guest's I/O that prepare(..., true) announced completed (or failed): the blocks
-  // it replaced whole may be listed as present from now on.
-  void settle(uint64_t offset, uint64_t length);
+  // After the guest's I/O that prepare(..., true) announced ended: `landed`, the blocks it
+  // replaced whole may be listed as present from now on; failed or dropped (a device reset),
+  // they are missing again and the backup's data is fetched at the next touch.
+  void settle(uint64_t offset, uint64_t length, bool landed = true);
   // After the guest's flush completed: makes what is present durable (a no-op when nothing
   // changed since the last time).
   Result<void> persist();
@@ -83,7 +85,9 @@ class HydratingImage {
   // when it ends, complete or not.
   void start_hydration(std::function<void(const HydrationProgress&)> done = {});
   // Holds the background pass back (the guest's own reads still fetch), or lets it go on:
-  // say, to keep an offsite link free during business hours.
+  // say, to keep an offsite link free during business hours. Let go on after a pass ended
+  // with blocks it could not fetch, a new pass retries them. Not thread-safe against
+  // start_hydration (one controlling thread).
   void pause_fill(bool paused);
   HydrationProgress progress() const;
   bool complete() const { return m_complete.load(std::memory_order_acquire); }
@@ -96,6 +100,7 @@ class HydratingImage {
   void set_present(uint64_t index);  // under m_mutex
   // Fetches block `index` and writes it to the image, under m_mutex.
   Result<void> fill_locked(uint64_t index, std::vector<uint8_t>& buffer);
+  void start_pass();
   void hydrate(std::stop_token stop, std::function<void(const HydrationProgress&)> done);
   Result<void> persist_unlocked(std::unique_lock<std::mutex>& lock);
 
@@ -113,10 +118,12 @@ class HydratingImage {
   uint64_t m_fetched_bytes = 0;
   bool m_changed = false;  // since the last persist
   bool m_fill_paused = false;
+  bool m_filling = false;
   std::condition_variable_any m_fill_resumed;
   std::atomic<bool> m_complete{false};
-  std::vector<uint8_t> m_buffer;  // the I/O thread's fetches
-  std::jthread m_thread;          // last: stops before the rest goes
+  std::vector<uint8_t> m_buffer;                         // the I/O thread's fetches
+  std::function<void(const HydrationProgress&)> m_done;  // after each pass
+  std::jthread m_thread;                                 // last: stops before the rest goes
 };
 
 }  // namespace haven::block

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,9 +113,14 @@ Result<void> start_vmm(Child& child, const std::string& config_path, const std::
     key_fd = TRY(store::key_handoff_memfd(*keys));
     ::setenv(store::kKeyHandoffEnv, std::to_string(store::kKeyHandoffFd).c_str(), 1);
   }
+  ::unsetenv("HAVEN_PASSPHRASE");  // the VMM gets the keys, never the passphrase
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return errno_error("fork");
   if (pid == 0) {
+    // The throwaway VM goes when this command goes, however it ends.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
     ::dup2(null.get(), 0);
     ::dup2(write_end.get(), 1);
     ::dup2(log.get(), 2);

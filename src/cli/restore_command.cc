@@ -39,16 +39,24 @@ Result<std::string> absolute(const std::string& path) {
 }
 
 // Sums the restoring disks' counters from the guest's metrics; false while none reports.
-bool hydration_of(const json& metrics, uint64_t& present, uint64_t& total, bool& complete) {
-  present = total = 0;
-  complete = true;
+struct Fill {
+  uint64_t present = 0, total = 0, failed = 0;
+  bool complete = true, paused = false, filling = false;
+};
+
+// The restoring disks' fill from the guest's metrics; false while no disk reports one.
+bool fill_of(const json& metrics, Fill& fill) {
+  fill = {};
   bool any = false;
   for (const json& device : metrics.value("devices", json::array())) {
     if (!device.contains("total_blocks")) continue;
     any = true;
-    present += device.value("hydrated_blocks", uint64_t{0});
-    total += device.value("total_blocks", uint64_t{0});
-    complete = complete && device.value("hydration_complete", false);
+    fill.present += device.value("hydrated_blocks", uint64_t{0});
+    fill.total += device.value("total_blocks", uint64_t{0});
+    fill.failed += device.value("hydration_failed", uint64_t{0});
+    fill.complete = fill.complete && device.value("hydration_complete", false);
+    fill.paused = fill.paused || device.value("hydration_paused", false);
+    fill.filling = fill.filling || device.value("hydration_filling", false);
   }
   return any;
 }
@@ -58,27 +66,35 @@ int wait_for_hydration(ApiClient& client, const RestoreArgs& args) {
   ProgressBar bar("restore " + args.name, !args.json);
   // The VMM answers for its devices once it has set them up, a moment after it started.
   auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto stop = [&](std::string why) {
+    bar.finish();
+    log::error("{}: {}", args.name, why);
+    return kExitFailed;
+  };
   for (;;) {
     auto metrics = client.request("GET", "/v1/vms/" + args.name + "/metrics");
-    if (!metrics) {
-      log::error("{}", metrics.error().message());
-      return kExitFailed;
-    }
-    uint64_t present = 0, total = 0;
-    bool complete = false;
+    if (!metrics) return stop(metrics.error().message());
+    Fill fill;
     bool up = metrics->status == 200 && metrics->body.value("state", "") == "running";
-    if (!up || !hydration_of(metrics->body, present, total, complete)) {
+    if (!up || !fill_of(metrics->body, fill)) {
       if (up && std::chrono::steady_clock::now() < give_up) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling the daemon
         continue;
       }
-      bar.finish();
-      log::error("{}: no restore to follow (the guest is {})", args.name,
-                 metrics->status == 200 ? metrics->body.value("state", "?") : "gone");
-      return kExitFailed;
+      return stop(fmt::format("no restore to follow (the guest is {})",
+                              metrics->status == 200 ? metrics->body.value("state", "?") : "gone"));
     }
-    bar.update(present, total);
-    if (complete) break;
+    bar.update(fill.present, fill.total);
+    if (fill.complete) break;
+    if (fill.paused)
+      return stop(fmt::format("the fill is paused at {} of {} chunks: `haven vm fill {} --resume`",
+                              fill.present, fill.total, args.name));
+    if (!fill.filling && fill.present < fill.total)
+      return stop(fmt::format(
+          "the fill ended with {} chunk(s) it could not fetch (the VMM's log names them); "
+          "`haven vm fill {} --resume` retries them",
+          fill.total - fill.present, args.name));
+    if (!fill.filling) break;  // every chunk present; the list is made durable at the next flush
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling the daemon
   }
   bar.finish();

@@ -308,6 +308,7 @@ void ApiServer::add_routes(httplib::Server& server) {
       return reply_error(res, 409, fmt::format("state: '{}' is running: stop it first", vm->name));
     if (auto forgotten = m_supervisor.forget(vm->name); !forgotten)
       return reply_error(res, 409, forgotten.error().message());
+    m_supervisor.set_repo_keys(vm->name, std::nullopt);
     if (auto removed = m_registry.remove(vm->name); !removed)
       return reply_error(res, 500, removed.error().message());
     res.status = 204;
@@ -397,9 +398,12 @@ void ApiServer::add_routes(httplib::Server& server) {
           return reply_error(res, 409, reserved.error().message());
         std::string id = m_jobs.start(
             "backup", vm->name, [this, definition = *vm, options](const Jobs::Report& report) {
-              auto done = back_up_vm(m_supervisor, m_repositories, definition, options, report);
-              m_supervisor.release(definition.name);
-              return done;
+              struct Release {  // however the job ends
+                Supervisor& supervisor;
+                std::string name;
+                ~Release() { supervisor.release(name); }
+              } release{m_supervisor, definition.name};
+              return back_up_vm(m_supervisor, m_repositories, definition, options, report);
             });
         reply(res, 202, *m_jobs.find(id));
       });

@@ -79,6 +79,10 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
   vmm::DiskConfig& disk = definition.config.disks[own];
   disk.path = disk_dir + "/" + vmm::snapshot_disk_name(own);
   disk.readonly = false;
+  disk.restore_repo.clear();  // whatever the original guest was restored from once
+  disk.restore_snapshot.clear();
+  disk.hydrate = true;
+  disk.fill_paused = false;
   if (request.instant) {
     disk.restore_repo = request.repo;
     disk.restore_snapshot = snapshot.id;

@@ -1,8 +1,12 @@
 #include "daemon/jobs.h"
 
+#include <array>
 #include <chrono>
 
 #include <fmt/format.h>
+
+#include "base/hex.h"
+#include "store/crypto.h"
 
 namespace haven::daemon {
 namespace {
@@ -29,7 +33,10 @@ Jobs::~Jobs() {
 std::string Jobs::start(const std::string& kind, const std::string& vm, Work work) {
   std::lock_guard lock(m_mutex);
   prune();
-  std::string id = fmt::format("{}-{}", kind, m_next++);
+  // Unique across daemon restarts too, so a client following a job never gets another's.
+  std::array<uint8_t, 6> random{};
+  (void)store::random_bytes(random);
+  std::string id = fmt::format("{}-{}-{}", kind, m_next++, to_hex(random.data(), random.size()));
   Job& job = m_jobs[id];
   job.id = id;
   job.kind = kind;
@@ -41,7 +48,12 @@ std::string Jobs::start(const std::string& kind, const std::string& vm, Work wor
       std::lock_guard reporting(m_mutex);
       m_jobs[id].progress = std::move(progress);
     };
-    auto result = work(report);
+    Result<nlohmann::json> result = make_error("the job did not run");
+    try {
+      result = work(report);
+    } catch (const std::exception& error) {  // a bug, but not the daemon's end
+      result = make_error("internal error: {}", error.what());
+    }
     {
       std::lock_guard ending(m_mutex);
       Job& done = m_jobs[id];

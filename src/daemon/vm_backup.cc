@@ -90,7 +90,8 @@ Result<std::vector<RunningView>> begin_views(Supervisor& supervisor,
     disks.push_back({{"disk", index},
                      {"state", view.state},
                      {"data", view.data},
-                     {"baseline", view.parent ? view.baseline : ""}});
+                     {"baseline", view.parent ? view.baseline : ""},
+                     {"granularity", repository.config().chunk_size}});
   }
   json begun =
       TRY(supervisor.control(name, {{"op", "backup_begin"}, {"disks", disks}}, kControlTimeout));
@@ -171,7 +172,9 @@ Result<json> back_up_stopped(store::Repository& repository, DiskJob& job) {
   std::optional<block::DirtyBitmap> dirty;
   if (job.disk->cbt) {
     state = TRY(block::read_tracking(tracking));
-    if (state && state->valid) parent = parent_for(repository, state->baseline);
+    // A bitmap older than the disk's last change missed writes (see bitmap_file.h).
+    if (state && state->valid && !block::image_newer_than_tracking(job.disk->path, tracking))
+      parent = parent_for(repository, state->baseline);
     if (parent) {
       dirty.emplace(state->disk_bytes, state->granularity);
       if (!dirty->merge(state->words)) parent.reset();
@@ -216,7 +219,16 @@ Result<json> back_up_vm(Supervisor& supervisor, RepositorySessions& repositories
                         const VmDefinition& definition, const VmBackupOptions& options,
                         const Jobs::Report& report) {
   auto repository = TRY(repositories.open(options.repo, options.passphrase));
-  std::string vm = vm_definition_to_json(definition);
+  // The guest as it is to be booted again: a disk it was once restored from a backup into is
+  // a plain disk in this backup.
+  VmDefinition stored = definition;
+  for (auto& disk : stored.config.disks) {
+    disk.restore_repo.clear();
+    disk.restore_snapshot.clear();
+    disk.hydrate = true;
+    disk.fill_paused = false;
+  }
+  std::string vm = vm_definition_to_json(stored);
   const auto& disks = definition.config.disks;
   std::vector<DiskJob> jobs;
   for (size_t i = 0; i < disks.size(); ++i) {

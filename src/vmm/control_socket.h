@@ -10,7 +10,8 @@
 //   {"op": "power_button"}              {"ok": true} (the guest sees an ACPI power button press)
 //   {"op": "snapshot", "dir": "/abs"}   {"ok": true, "memory_bytes": N, "paused_ms": T, ...}
 //   {"op": "backup_begin", "disks": [{"disk": 0, "state": "/abs", "data": "/abs",
-//    "baseline": "R/S"}, ...]}          {"ok": true, "views": [{"incremental": true,
+//    "baseline": "R/S", "granularity": CHUNK}, ...]}
+//                                       {"ok": true, "views": [{"incremental": true,
 //                                       "wanted_blocks": N, "disk_bytes", "granularity",
 //                                       "path"}, ...]} (all taken in one pause)
 //   {"op": "backup_end", "disk": 0, "commit": true, "baseline": "R/S"}   {"ok": true}

@@ -535,6 +535,7 @@ Result<nlohmann::json> Machine::backup_control(const std::string& op,
   struct Part {
     devices::virtio::Block* disk = nullptr;
     std::string state, data, baseline;
+    uint32_t granularity = 0;  // the backup's chunk size
   };
   auto part_of = [&](const json& item) -> Result<Part> {
     if (!item.is_object() || !item.contains("disk") || !item["disk"].is_number_unsigned() ||
@@ -549,6 +550,8 @@ Result<nlohmann::json> Machine::backup_control(const std::string& op,
     part.state = text("state");
     part.data = text("data");
     part.baseline = text("baseline");
+    if (item.contains("granularity") && item["granularity"].is_number_unsigned())
+      part.granularity = item["granularity"].get<uint32_t>();
     if (op == "backup_begin" && (part.state.empty() || part.data.empty()))
       return make_error("{}: 'state' and 'data' (absolute files) are missing", op);
     return part;
@@ -571,7 +574,7 @@ Result<nlohmann::json> Machine::backup_control(const std::string& op,
     json views = json::array();
     for (size_t i = 0; i < parts.size() && done; ++i) {
       const Part& part = parts[i];
-      auto view = part.disk->begin_backup(part.state, part.data, part.baseline);
+      auto view = part.disk->begin_backup(part.state, part.data, part.baseline, part.granularity);
       if (!view) {
         for (size_t j = 0; j < i; ++j) parts[j].disk->end_backup(false, {});
         done = std::unexpected(std::move(view).error());

@@ -66,15 +66,14 @@ Result<void> fetch_chunk(const Source& source, uint64_t index, std::span<uint8_t
                       index, snapshot.id);
 }
 
-// "REPOSITORY-ID/SNAPSHOT-ID" of the restore an image's state file was made for, when the
-// repository's config can be read (no key needed) and the snapshot is named in full.
-std::optional<std::string> expected_source(const DiskConfig& disk) {
-  auto text = sys::read_file(disk.restore_repo + "/config.json", 1 << 20);
+// The repository's config.json (no key needed), when it can be read.
+std::optional<store::RepoConfig> repository_config(const std::string& path) {
+  auto text = sys::read_file(path + "/config.json", 1 << 20);
   if (!text) return std::nullopt;
   auto config = store::repo_config_from_json(
       std::string_view(reinterpret_cast<const char*>(text->data()), text->size()));
   if (!config) return std::nullopt;
-  return config->id + "/" + disk.restore_snapshot;
+  return std::move(*config);
 }
 
 }  // namespace
@@ -90,8 +89,17 @@ Result<std::unique_ptr<block::HydratingImage>> open_restoring_disk(const DiskCon
   // and the repository is opened beside it (its index and the snapshot's chunk list grow with
   // the disk); the first fetch waits for it.
   auto saved = block::HydratingImage::saved_state(disk.path);
-  auto expected = expected_source(disk);
-  if (disk.hydrate && saved && expected && saved->baseline == *expected) {
+  auto config = repository_config(disk.restore_repo);
+  // Without its keys the guest would boot and then fail every read: refuse to start instead.
+  const auto& handed = handed_keys();
+  if (config && config->encrypted && !(handed && handed->repository == disk.restore_repo) &&
+      !std::getenv("HAVEN_PASSPHRASE"))
+    return make_error(
+        "{} is encrypted and no keys were handed over (havend forgets them when it restarts): "
+        "set HAVEN_PASSPHRASE, or restore the snapshot again",
+        disk.restore_repo);
+  if (disk.hydrate && saved && config &&
+      saved->baseline == config->id + "/" + disk.restore_snapshot) {
     options.disk_bytes = saved->disk_bytes;
     options.granularity = saved->granularity;
     options.source = saved->baseline;

@@ -218,6 +218,10 @@ first=$("$haven" backup create --json --repo "$work/repo" --vm saved 2>&1)
 second=$("$haven" backup create --json --repo "$work/repo" --vm saved 2>&1)
 [[ $second == *'"incremental": true'* ]] && [ "$(read_of <<<"$second")" = 0 ] &&
   ok "second backup reads nothing: no write since the first" || fail "second backup: $second"
+touch "$work/data.img"  # changed behind tracking's back (offline): the bitmap is not trusted
+out=$("$haven" backup create --json --repo "$work/repo" --vm saved 2>&1)
+[[ $out == *'"incremental": false'* ]] && [ "$(read_of <<<"$out")" = 3145728 ] &&
+  ok "a disk changed after its bitmap was saved is read whole" || fail "stale bitmap: $out"
 "$haven" vm start saved >/dev/null || fail "start saved"
 third=$("$haven" backup create --json --repo "$work/repo" --vm saved 2>&1)
 [[ $third == *'"incremental": true'* && $third == *'"running": true'* ]] && state_is saved running &&
@@ -265,6 +269,15 @@ cmp -s "$work/data.img" "$work/state/disks/saved2/disk-0.img" &&
   ok "the filled disk equals the snapshot" || fail "the filled disk differs"
 "$haven" vm show saved2 | grep -q "^restore: .* of 128 chunks (100 %), complete" &&
   ok "vm show reports the fill" || fail "vm show: $("$haven" vm show saved2)"
+# A backup of the restored guest restores whole into a plain guest (no restore left in it).
+out=$("$haven" backup create --json --repo "$work/repo" --vm saved2 2>&1)
+id2=$(sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' <<<"$out" | head -n 1)
+"$haven" restore --repo "$work/repo" "$id2" --name saved7 >/dev/null &&
+  until_true 10 state_is saved7 running &&
+  cmp -s "$work/data.img" "$work/state/disks/saved7/disk-0.img" &&
+  ! "$haven" vm show --json saved7 | grep -q restore_repo &&
+  ok "a whole restore of a restored guest's backup runs on a plain disk" ||
+  fail "whole restore: $out $("$haven" vm show saved7 2>&1 | tail -n 3)"
 # An encrypted repository: the passphrase goes to havend, the VMM gets the unlocked keys in a
 # memfd (never the passphrase in its environment).
 HAVEN_PASSPHRASE=test-secret "$haven" repo init --encrypt "$work/erepo" >/dev/null || fail "init erepo"
@@ -305,7 +318,7 @@ until_true 20 grep -q "restore incomplete" "$work/state/logs/saved3.vmm.log" &&
   "$haven" vm show saved3 | grep -q "^restore: .*could not be fetched" &&
   ok "a damaged chunk: counted, logged with its disk offset, the guest runs on" ||
   fail "damaged: $(tail -n 5 "$work/state/logs/saved3.vmm.log")"
-for name in saved saved2 saved3 saved4 saved5; do
+for name in saved saved2 saved3 saved4 saved5 saved7; do
   "$haven" vm kill "$name" >/dev/null || fail "kill $name"
   "$haven" vm rm "$name" >/dev/null || fail "rm $name"
 done

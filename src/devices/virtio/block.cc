@@ -51,6 +51,8 @@ Result<std::unique_ptr<Block>> Block::open(const BlockOptions& options,
   if (options.track_changes && !options.readonly)  // a read-only disk never changes
     tracker =
         TRY(with_context(block::ChangeTracker::open(options.path, bytes), "{}", options.path));
+  else if (!options.readonly)
+    block::drop_tracking(options.path);
   return std::make_unique<Block>(Key(), std::move(fd), options, bytes / kSectorSize,
                                  std::move(tracker), std::move(lazy));
 }
@@ -104,6 +106,7 @@ DeviceState Block::counters() const {
     counters["hydration_complete"] = progress.complete;
     counters["fetched_bytes"] = progress.fetched_bytes;
     counters["hydration_paused"] = progress.paused;
+    counters["hydration_filling"] = progress.filling;
   }
   if (m_view) counters["backup_copied_blocks"] = m_view->copied_blocks();
   return counters;
@@ -111,7 +114,7 @@ DeviceState Block::counters() const {
 
 Result<Block::BackupView> Block::begin_backup(const std::string& state_path,
                                               const std::string& data_path,
-                                              const std::string& baseline) {
+                                              const std::string& baseline, uint32_t granularity) {
   if (m_lazy && !m_lazy->complete()) {
     auto progress = m_lazy->progress();
     return make_error(
@@ -119,19 +122,33 @@ Result<Block::BackupView> Block::begin_backup(const std::string& state_path,
         "its fill completes",
         m_options.path, progress.present_blocks, progress.total_blocks);
   }
+  BackupView view;
+  view.granularity = granularity ? granularity : block::DirtyBitmap::kDefaultGranularity;
+  if (view.granularity < 4096 || (view.granularity & (view.granularity - 1)) != 0)
+    return make_error("{}: a backup chunk of {} bytes (a power of two of at least 4 KiB)",
+                      m_options.path, view.granularity);
   if (m_view) {  // its backup never ended (havend restarted meanwhile): it is abandoned
     log::warn("{}: an earlier backup view was never ended; it is dropped", m_options.path);
     end_backup(false, {});
   }
-  BackupView view;
   view.disk_bytes = m_sectors * kSectorSize;
-  view.granularity = block::DirtyBitmap::kDefaultGranularity;
   m_view_fd = TRY(sys::open(m_options.path, O_RDONLY | O_CLOEXEC));
   std::vector<uint64_t> wanted;  // empty: every block
   if (m_tracker) {
     wanted = m_tracker->begin_backup();
     view.incremental = m_tracker->valid() && !baseline.empty() && m_tracker->baseline() == baseline;
-    if (!view.incremental) wanted.clear();
+    if (!view.incremental) {
+      wanted.clear();
+    } else if (view.granularity != m_tracker->bitmap().granularity()) {
+      // The backup reads whole chunks: a chunk is wanted when any tracked block in it changed.
+      block::DirtyBitmap changed(m_tracker->bitmap().disk_bytes(),
+                                 m_tracker->bitmap().granularity());
+      changed.merge(wanted);
+      block::DirtyBitmap chunks(view.disk_bytes, view.granularity);
+      for (uint64_t b = 0; b < changed.block_count(); ++b)
+        if (changed.is_dirty(b)) chunks.mark(b * changed.granularity(), changed.granularity());
+      wanted = chunks.words();
+    }
   }
   auto created = block::CopyBeforeWrite::create(state_path, data_path, m_view_fd.get(),
                                                 view.disk_bytes, view.granularity, wanted);
@@ -231,6 +248,7 @@ void Block::run(Worker& worker) {
         if (!(cqe->flags & IORING_CQE_F_MORE)) arm_kick();  // the kernel ended the poll
       } else if (!stop_armed && !m_draining) {
         --m_in_flight;  // resetting: the guest will not look at it
+        drop(tag);
       } else if (!finish(tag, cqe->res)) {
         break;
       }
@@ -271,9 +289,10 @@ void Block::empty_ring(bool stop_armed) {
     io_uring_for_each_cqe(ring, head, cqe) {
       ++seen;
       uint64_t tag = io_uring_cqe_get_data64(cqe);
-      if (tag < kQueueSize)
+      if (tag < kQueueSize) {
         --m_in_flight;
-      else if (tag == kKickTag && !(cqe->flags & IORING_CQE_F_MORE))
+        drop(tag);
+      } else if (tag == kKickTag && !(cqe->flags & IORING_CQE_F_MORE))
         kick_armed = false;
       else if (tag == kStopTag)
         stop_armed = false;
@@ -375,6 +394,14 @@ Result<void> Block::start(DescriptorChain chain) {
   return {};
 }
 
+void Block::drop(uint64_t slot) {
+  if (slot >= m_pending.size()) return;
+  const Pending& pending = m_pending[slot];
+  // A write the guest will never hear of: a restoring disk must not count its blocks present.
+  if (m_lazy && pending.type != kTypeIn && pending.type != kTypeFlush)
+    m_lazy->settle(pending.offset, pending.length, false);
+}
+
 bool Block::finish(uint64_t slot, int result) {
   --m_in_flight;
   if (slot >= m_pending.size()) return true;
@@ -392,7 +419,7 @@ bool Block::finish(uint64_t slot, int result) {
   }
   bool ok = result >= 0 && static_cast<uint64_t>(result) == pending.expected;
   if (m_lazy && pending.type != kTypeIn && pending.type != kTypeFlush)
-    m_lazy->settle(pending.offset, pending.length);
+    m_lazy->settle(pending.offset, pending.length, ok);
   // A restoring image's flush also makes the list of what it holds durable.
   if (ok && m_lazy && pending.type == kTypeFlush)
     if (auto persisted = m_lazy->persist(); !persisted) {

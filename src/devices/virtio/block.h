@@ -94,8 +94,9 @@ class Block final : public VirtioDevice {
     uint32_t granularity = 0;
     uint64_t wanted_blocks = 0;
   };
+  // `granularity`: the backup's chunk size (it reads whole chunks); 0 for the bitmap's.
   Result<BackupView> begin_backup(const std::string& state_path, const std::string& data_path,
-                                  const std::string& baseline);
+                                  const std::string& baseline, uint32_t granularity = 0);
   // Committed: the backup is `baseline` from now on. Otherwise what it took is merged back.
   void end_backup(bool committed, const std::string& baseline);
   // A disk being restored: holds its background fill back or lets it go on; false when the
@@ -137,6 +138,8 @@ class Block final : public VirtioDevice {
   void serve_queue();
   // One completion of a request in `slot`; false when the device broke.
   bool finish(uint64_t slot, int result);
+  // A request in `slot` whose completion is discarded (reset).
+  void drop(uint64_t slot);
   // Parses one request and queues its I/O, or completes it at once. Errors break the device.
   Result<void> start(DescriptorChain chain);
   Result<void> complete(uint16_t head, memory::GuestAddr status, uint8_t value,

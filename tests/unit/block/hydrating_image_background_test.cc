@@ -153,8 +153,11 @@ TEST_F(HydratingImageTest, BlocksTheBackgroundPassCouldNotFetchAreCountedAndLeft
   source.fail({});
   ASSERT_TRUE(image->prepare(2 * kGranularity, 1, false));
   ASSERT_TRUE(image->prepare(9 * kGranularity, 1, false));
-  EXPECT_TRUE(image->progress().complete);
+  EXPECT_EQ(image->progress().present_blocks, kBlocks);
+  EXPECT_FALSE(image->progress().complete) << "complete once a persist lists every block";
   ASSERT_TRUE(image->persist());
+  EXPECT_TRUE(image->progress().complete);
+  EXPECT_TRUE(image->complete());
   EXPECT_TRUE(HydratingImage::is_complete(m_image));
   EXPECT_EQ(image_bytes(), source.bytes());
 }

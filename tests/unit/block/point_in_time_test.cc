@@ -318,7 +318,7 @@ TEST_F(PointInTimeTest, AGuestWritingWhileTheBackupReadsNeverChangesWhatItReads)
   guest.join();
   EXPECT_TRUE(errors.empty()) << errors.front();
   EXPECT_TRUE(wrong.empty()) << wrong.size() << " blocks changed, the first " << wrong.front();
-  EXPECT_GT(view->copied_blocks(), 0u);
+  // How many blocks the writer reached before the reader depends on scheduling: not checked.
 }
 
 }  // namespace

@@ -105,9 +105,9 @@ class BlockRestoreTest : public BlockTest {
   }
 
   // What the VMM does around a backup's beginning and end: the device is paused.
-  Result<Block::BackupView> begin(const std::string& baseline) {
+  Result<Block::BackupView> begin(const std::string& baseline, uint32_t granularity = 0) {
     m_block->pause();
-    auto view = m_block->begin_backup(state_path(), data_path(), baseline);
+    auto view = m_block->begin_backup(state_path(), data_path(), baseline, granularity);
     EXPECT_TRUE(m_block->resume());
     return view;
   }
@@ -255,6 +255,33 @@ TEST_F(BlockRestoreTest, ABackupViewKeepsTheOldBytesAndHandsTheBitsOver) {
   EXPECT_EQ(full->wanted_blocks, kCbtBlocks);
   end(false, "");
   EXPECT_EQ(m_block->counters()["dirty_blocks"], 3u);
+  EXPECT_FALSE(failed()) << failure();
+}
+
+TEST_F(BlockRestoreTest, AViewInLargerChunksWantsEachChunkWithAChangeAndReadsItWhole) {
+  open(false, true);
+  ASSERT_TRUE(begin(""));
+  end(true, "R/S");
+  write_guest(1 * kSectorsPerCbtBlock, 512, 0x66);  // CBT block 1: chunk 0 of 4 blocks
+  write_guest(9 * kSectorsPerCbtBlock, 512, 0x77);  // CBT block 9: chunk 2
+  auto view = begin("R/S", 4 * kCbtBlock);
+  ASSERT_TRUE(view) << view.error().message();
+  EXPECT_TRUE(view->incremental);
+  EXPECT_EQ(view->granularity, 4 * kCbtBlock);
+  EXPECT_EQ(view->wanted_blocks, 2u);
+  auto reader = block::PointInTimeReader::open(state_path(), data_path(), m_path, view->disk_bytes,
+                                               view->granularity);
+  ASSERT_TRUE(reader) << reader.error().message();
+  EXPECT_TRUE((*reader)->wanted(0, 4 * kCbtBlock));
+  EXPECT_FALSE((*reader)->wanted(4 * kCbtBlock, 4 * kCbtBlock));
+  std::vector<uint8_t> chunk(4 * kCbtBlock);  // read whole, clean blocks and all
+  ASSERT_TRUE((*reader)->read(8 * kCbtBlock, chunk));
+  auto expected = pattern_bytes(8 * kCbtBlock, 4 * kCbtBlock);
+  std::fill_n(expected.begin() + kCbtBlock, 512, 0x77);
+  EXPECT_EQ(chunk, expected);
+  reader->reset();
+  EXPECT_FALSE(begin("R/S", 3 * kCbtBlock)) << "not a power of two";
+  end(false, "");
   EXPECT_FALSE(failed()) << failure();
 }
 
