@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -119,6 +121,33 @@ TEST_F(ChangeTrackerTest, ASecondBeginWithoutAnEndKeepsTheFirstOnesBits) {
   EXPECT_EQ(tracker->begin_backup(), bits({1, 4}));
   tracker->end_backup(false, "");
   EXPECT_EQ(tracker->bitmap().words(), bits({1, 4}));
+}
+
+TEST_F(ChangeTrackerTest, ADiskChangedAfterItsBitmapWasSavedIsNotTrusted) {
+  { std::ofstream(m_image).put('x'); }
+  {
+    auto tracker = open();
+    ASSERT_NE(tracker, nullptr);
+    tracker->end_backup(true, "R/S");  // a baseline: the bits are valid from here
+  }
+  EXPECT_TRUE(saved().valid);
+  EXPECT_FALSE(image_newer_than_tracking(m_image, tracking_path(m_image)));
+  // Written behind the bitmap's back (tracking off, restored over, edited offline).
+  auto later = std::filesystem::last_write_time(tracking_path(m_image)) + std::chrono::seconds(2);
+  std::filesystem::last_write_time(m_image, later);
+  EXPECT_TRUE(image_newer_than_tracking(m_image, tracking_path(m_image)));
+  auto tracker = open();
+  ASSERT_NE(tracker, nullptr);
+  EXPECT_FALSE(tracker->valid()) << "the next backup must read everything";
+}
+
+TEST_F(ChangeTrackerTest, DroppingTrackingRemovesTheBitmap) {
+  { std::ofstream(m_image).put('x'); }
+  { auto tracker = open(); }
+  ASSERT_TRUE(std::filesystem::exists(tracking_path(m_image)));
+  drop_tracking(m_image);
+  EXPECT_FALSE(std::filesystem::exists(tracking_path(m_image)));
+  drop_tracking(m_image);  // none: nothing happens
 }
 
 }  // namespace
