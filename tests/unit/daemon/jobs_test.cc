@@ -53,7 +53,7 @@ TEST(JobsTest, WaitGivesTheRunningStateWhenTimeRunsOut) {
   Jobs jobs;
   std::promise<void> go_on;
   auto may_end = go_on.get_future().share();
-  std::string id = jobs.start("backup", "vm1", [&](const Jobs::Report&) -> Result<json> {
+  std::string id = jobs.start("backup", "vm1", [may_end](const Jobs::Report&) -> Result<json> {
     may_end.wait();
     return json::object();
   });
@@ -61,6 +61,8 @@ TEST(JobsTest, WaitGivesTheRunningStateWhenTimeRunsOut) {
   ASSERT_TRUE(still);
   EXPECT_EQ((*still)["state"], "running");
   go_on.set_value();
+  // Ended before the promise and future it waited on go.
+  EXPECT_EQ((*jobs.wait(id, 10s))["state"], "succeeded");
 }
 
 TEST(JobsTest, UnknownIdsAreNotFoundAndIdsAreDistinct) {
