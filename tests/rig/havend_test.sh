@@ -11,15 +11,6 @@ out=/tmp/havend-rig.out
 state=/tmp/havend-state
 export HAVEN_SOCKET=/tmp/havend.sock
 
-# until_true SECONDS COMMAND...: retries COMMAND every half second until it succeeds.
-until_true() {
-  deadline=$(($(date +%s) + $1))
-  shift
-  while ! "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -ge "$deadline" ] && return 1
-    sleep 0.5
-  done
-}
 console_has() { grep -q "$2" "$state/logs/$1.console" 2>/dev/null; }
 booted() { console_has "$1" HAVEN-GUEST-READY && console_has "$1" HAVEN-GUEST-VDA-DONE; }
 state_is() { haven vm show "$1" | grep -q "^state: *$2\$"; }

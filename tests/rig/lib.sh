@@ -87,3 +87,14 @@ has() {
 marker() {
   tr -d '\r' <"$out" | sed -n "s/.*$1=\([^ ]*\).*/\1/p" | head -n 1
 }
+
+# until_true SECONDS COMMAND...: retries COMMAND every half second until it succeeds; 1 when
+# time runs out (a time limit, not synchronisation: each retry checks the effect itself).
+until_true() {
+  deadline=$(($(date +%s) + $1))
+  shift
+  while ! "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -ge "$deadline" ] && return 1
+    sleep 0.5
+  done
+}

@@ -17,14 +17,6 @@ state=/tmp/protect-state
 export HAVEN_SOCKET=/tmp/protect.sock
 repo=/tmp/protect-repo
 
-until_true() {
-  deadline=$(($(date +%s) + $1))
-  shift
-  while ! "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -ge "$deadline" ] && return 1
-    sleep 0.5
-  done
-}
 console_has() { grep -q "$2" "$state/logs/$1.console" 2>/dev/null; }
 state_is() { haven vm show "$1" | grep -q "^state: *$2\$"; }
 show() {
