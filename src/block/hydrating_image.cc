@@ -128,10 +128,20 @@ void HydratingImage::set_present(uint64_t index) {
   m_changed = true;
 }
 
-Result<void> HydratingImage::fill_locked(uint64_t index, std::vector<uint8_t>& buffer) {
-  if (!m_fetch) return make_error("block {} has no source", index);
+Result<void> HydratingImage::fill(uint64_t index, std::vector<uint8_t>& buffer) {
+  Fetch fetch;
+  {
+    std::lock_guard lock(m_mutex);
+    if (is_present(index)) return {};
+    fetch = m_fetch;
+  }
+  if (!fetch) return make_error("block {} has no source", index);
+  // Fetched outside the lock: progress() (`haven vm show`) and the background pass are not
+  // held up behind a slow source (the first fetch may wait for the repository to open).
   buffer.resize(block_bytes(index));
-  TRY(m_fetch(index, buffer));
+  TRY(fetch(index, buffer));
+  std::lock_guard lock(m_mutex);
+  if (is_present(index)) return {};  // the background pass wrote it meanwhile
   TRY(with_context(sys::write_at(m_fd.get(), buffer, index * m_options.granularity), "{}",
                    m_options.image));
   m_fetched_bytes += buffer.size();
@@ -148,12 +158,12 @@ Result<void> HydratingImage::prepare(uint64_t offset, uint64_t length, bool over
     uint64_t start = index * granularity;
     return overwrite && offset <= start && start + block_bytes(index) <= end;
   };
-  std::lock_guard lock(m_mutex);
   for (uint64_t index = offset / granularity; index * granularity < end; ++index) {
-    if (is_present(index) || replaced(index)) continue;
-    TRY(with_context(fill_locked(index, m_buffer), "{}: block {} (disk offset {})", m_options.image,
-                     index, index * granularity));
+    if (replaced(index)) continue;
+    TRY(with_context(fill(index, m_buffer), "{}: block {} (disk offset {})", m_options.image, index,
+                     index * granularity));
   }
+  std::lock_guard lock(m_mutex);
   // Only once every fetch succeeded: when one fails the write is not made, and a block marked
   // present that it never wrote would read as zeros instead of the backup's data.
   // Unsettled until the write completes (settle()): persist() leaves them out meanwhile, so

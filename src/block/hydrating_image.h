@@ -72,7 +72,7 @@ class HydratingImage {
   // Before the guest's I/O to [offset, offset + length): makes every block it touches
   // present, fetching the missing ones. `overwrite`: the I/O replaces the range, so blocks it
   // covers whole are only marked present. Fails when a fetch does (no block the range covers
-  // whole is marked then).
+  // whole is marked then). From one thread at a time (the device's I/O thread).
   Result<void> prepare(uint64_t offset, uint64_t length, bool overwrite);
   // After the guest's I/O that prepare(..., true) announced ended: `landed`, the blocks it
   // replaced whole may be listed as present from now on; failed or dropped (a device reset),
@@ -98,8 +98,9 @@ class HydratingImage {
   uint64_t block_bytes(uint64_t index) const;
   bool is_present(uint64_t index) const { return m_present[index / 64] >> (index % 64) & 1; }
   void set_present(uint64_t index);  // under m_mutex
-  // Fetches block `index` and writes it to the image, under m_mutex.
-  Result<void> fill_locked(uint64_t index, std::vector<uint8_t>& buffer);
+  // Fetches block `index` (unless present) and writes it to the image; takes m_mutex only
+  // around the bookkeeping and the write, not the fetch.
+  Result<void> fill(uint64_t index, std::vector<uint8_t>& buffer);
   void start_pass();
   void hydrate(std::stop_token stop, std::function<void(const HydrationProgress&)> done);
   Result<void> persist_unlocked(std::unique_lock<std::mutex>& lock);
@@ -121,7 +122,7 @@ class HydratingImage {
   bool m_filling = false;
   std::condition_variable_any m_fill_resumed;
   std::atomic<bool> m_complete{false};
-  std::vector<uint8_t> m_buffer;                         // the I/O thread's fetches
+  std::vector<uint8_t> m_buffer;                         // prepare()'s fetches (one I/O thread)
   std::function<void(const HydrationProgress&)> m_done;  // after each pass
   std::jthread m_thread;                                 // last: stops before the rest goes
 };

@@ -7,6 +7,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <latch>
 #include <random>
 #include <string>
@@ -70,6 +74,36 @@ TEST_F(HydratingImageTest, ABlockTheGuestWritesWhileTheBackgroundFetchesItKeepsT
   auto expected = source.bytes();
   std::fill_n(expected.begin() + 5 * kGranularity, kGranularity, 0xFC);
   EXPECT_EQ(image_bytes(), expected);
+}
+
+TEST_F(HydratingImageTest, ProgressAnswersWhileAGuestReadWaitsForItsFetch) {
+  FakeSource source(kDisk);
+  auto image = open(source);
+  ASSERT_NE(image, nullptr);
+  // The first fetch can wait long (the repository still opening, a slow link): `haven vm
+  // show` asks for the progress meanwhile, from another thread.
+  std::latch fetching(1);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  source.on_fetch([&](uint64_t) {
+    fetching.count_down();
+    released.wait();
+  });
+  Result<void> prepared;
+  std::jthread guest([&] { prepared = image->prepare(2 * kGranularity, 512, false); });
+  fetching.wait();
+  auto asked = std::async(std::launch::async, [&] { return image->progress(); });
+  if (asked.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    std::fputs("progress() waited for the guest's fetch\n", stderr);
+    std::abort();
+  }
+  EXPECT_EQ(asked.get().present_blocks, 0u);
+  release.set_value();
+  guest.join();
+  ASSERT_TRUE(prepared) << prepared.error().message();
+  EXPECT_EQ(image->progress().present_blocks, 1u);
+  EXPECT_EQ(image_bytes(2 * kGranularity, kGranularity),
+            source_bytes(2 * kGranularity, kGranularity));
 }
 
 TEST_F(HydratingImageTest, GuestWritesAndReadsDuringTheBackgroundPass) {
