@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
+#include <mutex>
 #include <optional>
 
 #include "base/log.h"
@@ -42,6 +43,7 @@ Result<std::unique_ptr<store::Repository>> open_repository(const std::string& pa
 struct Source {
   std::shared_ptr<store::Repository> repository;
   std::shared_ptr<const store::Snapshot> snapshot;
+  std::shared_ptr<std::mutex> reloading = std::make_shared<std::mutex>();  // the index
 };
 
 Result<Source> open_source(const DiskConfig& disk) {
@@ -61,6 +63,14 @@ Result<void> fetch_chunk(const Source& source, uint64_t index, std::span<uint8_t
   if (store::Snapshot::is_hole(id)) {
     std::memset(data.data(), 0, data.size());
     return {};
+  }
+  if (source.repository->read_chunk_into(id, data)) return {};
+  // A prune's garbage collection may have moved the chunk into a new pack since the index
+  // was read (the snapshot itself is held): catch up with the index files once and retry.
+  {
+    std::lock_guard lock(*source.reloading);
+    if (auto reloaded = source.repository->reload_index(); !reloaded)
+      log::warn("{}: {}", source.repository->path(), reloaded.error().message());
   }
   return with_context(source.repository->read_chunk_into(id, data), "chunk {} of snapshot {}",
                       index, snapshot.id);
