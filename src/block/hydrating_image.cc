@@ -31,6 +31,11 @@ bool HydratingImage::is_complete(const std::string& image) {
   return state && *state && (*state)->valid;
 }
 
+bool HydratingImage::is_restoring(const std::string& image) {
+  if (::access(state_path(image).c_str(), F_OK) != 0 && errno == ENOENT) return false;
+  return !is_complete(image);
+}
+
 std::optional<TrackingState> HydratingImage::saved_state(const std::string& image) {
   auto state = load_bitmap_file(state_path(image));
   if (!state || !*state) return std::nullopt;

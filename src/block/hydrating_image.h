@@ -62,6 +62,9 @@ class HydratingImage {
   static std::string state_path(const std::string& image);
   // Whether IMAGE.hydration says the image is complete (it is then a plain image).
   static bool is_complete(const std::string& image);
+  // Whether IMAGE is being restored: its state file is there and does not say complete (a
+  // state file that cannot be read counts as restoring).
+  static bool is_restoring(const std::string& image);
   // IMAGE.hydration as saved (its disk size, block size and source), if it can be read.
   static std::optional<TrackingState> saved_state(const std::string& image);
   static Result<std::unique_ptr<HydratingImage>> open(const Options& options, Fetch fetch);

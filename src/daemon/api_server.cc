@@ -209,6 +209,7 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
   if (!prepared) return reply_error(res, 400, prepared.error().message());
   const VmDefinition& definition = prepared->definition;
   auto discard = [&] {
+    if (prepared->hold) (void)store::remove_hold(*prepared->hold);
     m_supervisor.set_repo_keys(request.name, std::nullopt);
     std::error_code ignored;
     std::filesystem::remove_all(disks, ignored);

@@ -3,10 +3,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ctime>
+#include <filesystem>
+
 #include "base/atomic_file.h"
 #include "block/hydrating_image.h"
 #include "store/repository.h"
 #include "store/restore.h"
+#include "store/snapshot_hold.h"
 #include "vmm/snapshot_file.h"
 
 namespace haven::daemon {
@@ -102,6 +106,21 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
       return std::unexpected(std::move(made).error().with_context("restore"));
     }
     TRY(fsync_directory(disk_dir));
+    // Prune keeps the snapshot while the image fills from it (the hold ends by itself when
+    // the image is complete or deleted). A repository it cannot write to (a read-only mount)
+    // gets none: the answer says so.
+    store::SnapshotHold hold{.snapshot = snapshot.id,
+                             .image = std::filesystem::absolute(disk.path).string(),
+                             .holder = fmt::format("instant restore of guest '{}'", request.name),
+                             .host = store::this_host(),
+                             .time = static_cast<int64_t>(::time(nullptr)),
+                             .file = {}};
+    if (auto held = store::write_hold(*repository, hold); held)
+      prepared.hold = std::move(hold);
+    else
+      prepared.notes.push_back(
+          fmt::format("no hold on the snapshot ({}): a prune could remove it while the disk fills",
+                      held.error().message()));
     return prepared;
   }
   store::RestoreOptions options;

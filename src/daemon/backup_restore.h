@@ -19,6 +19,7 @@
 #include "base/error.h"
 #include "daemon/repository_sessions.h"
 #include "daemon/vm_record.h"
+#include "store/snapshot_hold.h"
 
 namespace haven::daemon {
 
@@ -40,10 +41,11 @@ struct PreparedRestore {
   std::string snapshot_id;                        // the full id
   std::vector<std::string> notes;                 // what was left out, for the answer
   std::shared_ptr<store::Repository> repository;  // open, with its keys when encrypted
+  std::optional<store::SnapshotHold> hold;        // instant: what keeps prune off the snapshot
 };
 
-// Reads the snapshot and writes nothing but (not instant) the restored disk, under
-// `disk_dir`; on failure nothing is left there.
+// Reads the snapshot and writes nothing but the restored disk under `disk_dir` (instant: the
+// restoring image, and a hold on the snapshot in the repository); on failure nothing is left.
 Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& request,
                                                RepositorySessions& repositories,
                                                const std::string& disk_dir);

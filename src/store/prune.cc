@@ -187,6 +187,13 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
   if (repository.config().append_only && report.packs_removed)
     return make_error("{} is append-only: packs cannot be removed or rewritten", repository.path());
 
+  // The caller left held snapshots out (a dry run leaves ended holds in place, hence here);
+  // one held since prune began (a restore that started meanwhile) is kept by stopping.
+  for (const SnapshotHold& hold : TRY(read_holds(repository)))
+    if (removing.count(hold.snapshot))
+      return make_error("snapshot {} is held ({}) since prune began: run it again", hold.snapshot,
+                        hold.holder);
+
   // 1. The pruned manifests.
   std::string snapshots_dir = repository.path() + "/snapshots";
   for (const std::string& id : removing) {

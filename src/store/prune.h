@@ -12,6 +12,10 @@
 // still needed out of packs that are mostly garbage, then deletes index files and packs
 // nobody needs — in that order, so a crash at any point leaves every remaining snapshot whole.
 // Packs that no index names (left by a backup that died before writing its index) go too.
+//
+// A held snapshot (snapshot_hold.h: an instant restore still fills from it) is never removed:
+// the caller leaves it out of `remove` (and says why), and one held by the time the lock is
+// taken stops the prune.
 
 #include <cstdint>
 #include <string>
@@ -20,6 +24,7 @@
 #include "base/error.h"
 #include "store/manifest.h"
 #include "store/repository.h"
+#include "store/snapshot_hold.h"
 
 namespace haven::store {
 

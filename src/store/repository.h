@@ -7,6 +7,8 @@
 //   index/<id>        where each chunk is, one file per backup (chunk_index.h)
 //   snapshots/<id>    one manifest per snapshot (manifest.h)
 //   tmp/              packs being written; stale ones are removed by the next writer
+//   verify/, holds/   boot verification results, and holds prune honours (boot_record.h,
+//                     snapshot_hold.h): not backup data
 //   lock              flock()ed by writers; readers need no lock
 // Every file is written whole and renamed into place after an fsync, in the order packs →
 // index → snapshot, so a crash at any point leaves a consistent repository (at worst some

@@ -302,6 +302,11 @@ out=$(HAVEN_PASSPHRASE=wrong "$haven" restore --repo "$work/erepo" "$eid" --name
   fail "instant restore with the fill paused"
 "$haven" vm show saved4 | grep -q "^restore: .*: 0 of 128 chunks (0 %), fill paused" &&
   ok "a paused fill fetches nothing" || fail "paused fill: $("$haven" vm show saved4 | grep restore)"
+# Prune keeps a snapshot a restoring guest fills from, whatever its rules say.
+"$haven" backup create -q --repo "$work/repo" --vm saved || fail "a newer backup of saved"
+out=$("$haven" backup prune --repo "$work/repo" --keep-last 1 --dry-run 2>&1)
+grep -q "^keep    $id .*held: instant restore of guest 'saved4'" <<<"$out" &&
+  ok "prune keeps a snapshot an instant restore fills from" || fail "prune with a hold: $out"
 "$haven" vm fill saved4 --resume >/dev/null || fail "vm fill --resume"
 until_true 20 sh -c "'$haven' vm show saved4 | grep -q '^restore: .*complete'" &&
   cmp -s "$work/data.img" "$work/state/disks/saved4/disk-0.img" &&
@@ -318,6 +323,15 @@ until_true 20 grep -q "restore incomplete" "$work/state/logs/saved3.vmm.log" &&
   "$haven" vm show saved3 | grep -q "^restore: .*could not be fetched" &&
   ok "a damaged chunk: counted, logged with its disk offset, the guest runs on" ||
   fail "damaged: $(tail -n 5 "$work/state/logs/saved3.vmm.log")"
+# Once the fills completed, their holds have ended: a prune removes them with the snapshot.
+out=$("$haven" backup prune --repo "$work/repo" --keep-last 1 --dry-run 2>&1)
+grep -q "^would remove  *$id" <<<"$out" && [ -n "$(ls "$work/repo/holds")" ] &&
+  ok "once the fill completed, a dry-run prune would remove the snapshot" ||
+  fail "dry-run prune after the fills: $out"
+out=$("$haven" backup prune --repo "$work/repo" --keep-last 1 2>&1)
+grep -q "^remove  *$id" <<<"$out" && [ -z "$(ls "$work/repo/holds")" ] &&
+  ok "once the fill completed, prune removes the snapshot and the ended holds" ||
+  fail "prune after the fills: $out $(ls "$work/repo/holds")"
 for name in saved saved2 saved3 saved4 saved5 saved7; do
   "$haven" vm kill "$name" >/dev/null || fail "kill $name"
   "$haven" vm rm "$name" >/dev/null || fail "rm $name"

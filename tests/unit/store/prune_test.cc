@@ -3,6 +3,7 @@
 #include "store/backup.h"
 #include "store/diff.h"
 #include "store/restore.h"
+#include "store/snapshot_hold.h"
 #include "store/verify.h"
 #include "store_fixture.h"
 
@@ -111,6 +112,64 @@ TEST_F(PruneTest, PacksNoIndexNamesAreCollected) {
   EXPECT_EQ(report.packs_removed, 1u);
   EXPECT_FALSE(std::filesystem::exists(path("repo/packs/ff/ffffffffffffffffffffffffffffffff")));
   EXPECT_TRUE(verify_snapshots(*open_repo(), {}, 2, nullptr).value().ok());
+}
+
+TEST_F(PruneTest, HoldsAreReadBackReplacedAndRemoved) {
+  auto repo = make_repo();
+  EXPECT_TRUE(read_holds(*repo).value().empty()) << "no holds directory is no holds";
+  SnapshotHold first{.snapshot = "aaaa",
+                     .image = "/disks/web/disk-0.img",
+                     .holder = "web",
+                     .host = this_host(),
+                     .time = 7,
+                     .file = {}};
+  SnapshotHold second{.snapshot = "bbbb",
+                      .image = "/disks/db/disk-0.img",
+                      .holder = "db",
+                      .host = "elsewhere",
+                      .time = 8,
+                      .file = {}};
+  ASSERT_TRUE(write_hold(*repo, first));
+  ASSERT_TRUE(write_hold(*repo, second));
+  first.holder = "web, again";
+  ASSERT_TRUE(write_hold(*repo, first)) << "the same snapshot and image: replaced";
+  auto holds = read_holds(*repo).value();
+  ASSERT_EQ(holds.size(), 2u);
+  EXPECT_EQ(holds[0].snapshot, "aaaa");
+  EXPECT_EQ(holds[0].image, "/disks/web/disk-0.img");
+  EXPECT_EQ(holds[0].holder, "web, again");
+  EXPECT_EQ(holds[0].host, this_host());
+  EXPECT_EQ(holds[0].time, 7);
+  EXPECT_EQ(holds[0].file, first.file);
+  EXPECT_EQ(holds[1].host, "elsewhere");
+  ASSERT_TRUE(remove_hold(holds[0]));
+  ASSERT_TRUE(remove_hold(holds[0])) << "a hold already gone";
+  ASSERT_EQ(read_holds(*repo).value().size(), 1u);
+  write_file(path("repo/holds/cccc.0.json"), {'{', 'x'});
+  auto damaged = read_holds(*repo);
+  ASSERT_FALSE(damaged);
+  EXPECT_NE(damaged.error().message().find("cccc.0.json"), std::string::npos);
+}
+
+TEST_F(PruneTest, AHeldSnapshotStopsThePrune) {
+  auto repo = make_repo();
+  Snapshot old = backup(*repo, random_data(8 * 4096, 4), "vm");
+  backup(*repo, random_data(8 * 4096, 5), "vm");
+  SnapshotHold hold{.snapshot = old.id,
+                    .image = "/disks/new/disk-0.img",
+                    .holder = "instant restore of guest 'new'",
+                    .host = this_host(),
+                    .time = 1,
+                    .file = {}};
+  ASSERT_TRUE(write_hold(*repo, hold));
+  auto refused = prune_snapshots(*repo, {old.id}, false);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("instant restore of guest 'new'"), std::string::npos)
+      << refused.error().message();
+  EXPECT_EQ(repo->list_snapshots().value().size(), 2u);
+  ASSERT_TRUE(remove_hold(hold));
+  ASSERT_TRUE(prune_snapshots(*repo, {old.id}, false));
+  EXPECT_EQ(repo->list_snapshots().value().size(), 1u);
 }
 
 TEST_F(PruneTest, AnAppendOnlyRepositoryRefuses) {

@@ -1,0 +1,97 @@
+#include "store/snapshot_hold.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "base/atomic_file.h"
+#include "base/hex.h"
+#include "base/sys.h"
+#include "store/crypto.h"
+
+namespace haven::store {
+namespace {
+
+constexpr size_t kHoldFileBytes = 64 << 10;
+
+std::string holds_dir(const Repository& repository) {
+  return repository.path() + "/holds";
+}
+
+bool is_hold_name(const std::string& name) {
+  return name.ends_with(".json") && name.find(".tmp-") == std::string::npos;
+}
+
+}  // namespace
+
+std::string this_host() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "localhost";
+  return name;
+}
+
+Result<void> write_hold(const Repository& repository, SnapshotHold& hold) {
+  if (hold.snapshot.empty() || hold.snapshot.find('/') != std::string::npos)
+    return make_error("hold: '{}' is not a snapshot id", hold.snapshot);
+  std::string dir = holds_dir(repository);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", dir);
+  ChunkId key =
+      sha256(std::span(reinterpret_cast<const uint8_t*>(hold.image.data()), hold.image.size()));
+  hold.file = dir + "/" + hold.snapshot + "." + to_hex(key.bytes.data(), 8) + ".json";
+  nlohmann::json doc = {{"snapshot", hold.snapshot},
+                        {"image", hold.image},
+                        {"holder", hold.holder},
+                        {"host", hold.host},
+                        {"time", hold.time}};
+  std::string text = doc.dump(2) + "\n";
+  TRY(write_file_atomic(hold.file,
+                        std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+  return fsync_directory(dir);
+}
+
+Result<std::vector<SnapshotHold>> read_holds(const Repository& repository) {
+  std::string dir = holds_dir(repository);
+  std::vector<SnapshotHold> holds;
+  if (::access(dir.c_str(), F_OK) != 0 && errno == ENOENT) return holds;
+  std::vector<std::string> names;
+  std::error_code listing;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, listing))
+    names.push_back(entry.path().filename().string());
+  if (listing) return make_error("list {}: {}", dir, listing.message());
+  std::ranges::sort(names);
+  for (const std::string& name : names) {
+    if (!is_hold_name(name)) continue;  // temporaries of a write that died
+    std::string path = dir + "/" + name;
+    auto bytes = sys::read_file(path, kHoldFileBytes);
+    if (!bytes) {
+      if (bytes.error().code() == ENOENT) continue;  // removed meanwhile
+      return std::unexpected(std::move(bytes).error());
+    }
+    auto doc = nlohmann::json::parse(bytes->begin(), bytes->end(), nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) return make_error("hold {}: not JSON", path);
+    SnapshotHold hold;
+    try {
+      hold.snapshot = doc.at("snapshot").get<std::string>();
+      hold.image = doc.at("image").get<std::string>();
+      hold.holder = doc.value("holder", "");
+      hold.host = doc.value("host", "");
+      hold.time = doc.value("time", int64_t{0});
+    } catch (const nlohmann::json::exception& error) {
+      return make_error("hold {}: {}", path, error.what());
+    }
+    hold.file = std::move(path);
+    holds.push_back(std::move(hold));
+  }
+  return holds;
+}
+
+Result<void> remove_hold(const SnapshotHold& hold) {
+  if (::unlink(hold.file.c_str()) != 0 && errno != ENOENT)
+    return errno_error("remove hold {}", hold.file);
+  return {};
+}
+
+}  // namespace haven::store
