@@ -99,28 +99,36 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
     options.disk_bytes = snapshot.size;
     options.granularity = snapshot.chunk_size;
     options.source = repository->config().id + "/" + snapshot.id;
-    if (auto made = block::HydratingImage::open(options, nullptr); !made) {
+    auto discard_image = [&] {
       ::unlink(block::HydratingImage::state_path(disk.path).c_str());
       ::unlink(disk.path.c_str());
       ::rmdir(disk_dir.c_str());
+    };
+    if (auto made = block::HydratingImage::open(options, nullptr); !made) {
+      discard_image();
       return std::unexpected(std::move(made).error().with_context("restore"));
     }
     TRY(fsync_directory(disk_dir));
     // Prune keeps the snapshot while the image fills from it (the hold ends by itself when
     // the image is complete or deleted). A repository it cannot write to (a read-only mount)
     // gets none: the answer says so.
+    std::error_code absolute_error;
     store::SnapshotHold hold{.snapshot = snapshot.id,
-                             .image = std::filesystem::absolute(disk.path).string(),
+                             .image = std::filesystem::absolute(disk.path, absolute_error).string(),
                              .holder = fmt::format("instant restore of guest '{}'", request.name),
                              .host = store::this_host(),
                              .time = static_cast<int64_t>(::time(nullptr)),
                              .file = {}};
-    if (auto held = store::write_hold(*repository, hold); held)
+    if (auto held = store::write_hold(*repository, hold); held) {
       prepared.hold = std::move(hold);
-    else
+    } else if (held.error().code() == ENOENT) {  // a prune removed the snapshot meanwhile
+      discard_image();
+      return std::unexpected(std::move(held).error().with_context("restore"));
+    } else {
       prepared.notes.push_back(
           fmt::format("no hold on the snapshot ({}): a prune could remove it while the disk fills",
                       held.error().message()));
+    }
     return prepared;
   }
   store::RestoreOptions options;

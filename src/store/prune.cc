@@ -188,11 +188,14 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
     return make_error("{} is append-only: packs cannot be removed or rewritten", repository.path());
 
   // The caller left held snapshots out (a dry run leaves ended holds in place, hence here);
-  // one held since prune began (a restore that started meanwhile) is kept by stopping.
+  // one held since prune began (a restore that started meanwhile) stops it. The holds lock
+  // stays taken until the manifests are gone, so a restore starting now either is seen here
+  // or finds its snapshot gone (write_hold).
+  auto holds_lock = TRY(lock_holds(repository));
   for (const SnapshotHold& hold : TRY(read_holds(repository)))
     if (removing.count(hold.snapshot))
-      return make_error("snapshot {} is held ({}) since prune began: run it again", hold.snapshot,
-                        hold.holder);
+      return make_error("snapshot {} is held by {} ({}) since prune began: run it again",
+                        hold.snapshot, hold.holder, hold.file);
 
   // 1. The pruned manifests.
   std::string snapshots_dir = repository.path() + "/snapshots";
@@ -202,6 +205,7 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
     remove_boot_record(repository, id);
   }
   TRY(fsync_directory(snapshots_dir));
+  holds_lock = HoldsLock(UniqueFd());  // the manifests are gone: restores may look again
 
   // 2. The chunks still used from packs being rewritten, copied blob for blob.
   std::optional<PackWriter> writer;

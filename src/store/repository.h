@@ -96,7 +96,8 @@ class Repository {
   // Index files: adds `entries` durably (one new file) and to the in-memory index.
   Result<void> write_index(const std::vector<IndexEntry>& entries);
   // Catches up with index files other writers added or garbage collection replaced since
-  // (a writer does this once it holds the lock: backup_image and prune do).
+  // (a writer does this once it holds the lock: backup_image and prune do; a restoring VMM
+  // after a failed read). Safe beside readers; callers run one at a time.
   Result<void> reload_index();
   // The index files' names.
   Result<std::vector<std::string>> index_files() const;
@@ -135,7 +136,7 @@ class Repository {
   RepoConfig m_config;
   std::optional<MasterKeys> m_keys;
   ChunkIndex m_index;
-  std::set<std::string> m_index_files;  // loaded into m_index; touched under the writer lock
+  std::set<std::string> m_index_files;  // loaded into m_index; one reload_index at a time
   mutable std::mutex m_packs_mutex;
   mutable std::map<PackId, UniqueFd> m_packs;
 };

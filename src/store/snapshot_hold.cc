@@ -1,5 +1,7 @@
 #include "store/snapshot_hold.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,14 +35,26 @@ std::string this_host() {
   return name;
 }
 
+Result<HoldsLock> lock_holds(const Repository& repository) {
+  std::string path = repository.path() + "/holds.lock";
+  auto fd = TRY(sys::open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  while (::flock(fd.get(), LOCK_EX) != 0)
+    if (errno != EINTR) return errno_error("lock {}", path);
+  return HoldsLock(std::move(fd));
+}
+
 Result<void> write_hold(const Repository& repository, SnapshotHold& hold) {
   if (hold.snapshot.empty() || hold.snapshot.find('/') != std::string::npos)
     return make_error("hold: '{}' is not a snapshot id", hold.snapshot);
   std::string dir = holds_dir(repository);
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", dir);
-  ChunkId key =
-      sha256(std::span(reinterpret_cast<const uint8_t*>(hold.image.data()), hold.image.size()));
+  // Named by the snapshot, the host and the image: each restore has its own.
+  std::string who = hold.host + '\0' + hold.image;
+  ChunkId key = sha256(std::span(reinterpret_cast<const uint8_t*>(who.data()), who.size()));
   hold.file = dir + "/" + hold.snapshot + "." + to_hex(key.bytes.data(), 8) + ".json";
+  // Against a prune: it holds the lock from reading the holds until its manifests are gone,
+  // so either it sees this hold, or the snapshot is gone when this looks.
+  auto lock = TRY(lock_holds(repository));
   nlohmann::json doc = {{"snapshot", hold.snapshot},
                         {"image", hold.image},
                         {"holder", hold.holder},
@@ -49,7 +63,16 @@ Result<void> write_hold(const Repository& repository, SnapshotHold& hold) {
   std::string text = doc.dump(2) + "\n";
   TRY(write_file_atomic(hold.file,
                         std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
-  return fsync_directory(dir);
+  TRY(fsync_directory(dir));
+  std::string manifest = repository.path() + "/snapshots/" + hold.snapshot;
+  if (::access(manifest.c_str(), F_OK) != 0) {
+    int error = errno;
+    ::unlink(hold.file.c_str());
+    return std::unexpected(Error::from_errno(
+        fmt::format("snapshot {}{}", hold.snapshot, error == ENOENT ? " (removed by a prune)" : ""),
+        error));
+  }
+  return {};
 }
 
 Result<std::vector<SnapshotHold>> read_holds(const Repository& repository) {
@@ -58,8 +81,9 @@ Result<std::vector<SnapshotHold>> read_holds(const Repository& repository) {
   if (::access(dir.c_str(), F_OK) != 0 && errno == ENOENT) return holds;
   std::vector<std::string> names;
   std::error_code listing;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, listing))
-    names.push_back(entry.path().filename().string());
+  std::filesystem::directory_iterator entry(dir, listing);
+  for (; !listing && entry != std::filesystem::directory_iterator(); entry.increment(listing))
+    names.push_back(entry->path().filename().string());
   if (listing) return make_error("list {}: {}", dir, listing.message());
   std::ranges::sort(names);
   for (const std::string& name : names) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/unique_fd.h"
 #include "store/repository.h"
 
 namespace haven::store {
@@ -32,7 +33,20 @@ struct SnapshotHold {
 
 // This machine's host name, as holds written here carry it.
 std::string this_host();
-// Durable once it returns; one hold per (snapshot, image), so writing it again replaces it.
+// REPO/holds.lock, held (flock) by a prune from reading the holds until its manifests are
+// gone, and by write_hold; released when destroyed.
+class HoldsLock {
+ public:
+  explicit HoldsLock(UniqueFd fd) : m_fd(std::move(fd)) {}
+
+ private:
+  UniqueFd m_fd;
+};
+// Waits for the lock (a prune holds it for milliseconds: the hold check and the unlinks).
+Result<HoldsLock> lock_holds(const Repository& repository);
+
+// Durable once it returns; one hold per (snapshot, host, image), so writing it again replaces
+// it. Fails with ENOENT (and leaves no hold) when the snapshot is gone: a prune removed it.
 Result<void> write_hold(const Repository& repository, SnapshotHold& hold);
 // Every hold, by snapshot id; a hold that cannot be read is an error (prune stops rather than
 // guess).

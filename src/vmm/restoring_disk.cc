@@ -1,5 +1,6 @@
 #include "vmm/restoring_disk.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <future>
@@ -40,10 +41,18 @@ Result<std::unique_ptr<store::Repository>> open_repository(const std::string& pa
 
 // The repository and the snapshot a restoring disk reads, opened once (by the first fetch's
 // wait, or at once when nothing is known about the disk yet).
+// Rereading the index after a failed read, at most every few seconds (a repository gone
+// altogether is not listed again for every block).
+struct IndexReload {
+  std::mutex mutex;
+  std::chrono::steady_clock::time_point last{};
+};
+constexpr auto kReloadInterval = std::chrono::seconds(5);
+
 struct Source {
   std::shared_ptr<store::Repository> repository;
   std::shared_ptr<const store::Snapshot> snapshot;
-  std::shared_ptr<std::mutex> reloading = std::make_shared<std::mutex>();  // the index
+  std::shared_ptr<IndexReload> reload = std::make_shared<IndexReload>();
 };
 
 Result<Source> open_source(const DiskConfig& disk) {
@@ -64,16 +73,24 @@ Result<void> fetch_chunk(const Source& source, uint64_t index, std::span<uint8_t
     std::memset(data.data(), 0, data.size());
     return {};
   }
-  if (source.repository->read_chunk_into(id, data)) return {};
+  auto read = source.repository->read_chunk_into(id, data);
+  if (read) return {};
   // A prune's garbage collection may have moved the chunk into a new pack since the index
-  // was read (the snapshot itself is held): catch up with the index files once and retry.
+  // was read (the snapshot itself is held): catch up with the index files and retry.
+  bool reloaded = false;
   {
-    std::lock_guard lock(*source.reloading);
-    if (auto reloaded = source.repository->reload_index(); !reloaded)
-      log::warn("{}: {}", source.repository->path(), reloaded.error().message());
+    std::lock_guard lock(source.reload->mutex);
+    auto now = std::chrono::steady_clock::now();
+    if (now - source.reload->last >= kReloadInterval) {
+      source.reload->last = now;
+      if (auto caught_up = source.repository->reload_index(); caught_up)
+        reloaded = true;
+      else
+        log::warn("{}: {}", source.repository->path(), caught_up.error().message());
+    }
   }
-  return with_context(source.repository->read_chunk_into(id, data), "chunk {} of snapshot {}",
-                      index, snapshot.id);
+  if (reloaded) read = source.repository->read_chunk_into(id, data);
+  return with_context(std::move(read), "chunk {} of snapshot {}", index, snapshot.id);
 }
 
 // The repository's config.json (no key needed), when it can be read.

@@ -117,13 +117,16 @@ TEST_F(PruneTest, PacksNoIndexNamesAreCollected) {
 TEST_F(PruneTest, HoldsAreReadBackReplacedAndRemoved) {
   auto repo = make_repo();
   EXPECT_TRUE(read_holds(*repo).value().empty()) << "no holds directory is no holds";
-  SnapshotHold first{.snapshot = "aaaa",
+  std::string a = backup(*repo, random_data(4 * 4096, 6), "a").id;
+  std::string b = backup(*repo, random_data(4 * 4096, 7), "b").id;
+  if (b < a) std::swap(a, b);  // read back in file name order
+  SnapshotHold first{.snapshot = a,
                      .image = "/disks/web/disk-0.img",
                      .holder = "web",
                      .host = this_host(),
                      .time = 7,
                      .file = {}};
-  SnapshotHold second{.snapshot = "bbbb",
+  SnapshotHold second{.snapshot = b,
                       .image = "/disks/db/disk-0.img",
                       .holder = "db",
                       .host = "elsewhere",
@@ -132,16 +135,23 @@ TEST_F(PruneTest, HoldsAreReadBackReplacedAndRemoved) {
   ASSERT_TRUE(write_hold(*repo, first));
   ASSERT_TRUE(write_hold(*repo, second));
   first.holder = "web, again";
-  ASSERT_TRUE(write_hold(*repo, first)) << "the same snapshot and image: replaced";
+  ASSERT_TRUE(write_hold(*repo, first)) << "the same snapshot, host and image: replaced";
   auto holds = read_holds(*repo).value();
   ASSERT_EQ(holds.size(), 2u);
-  EXPECT_EQ(holds[0].snapshot, "aaaa");
+  EXPECT_EQ(holds[0].snapshot, a);
   EXPECT_EQ(holds[0].image, "/disks/web/disk-0.img");
   EXPECT_EQ(holds[0].holder, "web, again");
   EXPECT_EQ(holds[0].host, this_host());
   EXPECT_EQ(holds[0].time, 7);
   EXPECT_EQ(holds[0].file, first.file);
   EXPECT_EQ(holds[1].host, "elsewhere");
+  // The same snapshot and image path on another host is another restore: its own hold.
+  SnapshotHold twin = first;
+  twin.host = "twin";
+  ASSERT_TRUE(write_hold(*repo, twin));
+  EXPECT_NE(twin.file, first.file);
+  EXPECT_EQ(read_holds(*repo).value().size(), 3u);
+  ASSERT_TRUE(remove_hold(twin));
   ASSERT_TRUE(remove_hold(holds[0]));
   ASSERT_TRUE(remove_hold(holds[0])) << "a hold already gone";
   ASSERT_EQ(read_holds(*repo).value().size(), 1u);
@@ -149,6 +159,20 @@ TEST_F(PruneTest, HoldsAreReadBackReplacedAndRemoved) {
   auto damaged = read_holds(*repo);
   ASSERT_FALSE(damaged);
   EXPECT_NE(damaged.error().message().find("cccc.0.json"), std::string::npos);
+}
+
+TEST_F(PruneTest, NoHoldOnASnapshotAPruneRemoved) {
+  auto repo = make_repo();
+  SnapshotHold hold{.snapshot = "0123abcd",
+                    .image = "/disks/late/disk-0.img",
+                    .holder = "late",
+                    .host = this_host(),
+                    .time = 1,
+                    .file = {}};
+  auto refused = write_hold(*repo, hold);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ENOENT) << refused.error().message();
+  EXPECT_TRUE(read_holds(*repo).value().empty()) << "the hold it wrote is taken back";
 }
 
 TEST_F(PruneTest, AHeldSnapshotStopsThePrune) {
