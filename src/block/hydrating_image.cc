@@ -108,8 +108,7 @@ HydratingImage::HydratingImage(UniqueFd fd, Options options, Fetch fetch,
       m_blocks((m_options.disk_bytes + m_options.granularity - 1) / m_options.granularity),
       m_fetch(std::move(fetch)),
       m_present(std::move(present)),
-      m_present_count(count_bits(m_present)),
-      m_unsettled(m_present.size(), 0) {}
+      m_present_count(count_bits(m_present)) {}
 
 HydratingImage::~HydratingImage() {
   if (m_thread.joinable()) {
@@ -171,34 +170,38 @@ Result<void> HydratingImage::prepare(uint64_t offset, uint64_t length, bool over
   std::lock_guard lock(m_mutex);
   // Only once every fetch succeeded: when one fails the write is not made, and a block marked
   // present that it never wrote would read as zeros instead of the backup's data.
-  // Unsettled until the write completes (settle()): persist() leaves them out meanwhile, so
-  // a crash before the data lands never lists a block that holds neither old nor new data.
-  for (uint64_t index = offset / granularity; index * granularity < end; ++index)
-    if (!is_present(index) && replaced(index)) {
+  // Unsettled until the writes to it complete (settle()): persist() leaves them out meanwhile,
+  // so a crash before the data lands never lists a block that holds neither old nor new data.
+  // Another write to an unsettled block counts too: the block settles with the last of them,
+  // present if any landed.
+  for (uint64_t index = offset / granularity; index * granularity < end; ++index) {
+    if (auto found = m_unsettled.find(index); found != m_unsettled.end()) {
+      ++found->second.writes;
+    } else if (!is_present(index) && replaced(index)) {
       set_present(index);
-      m_unsettled[index / 64] |= uint64_t{1} << (index % 64);
-      ++m_unsettled_count;
+      m_unsettled.emplace(index, Unsettled{});
     }
+  }
   return {};
 }
 
 void HydratingImage::settle(uint64_t offset, uint64_t length, bool landed) {
   if (length == 0) return;
   std::lock_guard lock(m_mutex);
-  if (m_unsettled_count == 0) return;
+  if (m_unsettled.empty()) return;
   uint64_t end = std::min(offset + length, m_options.disk_bytes);
   for (uint64_t index = offset / m_options.granularity; index * m_options.granularity < end;
        ++index) {
-    uint64_t bit = uint64_t{1} << (index % 64);
-    if (m_unsettled[index / 64] & bit) {
-      m_unsettled[index / 64] &= ~bit;
-      --m_unsettled_count;
-      m_changed = true;
-      if (!landed) {  // what the block holds now is neither: the backup's data comes back
-        m_present[index / 64] &= ~bit;
-        --m_present_count;
-      }
+    auto found = m_unsettled.find(index);
+    if (found == m_unsettled.end()) continue;
+    found->second.landed |= landed;
+    if (--found->second.writes > 0) continue;
+    if (!found->second.landed) {  // what the block holds is neither: the backup's comes back
+      m_present[index / 64] &= ~(uint64_t{1} << (index % 64));
+      --m_present_count;
     }
+    m_unsettled.erase(found);
+    m_changed = true;
   }
 }
 
@@ -213,9 +216,10 @@ Result<void> HydratingImage::persist() {
     state.granularity = m_options.granularity;
     state.disk_bytes = m_options.disk_bytes;
     state.baseline = m_options.source;
-    state.valid = m_present_count == m_blocks && m_unsettled_count == 0;
+    state.valid = m_present_count == m_blocks && m_unsettled.empty();
     state.words = m_present;
-    for (size_t i = 0; i < state.words.size(); ++i) state.words[i] &= ~m_unsettled[i];
+    for (const auto& [index, unsettled] : m_unsettled)
+      state.words[index / 64] &= ~(uint64_t{1} << (index % 64));
   }
   // Every block listed has been written; it must be on disk before the list is.
   auto saved = [&]() -> Result<void> {

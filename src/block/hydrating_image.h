@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/error.h"
@@ -77,9 +78,10 @@ class HydratingImage {
   // covers whole are only marked present. Fails when a fetch does (no block the range covers
   // whole is marked then). From one thread at a time (the device's I/O thread).
   Result<void> prepare(uint64_t offset, uint64_t length, bool overwrite);
-  // After the guest's I/O that prepare(..., true) announced ended: `landed`, the blocks it
-  // replaced whole may be listed as present from now on; failed or dropped (a device reset),
-  // they are missing again and the backup's data is fetched at the next touch.
+  // Once after each guest write that prepare(..., true) announced, when it ended. A block a
+  // write replaced whole settles with the last write to it then in flight: if any landed, it
+  // may be listed as present from now on; if all failed or were dropped (a device reset), it
+  // is missing again and the backup's data is fetched at the next touch.
   void settle(uint64_t offset, uint64_t length, bool landed = true);
   // After the guest's flush completed: makes what is present durable (a no-op when nothing
   // changed since the last time).
@@ -116,8 +118,13 @@ class HydratingImage {
   Fetch m_fetch;               // dropped once complete: the source is closed
   std::vector<uint64_t> m_present;
   uint64_t m_present_count = 0;
-  std::vector<uint64_t> m_unsettled;  // replaced whole by a write still in flight
-  uint64_t m_unsettled_count = 0;
+  // Blocks a write replaces whole, marked present before it lands: until every write to the
+  // block then in flight completed (settle()), and whether any of them landed.
+  struct Unsettled {
+    uint32_t writes = 1;
+    bool landed = false;
+  };
+  std::unordered_map<uint64_t, Unsettled> m_unsettled;
   uint64_t m_failed = 0;
   uint64_t m_fetched_bytes = 0;
   bool m_changed = false;  // since the last persist

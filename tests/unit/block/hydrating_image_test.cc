@@ -178,6 +178,34 @@ TEST_F(HydratingImageTest, ABlockReplacedByAWriteStillInFlightIsNotPersisted) {
   EXPECT_EQ(source.total_fetches(), 0);
 }
 
+TEST_F(HydratingImageTest, ABlockSettlesWithTheLastWriteToItInFlight) {
+  FakeSource source(kDisk);
+  auto image = open(source);
+  ASSERT_NE(image, nullptr);
+  auto listed = [&] {
+    EXPECT_TRUE(image->persist());
+    auto state = load_bitmap_file(HydratingImage::state_path(m_image));
+    return state && *state ? (*state)->words : std::vector<uint64_t>{};
+  };
+  // W1 replaces block 1 whole; W2 writes part of it while W1 is still in flight.
+  ASSERT_TRUE(image->prepare(kGranularity, kGranularity, true));
+  ASSERT_TRUE(image->prepare(kGranularity + 512, 512, true));
+  image->settle(kGranularity + 512, 512, true);  // W2 landed
+  EXPECT_EQ(listed(), std::vector<uint64_t>{0}) << "W1 is still in flight";
+  image->settle(kGranularity, kGranularity, false);  // W1 failed
+  EXPECT_EQ(image->progress().present_blocks, 1u) << "W2's data, acknowledged, stays";
+  EXPECT_EQ(listed(), std::vector<uint64_t>{0b10});
+  // Both writes to block 3 fail: it is missing again, and the backup's data comes back.
+  ASSERT_TRUE(image->prepare(3 * kGranularity, kGranularity, true));
+  ASSERT_TRUE(image->prepare(3 * kGranularity, 100, true));
+  image->settle(3 * kGranularity, 100, false);
+  image->settle(3 * kGranularity, kGranularity, false);
+  EXPECT_EQ(image->progress().present_blocks, 1u);
+  ASSERT_TRUE(image->prepare(3 * kGranularity, 1, false));
+  EXPECT_EQ(source.fetches(3), 1);
+  EXPECT_EQ(source.fetches(1), 0);
+}
+
 TEST_F(HydratingImageTest, PresentBlocksSurviveAReopenWithTheSameSource) {
   FakeSource source(kDisk);
   {
