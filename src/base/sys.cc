@@ -1,11 +1,15 @@
 #include "base/sys.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <memory>
 
 namespace haven::sys {
 
@@ -131,6 +135,19 @@ bool is_immutable(const std::string& path) {
   auto fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   int flags = 0;
   return fd && ::ioctl(fd->get(), FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL);
+}
+
+Result<std::vector<std::string>> list_directory(const std::string& directory) {
+  DIR* dir = ::opendir(directory.c_str());
+  if (!dir) return errno_error("open {}", directory);
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, ::closedir);
+  std::vector<std::string> names;
+  while (dirent* entry = ::readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 }  // namespace haven::sys

@@ -26,6 +26,9 @@ inline Result<int> ioctl(int fd, unsigned long request, const void* arg, const c
 // Whole file into memory, refusing files over `max_size` bytes.
 Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_size);
 
+// The names in a directory (not . or ..), sorted.
+Result<std::vector<std::string>> list_directory(const std::string& directory);
+
 // Reads until end of file, for files whose size says nothing (/proc, pipes); refuses more than
 // `max_size` bytes.
 Result<std::string> read_until_end(const std::string& path, size_t max_size);

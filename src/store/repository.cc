@@ -1,6 +1,5 @@
 #include "store/repository.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -21,20 +20,6 @@ std::span<const uint8_t> bytes_of(std::string_view text) {
   return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
 }
 
-// Names in `directory` (not . or ..), or an error naming it.
-Result<std::vector<std::string>> list_directory(const std::string& directory) {
-  DIR* dir = ::opendir(directory.c_str());
-  if (!dir) return errno_error("open {}", directory);
-  std::vector<std::string> names;
-  while (dirent* entry = ::readdir(dir)) {
-    std::string name = entry->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
-  }
-  ::closedir(dir);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 bool is_temporary(const std::string& name) {
   return name.find(".tmp-") != std::string::npos;
 }
@@ -51,7 +36,7 @@ Result<void> Repository::init(const std::string& path, const InitOptions& option
     return make_error("an encrypted repository needs a passphrase");
   if (::mkdir(path.c_str(), 0700) != 0) {
     if (errno != EEXIST) return errno_error("create {}", path);
-    auto names = TRY(list_directory(path));
+    auto names = TRY(sys::list_directory(path));
     if (!names.empty())
       return make_error(
           "{} already exists and is not empty (a repository needs a new or empty "
@@ -148,7 +133,7 @@ Result<WriterLock> Repository::lock_for_writing() {
   std::string pid = std::to_string(::getpid());
   if (::ftruncate(fd.get(), 0) == 0) (void)::pwrite(fd.get(), pid.data(), pid.size(), 0);
   // Whatever is in tmp/ now was left by a writer that died.
-  if (auto names = list_directory(tmp_dir()))
+  if (auto names = sys::list_directory(tmp_dir()))
     for (const std::string& name : *names) ::unlink((tmp_dir() + "/" + name).c_str());
   return WriterLock(std::move(fd));
 }
@@ -189,7 +174,7 @@ Result<void> Repository::reload_index() {
 }
 
 Result<std::vector<std::string>> Repository::index_files() const {
-  auto names = TRY(list_directory(m_path + "/index"));
+  auto names = TRY(sys::list_directory(m_path + "/index"));
   std::erase_if(names, is_temporary);
   return names;
 }
@@ -306,7 +291,7 @@ Result<Snapshot> Repository::read_snapshot(const std::string& id) const {
 }
 
 Result<std::vector<std::string>> Repository::snapshot_ids() const {
-  auto names = TRY(list_directory(m_path + "/snapshots"));
+  auto names = TRY(sys::list_directory(m_path + "/snapshots"));
   std::erase_if(names, is_temporary);
   return names;
 }

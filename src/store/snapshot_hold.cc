@@ -5,8 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
@@ -79,14 +77,7 @@ Result<std::vector<SnapshotHold>> read_holds(const Repository& repository) {
   std::string dir = holds_dir(repository);
   std::vector<SnapshotHold> holds;
   if (::access(dir.c_str(), F_OK) != 0 && errno == ENOENT) return holds;
-  std::vector<std::string> names;
-  std::error_code listing;
-  std::filesystem::directory_iterator entry(dir, listing);
-  for (; !listing && entry != std::filesystem::directory_iterator(); entry.increment(listing))
-    names.push_back(entry->path().filename().string());
-  if (listing) return make_error("list {}: {}", dir, listing.message());
-  std::ranges::sort(names);
-  for (const std::string& name : names) {
+  for (const std::string& name : TRY(sys::list_directory(dir))) {
     if (!is_hold_name(name)) continue;  // temporaries of a write that died
     std::string path = dir + "/" + name;
     auto bytes = sys::read_file(path, kHoldFileBytes);

@@ -243,5 +243,24 @@ TEST(SysIoctl, SuccessReturnsTheIoctlsValue) {
   EXPECT_EQ(available, 3);
 }
 
+TEST(ListDirectory, NamesSortedWithoutDotsAndMissingIsAnError) {
+  std::string dir = ::testing::TempDir() + "haven-sys-list-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  for (const char* name : {"b", "a", "c.json"}) {
+    int fd = ::open((dir + "/" + name).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+  }
+  auto names = sys::list_directory(dir);
+  ASSERT_TRUE(names) << names.error().message();
+  EXPECT_EQ(*names, (std::vector<std::string>{"a", "b", "c.json"}));
+  for (const char* name : {"b", "a", "c.json"}) ::unlink((dir + "/" + name).c_str());
+  ::rmdir(dir.c_str());
+  auto missing = sys::list_directory(dir);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ENOENT);
+  EXPECT_NE(missing.error().message().find(dir), std::string::npos);
+}
+
 }  // namespace
 }  // namespace haven
