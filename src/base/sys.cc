@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -113,6 +114,18 @@ Result<UniqueFd> eventfd(unsigned initial, int flags) {
   int fd = ::eventfd(initial, flags | EFD_CLOEXEC);
   if (fd < 0) return errno_error("eventfd");
   return UniqueFd(fd);
+}
+
+Result<UniqueFd> timerfd_once(std::chrono::nanoseconds delay) {
+  int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) return errno_error("timerfd_create");
+  UniqueFd timer(fd);
+  itimerspec when{};
+  auto ns = std::max<int64_t>(delay.count(), 1);  // 0 would disarm it
+  when.it_value.tv_sec = ns / 1000000000;
+  when.it_value.tv_nsec = ns % 1000000000;
+  if (::timerfd_settime(timer.get(), 0, &when, nullptr) != 0) return errno_error("timerfd_settime");
+  return timer;
 }
 
 Result<bool> set_immutable(const std::string& path, bool immutable) {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -52,5 +53,7 @@ bool is_immutable(const std::string& path);
 Result<size_t> read_some(int fd, std::span<uint8_t> data);
 
 Result<UniqueFd> eventfd(unsigned initial, int flags);
+// A non-blocking timerfd (CLOCK_MONOTONIC) that becomes readable once, `delay` from now.
+Result<UniqueFd> timerfd_once(std::chrono::nanoseconds delay);
 
 }  // namespace haven::sys

@@ -5,25 +5,53 @@
 
 namespace haven::devices {
 
+Bus::Bus(std::string_view name) : m_name(name) {
+  m_tables.push_back(std::make_unique<Table>());
+  m_current.store(m_tables.back().get(), std::memory_order_release);
+}
+
+Bus::~Bus() = default;
+
+void Bus::publish(std::unique_ptr<Table> table) {
+  m_current.store(table.get(), std::memory_order_release);
+  m_tables.push_back(std::move(table));
+}
+
 Result<void> Bus::add(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t length) {
   if (length == 0 || base + length < base)
     return make_error("{} bus: bad range {:#x}+{:#x} for {}", m_name, base, length, device->name());
-  auto it = std::lower_bound(m_ranges.begin(), m_ranges.end(), base,
+  std::lock_guard lock(m_mutex);
+  auto table = std::make_unique<Table>(*m_tables.back());
+  auto it = std::lower_bound(table->begin(), table->end(), base,
                              [](const Range& r, uint64_t b) { return r.base < b; });
-  if (it != m_ranges.end() && it->base < base + length)
+  if (it != table->end() && it->base < base + length)
     return make_error("{} bus: {} at {:#x}+{:#x} overlaps {}", m_name, device->name(), base, length,
                       it->device->name());
-  if (it != m_ranges.begin() && std::prev(it)->base + std::prev(it)->length > base)
+  if (it != table->begin() && std::prev(it)->base + std::prev(it)->length > base)
     return make_error("{} bus: {} at {:#x}+{:#x} overlaps {}", m_name, device->name(), base, length,
                       std::prev(it)->device->name());
-  m_ranges.insert(it, Range{base, length, std::move(device)});
+  table->insert(it, Range{base, length, std::move(device)});
+  publish(std::move(table));
   return {};
 }
 
+bool Bus::remove(const BusDevice& device, uint64_t base) {
+  std::lock_guard lock(m_mutex);
+  auto table = std::make_unique<Table>(*m_tables.back());
+  auto it = std::find_if(table->begin(), table->end(), [&](const Range& range) {
+    return range.base == base && range.device.get() == &device;
+  });
+  if (it == table->end()) return false;
+  table->erase(it);
+  publish(std::move(table));
+  return true;
+}
+
 const Bus::Range* Bus::find(uint64_t address, uint64_t length) const {
-  auto it = std::upper_bound(m_ranges.begin(), m_ranges.end(), address,
+  const Table& ranges = *m_current.load(std::memory_order_acquire);
+  auto it = std::upper_bound(ranges.begin(), ranges.end(), address,
                              [](uint64_t a, const Range& r) { return a < r.base; });
-  if (it == m_ranges.begin()) return nullptr;
+  if (it == ranges.begin()) return nullptr;
   const Range& range = *std::prev(it);
   uint64_t offset = address - range.base;
   // The whole access must fall inside the range, without wrapping.

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -33,13 +35,22 @@ class BusDevice {
   }
 };
 
-// An address space (the I/O ports, or MMIO) with devices at non-overlapping ranges. Ranges
-// are registered while the machine is built; afterwards lookups need no lock.
+// An address space (the I/O ports, or MMIO) with devices at non-overlapping ranges. Most
+// ranges are registered while the machine is built, but a device may also appear, move or go
+// while vCPUs run (a chipset register the guest programs, such as the PIIX4's PM base): every
+// change publishes a new range table, and lookups read the current one without a lock. Old
+// tables stay alive until the bus goes (changes are rare: a few per boot).
 class Bus {
  public:
-  explicit Bus(std::string_view name) : m_name(name) {}
+  explicit Bus(std::string_view name);
+  ~Bus();
+  Bus(const Bus&) = delete;
+  Bus& operator=(const Bus&) = delete;
 
+  // Safe at any time, from any thread.
   Result<void> add(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t length);
+  // Removes `device`'s range that starts at `base`; false if there is none.
+  bool remove(const BusDevice& device, uint64_t base);
 
   // Dispatch an access. With no device there, reads see all ones (an open bus) and writes
   // vanish; both return false so the caller can log the stray access.
@@ -52,10 +63,15 @@ class Bus {
     uint64_t length;
     std::shared_ptr<BusDevice> device;
   };
+  using Table = std::vector<Range>;  // sorted by base
   const Range* find(uint64_t address, uint64_t length) const;
+  // Makes `table` the current one (the caller holds m_mutex).
+  void publish(std::unique_ptr<Table> table);
 
   std::string_view m_name;
-  std::vector<Range> m_ranges;  // sorted by base
+  std::atomic<const Table*> m_current;
+  std::mutex m_mutex;                            // serializes changes
+  std::vector<std::unique_ptr<Table>> m_tables;  // the current one last
 };
 
 }  // namespace haven::devices

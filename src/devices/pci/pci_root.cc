@@ -14,12 +14,31 @@ constexpr uint8_t kResetControlWritable = 0x0e;  // full reset, reset CPU, syste
 
 }  // namespace
 
-Result<void> PciRoot::add(uint32_t device, std::shared_ptr<PciFunction> function) {
+namespace {
+
+// The text a slot goes by in errors and snapshots: "3" for function 0 (as snapshots always
+// named slots), "1.3" for another function.
+std::string slot_key(uint32_t index) {
+  uint32_t device = index / PciRoot::kFunctionsPerDevice;
+  uint32_t fn = index % PciRoot::kFunctionsPerDevice;
+  return fn == 0 ? std::to_string(device) : fmt::format("{}.{}", device, fn);
+}
+
+std::string slot_name(uint32_t index) {
+  return fmt::format("00:{:02x}.{}", index / PciRoot::kFunctionsPerDevice,
+                     index % PciRoot::kFunctionsPerDevice);
+}
+
+}  // namespace
+
+Result<void> PciRoot::add(uint32_t device, uint32_t fn, std::shared_ptr<PciFunction> function) {
   std::lock_guard lock(m_mutex);
   if (device >= kDevicesPerBus) return make_error("PCI device number {} is not 0..31", device);
-  if (m_devices[device])
-    return make_error("PCI slot 00:{:02x}.0 already holds {}", device, m_devices[device]->name());
-  m_devices[device] = std::move(function);
+  if (fn >= kFunctionsPerDevice) return make_error("PCI function number {} is not 0..7", fn);
+  uint32_t index = device * kFunctionsPerDevice + fn;
+  if (m_functions[index])
+    return make_error("PCI slot {} already holds {}", slot_name(index), m_functions[index]->name());
+  m_functions[index] = std::move(function);
   return {};
 }
 
@@ -29,8 +48,8 @@ PciFunction* PciRoot::selected(uint32_t& register_offset) {
   uint32_t device = (m_address >> 11) & 0x1f;
   uint32_t function = (m_address >> 8) & 0x7;
   register_offset = m_address & 0xfc;
-  if (bus != 0 || function != 0) return nullptr;
-  return m_devices[device].get();
+  if (bus != 0) return nullptr;
+  return m_functions[device * kFunctionsPerDevice + function].get();
 }
 
 void PciRoot::read(uint64_t offset, std::span<uint8_t> data) {
@@ -69,13 +88,13 @@ void PciRoot::write(uint64_t offset, std::span<const uint8_t> data) {
 }
 
 bool PciRoot::mmio_read(uint64_t address, std::span<uint8_t> data) {
-  for (const auto& function : m_devices)
+  for (const auto& function : m_functions)
     if (function && function->mmio_read(address, data)) return true;
   return false;
 }
 
 bool PciRoot::mmio_write(uint64_t address, std::span<const uint8_t> data) {
-  for (const auto& function : m_devices)
+  for (const auto& function : m_functions)
     if (function && function->mmio_write(address, data)) return true;
   return false;
 }
@@ -90,10 +109,10 @@ void PciMmioWindow::write(uint64_t offset, std::span<const uint8_t> data) {
 
 DeviceState PciRoot::save_state() {
   DeviceState functions = DeviceState::object();
-  for (uint32_t slot = 0; slot < kDevicesPerBus; ++slot)
-    if (m_devices[slot]) {
-      DeviceState state = m_devices[slot]->save_state();
-      if (!state.is_null()) functions[std::to_string(slot)] = std::move(state);
+  for (uint32_t index = 0; index < m_functions.size(); ++index)
+    if (m_functions[index]) {
+      DeviceState state = m_functions[index]->save_state();
+      if (!state.is_null()) functions[slot_key(index)] = std::move(state);
     }
   std::lock_guard lock(m_mutex);
   return {{"address", m_address}, {"reset_control", m_reset_control}, {"functions", functions}};
@@ -108,18 +127,18 @@ Result<void> PciRoot::restore_state(const DeviceState& state) {
   if (!state.contains("functions") || !state["functions"].is_object())
     return make_error("PCI state has no 'functions'");
   const DeviceState& functions = state["functions"];
-  for (uint32_t slot = 0; slot < kDevicesPerBus; ++slot) {
-    std::string key = std::to_string(slot);
+  for (uint32_t index = 0; index < m_functions.size(); ++index) {
+    std::string key = slot_key(index);
     bool saved = functions.contains(key);
-    if (!m_devices[slot]) {
+    if (!m_functions[index]) {
       if (saved)
-        return make_error("the snapshot has a PCI function at 00:{:02x}.0 and this VM has none",
-                          slot);
+        return make_error("the snapshot has a PCI function at {} and this VM has none",
+                          slot_name(index));
       continue;
     }
     if (!saved) continue;  // a function without state
-    TRY(with_context(m_devices[slot]->restore_state(functions[key]), "PCI 00:{:02x}.0 ({})", slot,
-                     m_devices[slot]->name()));
+    TRY(with_context(m_functions[index]->restore_state(functions[key]), "PCI {} ({})",
+                     slot_name(index), m_functions[index]->name()));
   }
   return {};
 }

@@ -24,12 +24,17 @@ class PciRoot final : public BusDevice {
   static constexpr uint16_t kBasePort = 0xcf8;
   static constexpr uint16_t kPortCount = 8;
   static constexpr uint32_t kDevicesPerBus = 32;
+  static constexpr uint32_t kFunctionsPerDevice = 8;
 
   explicit PciRoot(GuestRequestHandler on_request) : m_on_request(std::move(on_request)) {}
 
-  // Puts `function` at 00:device.0. Only while the machine is built: MMIO dispatch walks
-  // the slots without a lock.
-  Result<void> add(uint32_t device, std::shared_ptr<PciFunction> function);
+  // Puts `function` at 00:device.fn (function 0 unless given). Only while the machine is
+  // built: MMIO dispatch walks the slots without a lock. A device with functions besides 0
+  // must say so in function 0's header type (bit 7), or software never looks past function 0.
+  Result<void> add(uint32_t device, std::shared_ptr<PciFunction> function) {
+    return add(device, 0, std::move(function));
+  }
+  Result<void> add(uint32_t device, uint32_t fn, std::shared_ptr<PciFunction> function);
 
   // An access to the PCI memory window at absolute `address`: the function whose BAR decodes
   // it answers; false if none does.
@@ -51,7 +56,8 @@ class PciRoot final : public BusDevice {
   GuestRequestHandler m_on_request;
   uint32_t m_address = 0;
   uint8_t m_reset_control = 0;
-  std::array<std::shared_ptr<PciFunction>, kDevicesPerBus> m_devices;
+  // By device * kFunctionsPerDevice + function.
+  std::array<std::shared_ptr<PciFunction>, kDevicesPerBus * kFunctionsPerDevice> m_functions;
 };
 
 // The PCI memory window on the MMIO bus, forwarding to the functions' BARs. Unclaimed
