@@ -24,7 +24,7 @@ inline constexpr uint64_t kFeatureIndirectDescriptors = 1ull << 28;
 inline constexpr uint64_t kFeatureEventIndex = 1ull << 29;
 inline constexpr uint64_t kFeatureVersion1 = 1ull << 32;
 
-enum class DeviceType : uint16_t { net = 1, block = 2, console = 3, rng = 4 };
+enum class DeviceType : uint16_t { net = 1, block = 2, console = 3, rng = 4, scsi = 8 };
 
 // What a running device raises toward the driver; safe from any thread.
 class Interrupts {
