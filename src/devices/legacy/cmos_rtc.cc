@@ -1,5 +1,7 @@
 #include "devices/legacy/cmos_rtc.h"
 
+#include <algorithm>
+#include <chrono>
 #include <ctime>
 
 namespace haven::devices::legacy {
@@ -20,7 +22,11 @@ constexpr uint8_t kCentury = 0x32;
 
 constexpr uint8_t kAUpdateInProgress = 0x80;
 constexpr uint8_t kADefault = 0x26;  // 32.768 kHz time base, 1024 Hz rate
-constexpr uint8_t kBSet = 0x80;      // updates halted while the guest sets the clock
+constexpr uint8_t kARateMask = 0x0f;
+constexpr uint8_t kBSet = 0x80;        // updates halted while the guest sets the clock
+constexpr uint8_t kBPeriodic = 0x40;   // PIE
+constexpr uint8_t kCInterrupt = 0x80;  // IRQF
+constexpr uint8_t kCPeriodic = 0x40;   // PF
 constexpr uint8_t kBBinary = 0x04;
 constexpr uint8_t kB24Hour = 0x02;
 constexpr uint8_t kDValidRam = 0x80;
@@ -38,10 +44,58 @@ int64_t system_seconds() {
 
 }  // namespace
 
-CmosRtc::CmosRtc(Clock clock) : m_clock(clock ? std::move(clock) : Clock(system_seconds)) {
+CmosRtc::CmosRtc(Clock clock, IrqLine irq)
+    : m_clock(clock ? std::move(clock) : Clock(system_seconds)), m_irq(std::move(irq)) {
   m_ram[kStatusA] = kADefault;
   m_ram[kStatusB] = kB24Hour;
   m_ram[kStatusD] = kDValidRam;
+  if (m_irq) m_periodic = std::jthread([this](std::stop_token stop) { run_periodic(stop); });
+}
+
+CmosRtc::~CmosRtc() {
+  if (m_periodic.joinable()) {
+    m_periodic.request_stop();
+    m_periodic.join();
+  }
+}
+
+void CmosRtc::set_nvram(uint8_t index, uint8_t value) {
+  std::lock_guard lock(m_mutex);
+  if (index < m_ram.size() && !is_time_register(index) && index > kStatusD) m_ram[index] = value;
+}
+
+std::chrono::nanoseconds CmosRtc::periodic_interval() const {
+  // Rate select (MC146818A, table 3, 32.768 kHz time base): 1 and 2 are 256 and 128 Hz, 3..15
+  // are 32768 >> (rate - 1) Hz. Faster than 1024 Hz is delivered at 1024 Hz.
+  unsigned rate = m_ram[kStatusA] & kARateMask;
+  unsigned hertz = rate == 1 ? 256 : rate == 2 ? 128 : 32768u >> (rate - 1);
+  hertz = std::min(hertz, 1024u);
+  return std::chrono::nanoseconds(1000000000 / hertz);
+}
+
+void CmosRtc::run_periodic(std::stop_token stop) {
+  std::unique_lock lock(m_mutex);
+  auto enabled = [this] {
+    return (m_ram[kStatusB] & kBPeriodic) && (m_ram[kStatusA] & kARateMask);
+  };
+  auto next = std::chrono::steady_clock::now();
+  while (!stop.stop_requested()) {
+    if (!enabled()) {
+      m_periodic_changed.wait(lock, stop, enabled);
+      next = std::chrono::steady_clock::now();
+      continue;
+    }
+    next += periodic_interval();
+    if (m_periodic_changed.wait_until(lock, stop, next, [&] { return !enabled(); })) continue;
+    if (stop.stop_requested()) break;
+    // A tick: flag it and pulse the line (IRQ 8 is edge-triggered on the PIC).
+    m_flags |= kCInterrupt | kCPeriodic;
+    m_irq(true);
+    m_irq(false);
+    // Fell behind (a stopped process): start afresh instead of firing a burst.
+    auto now = std::chrono::steady_clock::now();
+    if (now - next > std::chrono::milliseconds(100)) next = now;
+  }
 }
 
 void CmosRtc::read(uint64_t offset, std::span<uint8_t> data) {
@@ -70,8 +124,11 @@ uint8_t CmosRtc::read_data() {
   switch (m_index) {
     case kStatusA:
       return m_ram[kStatusA] & ~kAUpdateInProgress;
-    case kStatusC:
-      return 0;  // no interrupt flags, ever
+    case kStatusC: {
+      uint8_t flags = m_flags;
+      m_flags = 0;
+      return flags;
+    }
     case kStatusD:
       return kDValidRam;
     default:
@@ -88,6 +145,12 @@ void CmosRtc::write_data(uint8_t value) {
     if (!was_set && set) store_time(now());  // freeze the registers for the guest to edit
     m_ram[kStatusB] = value;
     if (was_set && !set) m_offset = stored_time() - m_clock();
+    m_periodic_changed.notify_all();
+    return;
+  }
+  if (m_index == kStatusA) {
+    m_ram[kStatusA] = value & ~kAUpdateInProgress;
+    m_periodic_changed.notify_all();
     return;
   }
   if (m_index == kStatusC || m_index == kStatusD) return;  // read-only
@@ -160,6 +223,7 @@ Result<void> CmosRtc::restore_state(const DeviceState& state) {
   if (m_index > kIndexMask) return make_error("state field 'index' is out of range");
   TRY(state_bytes_into(state, "ram", m_ram));
   m_offset = TRY(state_field<int64_t>(state, "offset"));
+  m_periodic_changed.notify_all();
   return {};
 }
 

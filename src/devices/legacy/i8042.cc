@@ -12,7 +12,7 @@ constexpr uint8_t kCommandPulseReset = 0xfe;
 
 void I8042::read(uint64_t, std::span<uint8_t> data) {
   // Data port: nothing buffered. Status: output buffer empty, input buffer empty.
-  std::fill(data.begin(), data.end(), 0);
+  std::fill(data.begin(), data.end(), m_presence == Presence::controller ? 0 : 0xff);
 }
 
 void I8042::write(uint64_t offset, std::span<const uint8_t> data) {

@@ -1,0 +1,77 @@
+#pragma once
+
+// A CFI flash chip with Intel's command set, as QEMU's pflash_cfi01 models it for x86 guest
+// firmware: OVMF keeps its UEFI variables (the varstore, a per-guest copy of OVMF_VARS.fd) in
+// one. Haven keeps the array in a shared mapping of the varstore file and, while the chip is in
+// read-array mode, maps it into the guest as a read-only memory slot, so reads cost nothing and
+// only writes (commands) reach this device. Any command takes the chip out of read-array mode:
+// the slot is withdrawn (`romd(false)`) so reads see the status register, until a read-array
+// command puts it back (`romd(true)`).
+//
+// Commands, as OVMF uses them (OvmfPkg/QemuFlashFvbServicesRuntimeDxe/QemuFlash.c) and QEMU
+// answers them:
+//   0xff, 0xf0, 0x00  read array
+//   0x50              clear status (to 0), back to read array: OVMF's probe then expects 0x70
+//                     to read back 0x00, which is how it tells flash from RAM or ROM
+//   0x70              read status (0x80 "ready" once an operation completed)
+//   0x10, 0x40        program: the next write stores its bytes
+//   0x20 (+ 0xd0)     erase the 4 KiB sector the write falls in, to 0xff
+//   0x90, 0x98        read ID (zeros) and CFI query
+//   0x60 (+ 0xd0/01)  block lock commands: accepted, nothing is ever locked
+// Programmed data is stored as written (not ANDed with the old bits), as QEMU does. What the
+// guest programs or erases reaches the file's page cache at once (a crash of Haven loses
+// nothing) and is synced to disk when the operation is complete (`persist`).
+//
+// Threading: writes come from any vCPU (a UEFI OS calls SetVariable on whichever CPU it
+// likes); one lock serializes them.
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <span>
+
+#include "devices/bus.h"
+
+namespace haven::devices::firmware {
+
+class Pflash final : public BusDevice {
+ public:
+  static constexpr uint64_t kSectorSize = 4096;
+  // true: map the array into the guest read-only; false: let every read exit to read().
+  using RomdSwitch = std::function<void(bool romd)>;
+  // Makes [offset, offset + length) of the array durable.
+  using Persist = std::function<void(uint64_t offset, uint64_t length)>;
+
+  // `array` is the chip's contents (a multiple of the sector size) and must outlive the device.
+  // A read-only chip answers every command but changes nothing.
+  Pflash(std::span<uint8_t> array, bool writable, RomdSwitch romd, Persist persist);
+
+  std::string_view name() const override { return "pflash"; }
+  void read(uint64_t offset, std::span<uint8_t> data) override;
+  void write(uint64_t offset, std::span<const uint8_t> data) override;
+  // The command state (the array itself is the varstore file, saved on its own).
+  DeviceState save_state() override;
+  Result<void> restore_state(const DeviceState& state) override;
+
+  bool in_read_array_mode() const;
+  uint8_t status() const;
+
+ private:
+  // Cycle state: which command is being carried out and whether its data write is due.
+  enum class Mode : uint8_t { read_array, status, program, erase, id, query, lock };
+  void enter(Mode mode);
+  void program(uint64_t offset, std::span<const uint8_t> data);
+  void erase(uint64_t offset);
+  uint8_t query_byte(uint64_t offset) const;
+
+  std::span<uint8_t> m_array;
+  bool m_writable;
+  RomdSwitch m_romd;
+  Persist m_persist;
+  mutable std::mutex m_mutex;
+  Mode m_mode = Mode::read_array;
+  bool m_data_cycle = false;  // the command's second write is due
+  uint8_t m_status = 0x80;
+};
+
+}  // namespace haven::devices::firmware
