@@ -12,6 +12,8 @@ constexpr uint32_t kLeafTopology = 0xb;
 constexpr uint32_t kLeafTopologyV2 = 0x1f;
 constexpr uint32_t kLeafAmdAddressSizes = 0x80000008;
 constexpr uint32_t kLeafAmdTopology = 0x8000001e;
+constexpr uint32_t kLeafAmdMemoryEncryption = 0x8000001f;
+constexpr uint32_t kDefaultPhysicalBits = 36;  // what firmware assumes without leaf 0x80000008
 
 constexpr uint32_t kEcxHypervisor = 1u << 31;
 constexpr uint32_t kEdxHtt = 1u << 28;
@@ -78,6 +80,11 @@ std::vector<kvm_cpuid_entry2> build_guest_cpuid(std::span<const kvm_cpuid_entry2
         // ECX[15:12]: APIC-id bits for cores; ECX[7:0]: cores in the package - 1.
         entry.ecx = (id_bits(vcpu_count) << 12) | ((vcpu_count - 1) & 0xff);
         break;
+      case kLeafAmdMemoryEncryption:
+        // No SME/SEV for guests: with the SEV bit set, OVMF reads the SEV status MSR in its
+        // reset vector and on every string I/O, which faults under plain KVM.
+        entry.eax = entry.ebx = entry.ecx = entry.edx = 0;
+        break;
       case kLeafAmdTopology:
         entry.eax = apic_id;
         entry.ebx = vcpu_index & 0xff;  // core id; [15:8] threads per core - 1 = 0
@@ -89,6 +96,12 @@ std::vector<kvm_cpuid_entry2> build_guest_cpuid(std::span<const kvm_cpuid_entry2
     }
   }
   return entries;
+}
+
+uint32_t physical_address_bits(std::span<const kvm_cpuid_entry2> cpuid) {
+  for (const kvm_cpuid_entry2& entry : cpuid)
+    if (entry.function == kLeafAmdAddressSizes && (entry.eax & 0xff) != 0) return entry.eax & 0xff;
+  return kDefaultPhysicalBits;
 }
 
 }  // namespace haven::arch::x86

@@ -151,8 +151,12 @@ Bytes device(std::string_view name, std::initializer_list<Bytes> body) {
 }
 
 Bytes scope(std::string_view name, std::initializer_list<Bytes> body) {
+  return scope(name, std::vector<Bytes>(body));
+}
+
+Bytes scope(std::string_view name, const std::vector<Bytes>& body) {
   Bytes content = name_string(name);
-  append(content, concat(body));
+  for (const Bytes& part : body) append(content, part);
   return with_pkg_length({kScopeOp}, content);
 }
 
@@ -171,7 +175,12 @@ Bytes notify(std::string_view target, uint8_t value) {
 }
 
 Bytes resource_template(std::initializer_list<Bytes> descriptors) {
-  Bytes data = concat(descriptors);
+  return resource_template(std::vector<Bytes>(descriptors));
+}
+
+Bytes resource_template(const std::vector<Bytes>& descriptors) {
+  Bytes data;
+  for (const Bytes& descriptor : descriptors) append(data, descriptor);
   data.push_back(kEndTag);
   data.push_back(0);  // checksum 0: "treat as checksummed correctly"
   Bytes body = integer(data.size());

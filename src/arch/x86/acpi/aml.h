@@ -27,6 +27,7 @@ Bytes package(const std::vector<Bytes>& elements);  // at most 255 elements
 Bytes name(std::string_view name, const Bytes& object);
 Bytes device(std::string_view name, std::initializer_list<Bytes> body);
 Bytes scope(std::string_view name, std::initializer_list<Bytes> body);
+Bytes scope(std::string_view name, const std::vector<Bytes>& body);
 // Method (NAME, ARGS, NotSerialized) { body }
 Bytes method(std::string_view name, uint8_t arg_count, std::initializer_list<Bytes> body);
 // Notify (TARGET, value): TARGET a name resolved from where the method runs.
@@ -34,6 +35,7 @@ Bytes notify(std::string_view target, uint8_t value);
 
 // ResourceTemplate() { descriptors... } with its end tag.
 Bytes resource_template(std::initializer_list<Bytes> descriptors);
+Bytes resource_template(const std::vector<Bytes>& descriptors);
 Bytes io_port(uint16_t base, uint8_t length);  // IO (Decode16, base, base, 1, length)
 Bytes irq_no_flags(uint8_t irq);               // IRQNoFlags () { irq }
 // Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi }
