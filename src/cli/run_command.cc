@@ -31,6 +31,12 @@ struct RunOptions {
   std::vector<std::string> nets;
   bool rng = false;
   std::string virtio_console;
+  std::string firmware;
+  std::string cdrom;
+  std::string floppy;
+  std::string boot;
+  std::string nvram;
+  std::optional<int64_t> boot_timeout;
   bool print_config = false;
   bool verbose = false;
 };
@@ -76,17 +82,35 @@ Result<vmm::VmConfig> build_config(const RunOptions& options) {
     config.virtio_console =
         TRY(flag(vmm::parse_console(options.virtio_console), "--virtio-console"));
 
-  if (config.kernel.empty())
-    return make_error("--kernel: a kernel is required (or a --config with \"kernel\")");
+  if (!options.firmware.empty())
+    config.firmware = TRY(flag(vmm::parse_firmware(options.firmware), "--firmware"));
+  if (!options.cdrom.empty()) config.cdrom = options.cdrom;
+  if (!options.floppy.empty()) config.floppy = options.floppy;
+  if (!options.boot.empty())
+    config.boot_order = TRY(flag(vmm::parse_boot_order(options.boot), "--boot"));
+  if (!options.nvram.empty()) config.nvram = options.nvram;
+  if (options.boot_timeout) {
+    if (*options.boot_timeout < 0 || *options.boot_timeout > 86400)
+      return make_error("--boot-timeout: {} is not 0 (none) to 86400 seconds",
+                        *options.boot_timeout);
+    config.boot_timeout = static_cast<uint32_t>(*options.boot_timeout);
+  }
+
+  if (config.kernel.empty() && config.firmware == vmm::Firmware::none)
+    return make_error(
+        "--kernel: a kernel is required, or --firmware bios|uefi to boot the guest's own disk "
+        "or media");
   TRY(vmm::validate(config));
   // Missing files are the user's to fix: say which, before starting anything.
   auto check_readable = [](const std::string& path, std::string_view what) -> Result<void> {
     if (::access(path.c_str(), R_OK) != 0) return errno_error("{}: {}", what, path);
     return {};
   };
-  TRY(check_readable(config.kernel, "--kernel"));
+  if (!config.kernel.empty()) TRY(check_readable(config.kernel, "--kernel"));
   if (config.initrd) TRY(check_readable(*config.initrd, "--initrd"));
   for (const vmm::DiskConfig& disk : config.disks) TRY(check_readable(disk.path, "--disk"));
+  if (config.cdrom) TRY(check_readable(*config.cdrom, "--cdrom"));
+  if (config.floppy) TRY(check_readable(*config.floppy, "--floppy"));
   return config;
 }
 
@@ -120,10 +144,12 @@ std::function<int()> add_run_command(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
   CLI::App* run = app.add_subcommand(
       "run",
-      "Boot a guest with its serial console in this terminal (Ctrl-A x quits).\n"
+      "Boot a guest with its serial console in this terminal (Ctrl-A x quits): a Linux\n"
+      "kernel directly (--kernel), or the guest's own boot loader through firmware\n"
+      "(--firmware bios|uefi) from its --disk, --cdrom or --floppy.\n"
       "Exit status: 0 powered off, 1 Haven failed, 2 bad usage, 3 guest crashed,\n"
       "4 guest panicked, 5 guest reset (with --on-reboot exit), 6 quit from the\n"
-      "console, 128+N stopped by signal N.");
+      "console, 7 the firmware found nothing to boot, 128+N stopped by signal N.");
   run->add_option("--config", options->config_file, "VM config file (JSON); flags override it");
   run->add_option("--kernel", options->kernel, "Linux bzImage, or ELF vmlinux booted via PVH");
   run->add_option("--initrd", options->initrd, "Initial ramdisk");
@@ -141,6 +167,17 @@ std::function<int()> add_run_command(CLI::App& app) {
   run->add_option("--net", options->nets,
                   "A virtio NIC on a TAP: tap=NAME[,mac=52:54:00:..] (repeatable)");
   run->add_flag("--rng", options->rng, "A virtio entropy source (the guest's /dev/hwrng)");
+  run->add_option("--firmware", options->firmware,
+                  "Boot through firmware instead of --kernel: bios (SeaBIOS) or uefi (OVMF)");
+  run->add_option("--cdrom", options->cdrom, "An ISO image as a read-only CD-ROM (virtio-scsi)");
+  run->add_option("--floppy", options->floppy,
+                  "A floppy image as drive A: (bios; the guest's writes are not kept)");
+  run->add_option("--boot", options->boot,
+                  "Boot order: disk, cdrom, floppy, comma-separated (the rest follow)");
+  run->add_option("--nvram", options->nvram,
+                  "UEFI variable store kept in this file (made from OVMF's template if missing)");
+  run->add_option("--boot-timeout", options->boot_timeout,
+                  "Seconds the firmware has to start a boot loader (default 60, 0 = no limit)");
   run->add_option("--virtio-console", options->virtio_console,
                   "A second console, the guest's /dev/hvc0: file:PATH, socket:PATH or stdio");
   run->add_flag("--print-config", options->print_config,

@@ -43,6 +43,24 @@ Result<VmDefinition> prepare_restore(const std::string& snapshot_dir, const std:
     made.push_back(target);
     definition.config.disks[i].path = target;
   }
+  // A UEFI guest's variable store goes with it (boot entries its installer wrote).
+  if (snapshot.nvram_copy) {
+    if (made.empty()) {
+      std::string parent = disk_dir.substr(0, disk_dir.rfind('/'));
+      if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
+        return errno_error("mkdir {}", parent);
+      if (::mkdir(disk_dir.c_str(), 0700) != 0)
+        return errno_error("mkdir {} (left from an earlier guest '{}'?)", disk_dir, name);
+    }
+    std::string target = disk_dir + "/" + vmm::kSnapshotNvramName;
+    auto copied = copy_sparse_file(snapshot_dir + "/" + *snapshot.nvram_copy, target);
+    if (!copied) {
+      undo();
+      return std::unexpected(std::move(copied).error().with_context("snapshot: nvram"));
+    }
+    made.push_back(target);
+    definition.config.nvram = target;
+  }
   if (!made.empty()) {
     if (auto synced = fsync_directory(disk_dir); !synced) {
       undo();

@@ -70,6 +70,7 @@ Result<Plan> plan_restore(const std::string& dir, const std::optional<std::strin
   for (size_t i = 0; i < plan.config.disks.size(); ++i)
     if (plan.snapshot->disk_copies[i])
       plan.config.disks[i].path = dir + "/" + *plan.snapshot->disk_copies[i];
+  if (plan.snapshot->nvram_copy) plan.config.nvram = dir + "/" + *plan.snapshot->nvram_copy;
   return plan;
 }
 

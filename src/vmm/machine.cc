@@ -19,6 +19,7 @@
 #include "arch/x86/mptable.h"
 #include "arch/x86/msrs.h"
 #include "arch/x86/reset_vector.h"
+#include "base/atomic_file.h"
 #include "base/file_extents.h"
 #include "base/log.h"
 #include "base/sys.h"
@@ -30,9 +31,11 @@
 #include "devices/virtio/block.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
+#include "devices/virtio/scsi.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/cpu_state.h"
 #include "kvm/stats.h"
+#include "vmm/firmware_boot.h"
 #include "vmm/memory_image.h"
 #include "vmm/restoring_disk.h"
 #include "vmm/vcpu_runner.h"
@@ -57,10 +60,12 @@ void set_lvt_delivery_mode(kvm_lapic_state& lapic, uint32_t offset, uint32_t mod
 }
 
 // Every vCPU: the CPU model first (MSR checks depend on it), boot MSRs, FPU, and the LAPIC's
-// LINT0 as ExtINT (the 8259 path) and LINT1 as NMI, as firmware leaves them.
+// LINT0 as ExtINT (the 8259 path) and LINT1 as NMI, as firmware leaves them. Under firmware
+// only the CPU model: the rest is KVM's power-on state, which the firmware sets up itself.
 Result<void> configure_vcpu(kvm::Vcpu& vcpu, std::span<const kvm_cpuid_entry2> supported,
-                            uint32_t count) {
+                            uint32_t count, bool firmware) {
   TRY(vcpu.set_cpuid(x86::build_guest_cpuid(supported, vcpu.id(), count)));
+  if (firmware) return {};
   TRY(vcpu.set_msrs(x86::boot_msrs()));
   TRY(vcpu.set_fpu(x86::initial_fpu()));
   kvm_lapic_state lapic = TRY(vcpu.get_lapic());
@@ -109,8 +114,10 @@ Result<std::unique_ptr<Machine>> Machine::build(const VmConfig& config, const kv
   auto stop = TRY(StopControl::create());
   auto machine = std::make_unique<Machine>(std::move(vm), std::move(memory), std::move(stop),
                                            console, virtio_console, config);
+  machine->m_next_slot = slot;
   machine->m_msr_indices = TRY(kvm.msr_index_list());
-  TRY(machine->add_devices(config));
+  machine->m_physical_address_bits = x86::physical_address_bits(TRY(kvm.supported_cpuid()));
+  TRY(machine->add_devices(config, kvm));
   return machine;
 }
 
@@ -120,7 +127,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, const k
   auto ram = x86::ram_regions(config.memory);
   auto memory = TRY(memory::GuestMemory::create(ram));
   auto machine = TRY(build(config, kvm, console, virtio_console, std::move(memory)));
-  TRY(machine->load_guest(config));
+  if (config.firmware == Firmware::none)
+    TRY(machine->load_guest(config));
+  else
+    TRY(machine->load_firmware(config));
   TRY(machine->create_vcpus(kvm, config.cpus));
   return machine;
 }
@@ -147,6 +157,13 @@ Result<void> check_matches(const VmConfig& config, const VmConfig& saved) {
     return make_error("{} network interfaces; the snapshot's guest has {}", config.nets.size(),
                       saved.nets.size());
   if (config.rng != saved.rng) return make_error("rng differs from the snapshot's");
+  if (config.firmware != saved.firmware)
+    return make_error("firmware is {}; the snapshot's guest has {}", firmware_name(config.firmware),
+                      firmware_name(saved.firmware));
+  if (config.cdrom.has_value() != saved.cdrom.has_value())
+    return make_error("cdrom differs from the snapshot's");
+  if (config.floppy.has_value() != saved.floppy.has_value())
+    return make_error("floppy differs from the snapshot's");
   if (config.virtio_console.has_value() != saved.virtio_console.has_value())
     return make_error("virtio_console differs from the snapshot's");
   return {};
@@ -170,6 +187,7 @@ Result<std::unique_ptr<Machine>> Machine::restore(const VmConfig& config, const 
       return make_error("{}: memory region {} is not where this machine puts RAM", dir, i);
   auto memory = TRY(map_memory_image(dir + "/" + kSnapshotMemoryName, snapshot.memory));
   auto machine = TRY(build(config, kvm, console, virtio_console, std::move(memory)));
+  if (machine->m_boot_watch) machine->m_boot_watch->stand_down();
   // The irqchip and clock first, then the vCPUs; devices last, since restarting a virtio
   // device may raise an interrupt at once and the LAPIC must already be the saved one.
   TRY(with_context(kvm::restore_vm_state(machine->m_vm, snapshot.vm), "restoring {}", dir));
@@ -182,7 +200,8 @@ Result<std::unique_ptr<Machine>> Machine::restore(const VmConfig& config, const 
   return machine;
 }
 
-Result<void> Machine::add_devices(const VmConfig& config) {
+Result<void> Machine::add_devices(const VmConfig& config, const kvm::Kvm& kvm) {
+  const bool firmware = config.firmware != Firmware::none;
   StopControl& stop = *m_stop;
   devices::GuestRequestHandler on_request = [&stop](devices::GuestRequest request) {
     switch (request) {
@@ -199,36 +218,72 @@ Result<void> Machine::add_devices(const VmConfig& config) {
   };
   kvm::Vm& vm = m_vm;
   Console& console = m_console;
+  if (firmware) {
+    // The guest's console tells when its firmware found nothing to boot.
+    m_boot_watch =
+        std::make_shared<BootWatch>(config.firmware, [&stop, config](const std::string& why) {
+          std::string media = describe_boot_media(config);
+          stop.request({StopKind::no_boot, media.empty() ? why : why + ": " + media});
+        });
+  }
+  BootWatch* watch = m_boot_watch.get();
   m_uart = std::make_shared<devices::legacy::Uart8250>(
-      [&console](std::span<const uint8_t> bytes) { console.write(bytes); },
+      [&console, watch](std::span<const uint8_t> bytes) {
+        console.write(bytes);
+        if (watch) watch->observe(bytes);
+      },
       [&vm](bool level) {
         if (auto result = vm.set_irq_line(x86::kSerialIrq, level); !result)
           log::warn("serial interrupt: {}", result.error().message());
       });
   TRY(m_pio.add(m_uart, x86::kSerialPort, 8));
-  TRY(m_pio.add(std::make_shared<devices::legacy::I8042>(on_request),
+  // Firmware probes the keyboard controller and waits for keyboards; without one it moves on.
+  auto keyboard = firmware ? devices::legacy::I8042::Presence::reset_line_only
+                           : devices::legacy::I8042::Presence::controller;
+  TRY(m_pio.add(std::make_shared<devices::legacy::I8042>(on_request, keyboard),
                 devices::legacy::I8042::kBasePort, devices::legacy::I8042::kPortCount));
-  m_cmos = std::make_shared<devices::legacy::CmosRtc>();
+  m_cmos = std::make_shared<devices::legacy::CmosRtc>(
+      devices::legacy::CmosRtc::Clock{}, [&vm](bool level) {
+        if (auto result = vm.set_irq_line(x86::kRtcIrq, level); !result)
+          log::warn("RTC interrupt: {}", result.error().message());
+      });
   TRY(m_pio.add(m_cmos, devices::legacy::CmosRtc::kBasePort, devices::legacy::CmosRtc::kPortCount));
-  TRY(m_pio.add(std::make_shared<devices::legacy::PowerControls>(x86::kAcpiS5SleepType,
-                                                                 x86::kAcpiResetValue, on_request),
-                x86::kAcpiSleepControlPort, devices::legacy::PowerControls::kPortCount));
+  // Haven's own power ports for a hardware-reduced FADT; a PC's are the PIIX4's (which SeaBIOS
+  // may put right here).
+  if (!firmware)
+    TRY(m_pio.add(std::make_shared<devices::legacy::PowerControls>(
+                      x86::kAcpiS5SleepType, x86::kAcpiResetValue, on_request),
+                  x86::kAcpiSleepControlPort, devices::legacy::PowerControls::kPortCount));
   TRY(m_pio.add(std::make_shared<devices::legacy::Pvpanic>(on_request), x86::kPvpanicPort, 1));
   auto pci = std::make_shared<devices::pci::PciRoot>(on_request);
   m_pci = pci;
-  TRY(pci->add(0, std::make_shared<devices::pci::HostBridge>()));
   TRY(m_pio.add(pci, devices::pci::PciRoot::kBasePort, devices::pci::PciRoot::kPortCount));
-  TRY(m_mmio.add(std::make_shared<devices::pci::PciMmioWindow>(pci, x86::kPciHoleStart),
-                 x86::kPciHoleStart, x86::kPciMmioEnd - x86::kPciHoleStart));
-  TRY(add_virtio_devices(config, *pci));
+  // Where PCI memory decodes: the hole below the IOAPIC; for firmware, which places BARs
+  // itself, the whole hole above low RAM and a 64-bit window too (as the DSDT declares).
+  x86::acpi::PciWindows windows;
+  if (firmware) {
+    TRY(add_firmware_platform(config, kvm, *pci, on_request));
+    windows = firmware_pci_windows({x86::ram_regions(config.memory), m_physical_address_bits});
+  } else {
+    TRY(pci->add(0, std::make_shared<devices::pci::HostBridge>()));
+  }
+  TRY(m_mmio.add(std::make_shared<devices::pci::PciMmioWindow>(pci, windows.mmio32_start),
+                 windows.mmio32_start, windows.mmio32_end - windows.mmio32_start));
+  if (windows.mmio64_start)
+    TRY(m_mmio.add(std::make_shared<devices::pci::PciMmioWindow>(pci, *windows.mmio64_start),
+                   *windows.mmio64_start, windows.mmio64_end - *windows.mmio64_start));
+  // Devices after the chipset: slot 1 on, or 2 on behind firmware's PIIX at slot 1.
+  TRY(add_virtio_devices(config, *pci, firmware ? 2 : 1));
+  if (firmware) TRY(fill_fw_cfg(config, kvm));
   return {};
 }
 
-// Virtio devices from slot 1 on, each BAR placed as firmware would (Linux keeps assignments
-// that fit the root bridge's window).
-Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::PciRoot& pci) {
+// Virtio devices from `first_slot` on, each BAR placed as firmware would (Linux keeps
+// assignments that fit the root bridge's window; guest firmware places them again).
+Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::PciRoot& pci,
+                                         uint32_t first_slot) {
   m_pci_platform = std::make_unique<KvmPciPlatform>(m_vm);
-  uint32_t slot = 1;
+  uint32_t slot = first_slot;
   uint64_t next_bar = x86::kPciHoleStart;
   auto add = [&](std::unique_ptr<devices::virtio::VirtioDevice> device) -> Result<void> {
     std::string name(device->name());
@@ -258,7 +313,13 @@ Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::P
                                      std::move(restoring)),
         "disk {}", i));
     m_disks.push_back(block.get());
+    m_disk_slots.push_back(slot);
     TRY(add(std::move(block)));
+  }
+  if (config.cdrom) {
+    auto scsi = TRY(with_context(devices::virtio::Scsi::open(*config.cdrom), "cdrom"));
+    m_cdrom_slot = slot;
+    TRY(add(std::move(scsi)));
   }
   for (const NetConfig& net : config.nets) {
     devices::virtio::NetOptions options{net.tap, net.mac.value_or(default_mac(net.tap))};
@@ -311,11 +372,14 @@ void Machine::add_vcpu(kvm::Vcpu vcpu) {
 
 Result<void> Machine::create_vcpus(const kvm::Kvm& kvm, uint32_t count) {
   auto supported = TRY(kvm.supported_cpuid());
+  const bool firmware = m_config.firmware != Firmware::none;
   for (uint32_t id = 0; id < count; ++id) {
     kvm::Vcpu vcpu = TRY(m_vm.create_vcpu(id));
-    TRY(with_context(configure_vcpu(vcpu, supported, count), "vCPU {}", id));
+    TRY(with_context(configure_vcpu(vcpu, supported, count, firmware), "vCPU {}", id));
     add_vcpu(std::move(vcpu));
   }
+  // Firmware starts where a PC does, at the reset vector (KVM's power-on state).
+  if (firmware) return {};
   // Only the boot processor starts at the kernel; the others wait in KVM for the INIT/SIPI
   // sequence the guest sends them.
   kvm::Vcpu& boot = m_vcpus.front();
@@ -368,13 +432,30 @@ StopReason Machine::run(int signal_fd, std::chrono::steady_clock::time_point sta
   if (watched && control)
     watched = control->attach(
         *loop, [this](const nlohmann::json& request) { return handle_control(request); });
+  // The boot timeout of a firmware guest, from now (the firmware starts with the vCPUs).
+  UniqueFd boot_deadline;
+  if (watched && m_boot_watch && m_config.boot_timeout > 0) {
+    std::chrono::seconds timeout(m_config.boot_timeout);
+    auto timer = sys::timerfd_once(timeout);
+    if (timer) {
+      boot_deadline = std::move(*timer);
+      BootWatch* watch = m_boot_watch.get();
+      watched =
+          loop->add(boot_deadline.get(), [watch, timeout, &loop = *loop, fd = boot_deadline.get()] {
+            watch->deadline_passed(timeout);
+            loop.remove(fd);
+          });
+    } else {
+      watched = std::unexpected(timer.error());
+    }
+  }
   if (!watched) return {StopKind::error, watched.error().message()};
 
   install_kick_handler();
   m_gate = std::make_unique<VcpuGate>(m_vcpus.size());
   VcpuGate& gate = *m_gate;
   m_threads.reserve(m_vcpus.size());
-  VcpuBuses buses{m_pio, m_mmio};
+  VcpuBuses buses{m_pio, m_mmio, m_config.firmware != Firmware::none};
   for (kvm::Vcpu& vcpu : m_vcpus)
     m_threads.emplace_back(
         [&vcpu, buses, &stop, &gate, started] { run_vcpu(vcpu, buses, stop, gate, started); });
@@ -428,8 +509,11 @@ void Machine::resume() {
 }
 
 devices::DeviceState Machine::save_devices() {
-  return {
+  devices::DeviceState state = {
       {"uart", m_uart->save_state()}, {"cmos", m_cmos->save_state()}, {"pci", m_pci->save_state()}};
+  if (m_fw_cfg) state["fw_cfg"] = m_fw_cfg->save_state();
+  if (m_pflash) state["pflash"] = m_pflash->save_state();
+  return state;
 }
 
 Result<void> Machine::restore_devices(const devices::DeviceState& state) {
@@ -438,6 +522,10 @@ Result<void> Machine::restore_devices(const devices::DeviceState& state) {
   TRY(with_context(m_uart->restore_state(state["uart"]), "serial port"));
   TRY(with_context(m_cmos->restore_state(state["cmos"]), "CMOS RTC"));
   TRY(with_context(m_pci->restore_state(state["pci"]), "PCI"));
+  if (m_fw_cfg && state.contains("fw_cfg"))
+    TRY(with_context(m_fw_cfg->restore_state(state["fw_cfg"]), "fw_cfg"));
+  if (m_pflash && state.contains("pflash"))
+    TRY(with_context(m_pflash->restore_state(state["pflash"]), "UEFI variable store"));
   return {};
 }
 
@@ -487,6 +575,12 @@ Result<SnapshotResult> Machine::snapshot(const std::string& dir) {
       if (::rename(temporary.c_str(), target.c_str()) != 0)
         return errno_error("rename {} to {}", temporary, target);
       snapshot.disk_copies.push_back(name);
+    }
+    // The UEFI variables, as the flash holds them now (the guest stands still).
+    if (m_pflash) {
+      TRY(with_context(write_file_atomic(dir + "/" + kSnapshotNvramName, m_nvram.bytes()),
+                       "UEFI variable store"));
+      snapshot.nvram_copy = kSnapshotNvramName;
     }
     return {};
   };
@@ -618,10 +712,14 @@ nlohmann::json Machine::handle_control(const nlohmann::json& request) {
     return {{"ok", true}};
   }
   if (op == "power_button") {
-    // An edge on the GED's interrupt: the guest's ACPI button driver sees a press.
-    for (bool level : {true, false})
-      if (auto set = m_vm.set_irq_line(x86::kPowerButtonGsi, level); !set)
-        return failed(set.error());
+    // A PC's fixed power button (an SCI), or an edge on the GED's interrupt: the guest's ACPI
+    // button driver sees a press.
+    if (m_pm)
+      m_pm->press_power_button();
+    else
+      for (bool level : {true, false})
+        if (auto set = m_vm.set_irq_line(x86::kPowerButtonGsi, level); !set)
+          return failed(set.error());
     log::info("power button pressed");
     return {{"ok", true}};
   }

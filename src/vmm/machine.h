@@ -10,7 +10,12 @@
 
 #include "arch/x86/cpu_state.h"
 #include "base/error.h"
+#include "base/mapping.h"
+#include "base/unique_fd.h"
 #include "devices/bus.h"
+#include "devices/chipset/piix4_pm.h"
+#include "devices/firmware/fw_cfg.h"
+#include "devices/firmware/pflash.h"
 #include "devices/legacy/cmos_rtc.h"
 #include "devices/legacy/uart_8250.h"
 #include "devices/pci/pci_root.h"
@@ -20,6 +25,7 @@
 #include "kvm/kvm.h"
 #include "kvm/stats.h"
 #include "memory/guest_memory.h"
+#include "vmm/boot_watch.h"
 #include "vmm/console.h"
 #include "vmm/control_socket.h"
 #include "vmm/pci_platform.h"
@@ -88,15 +94,29 @@ class Machine {
   devices::DeviceState save_devices();
   Result<void> restore_devices(const devices::DeviceState& state);
 
-  Result<void> add_devices(const VmConfig& config);
-  Result<void> add_virtio_devices(const VmConfig& config, devices::pci::PciRoot& pci);
+  Result<void> add_devices(const VmConfig& config, const kvm::Kvm& kvm);
+  Result<void> add_virtio_devices(const VmConfig& config, devices::pci::PciRoot& pci,
+                                  uint32_t first_slot);
   Result<void> load_guest(const VmConfig& config);
   Result<void> create_vcpus(const kvm::Kvm& kvm, uint32_t count);
   void add_vcpu(kvm::Vcpu vcpu);
+  // Firmware boot (machine_firmware.cc): the PC chipset firmware expects and fw_cfg; the
+  // firmware images mapped below 4 GiB (and OVMF's variable store as a flash chip); SeaBIOS
+  // copied to its shadow area at power-on; a watch on the console for "nothing to boot".
+  Result<void> add_firmware_platform(const VmConfig& config, const kvm::Kvm& kvm,
+                                     devices::pci::PciRoot& pci,
+                                     const devices::GuestRequestHandler& on_request);
+  Result<void> map_firmware(const VmConfig& config, const kvm::Kvm& kvm);
+  Result<void> fill_fw_cfg(const VmConfig& config, const kvm::Kvm& kvm);
+  Result<void> load_firmware(const VmConfig& config);
+  // A read-only memory slot over `image` at `guest_address`; returns the slot.
+  Result<uint32_t> map_read_only(uint64_t guest_address, std::span<uint8_t> image);
 
   kvm::Vm m_vm;
   memory::GuestMemory m_memory;
   VmConfig m_config;
+  uint32_t m_next_slot = 0;  // memory slots: RAM's, then the firmware's
+  uint32_t m_physical_address_bits = 36;
   std::vector<uint32_t> m_msr_indices;  // what a snapshot saves
   // Declared before the buses: the devices on them use it until they are destroyed.
   std::unique_ptr<KvmPciPlatform> m_pci_platform;
@@ -111,6 +131,17 @@ class Machine {
   std::shared_ptr<devices::pci::PciRoot> m_pci;
   std::vector<std::shared_ptr<devices::virtio::VirtioPci>> m_virtio;
   std::vector<devices::virtio::Block*> m_disks;  // by disk index, owned by their functions
+  std::vector<uint32_t> m_disk_slots;            // their PCI slots, by disk index
+  std::optional<uint32_t> m_cdrom_slot;
+  // Firmware boot: the images behind the read-only slots, the variable store behind the
+  // flash, fw_cfg, and the boot watch (null for a directly booted kernel).
+  std::vector<Mapping> m_firmware_images;
+  UniqueFd m_nvram_fd;
+  Mapping m_nvram;
+  std::shared_ptr<devices::firmware::FwCfg> m_fw_cfg;
+  std::shared_ptr<devices::firmware::Pflash> m_pflash;
+  std::shared_ptr<devices::chipset::Piix4Pm> m_pm;
+  std::shared_ptr<BootWatch> m_boot_watch;
   std::vector<kvm::Vcpu> m_vcpus;
   // KVM's counters per vCPU, opened with the vCPU: opening takes the vCPU's mutex, which a
   // vCPU halted inside KVM_RUN holds indefinitely (reading an open one does not).

@@ -125,6 +125,14 @@ Result<Snapshot> parse(const json& doc) {
       return make_error("disk copy '{}' is not a plain file name", name);
     snapshot.disk_copies.push_back(name);
   }
+  if (doc.contains("nvram_copy")) {
+    const json& copy = doc["nvram_copy"];
+    if (!copy.is_string() || copy.get<std::string>() != kSnapshotNvramName)
+      return make_error("'nvram_copy' is not \"{}\"", kSnapshotNvramName);
+    if (snapshot.config.firmware != Firmware::uefi)
+      return make_error("'nvram_copy' in a snapshot of a guest without UEFI");
+    snapshot.nvram_copy = copy.get<std::string>();
+  }
   return snapshot;
 }
 
@@ -152,6 +160,7 @@ Result<void> write_snapshot_file(const std::string& dir, const Snapshot& snapsho
               {"devices", snapshot.devices},
               {"memory", memory},
               {"disk_copies", disks}};
+  if (snapshot.nvram_copy) doc["nvram_copy"] = *snapshot.nvram_copy;
   std::string text = doc.dump(1) + "\n";
   return write_file_atomic(dir + "/" + kSnapshotFileName,
                            std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));

@@ -11,6 +11,7 @@
 //                  rename, which leaves running guests their old copy).
 //   disk-N.img     writable disk N as it was at that instant (read-only disks are referred
 //                  to by path).
+//   nvram.fd       a UEFI guest's variable store (boot entries...) at that instant.
 
 #include <cstdint>
 #include <optional>
@@ -43,7 +44,11 @@ struct Snapshot {
   // Per disk of `config`: the copy's file name in the snapshot directory, or nullopt for a
   // read-only disk (used in place).
   std::vector<std::optional<std::string>> disk_copies;
+  // A UEFI guest's variable store: its copy's file name in the snapshot directory.
+  std::optional<std::string> nvram_copy;
 };
+
+inline constexpr const char* kSnapshotNvramName = "nvram.fd";
 
 // "disk-N.img".
 std::string snapshot_disk_name(size_t index);

@@ -16,6 +16,8 @@ int exit_status(const StopReason& reason) {
       return 128 + reason.signal;
     case StopKind::user_quit:
       return kExitUserQuit;
+    case StopKind::no_boot:
+      return kExitNoBoot;
     case StopKind::error:
       return kExitError;
   }

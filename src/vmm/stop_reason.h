@@ -12,6 +12,7 @@ enum class StopKind {
   crash,        // triple fault, KVM internal error, failed entry: the guest cannot continue
   host_signal,  // SIGINT/SIGTERM/SIGHUP to haven-vmm
   user_quit,    // the console's escape sequence (Ctrl-A x)
+  no_boot,      // the firmware found nothing to boot, or started no boot loader in time
   error,        // Haven itself failed
 };
 
@@ -29,6 +30,7 @@ inline constexpr int kExitCrash = 3;
 inline constexpr int kExitPanic = 4;
 inline constexpr int kExitReset = 5;
 inline constexpr int kExitUserQuit = 6;
+inline constexpr int kExitNoBoot = 7;
 
 int exit_status(const StopReason& reason);
 

@@ -143,7 +143,10 @@ void run_vcpu(kvm::Vcpu& vcpu, VcpuBuses buses, StopControl& stop, VcpuGate& gat
         if (gate.closed()) gate.park();
         break;
       case KVM_EXIT_SHUTDOWN:
-        crash(vcpu, stop, "triple fault");
+        if (buses.triple_fault_resets)
+          stop.request({StopKind::reset, "the guest reset (triple fault)"});
+        else
+          crash(vcpu, stop, "triple fault");
         return;
       case KVM_EXIT_INTERNAL_ERROR:
         crash(vcpu, stop, internal_error_name(run.internal.suberror));

@@ -17,6 +17,9 @@ void install_kick_handler();
 struct VcpuBuses {
   const devices::Bus& pio;
   const devices::Bus& mmio;
+  // A triple fault resets the machine, as on a PC (firmware guests: SeaBIOS and other boot
+  // code reboot this way); otherwise it is a crash, reported with the registers.
+  bool triple_fault_resets = false;
 };
 
 // Runs `vcpu` on the calling thread until `stop` is requested, dispatching port and MMIO

@@ -1,5 +1,7 @@
 #include "vmm/vm_config.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "arch/x86/layout.h"
@@ -115,6 +117,83 @@ Result<std::vector<NetConfig>> nets_from_json(const json& value) {
 }
 
 }  // namespace
+
+Result<Firmware> parse_firmware(std::string_view text) {
+  if (text == "bios") return Firmware::bios;
+  if (text == "uefi") return Firmware::uefi;
+  if (text == "none") return Firmware::none;
+  return make_error("'{}' is not one of bios, uefi, none", text);
+}
+
+std::string firmware_name(Firmware firmware) {
+  switch (firmware) {
+    case Firmware::bios:
+      return "bios";
+    case Firmware::uefi:
+      return "uefi";
+    case Firmware::none:
+      break;
+  }
+  return "none";
+}
+
+std::string boot_device_name(BootDevice device) {
+  switch (device) {
+    case BootDevice::cdrom:
+      return "cdrom";
+    case BootDevice::floppy:
+      return "floppy";
+    case BootDevice::disk:
+      break;
+  }
+  return "disk";
+}
+
+Result<std::vector<BootDevice>> parse_boot_order(std::string_view text) {
+  std::vector<BootDevice> order;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string_view item =
+        text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
+    BootDevice device;
+    if (item == "disk")
+      device = BootDevice::disk;
+    else if (item == "cdrom")
+      device = BootDevice::cdrom;
+    else if (item == "floppy")
+      device = BootDevice::floppy;
+    else
+      return make_error("'{}' is not one of disk, cdrom, floppy", item);
+    if (std::find(order.begin(), order.end(), device) != order.end())
+      return make_error("'{}' is named twice", item);
+    order.push_back(device);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return order;
+}
+
+std::vector<BootDevice> effective_boot_order(const VmConfig& config) {
+  auto present = [&](BootDevice device) {
+    switch (device) {
+      case BootDevice::disk:
+        return !config.disks.empty();
+      case BootDevice::cdrom:
+        return config.cdrom.has_value();
+      case BootDevice::floppy:
+        return config.floppy.has_value();
+    }
+    return false;
+  };
+  std::vector<BootDevice> order;
+  for (BootDevice device : config.boot_order)
+    if (present(device)) order.push_back(device);
+  for (BootDevice device : {BootDevice::disk, BootDevice::cdrom, BootDevice::floppy})
+    if (present(device) && std::find(order.begin(), order.end(), device) == order.end())
+      order.push_back(device);
+  return order;
+}
 
 Result<uint64_t> parse_memory(std::string_view text) {
   uint64_t bytes = TRY(parse_size(text, MiB));
@@ -261,8 +340,49 @@ Result<NetConfig> parse_net(std::string_view text) {
   return net;
 }
 
+namespace {
+
+// Firmware and direct boot exclude each other's settings; media need a firmware that boots
+// them.
+Result<void> validate_boot(const VmConfig& config) {
+  if (config.firmware == Firmware::none) {
+    if (config.kernel.empty())
+      return make_error("kernel: no kernel given (or boot through firmware: bios or uefi)");
+    if (config.cdrom) return make_error("cdrom: needs firmware (bios or uefi) to boot from it");
+    if (config.floppy) return make_error("floppy: needs the bios firmware to boot from it");
+    if (config.nvram) return make_error("nvram: only a UEFI guest has one");
+    if (!config.boot_order.empty()) return make_error("boot: only firmware follows a boot order");
+    return {};
+  }
+  std::string name = firmware_name(config.firmware);
+  if (!config.kernel.empty())
+    return make_error(
+        "kernel: a {} guest boots its own loader; give either a kernel (direct boot) or firmware",
+        name);
+  if (config.initrd) return make_error("initrd: a {} guest boots its own loader", name);
+  if (config.floppy && config.firmware != Firmware::bios)
+    return make_error("floppy: only the bios firmware boots floppies (OVMF has no floppy driver)");
+  if (config.nvram && config.firmware != Firmware::uefi)
+    return make_error("nvram: only a UEFI guest has one");
+  if (config.disks.empty() && !config.cdrom && !config.floppy)
+    return make_error("{} firmware needs something to boot: a disk, a cdrom or a floppy", name);
+  for (BootDevice device : config.boot_order) {
+    bool present = device == BootDevice::disk    ? !config.disks.empty()
+                   : device == BootDevice::cdrom ? config.cdrom.has_value()
+                                                 : config.floppy.has_value();
+    if (!present)
+      return make_error("boot: '{}' is in the boot order but the guest has no {}",
+                        boot_device_name(device), boot_device_name(device));
+  }
+  for (const auto* path : {&config.cdrom, &config.floppy, &config.nvram})
+    if (*path && (*path)->empty()) return make_error("firmware media: an empty path");
+  return {};
+}
+
+}  // namespace
+
 Result<void> validate(const VmConfig& config) {
-  if (config.kernel.empty()) return make_error("kernel: no kernel given");
+  TRY(validate_boot(config));
   if (config.cpus < 1 || config.cpus > arch::x86::kMaxVcpus)
     return make_error("cpus: {} is out of range (1 to {})", config.cpus, arch::x86::kMaxVcpus);
   if (config.memory < VmConfig::kMinMemory || config.memory > VmConfig::kMaxMemory ||
@@ -270,11 +390,13 @@ Result<void> validate(const VmConfig& config) {
     return make_error("memory: {} bytes is not a multiple of 2 MiB between {} and {}",
                       config.memory, format_size(VmConfig::kMinMemory),
                       format_size(VmConfig::kMaxMemory));
-  // Each device takes a PCI slot (31 after the host bridge).
+  // Each device takes a PCI slot: 31 after the host bridge, 30 when firmware's chipset takes
+  // another.
+  size_t slots = config.firmware == Firmware::none ? kMaxPciDevices : kMaxPciDevices - 1;
   if (config.disks.size() + config.nets.size() + (config.rng ? 1 : 0) +
-          (config.virtio_console ? 1 : 0) >
-      kMaxPciDevices)
-    return make_error("devices: at most {} disks, nets and rng together", kMaxPciDevices);
+          (config.virtio_console ? 1 : 0) + (config.cdrom ? 1 : 0) >
+      slots)
+    return make_error("devices: at most {} disks, nets, rng and cdrom together", slots);
   for (const DiskConfig& disk : config.disks)
     if (disk.path.empty()) return make_error("disks: a disk without a path");
   if (config.virtio_console && config.virtio_console->kind == ConsoleConfig::Kind::stdio &&
@@ -348,10 +470,42 @@ Result<VmConfig> vm_config_from_json(std::string_view text, VmConfig config) {
     } else if (key == "rng") {
       if (!value.is_boolean()) return make_error("field 'rng': expected true or false");
       config.rng = value.get<bool>();
+    } else if (key == "firmware") {
+      std::string text_value = TRY(string_field(value, key));
+      config.firmware = TRY(with_context(parse_firmware(text_value), "field 'firmware'"));
+    } else if (key == "cdrom" || key == "floppy" || key == "nvram") {
+      auto& field = key == "cdrom" ? config.cdrom : key == "floppy" ? config.floppy : config.nvram;
+      if (value.is_null()) {
+        field.reset();
+      } else {
+        field = TRY(string_field(value, key));
+        if (field->empty()) return make_error("field '{}': expected a file path", key);
+      }
+    } else if (key == "boot") {
+      if (value.is_string()) {
+        config.boot_order =
+            TRY(with_context(parse_boot_order(value.get<std::string>()), "field 'boot'"));
+      } else if (value.is_array()) {
+        std::string joined;
+        for (const json& item : value) {
+          if (!item.is_string()) return make_error("field 'boot': expected names of devices");
+          joined += (joined.empty() ? "" : ",") + item.get<std::string>();
+        }
+        config.boot_order = value.empty()
+                                ? std::vector<BootDevice>{}
+                                : TRY(with_context(parse_boot_order(joined), "field 'boot'"));
+      } else {
+        return make_error("field 'boot': expected \"disk,cdrom\" or [\"disk\", \"cdrom\"]");
+      }
+    } else if (key == "boot_timeout") {
+      if (!value.is_number_unsigned() || value.get<uint64_t>() > 24 * 3600)
+        return make_error("field 'boot_timeout': expected seconds from 0 (none) to 86400");
+      config.boot_timeout = value.get<uint32_t>();
     } else {
       return make_error(
           "unknown field '{}' (known: kernel, initrd, cmdline, memory, cpus, "
-          "console, console_log, on_reboot, disks, nets, rng, virtio_console)",
+          "console, console_log, on_reboot, disks, nets, rng, virtio_console, firmware, cdrom, "
+          "floppy, boot, nvram, boot_timeout)",
           key);
     }
   }
@@ -360,9 +514,21 @@ Result<VmConfig> vm_config_from_json(std::string_view text, VmConfig config) {
 
 std::string vm_config_to_json(const VmConfig& config) {
   json doc;
-  doc["kernel"] = config.kernel;
-  if (config.initrd) doc["initrd"] = *config.initrd;
-  doc["cmdline"] = config.cmdline;
+  if (config.firmware == Firmware::none) {
+    doc["kernel"] = config.kernel;
+    if (config.initrd) doc["initrd"] = *config.initrd;
+    doc["cmdline"] = config.cmdline;
+  } else {
+    doc["firmware"] = firmware_name(config.firmware);
+    if (config.cdrom) doc["cdrom"] = *config.cdrom;
+    if (config.floppy) doc["floppy"] = *config.floppy;
+    if (!config.boot_order.empty()) {
+      doc["boot"] = json::array();
+      for (BootDevice device : config.boot_order) doc["boot"].push_back(boot_device_name(device));
+    }
+    if (config.nvram) doc["nvram"] = *config.nvram;
+    doc["boot_timeout"] = config.boot_timeout;
+  }
   doc["memory"] = std::to_string(config.memory / MiB) + "M";
   doc["cpus"] = config.cpus;
   doc["console"] = console_to_string(config.console);

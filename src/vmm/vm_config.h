@@ -50,6 +50,12 @@ struct NetConfig {
   bool operator==(const NetConfig&) const = default;
 };
 
+// How the guest starts: Haven loads a Linux kernel itself (none), or guest firmware boots the
+// guest's own boot loader from its disks: SeaBIOS (bios) or OVMF (uefi).
+enum class Firmware { none, bios, uefi };
+// What firmware may boot from, in the order tried.
+enum class BootDevice { disk, cdrom, floppy };
+
 // Everything needed to build one VM. The same fields come from `haven run` flags and from a
 // JSON config file (see docs/VM-CONFIG.md).
 struct VmConfig {
@@ -73,9 +79,28 @@ struct VmConfig {
   bool rng = false;
   // A second console on virtio-console (the guest's /dev/hvc0), when set.
   std::optional<ConsoleConfig> virtio_console;
+
+  // Firmware boot (kernel, initrd and cmdline unused). The CD-ROM is an ISO image on a
+  // virtio-scsi controller, read-only; the floppy an image SeaBIOS serves as drive A: (BIOS
+  // only; the guest's writes to it are not kept).
+  Firmware firmware = Firmware::none;
+  std::optional<std::string> cdrom;
+  std::optional<std::string> floppy;
+  std::vector<BootDevice> boot_order;  // tried first, in this order; then the rest
+  // UEFI: the guest's variable store (boot entries...), made from OVMF's template if missing.
+  // Without one the variables live in memory only.
+  std::optional<std::string> nvram;
+  // Seconds the firmware has to start a boot loader before Haven gives up with a clear
+  // message; 0 waits for ever.
+  uint32_t boot_timeout = kDefaultBootTimeout;
+  static constexpr uint32_t kDefaultBootTimeout = 60;
 };
 
 // Each parser names the offending field (as "--memory" or "memory") in its error.
+Result<Firmware> parse_firmware(std::string_view text);  // "bios", "uefi" or "none"
+std::string firmware_name(Firmware firmware);
+Result<std::vector<BootDevice>> parse_boot_order(std::string_view text);  // "cdrom,disk"
+std::string boot_device_name(BootDevice device);
 Result<uint64_t> parse_memory(std::string_view text);
 Result<uint32_t> parse_cpus(int64_t value);
 Result<ConsoleConfig> parse_console(std::string_view text);
@@ -89,7 +114,11 @@ Result<NetConfig> parse_net(std::string_view text);
 Result<std::array<uint8_t, 6>> parse_mac(std::string_view text);
 std::string mac_to_string(const std::array<uint8_t, 6>& mac);
 
-// Checks the combination (a kernel given, sizes in range).
+// The full order firmware tries: `config.boot_order` first, then disk, cdrom, floppy; only
+// devices the guest has.
+std::vector<BootDevice> effective_boot_order(const VmConfig& config);
+
+// Checks the combination (a kernel or firmware given, sizes in range, media fit the firmware).
 Result<void> validate(const VmConfig& config);
 
 // JSON form: {"kernel": "...", "initrd": "...", "cmdline": "...", "memory": "512M" or MiB,
@@ -99,7 +128,9 @@ Result<void> validate(const VmConfig& config);
 //             "restore_repo": "...", "restore_snapshot": "...", "hydrate": true,
 //             "fill_paused": false}],
 // "nets": [{"tap": "...", "mac": "52:54:00:..."}], "rng": true,
-// "virtio_console": "file:PATH|socket:PATH|stdio"}.
+// "virtio_console": "file:PATH|socket:PATH|stdio", "firmware": "bios|uefi", "cdrom": "ISO",
+// "floppy": "IMG", "boot": "cdrom,disk" or ["cdrom", "disk"], "nvram": "PATH",
+// "boot_timeout": SECONDS}.
 // Unknown fields are errors, so a typo never goes unnoticed.
 Result<VmConfig> vm_config_from_json(std::string_view text);
 // Overlays the fields present in `text` on `base`.

@@ -184,7 +184,8 @@ TEST(VmConfig, BadValuesGiveOneErrorNamingTheFieldAndValue) {
                     "field 'on_reboot': 'maybe' is not one of exit, restart"},
            BadField{R"({"bogus": 1})",
                     "unknown field 'bogus' (known: kernel, initrd, cmdline, memory, cpus, console, "
-                    "console_log, on_reboot, disks, nets, rng, virtio_console)"},
+                    "console_log, on_reboot, disks, nets, rng, virtio_console, firmware, cdrom, "
+                    "floppy, boot, nvram, boot_timeout)"},
        }) {
     auto config = vm_config_from_json(c.json);
     ASSERT_FALSE(config) << c.json << " parsed";
@@ -250,7 +251,8 @@ TEST(VmConfig, AMissingOrEmptyKernelFailsValidation) {
   ASSERT_TRUE(config) << "the kernel may come from elsewhere (haven run's flags)";
   auto valid = validate(*config);
   ASSERT_FALSE(valid);
-  EXPECT_EQ(valid.error().message(), "kernel: no kernel given");
+  EXPECT_EQ(valid.error().message(),
+            "kernel: no kernel given (or boot through firmware: bios or uefi)");
   config = vm_config_from_json(R"({"kernel": ""})");
   ASSERT_TRUE(config);
   EXPECT_FALSE(validate(*config));
