@@ -28,7 +28,6 @@ constexpr uint16_t kSerialConsolePort = 0x3f8;
 // SeaBIOS: never reboot on its own after "No bootable device." (Haven stops the guest with a
 // clear message instead: vmm/boot_watch.h).
 constexpr uint32_t kBootFailNoRetry = 0xffffffff;
-constexpr size_t kE820EntrySize = 20;
 
 std::string firmware_root() {
   const char* dir = std::getenv("HAVEN_FIRMWARE_DIR");
@@ -95,7 +94,7 @@ Result<void> prepare_nvram(const std::string& path, const std::string& template_
   if (errno != ENOENT) return errno_error("nvram {}", path);
   // A new store: the template's bytes, all or nothing.
   auto bytes = TRY(sys::read_file(template_path, kMaxNvramSize));
-  return with_context(write_file_atomic(path, bytes, /*exclusive=*/true), "nvram {}", path);
+  return with_context(write_file_atomic(path, bytes, /*exclusive=*/true, 0600), "nvram {}", path);
 }
 
 std::vector<uint8_t> boot_order_file(std::span<const BootTarget> targets) {
@@ -245,7 +244,7 @@ std::string describe_boot_media(const VmConfig& config) {
     if (why.empty())
       any_bootable = true;
     else
-      reasons.push_back(fmt::format("{} ({}) {}", what, path, why));
+      reasons.push_back(fmt::format("{} ({}): {}", what, path, why));
   };
   for (size_t i = 0; i < config.disks.size(); ++i)
     inspect(fmt::format("disk {}", i), config.disks[i].path);
