@@ -25,14 +25,15 @@ Result<void> fsync_directory(const std::string& directory) {
 }
 
 Result<void> write_file_atomic(const std::string& path, std::span<const uint8_t> data,
-                               bool exclusive) {
+                               bool exclusive, unsigned mode) {
   std::string temporary = path + ".tmp-XXXXXX";
   int raw = ::mkstemp(temporary.data());
   if (raw < 0) return errno_error("create {}", temporary);
   UniqueFd fd(raw);
   auto written = sys::write_all(fd.get(), data);
   if (written && ::fsync(fd.get()) != 0) written = errno_error("fsync {}", temporary);
-  if (written && ::fchmod(fd.get(), 0644) != 0) written = errno_error("chmod {}", temporary);
+  if (written && ::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0)
+    written = errno_error("chmod {}", temporary);
   if (written) {
     // link() refuses an existing target; rename() replaces it atomically.
     if (exclusive ? ::link(temporary.c_str(), path.c_str()) != 0

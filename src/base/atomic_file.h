@@ -12,9 +12,10 @@
 
 namespace haven {
 
-// `exclusive`: fail (EEXIST) instead of replacing an existing target.
+// `exclusive`: fail (EEXIST) instead of replacing an existing target. `mode`: the new file's
+// permissions (0600 for what only its owner may read, such as a guest's UEFI variables).
 Result<void> write_file_atomic(const std::string& path, std::span<const uint8_t> data,
-                               bool exclusive = false);
+                               bool exclusive = false, unsigned mode = 0644);
 // Makes a rename or a new file in `directory` durable.
 Result<void> fsync_directory(const std::string& directory);
 // The same for the directory holding `path`.

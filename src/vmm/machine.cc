@@ -237,11 +237,12 @@ Result<void> Machine::add_devices(const VmConfig& config, const kvm::Kvm& kvm) {
           log::warn("serial interrupt: {}", result.error().message());
       });
   TRY(m_pio.add(m_uart, x86::kSerialPort, 8));
-  // Firmware probes the keyboard controller and waits for keyboards; without one it moves on.
-  auto keyboard = firmware ? devices::legacy::I8042::Presence::reset_line_only
-                           : devices::legacy::I8042::Presence::controller;
-  TRY(m_pio.add(std::make_shared<devices::legacy::I8042>(on_request, keyboard),
-                devices::legacy::I8042::kBasePort, devices::legacy::I8042::kPortCount));
+  // IRQ 1 stays unwired: there are no keys to report, and firmware polls for the answers to its
+  // commands. A burst of answer interrupts during OVMF's keyboard probe also trips a bug in
+  // QEMU's emulation of SVM (7.2 to 10.0: CR8 written while a virtual interrupt is pending
+  // aborts QEMU), which the nested rig runs on (docs/RIG.md).
+  m_i8042 = std::make_shared<devices::legacy::I8042>(on_request);
+  TRY(m_pio.add(m_i8042, devices::legacy::I8042::kBasePort, devices::legacy::I8042::kPortCount));
   m_cmos = std::make_shared<devices::legacy::CmosRtc>(
       devices::legacy::CmosRtc::Clock{}, [&vm](bool level) {
         if (auto result = vm.set_irq_line(x86::kRtcIrq, level); !result)
@@ -272,6 +273,11 @@ Result<void> Machine::add_devices(const VmConfig& config, const kvm::Kvm& kvm) {
   if (windows.mmio64_start)
     TRY(m_mmio.add(std::make_shared<devices::pci::PciMmioWindow>(pci, *windows.mmio64_start),
                    *windows.mmio64_start, windows.mmio64_end - *windows.mmio64_start));
+  if (config.firmware == Firmware::bios) {
+    auto* uart = m_uart.get();
+    m_text_screen = std::make_unique<TextScreen>(
+        m_memory, [uart](std::span<const uint8_t> bytes) { uart->emit(bytes); });
+  }
   // Devices after the chipset: slot 1 on, or 2 on behind firmware's PIIX at slot 1.
   TRY(add_virtio_devices(config, *pci, firmware ? 2 : 1));
   if (firmware) TRY(fill_fw_cfg(config, kvm));
@@ -449,6 +455,24 @@ StopReason Machine::run(int signal_fd, std::chrono::steady_clock::time_point sta
       watched = std::unexpected(timer.error());
     }
   }
+  // A BIOS guest's text screen, drawn on the console until the guest runs the serial port.
+  UniqueFd screen_timer;
+  if (watched && m_text_screen) {
+    auto timer = sys::timerfd_periodic(std::chrono::milliseconds(200));
+    if (timer) {
+      screen_timer = std::move(*timer);
+      watched = loop->add(screen_timer.get(), [this, &loop = *loop, fd = screen_timer.get()] {
+        uint64_t expirations = 0;
+        (void)::read(fd, &expirations, sizeof(expirations));
+        if (m_uart->baud_rate_set())
+          loop.remove(fd);
+        else
+          m_text_screen->refresh();
+      });
+    } else {
+      watched = std::unexpected(timer.error());
+    }
+  }
   if (!watched) return {StopKind::error, watched.error().message()};
 
   install_kick_handler();
@@ -511,6 +535,7 @@ void Machine::resume() {
 devices::DeviceState Machine::save_devices() {
   devices::DeviceState state = {
       {"uart", m_uart->save_state()}, {"cmos", m_cmos->save_state()}, {"pci", m_pci->save_state()}};
+  state["i8042"] = m_i8042->save_state();
   if (m_fw_cfg) state["fw_cfg"] = m_fw_cfg->save_state();
   if (m_pflash) state["pflash"] = m_pflash->save_state();
   return state;
@@ -522,6 +547,9 @@ Result<void> Machine::restore_devices(const devices::DeviceState& state) {
   TRY(with_context(m_uart->restore_state(state["uart"]), "serial port"));
   TRY(with_context(m_cmos->restore_state(state["cmos"]), "CMOS RTC"));
   TRY(with_context(m_pci->restore_state(state["pci"]), "PCI"));
+  // Snapshots from before the keyboard controller kept state have none: its power-on state.
+  if (state.contains("i8042"))
+    TRY(with_context(m_i8042->restore_state(state["i8042"]), "keyboard controller"));
   if (m_fw_cfg && state.contains("fw_cfg"))
     TRY(with_context(m_fw_cfg->restore_state(state["fw_cfg"]), "fw_cfg"));
   if (m_pflash && state.contains("pflash"))
@@ -578,8 +606,9 @@ Result<SnapshotResult> Machine::snapshot(const std::string& dir) {
     }
     // The UEFI variables, as the flash holds them now (the guest stands still).
     if (m_pflash) {
-      TRY(with_context(write_file_atomic(dir + "/" + kSnapshotNvramName, m_nvram.bytes()),
-                       "UEFI variable store"));
+      TRY(with_context(
+          write_file_atomic(dir + "/" + kSnapshotNvramName, m_nvram.bytes(), false, 0600),
+          "UEFI variable store"));
       snapshot.nvram_copy = kSnapshotNvramName;
     }
     return {};
