@@ -116,16 +116,30 @@ Result<UniqueFd> eventfd(unsigned initial, int flags) {
   return UniqueFd(fd);
 }
 
-Result<UniqueFd> timerfd_once(std::chrono::nanoseconds delay) {
+namespace {
+
+Result<UniqueFd> armed_timerfd(std::chrono::nanoseconds delay, std::chrono::nanoseconds interval) {
   int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (fd < 0) return errno_error("timerfd_create");
   UniqueFd timer(fd);
+  auto to_timespec = [](int64_t ns) {
+    return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+  };
   itimerspec when{};
-  auto ns = std::max<int64_t>(delay.count(), 1);  // 0 would disarm it
-  when.it_value.tv_sec = ns / 1000000000;
-  when.it_value.tv_nsec = ns % 1000000000;
+  when.it_value = to_timespec(std::max<int64_t>(delay.count(), 1));  // 0 would disarm it
+  when.it_interval = to_timespec(interval.count());
   if (::timerfd_settime(timer.get(), 0, &when, nullptr) != 0) return errno_error("timerfd_settime");
   return timer;
+}
+
+}  // namespace
+
+Result<UniqueFd> timerfd_once(std::chrono::nanoseconds delay) {
+  return armed_timerfd(delay, std::chrono::nanoseconds(0));
+}
+
+Result<UniqueFd> timerfd_periodic(std::chrono::nanoseconds interval) {
+  return armed_timerfd(interval, interval);
 }
 
 Result<bool> set_immutable(const std::string& path, bool immutable) {

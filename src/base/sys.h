@@ -53,7 +53,9 @@ bool is_immutable(const std::string& path);
 Result<size_t> read_some(int fd, std::span<uint8_t> data);
 
 Result<UniqueFd> eventfd(unsigned initial, int flags);
-// A non-blocking timerfd (CLOCK_MONOTONIC) that becomes readable once, `delay` from now.
+// A non-blocking timerfd (CLOCK_MONOTONIC) that becomes readable once, `delay` from now, or
+// every `interval` after that when one is given.
 Result<UniqueFd> timerfd_once(std::chrono::nanoseconds delay);
+Result<UniqueFd> timerfd_periodic(std::chrono::nanoseconds interval);
 
 }  // namespace haven::sys

@@ -17,6 +17,7 @@
 #include "devices/firmware/fw_cfg.h"
 #include "devices/firmware/pflash.h"
 #include "devices/legacy/cmos_rtc.h"
+#include "devices/legacy/i8042.h"
 #include "devices/legacy/uart_8250.h"
 #include "devices/pci/pci_root.h"
 #include "devices/virtio/block.h"
@@ -31,6 +32,7 @@
 #include "vmm/pci_platform.h"
 #include "vmm/snapshot_file.h"
 #include "vmm/stop_control.h"
+#include "vmm/text_screen.h"
 #include "vmm/vcpu_gate.h"
 #include "vmm/vm_config.h"
 
@@ -128,6 +130,7 @@ class Machine {
   devices::Bus m_mmio{"MMIO"};
   std::shared_ptr<devices::legacy::Uart8250> m_uart;
   std::shared_ptr<devices::legacy::CmosRtc> m_cmos;
+  std::shared_ptr<devices::legacy::I8042> m_i8042;
   std::shared_ptr<devices::pci::PciRoot> m_pci;
   std::vector<std::shared_ptr<devices::virtio::VirtioPci>> m_virtio;
   std::vector<devices::virtio::Block*> m_disks;  // by disk index, owned by their functions
@@ -137,11 +140,13 @@ class Machine {
   // flash, fw_cfg, and the boot watch (null for a directly booted kernel).
   std::vector<Mapping> m_firmware_images;
   UniqueFd m_nvram_fd;
-  Mapping m_nvram;
+  Mapping m_nvram;       // the variable store file
+  Mapping m_nvram_view;  // what the guest reads of it
   std::shared_ptr<devices::firmware::FwCfg> m_fw_cfg;
   std::shared_ptr<devices::firmware::Pflash> m_pflash;
   std::shared_ptr<devices::chipset::Piix4Pm> m_pm;
   std::shared_ptr<BootWatch> m_boot_watch;
+  std::unique_ptr<TextScreen> m_text_screen;  // BIOS guests' screen on the serial console
   std::vector<kvm::Vcpu> m_vcpus;
   // KVM's counters per vCPU, opened with the vCPU: opening takes the vCPU's mutex, which a
   // vCPU halted inside KVM_RUN holds indefinitely (reading an open one does not).

@@ -127,20 +127,20 @@ Result<void> Machine::map_firmware(const VmConfig& config, const kvm::Kvm& kvm) 
     return make_error("nvram: {} bytes is not a variable store", size);
   m_nvram = TRY(with_context(
       Mapping::of_fd(m_nvram_fd.get(), size, PROT_READ | PROT_WRITE, MAP_SHARED), "nvram"));
+  // The guest reads a copy (the flash device shows its status register there); the file is
+  // the chip's contents.
+  m_nvram_view = TRY(with_context(Mapping::anonymous(size), "nvram"));
+  std::copy(m_nvram.bytes().begin(), m_nvram.bytes().end(), m_nvram_view.bytes().begin());
   const uint64_t vars_base = code_base - size;
-  uint32_t slot = TRY(with_context(map_read_only(vars_base, m_nvram.bytes()), "nvram"));
-  auto romd = [this, slot, vars_base](bool on) {
-    auto mapped = m_vm.set_user_memory_region(
-        slot, vars_base, on ? m_nvram.bytes() : std::span<uint8_t>(), KVM_MEM_READONLY);
-    if (!mapped) log::warn("UEFI variable store: {}", mapped.error().message());
-  };
+  TRY(with_context(map_read_only(vars_base, m_nvram_view.bytes()), "nvram"));
   auto persist = [this](uint64_t offset, uint64_t length) {
     uint64_t start = offset / 4096 * 4096;
     if (::msync(m_nvram.data() + start, std::min(offset + length, m_nvram.size()) - start,
                 MS_SYNC) != 0)
       log::warn("UEFI variable store: msync: {}", std::strerror(errno));
   };
-  m_pflash = std::make_shared<devices::firmware::Pflash>(m_nvram.bytes(), true, romd, persist);
+  m_pflash = std::make_shared<devices::firmware::Pflash>(m_nvram.bytes(), m_nvram_view.bytes(),
+                                                         true, persist);
   TRY(m_mmio.add(m_pflash, vars_base, size));
   return {};
 }

@@ -15,11 +15,8 @@ constexpr uint8_t kConfirm = 0xd0;
 
 }  // namespace
 
-Pflash::Pflash(std::span<uint8_t> array, bool writable, RomdSwitch romd, Persist persist)
-    : m_array(array),
-      m_writable(writable),
-      m_romd(std::move(romd)),
-      m_persist(std::move(persist)) {}
+Pflash::Pflash(std::span<uint8_t> array, std::span<uint8_t> view, bool writable, Persist persist)
+    : m_array(array), m_view(view), m_writable(writable), m_persist(std::move(persist)) {}
 
 bool Pflash::in_read_array_mode() const {
   std::lock_guard lock(m_mutex);
@@ -31,12 +28,34 @@ uint8_t Pflash::status() const {
   return m_status;
 }
 
-void Pflash::enter(Mode mode) {
-  bool was_array = m_mode == Mode::read_array;
+void Pflash::show_status_at(std::optional<uint64_t> offset) {
+  if (m_status_cell && *m_status_cell < m_view.size())
+    m_view[*m_status_cell] = m_array[*m_status_cell];
+  m_status_cell = offset && *offset < m_view.size() ? offset : std::nullopt;
+  if (m_status_cell) m_view[*m_status_cell] = m_status;
+}
+
+void Pflash::enter(Mode mode, uint64_t offset) {
   m_mode = mode;
   m_data_cycle = false;
-  bool is_array = mode == Mode::read_array;
-  if (was_array != is_array && m_romd) m_romd(is_array);
+  // The modes whose reads answer something other than the array: the byte at the command's
+  // address shows it (the status; ID and query codes are read nowhere else either).
+  switch (mode) {
+    case Mode::read_array:
+      show_status_at(std::nullopt);
+      break;
+    case Mode::id:
+    case Mode::query:
+      show_status_at(std::nullopt);
+      if (offset < m_view.size()) {
+        m_status_cell = offset;
+        m_view[offset] = mode == Mode::id ? 0 : query_byte(offset);
+      }
+      break;
+    default:
+      show_status_at(offset);
+      break;
+  }
 }
 
 uint8_t Pflash::query_byte(uint64_t offset) const {
@@ -121,6 +140,7 @@ void Pflash::program(uint64_t offset, std::span<const uint8_t> data) {
     return;
   }
   std::copy(data.begin(), data.end(), m_array.begin() + static_cast<ptrdiff_t>(offset));
+  std::copy(data.begin(), data.end(), m_view.begin() + static_cast<ptrdiff_t>(offset));
   m_status |= kReady;
 }
 
@@ -132,6 +152,7 @@ void Pflash::erase(uint64_t offset) {
   }
   uint64_t length = std::min<uint64_t>(kSectorSize, m_array.size() - sector);
   std::fill_n(m_array.begin() + static_cast<ptrdiff_t>(sector), length, 0xff);
+  std::fill_n(m_view.begin() + static_cast<ptrdiff_t>(sector), length, 0xff);
   m_status |= kReady;
   if (m_persist) m_persist(sector, length);
 }
@@ -144,17 +165,22 @@ void Pflash::write(uint64_t offset, std::span<const uint8_t> data) {
     switch (m_mode) {
       case Mode::program:
         program(offset, data);
-        return;  // status reads until the next command (OVMF writes 0xff after its last byte)
+        // Status reads until the next command (OVMF writes 0xff after its last byte).
+        show_status_at(offset);
+        return;
       case Mode::erase:
-        if (data[0] == kConfirm) return;  // the erase already happened on the command write
+        if (data[0] == kConfirm) {  // the erase already happened on the command write
+          show_status_at(m_status_cell);
+          return;
+        }
         if (data[0] != 0xff) log::debug("pflash: erase confirmed with {:#x}", data[0]);
-        enter(Mode::read_array);
+        enter(Mode::read_array, offset);
         return;
       case Mode::lock:
-        enter(Mode::read_array);  // 0xd0 or 0x01 completes it; nothing is ever locked
+        enter(Mode::read_array, offset);  // 0xd0 or 0x01 completes it; nothing is ever locked
         return;
       case Mode::query:
-        if (data[0] == 0xff) enter(Mode::read_array);
+        if (data[0] == 0xff) enter(Mode::read_array, offset);
         return;
       default:
         break;
@@ -166,40 +192,41 @@ void Pflash::write(uint64_t offset, std::span<const uint8_t> data) {
     case 0xf0:
     case 0xff:
       if (m_mode == Mode::program && m_persist) m_persist(0, m_array.size());
-      enter(Mode::read_array);
+      enter(Mode::read_array, offset);
       break;
     case 0x50:
       m_status = 0;
-      enter(Mode::read_array);
+      enter(Mode::read_array, offset);
       break;
     case 0x70:
-      enter(Mode::status);
+      enter(Mode::status, offset);
       break;
     case 0x90:
-      enter(Mode::id);
+      enter(Mode::id, offset);
       break;
     case 0x98:
-      enter(Mode::query);
+      enter(Mode::query, offset);
       m_data_cycle = true;
       break;
     case 0x10:
     case 0x40:
-      enter(Mode::program);
+      enter(Mode::program, offset);
       m_data_cycle = true;
       break;
     case 0x20:
     case 0x28:
-      enter(Mode::erase);
+      enter(Mode::erase, offset);
       erase(offset);
+      show_status_at(offset);  // the erase refreshed the sector's view
       m_data_cycle = true;
       break;
     case 0x60:
-      enter(Mode::lock);
+      enter(Mode::lock, offset);
       m_data_cycle = true;
       break;
     default:
       log::debug("pflash: unsupported command {:#x} at {:#x}", command, offset);
-      enter(Mode::read_array);
+      enter(Mode::read_array, offset);
       break;
   }
 }
@@ -216,7 +243,7 @@ Result<void> Pflash::restore_state(const DeviceState& state) {
   auto status = TRY(state_field<uint8_t>(state, "status"));
   if (mode > static_cast<uint8_t>(Mode::lock)) return make_error("pflash: mode {} unknown", mode);
   std::lock_guard lock(m_mutex);
-  enter(static_cast<Mode>(mode));
+  enter(static_cast<Mode>(mode), m_array.size());  // the view shows the array everywhere
   m_data_cycle = data_cycle;
   m_status = status;
   return {};

@@ -2,11 +2,18 @@
 
 // A CFI flash chip with Intel's command set, as QEMU's pflash_cfi01 models it for x86 guest
 // firmware: OVMF keeps its UEFI variables (the varstore, a per-guest copy of OVMF_VARS.fd) in
-// one. Haven keeps the array in a shared mapping of the varstore file and, while the chip is in
-// read-array mode, maps it into the guest as a read-only memory slot, so reads cost nothing and
-// only writes (commands) reach this device. Any command takes the chip out of read-array mode:
-// the slot is withdrawn (`romd(false)`) so reads see the status register, until a read-array
-// command puts it back (`romd(true)`).
+// one. The chip's contents are the varstore file (`array`, a shared mapping of it); the guest
+// reads a copy of them (`view`) mapped as a read-only memory slot, so reads cost nothing and
+// only writes (commands) reach this device.
+//
+// A real chip answers reads with its status register, not the array, once a command takes it
+// out of read-array mode. Haven shows the status in the view's byte at the address the command
+// was written to -- where firmware reads it (OVMF's flash probe writes 0x70 and reads the same
+// byte) -- and puts the array's byte back when the chip returns to read-array mode. The slot
+// never changes: withdrawing it for every command, as QEMU does, makes the guest fault its way
+// back into the variable store each time, and that traffic, under nested virtualization, trips
+// a QEMU bug that aborts the rig (docs/RIG.md). Reads that do reach this device (none while the
+// slot is mapped) answer as the chip would.
 //
 // Commands, as OVMF uses them (OvmfPkg/QemuFlashFvbServicesRuntimeDxe/QemuFlash.c) and QEMU
 // answers them:
@@ -28,6 +35,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <span>
 
 #include "devices/bus.h"
@@ -37,14 +45,13 @@ namespace haven::devices::firmware {
 class Pflash final : public BusDevice {
  public:
   static constexpr uint64_t kSectorSize = 4096;
-  // true: map the array into the guest read-only; false: let every read exit to read().
-  using RomdSwitch = std::function<void(bool romd)>;
   // Makes [offset, offset + length) of the array durable.
   using Persist = std::function<void(uint64_t offset, uint64_t length)>;
 
-  // `array` is the chip's contents (a multiple of the sector size) and must outlive the device.
-  // A read-only chip answers every command but changes nothing.
-  Pflash(std::span<uint8_t> array, bool writable, RomdSwitch romd, Persist persist);
+  // `array` is the chip's contents (a multiple of the sector size), `view` what the guest reads
+  // (the same size, a copy of `array` to begin with); both must outlive the device. A
+  // read-only chip answers every command but changes nothing.
+  Pflash(std::span<uint8_t> array, std::span<uint8_t> view, bool writable, Persist persist);
 
   std::string_view name() const override { return "pflash"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
@@ -59,19 +66,23 @@ class Pflash final : public BusDevice {
  private:
   // Cycle state: which command is being carried out and whether its data write is due.
   enum class Mode : uint8_t { read_array, status, program, erase, id, query, lock };
-  void enter(Mode mode);
+  // Enters `mode` because of a command written at `offset`.
+  void enter(Mode mode, uint64_t offset);
+  // The view shows the status at `offset` (nullopt: nowhere, the array everywhere).
+  void show_status_at(std::optional<uint64_t> offset);
   void program(uint64_t offset, std::span<const uint8_t> data);
   void erase(uint64_t offset);
   uint8_t query_byte(uint64_t offset) const;
 
   std::span<uint8_t> m_array;
+  std::span<uint8_t> m_view;
   bool m_writable;
-  RomdSwitch m_romd;
   Persist m_persist;
   mutable std::mutex m_mutex;
   Mode m_mode = Mode::read_array;
   bool m_data_cycle = false;  // the command's second write is due
   uint8_t m_status = 0x80;
+  std::optional<uint64_t> m_status_cell;  // where the view shows the status instead of data
 };
 
 }  // namespace haven::devices::firmware

@@ -1,32 +1,63 @@
 #pragma once
 
+// The PC keyboard controller (an 8042) with a keyboard that answers its commands but has no keys
+// (the guest's console is the serial port). Guests use it for:
+//   - reset: writing 0xfe to the command port (Linux's `reboot=k`, OVMF's warm reset) or an
+//     output port value with bit 0 clear pulses the CPU reset line;
+//   - the A20 gate (command 0xd1), which DOS memory managers drive and then wait for the input
+//     buffer to drain (KVM has no A20 mask: the bit is stored, memory always wraps above 1 MiB);
+//   - probing: firmware self-tests the controller (0xaa -> 0x55), tests its interface (0xab ->
+//     0x00), resets the keyboard (0xff -> 0xfa 0xaa) and reads its ID (0xf2 -> 0xfa 0xab 0x83).
+//     Answering at once spares OVMF and SeaBIOS their seconds of time-outs.
+// Registered at port 0x60 with length 5 (data at +0, status/command at +4). The input buffer is
+// always empty (every write is handled at once); answers queue in the output buffer and raise
+// IRQ 1 while the command byte enables it. No mouse: auxiliary commands answer "no device".
+//
+// Threading: vCPUs and snapshots; one lock.
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+
 #include "devices/bus.h"
 #include "devices/guest_request.h"
 
 namespace haven::devices::legacy {
 
-// The PC keyboard controller, reduced to what guests use it for here: Linux's `reboot=k` and
-// OVMF's warm reset pulse the CPU reset line by writing 0xfe to the command port. Registered at
-// port 0x60 with length 5 (data at +0, status/command at +4). No keyboard is attached. By
-// default status says "nothing to read, ready for commands"; `Presence::reset_line_only` reads
-// all ones instead, the answer of a PC without a controller, so firmware skips its keyboard
-// probing (OVMF's takes a second otherwise) while the reset command still works.
 class I8042 final : public BusDevice {
  public:
   static constexpr uint16_t kBasePort = 0x60;
   static constexpr uint16_t kPortCount = 5;
-  enum class Presence { controller, reset_line_only };
+  static constexpr uint32_t kIrq = 1;
 
-  explicit I8042(GuestRequestHandler on_request, Presence presence = Presence::controller)
-      : m_on_request(std::move(on_request)), m_presence(presence) {}
+  explicit I8042(GuestRequestHandler on_request, IrqLine irq = {})
+      : m_on_request(std::move(on_request)), m_irq(std::move(irq)) {}
 
   std::string_view name() const override { return "i8042"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+  DeviceState save_state() override;
+  Result<void> restore_state(const DeviceState& state) override;
 
  private:
+  void controller_command(uint8_t command, bool& reset);
+  void data_write(uint8_t value, bool& reset);
+  void keyboard_command(uint8_t value);
+  void push(uint8_t byte);
+  uint8_t status() const;
+  void update_irq();
+
   GuestRequestHandler m_on_request;
-  Presence m_presence;
+  IrqLine m_irq;
+  mutable std::mutex m_mutex;
+  std::deque<uint8_t> m_output;     // bytes the guest reads from the data port
+  uint8_t m_command_byte = 0x45;    // keyboard interrupt, system flag, translation
+  uint8_t m_output_port = 0x03;     // bit 0: CPU running (not reset); bit 1: A20 enabled
+  uint8_t m_pending_command = 0;    // a controller command waiting for its data byte
+  uint8_t m_pending_keyboard = 0;   // a keyboard command waiting for its argument
+  bool m_last_was_command = false;  // status bit 3
+  bool m_self_tested = false;       // status bit 2 (system flag)
+  bool m_irq_level = false;
 };
 
 }  // namespace haven::devices::legacy

@@ -52,6 +52,11 @@ void Uart8250::write(uint64_t offset, std::span<const uint8_t> data) {
   update_irq();
 }
 
+void Uart8250::emit(std::span<const uint8_t> bytes) {
+  std::lock_guard lock(m_mutex);
+  m_output(bytes);
+}
+
 size_t Uart8250::enqueue_input(std::span<const uint8_t> bytes) {
   std::lock_guard lock(m_mutex);
   size_t room = kInputCapacity - m_input.size();
@@ -100,6 +105,7 @@ void Uart8250::write_register(uint8_t reg, uint8_t value) {
     case kData:
       if (dlab) {
         m_divisor = static_cast<uint16_t>((m_divisor & 0xff00) | value);
+        m_baud_rate_set = true;
       } else if (m_mcr & kMcrLoop) {
         if (m_input.size() < kInputCapacity) m_input.push_back(value);
         m_thr_empty_pending = true;
@@ -111,6 +117,7 @@ void Uart8250::write_register(uint8_t reg, uint8_t value) {
     case kIer:
       if (dlab) {
         m_divisor = static_cast<uint16_t>((m_divisor & 0x00ff) | (value << 8));
+        m_baud_rate_set = true;
       } else {
         // Enabling the transmit-empty interrupt while THR is empty raises it at once (16550).
         if ((value & kIerThrEmpty) && !(m_ier & kIerThrEmpty)) m_thr_empty_pending = true;
@@ -169,6 +176,7 @@ DeviceState Uart8250::save_state() {
           {"divisor", m_divisor},
           {"thr_empty_pending", m_thr_empty_pending},
           {"irq_level", m_irq_level},
+          {"baud_rate_set", m_baud_rate_set.load()},
           {"input", state_bytes(input)}};
 }
 
@@ -181,6 +189,9 @@ Result<void> Uart8250::restore_state(const DeviceState& state) {
   m_fcr = TRY(state_field<uint8_t>(state, "fcr"));
   m_scratch = TRY(state_field<uint8_t>(state, "scratch"));
   m_divisor = TRY(state_field<uint16_t>(state, "divisor"));
+  // Older snapshots lack it: a guest that ran long enough to be saved has set its baud rate.
+  m_baud_rate_set =
+      state.contains("baud_rate_set") ? TRY(state_field<bool>(state, "baud_rate_set")) : true;
   m_thr_empty_pending = TRY(state_field<bool>(state, "thr_empty_pending"));
   m_irq_level = TRY(state_field<bool>(state, "irq_level"));
   m_input.assign(input.begin(), input.end());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -31,6 +32,15 @@ class Uart8250 final : public BusDevice {
   // Bytes typed by the user; returns how many were taken (the rest does not fit).
   size_t enqueue_input(std::span<const uint8_t> bytes);
 
+  // Bytes for the console that are not the guest's transmission (Haven's own, such as a text
+  // screen drawn on it), sent to the sink under the UART's lock so that they never land in the
+  // middle of the guest's output.
+  void emit(std::span<const uint8_t> bytes);
+
+  // The guest has set the baud rate (written the divisor latch): its own serial driver runs
+  // the port. BIOS console redirection (SeaBIOS's) never does. Any thread.
+  bool baud_rate_set() const { return m_baud_rate_set.load(std::memory_order_relaxed); }
+
   // Registers and typed-ahead input (the interrupt line's level lives in the irqchip state).
   DeviceState save_state() override;
   Result<void> restore_state(const DeviceState& state) override;
@@ -54,6 +64,7 @@ class Uart8250 final : public BusDevice {
   uint16_t m_divisor = 12;  // 9600 baud
   bool m_thr_empty_pending = false;
   bool m_irq_level = false;
+  std::atomic<bool> m_baud_rate_set{false};
 };
 
 }  // namespace haven::devices::legacy
