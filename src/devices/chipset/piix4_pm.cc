@@ -102,13 +102,20 @@ class Piix4Pm::Registers final : public BusDevice {
 
   DeviceState save() const {
     std::lock_guard lock(m_mutex);
-    return {{"status", m_status}, {"enable", m_enable}, {"control", m_control}};
+    return {{"status", m_status},
+            {"enable", m_enable},
+            {"control", m_control},
+            {"timer", timer_ticks()}};
   }
   Result<void> restore(const DeviceState& state) {
     auto status = TRY(state_field<uint16_t>(state, "status"));
     auto enable = TRY(state_field<uint16_t>(state, "enable"));
     auto control = TRY(state_field<uint16_t>(state, "control"));
+    auto timer = TRY(state_field<uint32_t>(state, "timer"));
+    if (timer > 0xffffff) return make_error("pm timer {:#x}: wider than 24 bits", timer);
     std::lock_guard lock(m_mutex);
+    // The timer goes on from where it stood (a guest's clocksource must not jump back).
+    m_origin = m_clock() - uint64_t{timer} * 1000000000u / kTimerHz;
     m_status = status;
     m_enable = enable;
     m_control = control;

@@ -127,6 +127,14 @@ Result<void> PciRoot::restore_state(const DeviceState& state) {
   if (!state.contains("functions") || !state["functions"].is_object())
     return make_error("PCI state has no 'functions'");
   const DeviceState& functions = state["functions"];
+  // A key naming no function of this bus at all (a slot past 31, a function past 7, junk)
+  // is a snapshot of another machine: refuse it rather than drop its state.
+  for (const auto& [key, value] : functions.items()) {
+    bool known = false;
+    for (uint32_t index = 0; index < m_functions.size() && !known; ++index)
+      known = slot_key(index) == key;
+    if (!known) return make_error("PCI state names an unknown function '{}'", key);
+  }
   for (uint32_t index = 0; index < m_functions.size(); ++index) {
     std::string key = slot_key(index);
     bool saved = functions.contains(key);

@@ -374,8 +374,11 @@ RelocatableAcpi build_relocatable_acpi(const AcpiConfig& config) {
 AcpiTables build_acpi_tables(uint64_t base_address, const AcpiConfig& config) {
   using Blob = RelocatableAcpi::Blob;
   auto acpi = build_relocatable_acpi(config);
-  // The RSDP first, the tables after it.
-  const size_t tables_offset = align_up(acpi.rsdp.size());
+  // The RSDP first, the tables after it; 64-byte aligned when they start with a FACS.
+  constexpr size_t kFacsAlignment = 64;
+  const size_t tables_offset =
+      config.pm_base ? (acpi.rsdp.size() + kFacsAlignment - 1) / kFacsAlignment * kFacsAlignment
+                     : align_up(acpi.rsdp.size());
   std::vector<uint8_t> blob(tables_offset + acpi.tables.size(), 0);
   std::copy(acpi.rsdp.begin(), acpi.rsdp.end(), blob.begin());
   std::copy(acpi.tables.begin(), acpi.tables.end(),
