@@ -31,6 +31,8 @@ struct VmArgs {
   std::vector<std::string> disks, nets;
   bool rng = false;
   bool cmdline_given = false;
+  std::string firmware, cdrom, floppy, boot, nvram, on_reboot;
+  std::optional<uint32_t> boot_timeout;
   // fill
   bool fill_pause = false, fill_resume = false;
   std::optional<double> cpu_quota;
@@ -151,11 +153,29 @@ Result<json> definition_from_args(const VmArgs& args) {
   for (const std::string& net : args.nets)
     config.nets.push_back(TRY(with_context(vmm::parse_net(net), "--net")));
   config.rng = args.rng;
-  config.kernel = absolute_path(config.kernel);
+  if (!args.firmware.empty())
+    config.firmware = TRY(with_context(vmm::parse_firmware(args.firmware), "--firmware"));
+  if (!args.cdrom.empty()) config.cdrom = absolute_path(args.cdrom);
+  if (!args.floppy.empty()) config.floppy = absolute_path(args.floppy);
+  if (!args.nvram.empty()) config.nvram = absolute_path(args.nvram);
+  if (!args.boot.empty())
+    config.boot_order = TRY(with_context(vmm::parse_boot_order(args.boot), "--boot"));
+  if (args.boot_timeout) config.boot_timeout = *args.boot_timeout;
+  if (!args.on_reboot.empty())
+    config.on_reboot = TRY(with_context(vmm::parse_reboot_action(args.on_reboot), "--on-reboot"));
+  if (config.kernel.empty() && config.firmware == vmm::Firmware::none)
+    return make_error(
+        "--kernel: a kernel is required, or --firmware bios|uefi to boot the guest's own disk "
+        "or media");
+  if (!config.kernel.empty()) config.kernel = absolute_path(config.kernel);
   if (config.initrd) config.initrd = absolute_path(*config.initrd);
   for (vmm::DiskConfig& disk : config.disks) disk.path = absolute_path(disk.path);
   json definition = json::parse(vmm::vm_config_to_json(config));
   definition.erase("console");
+  // A firmware guest restarts when it reboots (an installer's last step), unless told
+  // otherwise: havend's default for such guests, left to it.
+  if (args.on_reboot.empty() && config.firmware != vmm::Firmware::none)
+    definition.erase("on_reboot");
   definition["name"] = args.name;
   if (args.cpu_quota) definition["cpu_quota"] = *args.cpu_quota;
   if (args.cpu_weight) definition["cpu_weight"] = *args.cpu_weight;
@@ -340,7 +360,8 @@ std::function<int()> add_vm_command(CLI::App& app) {
     return sub;
   };
   CLI::App* create = named("create", "Define a guest (it does not start)");
-  create->add_option("--kernel", args->kernel, "Kernel: bzImage or ELF vmlinux (PVH)")->required();
+  create->add_option("--kernel", args->kernel,
+                     "Kernel: bzImage or ELF vmlinux (PVH), booted directly; or --firmware");
   create->add_option("--initrd", args->initrd, "Initial ramdisk");
   create->add_option("--cmdline", args->cmdline, "Kernel command line")
       ->each([args](const std::string&) { args->cmdline_given = true; });
@@ -349,6 +370,20 @@ std::function<int()> add_vm_command(CLI::App& app) {
   create->add_option("--disk", args->disks, "path=IMAGE[,readonly=on][,direct=on] (repeatable)");
   create->add_option("--net", args->nets, "tap=NAME[,mac=52:54:00:..] (repeatable)");
   create->add_flag("--rng", args->rng, "A virtio-rng device");
+  create->add_option("--firmware", args->firmware,
+                     "Boot through firmware instead of --kernel: bios (SeaBIOS) or uefi (OVMF)");
+  create->add_option("--cdrom", args->cdrom, "An ISO image as a read-only CD-ROM");
+  create->add_option("--floppy", args->floppy, "A floppy image as drive A: (bios)");
+  create->add_option("--boot", args->boot, "Boot order: disk, cdrom, floppy, comma-separated");
+  create->add_option("--nvram", args->nvram,
+                     "UEFI variable store (default: kept by havend with the guest)");
+  create
+      ->add_option("--boot-timeout", args->boot_timeout,
+                   "Seconds the firmware has to start a boot loader (default 60, 0 = no limit)")
+      ->check(CLI::Range(0, 86400));
+  create->add_option("--on-reboot", args->on_reboot,
+                     "What a guest reset does: exit or restart (default: restart with firmware, "
+                     "else exit)");
   create->add_option("--cpu-quota", args->cpu_quota,
                      "At most this many CPUs' worth of time, e.g. 1.5");
   create->add_option("--cpu-weight", args->cpu_weight,

@@ -264,6 +264,8 @@ void ApiServer::add_routes(httplib::Server& server) {
     if (!definition) return reply_error(res, 400, definition.error().message());
     if (m_registry.find(definition->name))
       return reply_error(res, 409, fmt::format("name: '{}' exists", definition->name));
+    if (auto kept = keep_nvram(*definition, m_supervisor.paths().disk_dir(definition->name)); !kept)
+      return reply_error(res, 500, kept.error().message());
     if (auto added = m_registry.add(*definition); !added)
       return reply_error(res, 500, added.error().message());
     m_events.append(definition->name, vm_status_to_json(m_supervisor.status(definition->name)));
@@ -296,6 +298,8 @@ void ApiServer::add_routes(httplib::Server& server) {
     if (!definition) return reply_error(res, 400, definition.error().message());
     if (is_up(m_supervisor.status(vm->name).state))
       return reply_error(res, 409, fmt::format("state: '{}' is running: stop it first", vm->name));
+    if (auto kept = keep_nvram(*definition, m_supervisor.paths().disk_dir(vm->name)); !kept)
+      return reply_error(res, 500, kept.error().message());
     if (auto replaced = m_registry.replace(*definition); !replaced)
       return reply_error(res, 500, replaced.error().message());
     reply(res, 200, describe(*definition, m_supervisor.status(vm->name)));

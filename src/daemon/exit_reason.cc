@@ -36,6 +36,8 @@ Outcome classify_end(const ProcessEnd& end) {
       return {VmState::stopped, "the guest reset (on_reboot is exit)"};
     case vmm::kExitUserQuit:
       return {VmState::stopped, "quit from the console"};
+    case vmm::kExitNoBoot:
+      return {VmState::crashed, said.empty() ? "the firmware found nothing to boot" : said};
     case vmm::kExitPanic:
       return {VmState::crashed, "the guest kernel panicked"};
     case vmm::kExitCrash:

@@ -1,6 +1,10 @@
 #include "daemon/vm_record.h"
 
+#include <sys/stat.h>
+
 #include <nlohmann/json.hpp>
+
+#include "vmm/snapshot_file.h"
 
 namespace haven::daemon {
 
@@ -47,7 +51,12 @@ Result<VmDefinition> vm_definition_from_json(std::string_view text) {
     return make_error("console: set by havend (GET /v1/vms/NAME/console reads it)");
   json.erase("name");
   definition.limits = TRY(take_resource_limits(json));
+  // A guest that brings its own boot restarts when it reboots, as a PC does (its installer's
+  // last step is a reboot), unless the definition says otherwise.
+  bool on_reboot_given = json.contains("on_reboot");
   definition.config = TRY(vmm::vm_config_from_json(json.dump()));
+  if (!on_reboot_given && definition.config.firmware != vmm::Firmware::none)
+    definition.config.on_reboot = vmm::RebootAction::restart;
   TRY(vmm::validate(definition.config));
   return definition;
 }
@@ -60,6 +69,15 @@ std::string vm_definition_to_json(const VmDefinition& definition) {
   json["name"] = definition.name;
   put_resource_limits(definition.limits, json);
   return json.dump(2);
+}
+
+Result<void> keep_nvram(VmDefinition& definition, const std::string& disk_dir) {
+  if (definition.config.firmware != vmm::Firmware::uefi || definition.config.nvram) return {};
+  std::string parent = disk_dir.substr(0, disk_dir.rfind('/'));
+  for (const std::string& dir : {parent, disk_dir})
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", dir);
+  definition.config.nvram = disk_dir + "/" + vmm::kSnapshotNvramName;
+  return {};
 }
 
 bool is_up(VmState state) {

@@ -49,6 +49,11 @@ struct VmStatus {
   std::string reason;              // one line: why it last stopped ("" while running)
 };
 
+// A UEFI guest without an `nvram` of its own gets one that havend keeps with it, in
+// `disk_dir` (made here; removed with the guest): the VMM makes the store from OVMF's template
+// at the first start, and boot entries then survive restarts.
+Result<void> keep_nvram(VmDefinition& definition, const std::string& disk_dir);
+
 nlohmann::json vm_status_to_json(const VmStatus& status);
 Result<VmStatus> vm_status_from_json(std::string_view text);
 std::optional<VmState> vm_state_from_string(std::string_view text);
