@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <ctime>
+#include <mutex>
+#include <vector>
 
 namespace haven::devices::legacy {
 namespace {
@@ -286,6 +291,145 @@ TEST_F(CmosRtcTest, ASnapshotIndexOutsideTheRamIsRefused) {
   saved["index"] = 0u;
   saved["ram"] = "00";
   EXPECT_FALSE(restored.restore_state(saved)) << "RAM of the wrong size";
+}
+
+// The interrupt line as a test sees it: every level change, and a way to wait for pulses.
+class RecordedIrq {
+ public:
+  IrqLine line() {
+    return [this](bool level) {
+      std::lock_guard lock(m_mutex);
+      m_levels.push_back(level);
+      m_changed.notify_all();
+    };
+  }
+  size_t pulses() {
+    std::lock_guard lock(m_mutex);
+    return pulses_locked();
+  }
+  // Waits (at most `timeout`) until at least `count` pulses were seen.
+  bool wait_for_pulses(size_t count, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(m_mutex);
+    return m_changed.wait_for(lock, timeout, [&] { return pulses_locked() >= count; });
+  }
+  std::vector<bool> levels() {
+    std::lock_guard lock(m_mutex);
+    return m_levels;
+  }
+
+ private:
+  size_t pulses_locked() const {
+    return static_cast<size_t>(std::count(m_levels.begin(), m_levels.end(), true));
+  }
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+  std::vector<bool> m_levels;
+};
+
+// Register access for an RTC built in a test body.
+uint8_t rtc_get(CmosRtc& rtc, uint8_t index) {
+  rtc.write(0, std::span<const uint8_t>(&index, 1));
+  uint8_t value = 0xaa;
+  rtc.read(1, std::span(&value, 1));
+  return value;
+}
+void rtc_set(CmosRtc& rtc, uint8_t index, uint8_t value) {
+  rtc.write(0, std::span<const uint8_t>(&index, 1));
+  rtc.write(1, std::span<const uint8_t>(&value, 1));
+}
+
+constexpr uint8_t kBPeriodic = 0x40;   // PIE
+constexpr uint8_t kRate1024Hz = 0x26;  // 32.768 kHz divider, rate select 6
+// Generous: the periodic thread runs at 1024 Hz, but a loaded machine (or ASan) may starve it.
+constexpr auto kPatience = std::chrono::seconds(10);
+
+// SeaBIOS's INT 15h AH=86h (and its timer setup) enables PIE and waits for IRQ 8; the
+// MC146818A sets PF and IRQF in register C with each periodic tick and clears them on a read.
+TEST(CmosRtcPeriodic, PieRaisesIrq8AtTheRateAndRegisterCShowsIt) {
+  RecordedIrq irq;
+  CmosRtc rtc([] { return kTuesdayAfternoon; }, irq.line());
+  rtc_set(rtc, kStatusA, kRate1024Hz);
+  rtc_set(rtc, kStatusB, kBPeriodic | kB24Hour);
+  ASSERT_TRUE(irq.wait_for_pulses(3, kPatience)) << "no periodic interrupts";
+  rtc_set(rtc, kStatusB, kB24Hour);  // PIE off: no tick can land between the reads below
+  EXPECT_EQ(rtc_get(rtc, kStatusC), 0xc0) << "IRQF and PF";
+  EXPECT_EQ(rtc_get(rtc, kStatusC), 0x00) << "a read clears them";
+  auto levels = irq.levels();
+  for (size_t i = 0; i < levels.size(); ++i)
+    EXPECT_EQ(levels[i], i % 2 == 0) << "pulses: raised, then lowered (an edge for the PIC)";
+}
+
+TEST(CmosRtcPeriodic, ClearingPieStopsTheInterrupts) {
+  RecordedIrq irq;
+  CmosRtc rtc([] { return kTuesdayAfternoon; }, irq.line());
+  rtc_set(rtc, kStatusA, kRate1024Hz);
+  rtc_set(rtc, kStatusB, kBPeriodic | kB24Hour);
+  ASSERT_TRUE(irq.wait_for_pulses(2, kPatience));
+  rtc_set(rtc, kStatusB, kB24Hour);
+  size_t seen = irq.pulses();  // a tick holds the RTC's lock: none can follow the write above
+  // Proving that nothing more happens needs a wait: 100 ms is ~100 periods at 1024 Hz.
+  EXPECT_FALSE(irq.wait_for_pulses(seen + 1, std::chrono::milliseconds(100)));
+  EXPECT_EQ(irq.pulses(), seen);
+  // And they start again.
+  rtc_set(rtc, kStatusB, kBPeriodic | kB24Hour);
+  EXPECT_TRUE(irq.wait_for_pulses(seen + 2, kPatience));
+}
+
+TEST(CmosRtcPeriodic, RateZeroTurnsTheInterruptOff) {
+  // MC146818A table 3: rate select 0000 is "none".
+  RecordedIrq irq;
+  CmosRtc rtc([] { return kTuesdayAfternoon; }, irq.line());
+  rtc_set(rtc, kStatusA, 0x20);
+  rtc_set(rtc, kStatusB, kBPeriodic | kB24Hour);
+  EXPECT_FALSE(irq.wait_for_pulses(1, std::chrono::milliseconds(100)));
+  EXPECT_EQ(rtc_get(rtc, kStatusC), 0x00);
+  rtc_set(rtc, kStatusA, kRate1024Hz);  // a rate, and it ticks
+  EXPECT_TRUE(irq.wait_for_pulses(1, kPatience));
+}
+
+TEST(CmosRtcPeriodic, WithoutALineThereIsNoTick) {
+  CmosRtc rtc([] { return kTuesdayAfternoon; });
+  rtc_set(rtc, kStatusA, kRate1024Hz);
+  rtc_set(rtc, kStatusB, kBPeriodic | kB24Hour);
+  EXPECT_EQ(rtc_get(rtc, kStatusB), kBPeriodic | kB24Hour);
+  EXPECT_EQ(rtc_get(rtc, kStatusC), 0x00);
+}
+
+// The firmware's CMOS bytes (memory sizes, CPU count) go into RAM before the guest runs; they
+// must never reach the clock or the status registers, whose meaning is the device's.
+TEST_F(CmosRtcTest, SetNvramSetsRamBytesOnly) {
+  m_rtc.set_nvram(0x34, 0x12);
+  m_rtc.set_nvram(0x5f, 0x03);
+  m_rtc.set_nvram(0x0e, 0x44);  // the first byte past register D
+  m_rtc.set_nvram(0x7f, 0x55);
+  EXPECT_EQ(get(0x34), 0x12);
+  EXPECT_EQ(get(0x5f), 0x03);
+  EXPECT_EQ(get(0x0e), 0x44);
+  EXPECT_EQ(get(0x7f), 0x55);
+  // With SET the time registers read what is stored, so a stray store would show.
+  set(kStatusB, kBSet | kB24Hour);
+  for (uint8_t index : {kSeconds, kMinutes, kHours, kWeekday, kDay, kMonth, kYear, kCentury,
+                        kStatusA, kStatusB, kStatusC, kStatusD, uint8_t{0x01}, uint8_t{0x03}})
+    m_rtc.set_nvram(index, 0x77);
+  m_rtc.set_nvram(0x80, 0x66);  // past the RAM: ignored, no crash
+  EXPECT_EQ(get(kSeconds), 0x56);
+  EXPECT_EQ(get(kMinutes), 0x45);
+  EXPECT_EQ(get(kHours), 0x13);
+  EXPECT_EQ(get(kWeekday), 0x03);
+  EXPECT_EQ(get(kDay), 0x24);
+  EXPECT_EQ(get(kMonth), 0x11);
+  EXPECT_EQ(get(kYear), 0x26);
+  EXPECT_EQ(get(kCentury), 0x20);
+  EXPECT_EQ(get(kStatusA), 0x26);
+  EXPECT_EQ(get(kStatusB), kBSet | kB24Hour);
+  EXPECT_EQ(get(kStatusC), 0x00);
+  EXPECT_EQ(get(kStatusD), 0x80);
+  EXPECT_EQ(get(0x01), 0x00) << "the alarm registers are the clock's too";
+  EXPECT_EQ(get(0x03), 0x00);
+  set(kStatusB, kB24Hour);
+  m_host += 1;
+  EXPECT_EQ(get(kSeconds), 0x57) << "the clock runs on unchanged";
+  EXPECT_EQ(get(kHours), 0x13);
 }
 
 int from_bcd(uint8_t value) {

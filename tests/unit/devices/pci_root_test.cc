@@ -165,6 +165,113 @@ TEST_F(PciRootTest, AFunctionsRestoreErrorNamesItsSlot) {
   EXPECT_FALSE(restored.restore_state(saved));
 }
 
+// A function that answers config reads from a real config space with its own IDs.
+class IdentifiedFunction final : public PciFunction {
+ public:
+  IdentifiedFunction(uint16_t vendor, uint16_t device) {
+    config.set_u16(kVendorId, vendor);
+    config.set_u16(kDeviceId, device);
+  }
+  std::string_view name() const override { return "identified"; }
+  void read_config(uint32_t offset, std::span<uint8_t> data) override { config.read(offset, data); }
+  void write_config(uint32_t offset, std::span<const uint8_t> data) override {
+    config.write(offset, data);
+  }
+  ConfigSpace config;
+};
+
+TEST_F(PciRootTest, ConfigAccessesReachFunctionsBesidesZero) {
+  auto isa = std::make_shared<IdentifiedFunction>(0x8086, 0x7000);
+  auto pm = std::make_shared<IdentifiedFunction>(0x8086, 0x7113);
+  ASSERT_TRUE(m_root.add(1, 0, isa));
+  ASSERT_TRUE(m_root.add(1, 3, pm));
+  out32(0, address(0, 1, 3, 0));
+  EXPECT_EQ(in32(4), 0x71138086u);
+  out32(0, address(0, 1, 0, 0));
+  EXPECT_EQ(in32(4), 0x70008086u);
+  for (uint32_t fn : {1u, 2u, 4u, 7u}) {
+    out32(0, address(0, 1, fn, 0));
+    EXPECT_EQ(in32(4), 0xffffffffu) << "nothing at 00:01." << fn;
+  }
+  out32(0, address(0, 1, 3, 0x3c));
+  out32(4, 0x0000000b);
+  EXPECT_EQ(pm->config.u8(kInterruptLine), 0x0b) << "writes reach the selected function";
+  EXPECT_EQ(isa->config.u8(kInterruptLine), 0x00) << "and only it";
+}
+
+TEST_F(PciRootTest, AFunctionAloneAtItsSlotIsStillReachable) {
+  // PciRoot leaves it to software to find function 0's multi-function bit; the root itself
+  // decodes every function it holds.
+  ASSERT_TRUE(m_root.add(4, 7, std::make_shared<IdentifiedFunction>(0x1234, 0x5678)));
+  out32(0, address(0, 4, 7, 0));
+  EXPECT_EQ(in32(4), 0x56781234u);
+  out32(0, address(0, 4, 0, 0));
+  EXPECT_EQ(in32(4), 0xffffffffu);
+}
+
+TEST_F(PciRootTest, FunctionNumbersAreCheckedWhenAdding) {
+  auto eight = m_root.add(1, 8, std::make_shared<HostBridge>());
+  ASSERT_FALSE(eight);
+  EXPECT_EQ(eight.error().message(), "PCI function number 8 is not 0..7");
+  EXPECT_FALSE(m_root.add(1, 0xffffffff, std::make_shared<HostBridge>()));
+  ASSERT_TRUE(m_root.add(1, 3, std::make_shared<HostBridge>()));
+  auto twice = m_root.add(1, 3, std::make_shared<HostBridge>());
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().message(), "PCI slot 00:01.3 already holds pci-host-bridge");
+  EXPECT_TRUE(m_root.add(1, 0, std::make_shared<HostBridge>())) << "function 0 is its own slot";
+  EXPECT_TRUE(m_root.add(1, 7, std::make_shared<HostBridge>()));
+}
+
+// Snapshots always named function 0 by its device number alone ("5"); another function is
+// "device.function", so older snapshots still restore.
+TEST_F(PciRootTest, SnapshotKeysFunctionsBesidesZeroAsDeviceDotFunction) {
+  auto first = std::make_shared<StatefulFunction>();
+  auto third = std::make_shared<StatefulFunction>();
+  first->value = 0x10;
+  third->value = 0x13;
+  ASSERT_TRUE(m_root.add(1, 0, first));
+  ASSERT_TRUE(m_root.add(1, 3, third));
+  DeviceState saved = DeviceState::parse(m_root.save_state().dump());
+  EXPECT_EQ(saved["functions"]["1"]["value"], 0x10);
+  EXPECT_EQ(saved["functions"]["1.3"]["value"], 0x13);
+
+  PciRoot restored([](GuestRequest) {});
+  auto fresh_first = std::make_shared<StatefulFunction>();
+  auto fresh_third = std::make_shared<StatefulFunction>();
+  ASSERT_TRUE(restored.add(1, 0, fresh_first));
+  ASSERT_TRUE(restored.add(1, 3, fresh_third));
+  auto result = restored.restore_state(saved);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(fresh_first->value, 0x10);
+  EXPECT_EQ(fresh_third->value, 0x13);
+}
+
+TEST_F(PciRootTest, ASnapshotFunctionBesidesZeroThisRootLacksIsAnError) {
+  ASSERT_TRUE(m_root.add(1, 0, std::make_shared<StatefulFunction>()));
+  ASSERT_TRUE(m_root.add(1, 3, std::make_shared<StatefulFunction>()));
+  DeviceState saved = DeviceState::parse(m_root.save_state().dump());
+  PciRoot restored([](GuestRequest) {});
+  ASSERT_TRUE(restored.add(0, std::make_shared<HostBridge>()));
+  ASSERT_TRUE(restored.add(1, 0, std::make_shared<StatefulFunction>()));
+  auto result = restored.restore_state(saved);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().message(),
+            "the snapshot has a PCI function at 00:01.3 and this VM has none");
+}
+
+TEST_F(PciRootTest, AFunctionBesidesZerosRestoreErrorNamesIt) {
+  ASSERT_TRUE(m_root.add(0x1a, 5, std::make_shared<StatefulFunction>()));
+  DeviceState saved = DeviceState::parse(m_root.save_state().dump());
+  ASSERT_TRUE(saved["functions"].contains("26.5")) << saved.dump();
+  saved["functions"]["26.5"]["value"] = -1;
+  PciRoot restored([](GuestRequest) {});
+  ASSERT_TRUE(restored.add(0x1a, 5, std::make_shared<StatefulFunction>()));
+  auto result = restored.restore_state(saved);
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("PCI 00:1a.5 (stateful)"), std::string::npos)
+      << result.error().message();
+}
+
 TEST(ConfigSpace, AccessesPastTheEndReadOnesAndAreIgnored) {
   ConfigSpace config;
   config.set_u16(kVendorId, 0xabcd);

@@ -259,5 +259,60 @@ TEST_F(SnapshotFileTest, OddlyShapedDocumentsAreErrorsNotCrashes) {
   }
 }
 
+// A UEFI guest's snapshot carries its variable store as one more file of the directory.
+Snapshot make_uefi_snapshot() {
+  Snapshot snapshot = make_snapshot();
+  snapshot.config.firmware = Firmware::uefi;
+  snapshot.config.kernel.clear();
+  snapshot.config.nvram = "/var/lib/haven/vm1.fd";
+  snapshot.nvram_copy = kSnapshotNvramName;
+  return snapshot;
+}
+
+TEST_F(SnapshotFileTest, TheNvramCopySurvivesTheRoundTrip) {
+  auto written = write_snapshot_file(m_dir, make_uefi_snapshot());
+  ASSERT_TRUE(written) << written.error().message();
+  EXPECT_EQ(json::parse(std::ifstream(file()))["nvram_copy"], "nvram.fd");
+  auto read = read_snapshot_file(m_dir);
+  ASSERT_TRUE(read) << read.error().message();
+  EXPECT_EQ(read->nvram_copy, "nvram.fd");
+  EXPECT_EQ(read->config.firmware, Firmware::uefi);
+  EXPECT_EQ(read->config.nvram, "/var/lib/haven/vm1.fd");
+}
+
+TEST_F(SnapshotFileTest, NoNvramCopyNoKey) {
+  Snapshot snapshot = make_uefi_snapshot();
+  snapshot.nvram_copy.reset();  // a UEFI guest whose variables lived in memory only
+  ASSERT_TRUE(write_snapshot_file(m_dir, snapshot));
+  EXPECT_FALSE(json::parse(std::ifstream(file())).contains("nvram_copy"));
+  auto read = read_snapshot_file(m_dir);
+  ASSERT_TRUE(read) << read.error().message();
+  EXPECT_FALSE(read->nvram_copy);
+}
+
+// The name is fixed, so a snapshot file cannot point restore at another file to copy.
+TEST_F(SnapshotFileTest, TheNvramCopyMustBeNvramFd) {
+  for (json name : {json("../nvram.fd"), json("/etc/shadow"), json("nvram2.fd"), json(""), json(7),
+                    json(nullptr), json::array({"nvram.fd"})}) {
+    auto read = write_edit_read(make_uefi_snapshot(), [&](json& doc) { doc["nvram_copy"] = name; });
+    ASSERT_FALSE(read) << name.dump() << " accepted";
+    EXPECT_NE(read.error().message().find("'nvram_copy' is not \"nvram.fd\""), std::string::npos)
+        << read.error().message();
+  }
+}
+
+TEST_F(SnapshotFileTest, AnNvramCopyWithoutUefiIsRefused) {
+  for (const char* firmware : {"bios", "none"}) {
+    auto read = write_edit_read(make_uefi_snapshot(), [&](json& doc) {
+      doc["config"]["firmware"] = firmware;
+      doc["config"].erase("nvram");
+    });
+    ASSERT_FALSE(read) << firmware;
+    EXPECT_NE(read.error().message().find("'nvram_copy' in a snapshot of a guest without UEFI"),
+              std::string::npos)
+        << read.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace haven::vmm
