@@ -33,6 +33,13 @@ Result<void> Vm::create_pit2() {
   return {};
 }
 
+Result<void> Vm::set_pit_reinject(bool reinject) {
+  kvm_reinject_control control{};
+  control.pit_reinject = reinject ? 1 : 0;
+  TRY(sys::ioctl(m_fd.get(), KVM_REINJECT_CONTROL, &control, "KVM_REINJECT_CONTROL"));
+  return {};
+}
+
 Result<void> Vm::set_user_memory_region(uint32_t slot, uint64_t guest_address,
                                         std::span<uint8_t> host, uint32_t flags) {
   kvm_userspace_memory_region region{};

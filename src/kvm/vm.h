@@ -24,6 +24,9 @@ class Vm {
   // In-kernel PIC + IOAPIC + per-vCPU LAPICs; must precede vCPU creation.
   Result<void> create_irqchip();
   Result<void> create_pit2();
+  // Whether the in-kernel PIT delivers the ticks a guest missed (late, back to back) or
+  // drops them. Catching up keeps tick-counting guests' clocks (DOS, old kernels) right.
+  Result<void> set_pit_reinject(bool reinject);
   // Maps host memory at `host` into the guest at `guest_address`.
   Result<void> set_user_memory_region(uint32_t slot, uint64_t guest_address,
                                       std::span<uint8_t> host, uint32_t flags = 0);

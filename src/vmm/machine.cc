@@ -107,6 +107,10 @@ Result<std::unique_ptr<Machine>> Machine::build(const VmConfig& config, const kv
   TRY(vm.set_tss_address(x86::kTssAddress));
   TRY(vm.create_irqchip());
   TRY(vm.create_pit2());
+  // UEFI firmware counts no ticks (its clock is the CMOS RTC), so a missed tick is dropped
+  // rather than delivered late: OVMF's interrupt handlers then rarely find the next tick
+  // already pending, which is also what crashes the nested test rig's emulator (docs/RIG.md).
+  if (config.firmware == Firmware::uefi) TRY(vm.set_pit_reinject(false));
   uint32_t slot = 0;
   for (const auto& region : memory.regions())
     TRY(vm.set_user_memory_region(slot++, region.start.value(), region.host.bytes()));
