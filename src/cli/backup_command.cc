@@ -226,6 +226,7 @@ int run_show(const BackupArgs& args) {
   if (!snapshot) return fail(snapshot.error());
   auto json = snapshot_json(*snapshot);
   if (snapshot->disk >= 0) json["vm_disk"] = snapshot->disk;
+  if (!snapshot->nvram.empty()) json["uefi_variables"] = snapshot->nvram.size();
   if (auto record = store::read_boot_record(**repo, snapshot->id); record && *record)
     json["boot_check"] = fmt::format(
         "{} at {} ({})", (*record)->passed ? "passed" : "FAILED", iso_time((*record)->time),
@@ -500,13 +501,24 @@ std::function<int()> add_backup_command(CLI::App& app) {
                    "wait for --ready on its console; the result and transcript are stored with "
                    "the snapshot");
   verify->add_option("--ready", args->boot_args.ready,
-                     "With --boot: console text meaning it booted (default \"login:\")");
-  verify->add_option("--timeout", args->boot_args.timeout,
-                     "With --boot: seconds to wait for it (default 120)");
+                     "With --boot: console text meaning it booted (default \"login:\"), written "
+                     "to the guest's serial console (ttyS0)");
+  verify->add_option(
+      "--timeout", args->boot_args.timeout,
+      fmt::format("With --boot: seconds to wait for it (default {}; {} for a guest that boots "
+                  "through firmware, whose firmware and boot loader run first)",
+                  BootVerifyArgs::kDirectBootTimeout, BootVerifyArgs::kFirmwareBootTimeout));
   verify->add_option("--kernel", args->boot_args.kernel,
-                     "With --boot: the kernel (required for a bare disk's snapshot)");
+                     "With --boot: boot this kernel directly instead of as the snapshot's guest "
+                     "does (a bare disk's snapshot needs --kernel or --firmware)");
   verify->add_option("--initrd", args->boot_args.initrd, "With --boot: the initial ramdisk");
   verify->add_option("--cmdline", args->boot_args.cmdline, "With --boot: the kernel command line");
+  verify
+      ->add_option("--firmware", args->boot_args.firmware,
+                   "With --boot: boot the disk's own boot loader through this firmware (bios: "
+                   "SeaBIOS, uefi: OVMF with the UEFI variables the snapshot carries, or fresh "
+                   "ones) instead of as the snapshot's guest does; for a whole machine's disk")
+      ->check(CLI::IsMember({"bios", "uefi"}));
   verify->add_option("--memory", args->boot_args.memory, "With --boot: guest RAM (say 512M)");
   verify->add_option("--cpus", args->boot_args.cpus, "With --boot: vCPUs");
 

@@ -20,6 +20,7 @@
 #include "cli/exit_codes.h"
 #include "store/boot_record.h"
 #include "store/key_handoff.h"
+#include "vmm/restored_boot.h"
 #include "vmm/snapshot_file.h"
 #include "vmm/vm_config.h"
 #include "vmm/vmm_path.h"
@@ -30,10 +31,16 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The throwaway guest: the snapshot's VM config (or the flags'), its own disk fetched on
-// demand into `dir`, no network, no other writable disk, the console on stdout.
+// demand into `dir`, no network, no other writable disk, the console on stdout. `notes`
+// gets what was left out.
 Result<vmm::VmConfig> throwaway_config(const store::Repository& repository,
                                        const store::Snapshot& snapshot, const BootVerifyArgs& args,
-                                       const std::string& dir) {
+                                       const std::string& dir, std::vector<std::string>& notes) {
+  vmm::BootChoice boot;
+  if (!args.kernel.empty()) boot.kernel = args.kernel;
+  if (!args.initrd.empty()) boot.initrd = args.initrd;
+  if (!args.cmdline.empty()) boot.cmdline = args.cmdline;
+  if (!args.firmware.empty()) boot.firmware = TRY(vmm::parse_boot_firmware(args.firmware));
   vmm::VmConfig config;
   size_t own = 0;
   if (!snapshot.vm.empty()) {
@@ -57,15 +64,11 @@ Result<vmm::VmConfig> throwaway_config(const store::Repository& repository,
       kept.push_back(config.disks[i]);
     }
     config.disks = std::move(kept);
+    config.nvram.reset();  // the original guest's own store: never to be touched either
   } else {
-    if (args.kernel.empty())
-      return make_error("snapshot {} is a bare disk: give --kernel (and --initrd, --cmdline)",
-                        snapshot.id);
     config.disks.push_back({});
   }
-  if (!args.kernel.empty()) config.kernel = args.kernel;
-  if (!args.initrd.empty()) config.initrd = args.initrd;
-  if (!args.cmdline.empty()) config.cmdline = args.cmdline;
+  notes = TRY(vmm::apply_boot_choice(config, boot, snapshot.vm.empty()));
   if (!args.memory.empty()) config.memory = TRY(vmm::parse_memory(args.memory));
   if (args.cpus) config.cpus = TRY(vmm::parse_cpus(args.cpus));
   config.nets.clear();
@@ -73,6 +76,10 @@ Result<vmm::VmConfig> throwaway_config(const store::Repository& repository,
   config.console_log.reset();
   config.virtio_console.reset();
   config.on_reboot = vmm::RebootAction::exit;
+  // The check's own deadline is the one that counts: firmware reading a disk fetched chunk by
+  // chunk from the repository is slower than on the guest's own disk, and a firmware that
+  // finds nothing to boot still ends the run at once (vmm/boot_watch.h).
+  config.boot_timeout = 0;
   vmm::DiskConfig& disk = config.disks[own];
   disk.path = dir + "/" + vmm::snapshot_disk_name(own);
   disk.readonly = false;
@@ -138,16 +145,17 @@ Result<void> start_vmm(Child& child, const std::string& config_path, const std::
   return {};
 }
 
-// Runs the guest until `ready` shows on its console, it stops, or time runs out.
-store::BootRecord watch(Child& child, const BootVerifyArgs& args, Clock::time_point started) {
+// Runs the guest until `ready` shows on its console, it stops, or `timeout` seconds pass.
+store::BootRecord watch(Child& child, const BootVerifyArgs& args, unsigned timeout,
+                        Clock::time_point started) {
   store::BootRecord record;
   record.ready = args.ready;
-  auto deadline = started + std::chrono::seconds(args.timeout);
+  auto deadline = started + std::chrono::seconds(timeout);
   char buffer[4096];
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
-      record.reason = fmt::format("'{}' did not appear within {} s", args.ready, args.timeout);
+      record.reason = fmt::format("'{}' did not appear within {} s", args.ready, timeout);
       break;
     }
     pollfd wait{child.console.get(), POLLIN, 0};
@@ -209,11 +217,20 @@ int run_boot_verify(store::Repository& repository, const BootVerifyArgs& args) {
       std::filesystem::remove_all(dir, ignored);
     }
   } cleanup{dir};
-  auto config = throwaway_config(repository, *snapshot, args, dir);
+  std::vector<std::string> notes;
+  auto config = throwaway_config(repository, *snapshot, args, dir, notes);
   if (!config) {
     log::error("{}", config.error().message());
     return config.error().message().starts_with("snapshot") ? kExitFailed : kExitUsage;
   }
+  // A UEFI guest's variables: a copy of the snapshot's in `dir`, which goes with it.
+  if (auto placed = vmm::place_nvram(*config, snapshot->nvram, dir); !placed) {
+    log::error("{}", placed.error().message());
+    return kExitFailed;
+  }
+  const unsigned timeout = args.timeout.value_or(config->firmware == vmm::Firmware::none
+                                                     ? BootVerifyArgs::kDirectBootTimeout
+                                                     : BootVerifyArgs::kFirmwareBootTimeout);
   std::string config_path = dir + "/vm.json";
   std::string text = vmm::vm_config_to_json(*config);
   if (auto written = write_file_atomic(
@@ -232,10 +249,15 @@ int run_boot_verify(store::Repository& repository, const BootVerifyArgs& args) {
       log::error("{}", spawned.error().message());
       return kExitFailed;
     }
-    if (!args.quiet && !args.json)
-      fmt::print(stderr, "booting snapshot {} (waiting up to {} s for '{}')\n", snapshot->id,
-                 args.timeout, args.ready);
-    record = watch(child, args, started);
+    if (!args.quiet && !args.json) {
+      for (const std::string& note : notes) fmt::print(stderr, "note: {}\n", note);
+      fmt::print(stderr, "booting snapshot {}{} (waiting up to {} s for '{}')\n", snapshot->id,
+                 config->firmware == vmm::Firmware::none
+                     ? ""
+                     : " through " + vmm::firmware_name(config->firmware) + " firmware",
+                 timeout, args.ready);
+    }
+    record = watch(child, args, timeout, started);
   }  // the VMM is gone before its log is read
   if (!record.passed) {
     auto log_bytes = sys::read_file(dir + "/vmm.log", 1 << 20);

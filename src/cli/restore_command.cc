@@ -26,7 +26,7 @@ struct RestoreArgs {
   bool wait = false;
   bool fill_paused = false;
   bool json = false;
-  std::string kernel, initrd, cmdline, memory;
+  std::string kernel, initrd, cmdline, firmware, memory;
   uint32_t cpus = 0;
 };
 
@@ -137,6 +137,7 @@ int run_restore(const RestoreArgs& args) {
       body[field] = *path;
     }
   if (!args.cmdline.empty()) body["cmdline"] = args.cmdline;
+  if (!args.firmware.empty()) body["firmware"] = args.firmware;
   if (!args.memory.empty()) body["memory"] = args.memory;
   if (args.cpus) body["cpus"] = args.cpus;
   ApiClient client(daemon_socket(args.socket));
@@ -173,7 +174,9 @@ std::function<int()> add_restore_command(CLI::App& app) {
       "restore",
       "Boot a new guest from a backup snapshot, through havend. With --instant it starts at\n"
       "once on a disk that fills itself from the repository while the guest runs (chunks the\n"
-      "guest touches first); otherwise the disk is restored whole first.\n"
+      "guest touches first); otherwise the disk is restored whole first. A snapshot of a\n"
+      "guest boots as that guest did (a UEFI guest with its UEFI variables); a snapshot of a\n"
+      "bare disk needs --kernel or --firmware.\n"
       "Exit status: 0 started, 1 failed, 2 bad usage.");
   restore->add_option("--repo", args->repo, "Repository directory")->required();
   restore->add_option("SNAPSHOT", args->snapshot, "Snapshot id or unique prefix")->required();
@@ -184,9 +187,16 @@ std::function<int()> add_restore_command(CLI::App& app) {
                     "With --instant: only fetch what the guest reads until `haven vm fill NAME "
                     "--resume`");
   restore->add_option("--kernel", args->kernel,
-                      "Kernel to boot (required when the snapshot is a bare disk)");
+                      "Boot this kernel directly instead of as the snapshot's guest does (a bare "
+                      "disk's snapshot needs --kernel or --firmware)");
   restore->add_option("--initrd", args->initrd, "Initial ramdisk");
   restore->add_option("--cmdline", args->cmdline, "Kernel command line");
+  restore
+      ->add_option("--firmware", args->firmware,
+                   "Boot the disk's own boot loader through this firmware (bios: SeaBIOS, uefi: "
+                   "OVMF, with the UEFI variables the snapshot carries or fresh ones) instead of "
+                   "as the snapshot's guest does; for a whole machine's disk")
+      ->check(CLI::IsMember({"bios", "uefi"}));
   restore->add_option("--memory", args->memory, "Guest RAM (say 512M)");
   restore->add_option("--cpus", args->cpus, "vCPUs");
   restore->add_flag("--json", args->json, "Print JSON for scripts");

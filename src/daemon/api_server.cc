@@ -162,43 +162,13 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
   return {};
 }
 
-// POST /v1/restore {"repo": "/abs", "snapshot": ID, "name": NEW, "instant": true,
-// "passphrase", "kernel", "initrd", "cmdline", "memory", "cpus"}: a new guest booted from a
-// backup snapshot (daemon/backup_restore.h), started at once.
+// POST /v1/restore {"repo": "/abs", "snapshot": ID, "name": NEW, ...}
+// (daemon/backup_restore_request.h): a new guest booted from a backup snapshot
+// (daemon/backup_restore.h), started at once.
 void ApiServer::restore_backup(const json& body, httplib::Response& res) {
-  BackupRestoreRequest request;
-  for (const char* field : {"repo", "snapshot", "name"})
-    if (!body.contains(field) || !body[field].is_string())
-      return reply_error(res, 400, fmt::format("{}: missing", field));
-  request.repo = body["repo"];
-  request.snapshot = body["snapshot"];
-  request.name = body["name"];
-  if (body.contains("instant") && body["instant"].is_boolean()) request.instant = body["instant"];
-  if (body.contains("fill_paused") && body["fill_paused"].is_boolean())
-    request.fill_paused = body["fill_paused"];
-  if (body.contains("passphrase") && body["passphrase"].is_string())
-    request.passphrase = body["passphrase"];
-  for (auto [field, target] :
-       {std::pair{"kernel", &request.kernel}, std::pair{"initrd", &request.initrd},
-        std::pair{"cmdline", &request.cmdline}})
-    if (body.contains(field)) {
-      if (!body[field].is_string())
-        return reply_error(res, 400, fmt::format("{}: not text", field));
-      *target = body[field].get<std::string>();
-    }
-  if (body.contains("memory")) {
-    auto memory = body["memory"].is_string()
-                      ? vmm::parse_memory(body["memory"].get<std::string>())
-                      : Result<uint64_t>(make_error("memory: expected a size like \"512M\""));
-    if (!memory) return reply_error(res, 400, memory.error().message());
-    request.memory = *memory;
-  }
-  if (body.contains("cpus")) {
-    if (!body["cpus"].is_number_integer()) return reply_error(res, 400, "cpus: not a number");
-    auto cpus = vmm::parse_cpus(body["cpus"].get<int64_t>());
-    if (!cpus) return reply_error(res, 400, cpus.error().message());
-    request.cpus = *cpus;
-  }
+  auto parsed = backup_restore_request_from_json(body);
+  if (!parsed) return reply_error(res, 400, parsed.error().message());
+  const BackupRestoreRequest& request = *parsed;
   if (auto valid = validate_vm_name(request.name); !valid)
     return reply_error(res, 400, "name: " + valid.error().message());
   if (m_registry.find(request.name))

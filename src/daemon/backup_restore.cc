@@ -11,26 +11,51 @@
 #include "store/repository.h"
 #include "store/restore.h"
 #include "store/snapshot_hold.h"
+#include "vmm/restored_boot.h"
 #include "vmm/snapshot_file.h"
 
 namespace haven::daemon {
+namespace {
 
-Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& request,
-                                               RepositorySessions& repositories,
-                                               const std::string& disk_dir) {
-  TRY(with_context(validate_vm_name(request.name), "name"));
-  if (request.repo.empty() || request.repo.front() != '/')
-    return make_error("repo: '{}' is not an absolute directory", request.repo);
-  auto repository = TRY(repositories.open(request.repo, request.passphrase));
-  auto snapshot = TRY(with_context(repository->find_snapshot(request.snapshot), "snapshot"));
+// The new guest's directory of disks: removed with all in it unless the restore succeeds.
+class NewDiskDir {
+ public:
+  static Result<NewDiskDir> make(const std::string& path, const std::string& name) {
+    std::string parent = path.substr(0, path.rfind('/'));
+    if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
+      return errno_error("mkdir {}", parent);
+    if (::mkdir(path.c_str(), 0700) != 0)
+      return errno_error("mkdir {} (left from an earlier guest '{}'?)", path, name);
+    return NewDiskDir(path);
+  }
+  NewDiskDir(NewDiskDir&& other) noexcept : m_path(std::move(other.m_path)) {
+    other.m_path.clear();
+  }
+  NewDiskDir(const NewDiskDir&) = delete;
+  NewDiskDir& operator=(const NewDiskDir&) = delete;
+  NewDiskDir& operator=(NewDiskDir&&) = delete;
+  ~NewDiskDir() {
+    if (m_path.empty()) return;
+    std::error_code ignored;
+    std::filesystem::remove_all(m_path, ignored);
+  }
+  void keep() { m_path.clear(); }
 
-  PreparedRestore prepared;
-  prepared.snapshot_id = snapshot.id;
-  prepared.repository = repository;
+ private:
+  explicit NewDiskDir(std::string path) : m_path(std::move(path)) {}
+  std::string m_path;
+};
+
+// The new guest's definition: the snapshot's VM config (keeping, of its writable disks, the
+// snapshot's own, which becomes a plain disk in `disk_dir`), or a bare disk's; then the
+// request's choices. Returns the index of the snapshot's disk in it.
+Result<size_t> define_guest(const store::Snapshot& snapshot, const BackupRestoreRequest& request,
+                            const std::string& disk_dir, PreparedRestore& prepared) {
   VmDefinition& definition = prepared.definition;
   definition.name = request.name;
-  size_t own = 0;  // the restored disk's index
-  if (!snapshot.vm.empty()) {
+  size_t own = 0;
+  bool bare = snapshot.vm.empty();
+  if (!bare) {
     auto original = TRY(with_context(vm_definition_from_json(snapshot.vm),
                                      "snapshot {}: its VM config", snapshot.id));
     definition.config = original.config;
@@ -59,27 +84,11 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
       }
     }
     definition.config.disks = std::move(kept);
+    // The original guest's variable store, never to be shared (place_nvram gives a new one).
+    definition.config.nvram.reset();
   } else {
-    if (!request.kernel)
-      return make_error(
-          "kernel: snapshot {} is a bare disk; give --kernel (and --initrd, "
-          "--cmdline) to boot it",
-          snapshot.id);
     definition.config.disks.push_back({});
   }
-  if (request.kernel) definition.config.kernel = *request.kernel;
-  if (request.initrd) definition.config.initrd = *request.initrd;
-  if (request.cmdline) definition.config.cmdline = *request.cmdline;
-  if (request.memory) definition.config.memory = *request.memory;
-  if (request.cpus) definition.config.cpus = *request.cpus;
-  definition.config.console = {};
-  definition.config.console_log.reset();
-  TRY(with_context(vmm::validate(definition.config), "config"));
-
-  std::string parent = disk_dir.substr(0, disk_dir.rfind('/'));
-  if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", parent);
-  if (::mkdir(disk_dir.c_str(), 0700) != 0)
-    return errno_error("mkdir {} (left from an earlier guest '{}'?)", disk_dir, request.name);
   vmm::DiskConfig& disk = definition.config.disks[own];
   disk.path = disk_dir + "/" + vmm::snapshot_disk_name(own);
   disk.readonly = false;
@@ -87,58 +96,86 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
   disk.restore_snapshot.clear();
   disk.hydrate = true;
   disk.fill_paused = false;
-  if (request.instant) {
-    disk.restore_repo = request.repo;
-    disk.restore_snapshot = snapshot.id;
-    disk.hydrate = true;
-    disk.fill_paused = request.fill_paused;
-    // The image and its state now: the VMM then starts the guest without waiting for the
-    // repository's index and the snapshot's chunk list, which grow with the disk.
-    block::HydratingImage::Options options;
-    options.image = disk.path;
-    options.disk_bytes = snapshot.size;
-    options.granularity = snapshot.chunk_size;
-    options.source = repository->config().id + "/" + snapshot.id;
-    auto discard_image = [&] {
-      ::unlink(block::HydratingImage::state_path(disk.path).c_str());
-      ::unlink(disk.path.c_str());
-      ::rmdir(disk_dir.c_str());
-    };
-    if (auto made = block::HydratingImage::open(options, nullptr); !made) {
-      discard_image();
-      return std::unexpected(std::move(made).error().with_context("restore"));
-    }
-    TRY(fsync_directory(disk_dir));
-    // Prune keeps the snapshot while the image fills from it (the hold ends by itself when
-    // the image is complete or deleted). A repository it cannot write to (a read-only mount)
-    // gets none: the answer says so.
-    std::error_code absolute_error;
-    store::SnapshotHold hold{.snapshot = snapshot.id,
-                             .image = std::filesystem::absolute(disk.path, absolute_error).string(),
-                             .holder = fmt::format("instant restore of guest '{}'", request.name),
-                             .host = store::this_host(),
-                             .time = static_cast<int64_t>(::time(nullptr)),
-                             .file = {}};
-    if (auto held = store::write_hold(*repository, hold); held) {
-      prepared.hold = std::move(hold);
-    } else if (held.error().code() == ENOENT) {  // a prune removed the snapshot meanwhile
-      discard_image();
-      return std::unexpected(std::move(held).error().with_context("restore"));
-    } else {
-      prepared.notes.push_back(
-          fmt::format("no hold on the snapshot ({}): a prune could remove it while the disk fills",
-                      held.error().message()));
-    }
-    return prepared;
-  }
-  store::RestoreOptions options;
-  options.target = disk.path;
-  if (auto restored = store::restore_snapshot(*repository, snapshot, options); !restored) {
-    ::unlink(disk.path.c_str());
-    ::rmdir(disk_dir.c_str());
-    return std::unexpected(std::move(restored).error().with_context("restore"));
-  }
+  auto notes = TRY(vmm::apply_boot_choice(definition.config, request.boot, bare));
+  prepared.notes.insert(prepared.notes.end(), notes.begin(), notes.end());
+  if (request.memory) definition.config.memory = *request.memory;
+  if (request.cpus) definition.config.cpus = *request.cpus;
+  definition.config.console = {};
+  definition.config.console_log.reset();
+  TRY(with_context(vmm::validate(definition.config), "config"));
+  return own;
+}
+
+// The disk as a restoring image that the VMM fills from the snapshot as the guest runs, and a
+// hold that keeps prune off the snapshot meanwhile.
+Result<void> make_restoring_disk(const BackupRestoreRequest& request,
+                                 const store::Snapshot& snapshot, const std::string& disk_dir,
+                                 vmm::DiskConfig& disk, PreparedRestore& prepared) {
+  store::Repository& repository = *prepared.repository;
+  disk.restore_repo = request.repo;
+  disk.restore_snapshot = snapshot.id;
+  disk.hydrate = true;
+  disk.fill_paused = request.fill_paused;
+  // The image and its state now: the VMM then starts the guest without waiting for the
+  // repository's index and the snapshot's chunk list, which grow with the disk.
+  block::HydratingImage::Options options;
+  options.image = disk.path;
+  options.disk_bytes = snapshot.size;
+  options.granularity = snapshot.chunk_size;
+  options.source = repository.config().id + "/" + snapshot.id;
+  TRY(with_context(block::HydratingImage::open(options, nullptr), "restore"));
   TRY(fsync_directory(disk_dir));
+  // Prune keeps the snapshot while the image fills from it (the hold ends by itself when the
+  // image is complete or deleted). A repository it cannot write to (a read-only mount) gets
+  // none: the answer says so.
+  std::error_code absolute_error;
+  store::SnapshotHold hold{.snapshot = snapshot.id,
+                           .image = std::filesystem::absolute(disk.path, absolute_error).string(),
+                           .holder = fmt::format("instant restore of guest '{}'", request.name),
+                           .host = store::this_host(),
+                           .time = static_cast<int64_t>(::time(nullptr)),
+                           .file = {}};
+  if (auto held = store::write_hold(repository, hold); held) {
+    prepared.hold = std::move(hold);
+  } else if (held.error().code() == ENOENT) {  // a prune removed the snapshot meanwhile
+    return std::unexpected(std::move(held).error().with_context("restore"));
+  } else {
+    prepared.notes.push_back(
+        fmt::format("no hold on the snapshot ({}): a prune could remove it while the disk fills",
+                    held.error().message()));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& request,
+                                               RepositorySessions& repositories,
+                                               const std::string& disk_dir) {
+  TRY(with_context(validate_vm_name(request.name), "name"));
+  if (request.repo.empty() || request.repo.front() != '/')
+    return make_error("repo: '{}' is not an absolute directory", request.repo);
+  auto repository = TRY(repositories.open(request.repo, request.passphrase));
+  auto snapshot = TRY(with_context(repository->find_snapshot(request.snapshot), "snapshot"));
+
+  PreparedRestore prepared;
+  prepared.snapshot_id = snapshot.id;
+  prepared.repository = repository;
+  size_t own = TRY(define_guest(snapshot, request, disk_dir, prepared));
+  vmm::VmConfig& config = prepared.definition.config;
+  vmm::DiskConfig& disk = config.disks[own];
+
+  NewDiskDir made = TRY(NewDiskDir::make(disk_dir, request.name));
+  TRY(with_context(vmm::place_nvram(config, snapshot.nvram, disk_dir), "restore"));
+  if (request.instant) {
+    TRY(make_restoring_disk(request, snapshot, disk_dir, disk, prepared));
+  } else {
+    store::RestoreOptions options;
+    options.target = disk.path;
+    TRY(with_context(store::restore_snapshot(*repository, snapshot, options), "restore"));
+    TRY(fsync_directory(disk_dir));
+  }
+  made.keep();
   return prepared;
 }
 

@@ -2,10 +2,13 @@
 
 // `haven restore --repo DIR SNAPSHOT --name NEW [--instant]`: a new guest booted from a
 // backup snapshot. The snapshot's VM config (a `backup create --vm` snapshot carries its
-// guest's) or the request's kernel, initrd and command line define it; the snapshot's disk
-// becomes STATE/disks/NEW/disk-N.img. Instant: the disk is a restoring image the VMM fills
-// from the repository as the guest runs (vmm/restoring_disk.h), so the guest starts at once
-// whatever the disk's size. Otherwise the disk is restored whole first.
+// guest's) defines it, with the request's kernel (and initrd, command line) or firmware
+// instead of its own boot when given (vmm/restored_boot.h); a bare disk's snapshot needs one
+// of them. The snapshot's disk becomes STATE/disks/NEW/disk-N.img, a UEFI guest's variables
+// STATE/disks/NEW/nvram.fd (those the snapshot carries, or a fresh store). Instant: the disk
+// is a restoring image the VMM fills from the repository as the guest runs
+// (vmm/restoring_disk.h), so the guest starts at once whatever the disk's size. Otherwise the
+// disk is restored whole first.
 //
 // The new guest gets none of the original's TAP devices (the original may still use them)
 // and none of its other writable disks (they are not in this snapshot); read-only disks are
@@ -17,24 +20,12 @@
 #include <vector>
 
 #include "base/error.h"
+#include "daemon/backup_restore_request.h"
 #include "daemon/repository_sessions.h"
 #include "daemon/vm_record.h"
 #include "store/snapshot_hold.h"
 
 namespace haven::daemon {
-
-struct BackupRestoreRequest {
-  std::string repo;  // absolute
-  std::string snapshot;
-  std::string name;
-  std::string passphrase;
-  bool instant = true;
-  bool fill_paused = false;  // instant: the background fill starts paused
-  // Override the snapshot's VM config (required when the snapshot is a bare disk).
-  std::optional<std::string> kernel, initrd, cmdline;
-  std::optional<uint64_t> memory;
-  std::optional<uint32_t> cpus;
-};
 
 struct PreparedRestore {
   VmDefinition definition;
@@ -44,8 +35,9 @@ struct PreparedRestore {
   std::optional<store::SnapshotHold> hold;        // instant: what keeps prune off the snapshot
 };
 
-// Reads the snapshot and writes nothing but the restored disk under `disk_dir` (instant: the
-// restoring image, and a hold on the snapshot in the repository); on failure nothing is left.
+// Reads the snapshot and writes nothing but the restored disk (instant: the restoring image,
+// and a hold on the snapshot in the repository) and UEFI variables under `disk_dir`, which
+// must not exist yet; on failure nothing is left.
 Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& request,
                                                RepositorySessions& repositories,
                                                const std::string& disk_dir);

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "base/log.h"
+#include "base/sys.h"
 #include "block/bitmap_file.h"
 #include "block/dirty_bitmap.h"
 #include "block/hydrating_image.h"
@@ -213,6 +214,17 @@ Result<json> back_up_stopped(store::Repository& repository, DiskJob& job) {
                   read_bytes, std::chrono::duration<double>(Clock::now() - started).count());
 }
 
+// A UEFI guest's variable store as it is now, for every snapshot of its disks (each can be
+// restored on its own); empty when it has none yet (never started). Read while the guest runs,
+// it is what a power cut would leave, as the disks are (OVMF keeps its store consistent
+// through those), and it is read right after the disks' instant.
+Result<std::vector<uint8_t>> read_nvram(const vmm::VmConfig& config) {
+  if (config.firmware != vmm::Firmware::uefi || !config.nvram) return std::vector<uint8_t>{};
+  auto bytes = sys::read_file(*config.nvram, store::kMaxManifestNvram);
+  if (!bytes && bytes.error().code() == ENOENT) return std::vector<uint8_t>{};
+  return with_context(std::move(bytes), "the guest's UEFI variables");
+}
+
 }  // namespace
 
 Result<json> back_up_vm(Supervisor& supervisor, RepositorySessions& repositories,
@@ -220,8 +232,10 @@ Result<json> back_up_vm(Supervisor& supervisor, RepositorySessions& repositories
                         const Jobs::Report& report) {
   auto repository = TRY(repositories.open(options.repo, options.passphrase));
   // The guest as it is to be booted again: a disk it was once restored from a backup into is
-  // a plain disk in this backup.
+  // a plain disk in this backup. Its UEFI variables go as bytes, not as the path of the
+  // original's store, which a restored guest must never share.
   VmDefinition stored = definition;
+  stored.config.nvram.reset();
   for (auto& disk : stored.config.disks) {
     disk.restore_repo.clear();
     disk.restore_snapshot.clear();
@@ -260,6 +274,13 @@ Result<json> back_up_vm(Supervisor& supervisor, RepositorySessions& repositories
                       definition.name, to_string(state));
   std::vector<RunningView> views;
   if (running) views = TRY(begin_views(supervisor, *repository, definition.name, jobs));
+  auto nvram = read_nvram(definition.config);
+  if (!nvram) {
+    for (size_t j = 0; j < views.size(); ++j)
+      end_view(supervisor, definition.name, jobs[j].index, views[j], false, "");
+    return std::unexpected(std::move(nvram).error());
+  }
+  for (DiskJob& job : jobs) job.options.nvram = *nvram;
   json snapshots = json::array();
   for (size_t i = 0; i < jobs.size(); ++i) {
     DiskJob& job = jobs[i];

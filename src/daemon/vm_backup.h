@@ -1,9 +1,10 @@
 #pragma once
 
 // `haven backup create --vm NAME`: every writable disk of a guest backed up into a repository,
-// one snapshot per disk, each carrying the guest's VM config (so `haven restore` can boot it)
-// and which disk it is. With changed-block tracking (a disk's cbt=on) only the chunks
-// written since the repository's last snapshot of that disk are read.
+// one snapshot per disk, each carrying the guest's VM config (so `haven restore` can boot it),
+// which disk it is, and a UEFI guest's variable store (its boot entries). With changed-block
+// tracking (a disk's cbt=on) only the chunks written since the repository's last snapshot of
+// that disk are read.
 //
 // A running (or paused) guest keeps running: its VMM gives the backup a point-in-time view
 // of every disk (block/point_in_time.h), all taken in one pause of a few milliseconds, so the

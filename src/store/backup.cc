@@ -92,6 +92,7 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
   snapshot.tags = options.tags;
   snapshot.vm = options.vm;
   snapshot.disk = options.disk;
+  snapshot.nvram = options.nvram;
   snapshot.size = size;
   snapshot.chunk_size = chunk_size;
   snapshot.time = std::chrono::duration_cast<std::chrono::seconds>(

@@ -45,8 +45,9 @@ struct BackupOptions {
   // block/point_in_time.h); every chunk it is asked for is read once. The file then gives
   // only the size: its holes are not trusted, since they may be newer than the view.
   std::function<Result<void>(uint64_t offset, std::span<uint8_t> data)> read = {};
-  std::string vm = {};  // Snapshot::vm and disk, for a guest's disk
+  std::string vm = {};  // Snapshot::vm, disk and nvram, for a guest's disk
   int64_t disk = -1;
+  std::vector<uint8_t> nvram = {};
 };
 
 // Takes the writer lock for the whole backup.

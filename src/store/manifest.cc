@@ -3,10 +3,40 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "base/base64.h"
+#include "store/compress.h"
+
 namespace haven::store {
 namespace {
 
 constexpr char kMagic[8] = {'H', 'V', 'N', 'S', 'N', 'A', 'P', '1'};
+constexpr int kNvramLevel = 9;  // a few KiB either way; the store is read back rarely
+
+// {"bytes": N, "zstd": BASE64}, or "plain" instead of "zstd" should zstd fail (it fails only
+// when memory runs out), so that writing a manifest cannot fail.
+nlohmann::json encode_nvram(std::span<const uint8_t> nvram) {
+  std::vector<uint8_t> compressed;
+  if (compress(nvram, kNvramLevel, compressed))
+    return {{"bytes", nvram.size()}, {"zstd", to_base64(compressed)}};
+  return {{"bytes", nvram.size()}, {"plain", to_base64(nvram)}};
+}
+
+Result<std::vector<uint8_t>> decode_nvram(const nlohmann::json& field) {
+  if (!field.is_object()) return make_error("not an object");
+  auto bytes = field.find("bytes");
+  if (bytes == field.end() || !bytes->is_number_unsigned())
+    return make_error("no size in \"bytes\"");
+  uint64_t size = bytes->get<uint64_t>();
+  if (size == 0 || size > kMaxManifestNvram)
+    return make_error("{} bytes is not the size of a variable store", size);
+  bool zstd = field.contains("zstd");
+  const nlohmann::json& text = zstd ? field["zstd"] : field.value("plain", nlohmann::json());
+  if (!text.is_string()) return make_error("no \"zstd\" or \"plain\" text");
+  auto data = TRY(from_base64(text.get_ref<const std::string&>()));
+  if (zstd) return decompress(data, size);
+  if (data.size() != size) return make_error("{} bytes, expected {}", data.size(), size);
+  return data;
+}
 
 }  // namespace
 
@@ -26,6 +56,7 @@ std::vector<uint8_t> encode_manifest(const Snapshot& snapshot) {
     header["vm"] = vm.is_discarded() ? nlohmann::json(snapshot.vm) : vm;
     header["disk"] = snapshot.disk;
   }
+  if (!snapshot.nvram.empty()) header["nvram"] = encode_nvram(snapshot.nvram);
   std::string text = header.dump();
   auto length = static_cast<uint32_t>(text.size());
   std::vector<uint8_t> bytes(sizeof(kMagic) + 4 + text.size() + 32 * snapshot.chunks.size());
@@ -72,6 +103,8 @@ Result<Snapshot> decode_manifest(std::span<const uint8_t> bytes) {
   } catch (const nlohmann::json::exception& error) {
     return make_error("bad manifest header: {}", error.what());
   }
+  if (header.contains("nvram"))
+    snapshot.nvram = TRY(with_context(decode_nvram(header["nvram"]), "manifest's UEFI variables"));
   if (snapshot.chunk_size == 0) return make_error("manifest has a chunk size of 0");
   uint64_t expected =
       snapshot.size / snapshot.chunk_size + (snapshot.size % snapshot.chunk_size != 0);

@@ -4,6 +4,9 @@
 // chunk-sized piece of the disk in order, the id of its chunk — or the all-zero id for a
 // piece that is all zeros (stored as nothing, restored as a hole). Encoded as a magic, a JSON
 // header and the raw ids; parsing treats the bytes as hostile (tests/fuzz/store_manifest_fuzz.cc).
+// A UEFI guest's variable store rides in the header as {"bytes": N, "zstd": BASE64}: some
+// hundred KiB of mostly erased flash that compresses to a few KiB, and a field older readers
+// skip, so repositories keep their format version.
 
 #include <cstdint>
 #include <span>
@@ -31,9 +34,15 @@ struct Snapshot {
   // its disks this is; empty and -1 for a plain image.
   std::string vm;
   int64_t disk = -1;
+  // A UEFI guest's variable store (its boot entries) when the disk was backed up; empty for
+  // any other guest or image.
+  std::vector<uint8_t> nvram;
 
   static bool is_hole(const ChunkId& id) { return id == ChunkId{}; }
 };
+
+// The largest variable store a manifest may carry (OVMF's are 128 KiB to 4 MiB).
+inline constexpr size_t kMaxManifestNvram = 16 << 20;
 
 std::vector<uint8_t> encode_manifest(const Snapshot& snapshot);
 Result<Snapshot> decode_manifest(std::span<const uint8_t> bytes);

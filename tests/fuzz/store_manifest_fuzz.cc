@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (snapshot->chunks.size() != expected) std::abort();
     // What parses re-encodes to something that parses the same.
     auto again = decode_manifest(encode_manifest(*snapshot));
-    if (!again || again->chunks != snapshot->chunks) std::abort();
+    if (!again || again->chunks != snapshot->chunks || again->nvram != snapshot->nvram)
+      std::abort();
   }
   if (auto entries = decode_index(input))
     if (entries->size() * kIndexEntryBytes != size) std::abort();

@@ -40,6 +40,16 @@ Snapshot sample_snapshot() {
   return snapshot;
 }
 
+// A UEFI guest's disk: its VM definition and a (small) variable store.
+Snapshot uefi_snapshot() {
+  Snapshot snapshot = sample_snapshot();
+  snapshot.vm = R"({"name": "vm1", "firmware": "uefi", "disks": [{"path": "/d.img"}]})";
+  snapshot.disk = 0;
+  snapshot.nvram.assign(8192, 0xff);
+  snapshot.nvram[0] = 0x5a;
+  return snapshot;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -61,7 +71,8 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> noise(512);
   for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<uint8_t>(i * 2654435761u >> 13);
 
-  bool ok = write_seed(dir, "store-manifest", manifest) && write_seed(dir, "store-index", index);
+  bool ok = write_seed(dir, "store-manifest", manifest) && write_seed(dir, "store-index", index) &&
+            write_seed(dir, "store-manifest-uefi", encode_manifest(uefi_snapshot()));
   int n = 0;
   for (const MasterKeys* with : {static_cast<const MasterKeys*>(nullptr), &keys}) {
     for (int level : {0, 1}) {

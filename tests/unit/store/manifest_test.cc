@@ -52,6 +52,60 @@ TEST(Manifest, RejectsTruncationAndInconsistentCounts) {
   EXPECT_FALSE(decode_manifest(encode_manifest(wrong)));
 }
 
+// OVMF's 4 MiB build keeps 528 KiB of variables, mostly erased flash (0xff).
+std::vector<uint8_t> sample_nvram() {
+  std::vector<uint8_t> nvram(528 << 10, 0xff);
+  for (size_t i = 0; i < 4096; ++i) nvram[i] = static_cast<uint8_t>(i * 2654435761u >> 11);
+  return nvram;
+}
+
+TEST(Manifest, CarriesAUefiGuestsVariablesCompressed) {
+  Snapshot snapshot = sample();
+  snapshot.vm = R"({"name": "vm1", "firmware": "uefi"})";
+  snapshot.disk = 0;
+  snapshot.nvram = sample_nvram();
+  auto bytes = encode_manifest(snapshot);
+  EXPECT_LT(bytes.size(), encode_manifest(sample()).size() + 16384) << "compressed";
+  auto decoded = decode_manifest(bytes).value();
+  EXPECT_EQ(decoded.nvram, snapshot.nvram);
+  EXPECT_EQ(decoded.chunks, snapshot.chunks);
+}
+
+// The header of a manifest as `text` gives it, the ids as sample() has them.
+std::vector<uint8_t> with_header(const std::string& text) {
+  std::vector<uint8_t> bytes = {'H', 'V', 'N', 'S', 'N', 'A', 'P', '1'};
+  auto length = static_cast<uint32_t>(text.size());
+  bytes.insert(bytes.end(), reinterpret_cast<const uint8_t*>(&length),
+               reinterpret_cast<const uint8_t*>(&length) + 4);
+  bytes.insert(bytes.end(), text.begin(), text.end());
+  for (const ChunkId& id : sample().chunks)
+    bytes.insert(bytes.end(), id.bytes.begin(), id.bytes.end());
+  return bytes;
+}
+
+TEST(Manifest, AnOlderManifestHasNoVariablesAndBadOnesAreRefused) {
+  const std::string base =
+      R"("id": "0123456789abcdef", "name": "vm1", "source": "/d", "time": 1, "tags": [],
+         "size": 196708, "chunk_size": 65536, "chunks": 4)";
+  auto old = decode_manifest(with_header("{" + base + "}"));
+  ASSERT_TRUE(old) << old.error().message();
+  EXPECT_TRUE(old->nvram.empty());
+  auto plain =
+      decode_manifest(with_header("{" + base + R"(, "nvram": {"bytes": 3, "plain": "Zm9v"}})"));
+  ASSERT_TRUE(plain) << plain.error().message();
+  EXPECT_EQ(plain->nvram, (std::vector<uint8_t>{'f', 'o', 'o'}));
+  for (const char* bad :
+       {R"("nvram": 1)", R"("nvram": {"plain": "Zm9v"})",
+        R"("nvram": {"bytes": 4, "plain": "Zm9v"})", R"("nvram": {"bytes": 0, "plain": ""})",
+        R"("nvram": {"bytes": 3, "plain": "Zm9"})", R"("nvram": {"bytes": 3, "zstd": "Zm9v"})",
+        R"("nvram": {"bytes": 99999999999, "zstd": "Zm9v"})", R"("nvram": {"bytes": 3})"}) {
+    auto decoded = decode_manifest(with_header("{" + base + ", " + bad + "}"));
+    ASSERT_FALSE(decoded) << bad;
+    EXPECT_TRUE(decoded.error().message().starts_with("manifest's UEFI variables: "))
+        << decoded.error().message();
+  }
+}
+
 TEST(ChunkIndexFile, RoundTripsAndRejectsPartialEntries) {
   std::vector<IndexEntry> entries(3);
   for (size_t i = 0; i < entries.size(); ++i) {

@@ -1,0 +1,42 @@
+#include "daemon/backup_restore_request.h"
+
+#include <nlohmann/json.hpp>
+
+namespace haven::daemon {
+
+Result<BackupRestoreRequest> backup_restore_request_from_json(const nlohmann::json& body) {
+  BackupRestoreRequest request;
+  for (const char* field : {"repo", "snapshot", "name"})
+    if (!body.contains(field) || !body[field].is_string()) return make_error("{}: missing", field);
+  request.repo = body["repo"];
+  request.snapshot = body["snapshot"];
+  request.name = body["name"];
+  if (body.contains("instant") && body["instant"].is_boolean()) request.instant = body["instant"];
+  if (body.contains("fill_paused") && body["fill_paused"].is_boolean())
+    request.fill_paused = body["fill_paused"];
+  if (body.contains("passphrase") && body["passphrase"].is_string())
+    request.passphrase = body["passphrase"];
+  for (auto [field, target] :
+       {std::pair{"kernel", &request.boot.kernel}, std::pair{"initrd", &request.boot.initrd},
+        std::pair{"cmdline", &request.boot.cmdline}})
+    if (body.contains(field)) {
+      if (!body[field].is_string()) return make_error("{}: not text", field);
+      *target = body[field].get<std::string>();
+    }
+  if (body.contains("firmware")) {
+    if (!body["firmware"].is_string()) return make_error("firmware: expected \"bios\" or \"uefi\"");
+    request.boot.firmware = TRY(vmm::parse_boot_firmware(body["firmware"].get<std::string>()));
+  }
+  if (body.contains("memory")) {
+    if (!body["memory"].is_string()) return make_error("memory: expected a size like \"512M\"");
+    request.memory =
+        TRY(with_context(vmm::parse_memory(body["memory"].get<std::string>()), "memory"));
+  }
+  if (body.contains("cpus")) {
+    if (!body["cpus"].is_number_integer()) return make_error("cpus: not a number");
+    request.cpus = TRY(with_context(vmm::parse_cpus(body["cpus"].get<int64_t>()), "cpus"));
+  }
+  return request;
+}
+
+}  // namespace haven::daemon
