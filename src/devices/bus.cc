@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/log.h"
+
 namespace haven::devices {
 
 Bus::Bus(std::string_view name) : m_name(name) {
@@ -17,10 +19,24 @@ void Bus::publish(std::unique_ptr<Table> table) {
   m_tables.push_back(std::move(table));
 }
 
+bool Bus::may_change() {
+  if (m_tables.size() <= kMaxChanges) return true;
+  if (!m_warned)
+    log::warn(
+        "{} bus: its ranges changed {} times; no more changes (a guest moving a device in "
+        "a loop?)",
+        m_name, kMaxChanges);
+  m_warned = true;
+  return false;
+}
+
 Result<void> Bus::add(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t length) {
   if (length == 0 || base + length < base)
     return make_error("{} bus: bad range {:#x}+{:#x} for {}", m_name, base, length, device->name());
   std::lock_guard lock(m_mutex);
+  if (!may_change())
+    return make_error("{} bus: {} at {:#x}: the bus took its last change", m_name, device->name(),
+                      base);
   auto table = std::make_unique<Table>(*m_tables.back());
   auto it = std::lower_bound(table->begin(), table->end(), base,
                              [](const Range& r, uint64_t b) { return r.base < b; });
@@ -37,6 +53,7 @@ Result<void> Bus::add(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t
 
 bool Bus::remove(const BusDevice& device, uint64_t base) {
   std::lock_guard lock(m_mutex);
+  if (!may_change()) return false;
   auto table = std::make_unique<Table>(*m_tables.back());
   auto it = std::find_if(table->begin(), table->end(), [&](const Range& range) {
     return range.base == base && range.device.get() == &device;

@@ -39,7 +39,9 @@ class BusDevice {
 // ranges are registered while the machine is built, but a device may also appear, move or go
 // while vCPUs run (a chipset register the guest programs, such as the PIIX4's PM base): every
 // change publishes a new range table, and lookups read the current one without a lock. Old
-// tables stay alive until the bus goes (changes are rare: a few per boot).
+// tables stay alive until the bus goes (changes are rare: a few per boot), so a bus takes at
+// most kMaxChanges of them: a guest that moves a device in a loop cannot grow host memory
+// without bound, it finds the device stuck where it was.
 class Bus {
  public:
   explicit Bus(std::string_view name);
@@ -47,9 +49,12 @@ class Bus {
   Bus(const Bus&) = delete;
   Bus& operator=(const Bus&) = delete;
 
+  static constexpr size_t kMaxChanges = 4096;
+
   // Safe at any time, from any thread.
   Result<void> add(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t length);
-  // Removes `device`'s range that starts at `base`; false if there is none.
+  // Removes `device`'s range that starts at `base`; false if there is none (or the bus took
+  // its last change).
   bool remove(const BusDevice& device, uint64_t base);
 
   // Dispatch an access. With no device there, reads see all ones (an open bus) and writes
@@ -67,11 +72,14 @@ class Bus {
   const Range* find(uint64_t address, uint64_t length) const;
   // Makes `table` the current one (the caller holds m_mutex).
   void publish(std::unique_ptr<Table> table);
+  // False (and a warning, once) when the bus has taken kMaxChanges changes.
+  bool may_change();
 
   std::string_view m_name;
   std::atomic<const Table*> m_current;
   std::mutex m_mutex;                            // serializes changes
   std::vector<std::unique_ptr<Table>> m_tables;  // the current one last
+  bool m_warned = false;
 };
 
 }  // namespace haven::devices

@@ -214,7 +214,9 @@ void Piix4Pm::remap() {
   if (!wanted) return;
   if (auto added = m_pio.add(m_registers, *wanted, kBlockSize); !added) {
     // A base on top of another device: the guest chose badly.
-    log::warn("piix4-pm: PM registers at {:#x}: {}", *wanted, added.error().message());
+    if (!m_warned)
+      log::warn("piix4-pm: PM registers at {:#x}: {}", *wanted, added.error().message());
+    m_warned = true;
     return;
   }
   m_mapped = wanted;

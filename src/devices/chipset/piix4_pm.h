@@ -74,6 +74,7 @@ class Piix4Pm final : public pci::PciDevice {
   Bus& m_pio;
   std::shared_ptr<Registers> m_registers;
   std::optional<uint16_t> m_mapped;       // under the PCI root's lock
+  bool m_warned = false;                  // a bad base is logged once, not per write
   std::atomic<uint16_t> m_programmed{0};  // PMBA's base, for any thread
 };
 
