@@ -254,7 +254,7 @@ Response CdRom::read_capacity(std::span<const uint8_t> cdb) const {
     // Capacity past 32 bits reads as 0xffffffff: "use READ CAPACITY(16)".
     store_be32(data, 0, static_cast<uint32_t>(std::min<uint64_t>(last, 0xffffffff)));
     store_be32(data, 4, kBlockSize);
-    return good(std::move(data), data.size());
+    return good(std::move(data), 8);  // READ CAPACITY(10) has no allocation length
   }
   std::vector<uint8_t> data(32, 0);
   store_be64(data, 0, last);
