@@ -54,6 +54,10 @@ void BootWatch::observe(std::span<const uint8_t> bytes) {
         m_state = State::handed_over;
       } else if (marker->means == Means::failed) {
         m_state = State::searching;
+      } else if (m_state == State::handed_over) {
+        // A boot loader runs and has not failed: this is its or its OS's output (a file
+        // shown, a prompt), not the firmware's last word.
+        continue;
       } else {
         m_state = State::finished;
         why = fmt::format(

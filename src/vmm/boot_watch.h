@@ -8,8 +8,9 @@
 //   - OVMF prints "BdsDxe: starting Boot0001 ..." and "BdsDxe: failed to start ...", then
 //     "BdsDxe: No bootable option or device was found." or, with its shell present, starts
 //     the "EFI Internal Shell" -- which for Haven's purposes means the same.
-// A final failure gives up at once. When the boot timeout passes, the guest goes on only if a
-// boot loader was started after the last failure; then the watch stops looking.
+// A final failure gives up at once, unless a boot loader was started since the last failure
+// (then the text is the boot loader's or its OS's). When the boot timeout passes, the guest
+// goes on only if a boot loader was started after the last failure; then the watch stops.
 //
 // Threading: observe() runs on the vCPU thread that wrote to the UART, deadline_passed() on the
 // main loop; one lock serializes them; give_up runs at most once, without the lock.

@@ -184,5 +184,20 @@ TEST_F(BootWatchTest, TheShellPromptSplitAcrossWritesGivesUp) {
   EXPECT_EQ(m_reasons.size(), 1u);
 }
 
+TEST_F(BootWatchTest, AfterAStartedBootLoaderTheOsMayPrintAnyMarker) {
+  // With no boot timeout (boot verification), the watch keeps looking: a running OS that
+  // shows a file or a prompt with a marker's words in it must not be ended.
+  make(Firmware::uefi);
+  feed("BdsDxe: starting Boot0001 \"UEFI Misc Device\" from PciRoot(0x0)/Pci(0x2,0x0)\r\n");
+  feed("Welcome to GRUB!\r\n[    1.0] Linux version 6.1\r\n$ cat notes\r\nShell> \r\n");
+  feed("No bootable option or device was found\r\n");
+  EXPECT_TRUE(m_reasons.empty());
+  EXPECT_TRUE(m_watch->handed_over());
+  make(Firmware::bios);
+  feed(kSeaBiosBanner);
+  feed("login: No bootable device.\r\n");
+  EXPECT_TRUE(m_reasons.empty());
+}
+
 }  // namespace
 }  // namespace haven::vmm
