@@ -169,11 +169,14 @@ void Pflash::write(uint64_t offset, std::span<const uint8_t> data) {
         show_status_at(offset);
         return;
       case Mode::erase:
-        if (data[0] == kConfirm) {  // the erase already happened on the command write
-          show_status_at(m_status_cell);
+        // Only the confirm erases (at its address), as on the chip: a stray 0x20 alone
+        // changes nothing.
+        if (data[0] == kConfirm) {
+          erase(offset);
+          show_status_at(offset);  // the erase refreshed the sector's view
           return;
         }
-        if (data[0] != 0xff) log::debug("pflash: erase confirmed with {:#x}", data[0]);
+        if (data[0] != 0xff) log::debug("pflash: erase not confirmed ({:#x})", data[0]);
         enter(Mode::read_array, offset);
         return;
       case Mode::lock:
@@ -216,8 +219,6 @@ void Pflash::write(uint64_t offset, std::span<const uint8_t> data) {
     case 0x20:
     case 0x28:
       enter(Mode::erase, offset);
-      erase(offset);
-      show_status_at(offset);  // the erase refreshed the sector's view
       m_data_cycle = true;
       break;
     case 0x60:

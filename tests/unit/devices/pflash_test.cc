@@ -160,6 +160,16 @@ TEST_F(PflashTest, EraseFillsThe4KiBSectorWithOnesAndPersistsIt) {
   EXPECT_EQ(m_persisted, (std::vector<std::pair<uint64_t, uint64_t>>{{0x3000, 0x1000}}));
 }
 
+TEST_F(PflashTest, AnEraseNotConfirmedChangesNothing) {
+  make();
+  write(0x3123, kBlockErase);
+  write(0x3123, kReadArray);  // not the confirm
+  EXPECT_TRUE(m_flash->in_read_array_mode());
+  EXPECT_EQ(m_array, m_original);
+  EXPECT_EQ(m_view, m_array);
+  EXPECT_TRUE(m_persisted.empty());
+}
+
 TEST_F(PflashTest, ReadStatusShowsReadyAfterAnOperation) {
   make();
   write(0, kClearStatus);
