@@ -82,8 +82,9 @@ Result<void> prepare_nvram(const std::string& path, const std::string& template_
   if (::stat(template_path.c_str(), &wanted) != 0)
     return errno_error("UEFI variable store template {}", template_path);
   struct stat existing {};
-  if (::stat(path.c_str(), &existing) == 0) {
-    if (!S_ISREG(existing.st_mode)) return make_error("nvram {}: not a regular file", path);
+  if (::lstat(path.c_str(), &existing) == 0) {
+    if (!S_ISREG(existing.st_mode))
+      return make_error("nvram {}: not a regular file (nor may it be a symbolic link)", path);
     if (existing.st_size != wanted.st_size)
       return make_error(
           "nvram {}: {} bytes, but this OVMF's variable store ({}) has {}: a store of another "

@@ -108,23 +108,33 @@ Result<void> Machine::map_firmware(const VmConfig& config, const kvm::Kvm& kvm) 
   // copy in memory that goes with the process. Either way a flash chip just below the code.
   if (config.nvram) {
     TRY(prepare_nvram(*config.nvram, files.vars_template));
-    m_nvram_fd =
-        TRY(with_context(sys::open(*config.nvram, O_RDWR | O_CLOEXEC | O_NOFOLLOW), "nvram"));
+    m_nvram_fd = TRY(with_context(sys::open(*config.nvram, O_RDWR | O_CLOEXEC | O_NOFOLLOW),
+                                  "nvram {}", *config.nvram));
     if (::flock(m_nvram_fd.get(), LOCK_EX | LOCK_NB) != 0)
       return errno_error("nvram {} (is another guest using it?)", *config.nvram);
   } else {
-    auto bytes = TRY(sys::read_file(files.vars_template, kMaxImage));
-    int fd = ::memfd_create("haven-uefi-vars", MFD_CLOEXEC);
-    if (fd < 0) return errno_error("memfd_create");
+    // One store per VMM process (a VMM runs one guest), made once: a reset builds a new
+    // Machine, and the guest's variables must outlive it as they would in a file.
+    static UniqueFd process_store;
+    if (!process_store) {
+      auto bytes = TRY(sys::read_file(files.vars_template, kMaxImage));
+      int fd = ::memfd_create("haven-uefi-vars", MFD_CLOEXEC);
+      if (fd < 0) return errno_error("memfd_create (UEFI variables in memory)");
+      UniqueFd store(fd);
+      TRY(with_context(sys::write_all(store.get(), bytes), "UEFI variables in memory"));
+      process_store = std::move(store);
+      log::info("UEFI variables are kept in memory only (give --nvram FILE to keep them)");
+    }
+    int fd = ::fcntl(process_store.get(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return errno_error("dup (UEFI variables in memory)");
     m_nvram_fd = UniqueFd(fd);
-    TRY(sys::write_all(m_nvram_fd.get(), bytes));
-    log::info("UEFI variables are kept in memory only (give --nvram FILE to keep them)");
   }
+  const std::string store_name = config.nvram ? *config.nvram : std::string("(in memory)");
   struct stat info {};
-  if (::fstat(m_nvram_fd.get(), &info) != 0) return errno_error("nvram");
+  if (::fstat(m_nvram_fd.get(), &info) != 0) return errno_error("nvram {}", store_name);
   auto size = static_cast<uint64_t>(info.st_size);
   if (size == 0 || size % devices::firmware::Pflash::kSectorSize != 0 || size > kMaxImage)
-    return make_error("nvram: {} bytes is not a variable store", size);
+    return make_error("nvram {}: {} bytes is not a variable store", store_name, size);
   m_nvram = TRY(with_context(
       Mapping::of_fd(m_nvram_fd.get(), size, PROT_READ | PROT_WRITE, MAP_SHARED), "nvram"));
   // The guest reads a copy (the flash device shows its status register there); the file is
