@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 
+#include "base/crash_report.h"
 #include "base/log.h"
 #include "base/sys.h"
 #include "kvm/kvm.h"
@@ -154,6 +155,7 @@ int run(const Plan& plan, std::chrono::steady_clock::time_point started) {
 int main(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
   log::set_program_name("haven-vmm");
+  install_crash_report("haven-vmm");
   CLI::App app{"haven-vmm: run one guest described by a JSON VM config (see `haven run`)."};
   std::optional<std::string> config_path, restore_dir, control_path;
   bool verbose = false;
