@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <thread>
@@ -450,11 +451,20 @@ StopReason Machine::run(int signal_fd, std::chrono::steady_clock::time_point sta
     if (timer) {
       boot_deadline = std::move(*timer);
       BootWatch* watch = m_boot_watch.get();
-      watched =
-          loop->add(boot_deadline.get(), [watch, timeout, &loop = *loop, fd = boot_deadline.get()] {
-            watch->deadline_passed(timeout);
-            loop.remove(fd);
-          });
+      watched = loop->add(boot_deadline.get(),
+                          [this, watch, timeout, &loop = *loop, fd = boot_deadline.get()] {
+                            uint64_t expirations = 0;
+                            (void)::read(fd, &expirations, sizeof(expirations));
+                            if (m_paused) {
+                              // A paused guest (an API pause, a snapshot) boots nothing: wait once
+                              // more.
+                              itimerspec again{};
+                              again.it_value.tv_sec = static_cast<time_t>(timeout.count());
+                              if (::timerfd_settime(fd, 0, &again, nullptr) == 0) return;
+                            }
+                            watch->deadline_passed(timeout);
+                            loop.remove(fd);
+                          });
     } else {
       watched = std::unexpected(timer.error());
     }
