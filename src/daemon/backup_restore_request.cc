@@ -11,11 +11,16 @@ Result<BackupRestoreRequest> backup_restore_request_from_json(const nlohmann::js
   request.repo = body["repo"];
   request.snapshot = body["snapshot"];
   request.name = body["name"];
-  if (body.contains("instant") && body["instant"].is_boolean()) request.instant = body["instant"];
-  if (body.contains("fill_paused") && body["fill_paused"].is_boolean())
-    request.fill_paused = body["fill_paused"];
-  if (body.contains("passphrase") && body["passphrase"].is_string())
-    request.passphrase = body["passphrase"];
+  for (auto [field, target] :
+       {std::pair{"instant", &request.instant}, std::pair{"fill_paused", &request.fill_paused}})
+    if (body.contains(field)) {
+      if (!body[field].is_boolean()) return make_error("{}: expected true or false", field);
+      *target = body[field].get<bool>();
+    }
+  if (body.contains("passphrase")) {
+    if (!body["passphrase"].is_string()) return make_error("passphrase: not text");
+    request.passphrase = body["passphrase"].get<std::string>();
+  }
   for (auto [field, target] :
        {std::pair{"kernel", &request.boot.kernel}, std::pair{"initrd", &request.boot.initrd},
         std::pair{"cmdline", &request.boot.cmdline}})

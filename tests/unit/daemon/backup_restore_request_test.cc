@@ -75,5 +75,15 @@ TEST(BackupRestoreRequest, OtherBadFieldsAreRefusedNamingTheField) {
   EXPECT_EQ(error_of(body({{"cpus", "2"}})), "cpus: not a number");
 }
 
+TEST(BackupRestoreRequest, WrongTypesAreRefusedNotIgnored) {
+  for (const char* field : {"instant", "fill_paused", "passphrase"}) {
+    nlohmann::json body = {{"repo", "/r"}, {"snapshot", "abc"}, {"name", "n"}};
+    body[field] = field == std::string("passphrase") ? nlohmann::json(42) : nlohmann::json("false");
+    auto request = backup_restore_request_from_json(body);
+    ASSERT_FALSE(request) << field;
+    EXPECT_TRUE(request.error().message().starts_with(std::string(field) + ": ")) << field;
+  }
+}
+
 }  // namespace
 }  // namespace haven::daemon
