@@ -199,7 +199,7 @@ Result<void> FwCfg::restore_state(const DeviceState& state) {
   auto offset = TRY(state_field<uint64_t>(state, "offset"));
   auto dma_address = TRY(state_field<uint64_t>(state, "dma_address"));
   std::lock_guard lock(m_mutex);
-  m_key = key;
+  select(key);  // a file made when selected (the ACPI tables) is made again, as it was read
   m_offset = offset;
   m_dma_address = dma_address;
   return {};
