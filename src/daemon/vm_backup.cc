@@ -72,7 +72,8 @@ struct RunningView {
 Result<std::vector<RunningView>> begin_views(Supervisor& supervisor,
                                              const store::Repository& repository,
                                              const std::string& name,
-                                             const std::vector<DiskJob>& jobs) {
+                                             const std::vector<DiskJob>& jobs,
+                                             const std::string& nvram_copy) {
   json stats = TRY(supervisor.control(name, {{"op", "stats"}}, kControlTimeout));
   std::vector<std::string> baselines;  // by disk index: the VMM's disks come first, in order
   for (const json& device : stats.value("devices", json::array()))
@@ -94,8 +95,9 @@ Result<std::vector<RunningView>> begin_views(Supervisor& supervisor,
                      {"baseline", view.parent ? view.baseline : ""},
                      {"granularity", repository.config().chunk_size}});
   }
-  json begun =
-      TRY(supervisor.control(name, {{"op", "backup_begin"}, {"disks", disks}}, kControlTimeout));
+  json request = {{"op", "backup_begin"}, {"disks", disks}};
+  if (!nvram_copy.empty()) request["nvram"] = nvram_copy;
+  json begun = TRY(supervisor.control(name, request, kControlTimeout));
   const json& answers = begun.value("views", json::array());
   if (answers.size() != jobs.size())
     return make_error("the VMM gave {} backup views for {} disks", answers.size(), jobs.size());
@@ -214,13 +216,18 @@ Result<json> back_up_stopped(store::Repository& repository, DiskJob& job) {
                   read_bytes, std::chrono::duration<double>(Clock::now() - started).count());
 }
 
-// A UEFI guest's variable store as it is now, for every snapshot of its disks (each can be
-// restored on its own); empty when it has none yet (never started). Read while the guest runs,
-// it is what a power cut would leave, as the disks are (OVMF keeps its store consistent
-// through those), and it is read right after the disks' instant.
-Result<std::vector<uint8_t>> read_nvram(const vmm::VmConfig& config) {
+// A UEFI guest's variable store, for every snapshot of its disks (each can be restored on its
+// own): of a running guest, the copy its VMM wrote in the pause that took the disks' views (the
+// same instant; `copy`), else the guest's own file; empty when it has none yet (never started).
+Result<std::vector<uint8_t>> read_nvram(const vmm::VmConfig& config, const std::string& copy) {
   if (config.firmware != vmm::Firmware::uefi || !config.nvram) return std::vector<uint8_t>{};
-  auto bytes = sys::read_file(*config.nvram, store::kMaxManifestNvram);
+  auto bytes = sys::read_file(copy.empty() ? *config.nvram : copy, store::kMaxManifestNvram);
+  if (!copy.empty()) {
+    ::unlink(copy.c_str());
+    // No copy: the guest's store was not mapped (yet); its file is all there is.
+    if (!bytes && bytes.error().code() == ENOENT)
+      bytes = sys::read_file(*config.nvram, store::kMaxManifestNvram);
+  }
   if (!bytes && bytes.error().code() == ENOENT) return std::vector<uint8_t>{};
   return with_context(std::move(bytes), "the guest's UEFI variables");
 }
@@ -273,8 +280,11 @@ Result<json> back_up_vm(Supervisor& supervisor, RepositorySessions& repositories
     return make_error("state: '{}' is {}; back it up once it is running or stopped",
                       definition.name, to_string(state));
   std::vector<RunningView> views;
-  if (running) views = TRY(begin_views(supervisor, *repository, definition.name, jobs));
-  auto nvram = read_nvram(definition.config);
+  std::string nvram_copy;
+  if (running && definition.config.firmware == vmm::Firmware::uefi && definition.config.nvram)
+    nvram_copy = fmt::format("{}/{}.backup.nvram", supervisor.paths().run_dir(), definition.name);
+  if (running) views = TRY(begin_views(supervisor, *repository, definition.name, jobs, nvram_copy));
+  auto nvram = read_nvram(definition.config, nvram_copy);
   if (!nvram) {
     for (size_t j = 0; j < views.size(); ++j)
       end_view(supervisor, definition.name, jobs[j].index, views[j], false, "");

@@ -727,6 +727,16 @@ Result<nlohmann::json> Machine::backup_control(const std::string& op,
                 view->incremental ? "incremental" : "full");
     }
     answer["views"] = std::move(views);
+    // A UEFI guest's variables from the same instant as its disks, when asked for.
+    if (done && request.contains("nvram") && request["nvram"].is_string() && m_nvram.size() > 0) {
+      std::string nvram_copy = request["nvram"];
+      done = with_context(write_file_atomic(nvram_copy, m_nvram.bytes(), false, 0600),
+                          "backup_begin: nvram copy {}", nvram_copy);
+      if (!done)
+        for (const Part& part : parts) part.disk->end_backup(false, {});
+      else
+        answer["nvram"] = nvram_copy;
+    }
   } else {
     bool committed = request.value("commit", false);
     parts[0].disk->end_backup(committed, parts[0].baseline);
