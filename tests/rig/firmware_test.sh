@@ -8,7 +8,8 @@
 #   - a guest rebooting itself is restarted (--on-reboot restart) and boots again;
 #   - memtest86+'s ISO (a BIOS guest drawing on the text screen) and a FreeDOS floppy typed into;
 #   - under havend: a UEFI guest counting is snapshotted, killed and restored (the count goes
-#     on, its UEFI variables come along), then stopped with the ACPI power button;
+#     on, its UEFI variables come along), backed up running (the backup carries its variables),
+#     then stopped with the ACPI power button;
 #   - backups: a GRUB disk's backup passes `backup verify --boot --firmware bios`;
 #   - whole Debian 12 systems (when the rig has the drives): the BIOS disk backed up from its
 #     block device (--name host1) and instantly restored as a firmware VM boots to its login
@@ -237,6 +238,18 @@ part_uefi_havend() {
   else
     show f1
     fail "$name: no snapshot"
+  fi
+
+  name="havend: a running UEFI guest's backup carries its variables"
+  repo=/tmp/firmware-uefi-repo
+  haven repo init "$repo" >/dev/null || fail "$name: repo init"
+  backup=$(haven backup create --json --repo "$repo" --vm f2 2>&1)
+  snap=$(echo "$backup" | json_field id)
+  if [ -n "$snap" ] && haven backup show --repo "$repo" "$snap" | grep -q '^uefi_variables: *[1-9]'; then
+    echo "ok: $name"
+  else
+    echo "$backup" >"$out"
+    fail "$name"
   fi
 
   name="havend: stop presses the power button of a firmware guest"
