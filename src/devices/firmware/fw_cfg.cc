@@ -4,6 +4,8 @@
 #include <array>
 #include <cstring>
 
+#include "base/byte_order.h"
+
 namespace haven::devices::firmware {
 namespace {
 
@@ -24,10 +26,6 @@ constexpr uint32_t kDmaWrite = 0x10;
 constexpr size_t kDescriptorSize = 16;
 constexpr size_t kDirectoryEntrySize = 64;
 constexpr uint64_t kCopyChunk = 64 * 1024;
-
-uint32_t be32(const uint8_t* bytes) {
-  return uint32_t{bytes[0]} << 24 | uint32_t{bytes[1]} << 16 | uint32_t{bytes[2]} << 8 | bytes[3];
-}
 
 void put_be(std::vector<uint8_t>& out, uint64_t value, size_t width) {
   for (size_t i = width; i-- > 0;) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
@@ -136,9 +134,9 @@ void FwCfg::write(uint64_t offset, std::span<const uint8_t> data) {
   if (offset == kSelectorOffset && data.size() == 2) {
     select(static_cast<uint16_t>(data[0] | data[1] << 8));
   } else if (offset == kDmaOffset && data.size() == 4) {
-    m_dma_address = uint64_t{be32(data.data())} << 32;
+    m_dma_address = load_be(data, 0, 4) << 32;
   } else if (offset == kDmaLowOffset && data.size() == 4) {
-    uint64_t address = m_dma_address | be32(data.data());
+    uint64_t address = m_dma_address | load_be(data, 0, 4);
     m_dma_address = 0;
     dma(address);
   }
@@ -150,9 +148,9 @@ void FwCfg::dma(uint64_t descriptor_address) {
   std::array<uint8_t, kDescriptorSize> raw{};
   // A descriptor outside guest RAM cannot even be told it failed.
   if (!m_memory.read_bytes(descriptor, raw)) return;
-  uint32_t control = be32(raw.data());
-  uint32_t length = be32(raw.data() + 4);
-  uint64_t address = uint64_t{be32(raw.data() + 8)} << 32 | be32(raw.data() + 12);
+  auto control = static_cast<uint32_t>(load_be(raw, 0, 4));
+  auto length = static_cast<uint32_t>(load_be(raw, 4, 4));
+  uint64_t address = load_be(raw, 8, 8);
   if (control & kDmaSelect) select(static_cast<uint16_t>(control >> 16));
   bool ok = dma_transfer(control, length, address);
   std::array<uint8_t, 4> result{0, 0, 0, static_cast<uint8_t>(ok ? 0 : kDmaError)};

@@ -36,18 +36,6 @@ constexpr uint8_t kPeripheralType = 0x05;  // CD/DVD device (SPC-4 Table 145)
 
 }  // namespace
 
-uint64_t load_be(std::span<const uint8_t> bytes, size_t offset, size_t size) {
-  if (offset > bytes.size() || size > bytes.size() - offset) std::abort();
-  uint64_t value = 0;
-  for (size_t i = 0; i < size; ++i) value = value << 8 | bytes[offset + i];
-  return value;
-}
-
-void store_be(std::span<uint8_t> bytes, size_t offset, size_t size, uint64_t value) {
-  if (offset > bytes.size() || size > bytes.size() - offset) std::abort();
-  for (size_t i = size; i-- > 0; value >>= 8) bytes[offset + i] = static_cast<uint8_t>(value);
-}
-
 size_t cdb_length(uint8_t operation_code) {
   switch (operation_code >> 5) {
     case 0:

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "base/byte_order.h"
+
 namespace haven::devices::scsi {
 
 struct Sense {
@@ -89,10 +91,8 @@ inline constexpr uint8_t kSetCdSpeed = 0xbb;
 inline constexpr uint8_t kMechanismStatus = 0xbd;
 }  // namespace opcode
 
-// Big-endian fields, SCSI's byte order (SAM-5 3.6.1). A field past the span's end is a bug
-// here, not guest input (CDBs are checked against cdb_length() first): it aborts.
-uint64_t load_be(std::span<const uint8_t> bytes, size_t offset, size_t size);
-void store_be(std::span<uint8_t> bytes, size_t offset, size_t size, uint64_t value);
+// Big-endian fields, SCSI's byte order (SAM-5 3.6.1), through base/byte_order.h (CDBs are
+// checked against cdb_length() first, so a field past the end is a bug: it aborts).
 inline uint16_t load_be16(std::span<const uint8_t> bytes, size_t offset) {
   return static_cast<uint16_t>(load_be(bytes, offset, 2));
 }

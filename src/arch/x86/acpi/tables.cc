@@ -5,6 +5,7 @@
 #include "arch/x86/acpi/aml.h"
 #include "arch/x86/byte_writer.h"
 #include "arch/x86/layout.h"
+#include "base/byte_order.h"
 
 namespace haven::arch::x86::acpi {
 namespace {
@@ -299,16 +300,6 @@ std::vector<uint8_t> build_rsdp(uint64_t xsdt_address) {
 
 size_t align_up(size_t value) {
   return (value + kTableAlignment - 1) / kTableAlignment * kTableAlignment;
-}
-
-uint64_t load_le(std::span<const uint8_t> bytes, size_t offset, size_t size) {
-  uint64_t value = 0;
-  for (size_t i = 0; i < size; ++i) value |= uint64_t{bytes[offset + i]} << (8 * i);
-  return value;
-}
-
-void store_le(std::span<uint8_t> bytes, size_t offset, size_t size, uint64_t value) {
-  for (size_t i = 0; i < size; ++i) bytes[offset + i] = static_cast<uint8_t>(value >> (8 * i));
 }
 
 }  // namespace
