@@ -79,14 +79,19 @@ TEST_F(BackupTest, RestoreSpanningSegmentsKeepsHolesAndOddTails) {
   const size_t size = (9 << 20) + 123;
   auto disk = random_data(size, 11);
   for (size_t at : {size_t{0}, size_t{(4 << 20) - 8192}, size_t{4 << 20}, size_t{6 << 20}})
-    std::fill(disk.begin() + at, disk.begin() + at + 3 * 4096, 0);     // zero chunks: holes
+    std::fill(disk.begin() + at, disk.begin() + at + 3 * 4096, 0);  // zero chunks: holes
+  const size_t long_hole = 512 << 10;
+  std::fill(disk.begin() + (5 << 20), disk.begin() + (5 << 20) + long_hole, 0);
   std::fill(disk.begin() + (7 << 20), disk.begin() + (8 << 20), 'x');  // compressible
   write_file(path("disk.img"), disk);
   Snapshot snapshot = backup(*repo, path("disk.img"));
   restore_and_compare(*repo, snapshot, disk);
+  // A file system may fill a gap of a few blocks between two writes (ext4 zeroes out short
+  // unwritten ranges rather than split an extent), so the sparseness check counts on the
+  // long hole only.
   struct stat st {};
   ASSERT_EQ(::stat(path("restored.img").c_str(), &st), 0);
-  EXPECT_LE(static_cast<size_t>(st.st_blocks) * 512, size - 10 * 4096) << "holes stay holes";
+  EXPECT_LE(static_cast<size_t>(st.st_blocks) * 512, size - long_hole + 4096) << "holes stay holes";
 }
 
 TEST_F(BackupTest, UnchangedDataIsNotStoredTwiceAndAChangeCostsItsChunks) {
