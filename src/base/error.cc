@@ -13,4 +13,26 @@ Error Error::with_context(std::string_view context) && {
   return std::move(*this);
 }
 
+Error Error::with_kind(ErrorKind kind, std::string field) && {
+  m_kind = kind;
+  if (!field.empty()) m_field = std::move(field);
+  return std::move(*this);
+}
+
+const char* to_string(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::internal:
+      return "internal";
+    case ErrorKind::invalid:
+      return "invalid";
+    case ErrorKind::not_found:
+      return "not_found";
+    case ErrorKind::conflict:
+      return "conflict";
+    case ErrorKind::unavailable:
+      return "unavailable";
+  }
+  return "internal";
+}
+
 }  // namespace haven

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "daemon/backup_restore.h"
+#include "daemon/http_status.h"
 #include "daemon/process_metrics.h"
 #include "daemon/restore.h"
 #include "daemon/token_file.h"
@@ -34,24 +35,21 @@ void reply(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump() + "\n", "application/json");
 }
 
-// Errors from the parsers start with the field they are about ("memory: ..."): that becomes
-// the "field" of the JSON error.
-void reply_error(httplib::Response& res, int status, const std::string& message) {
-  json body = {{"error", message}};
-  if (message.starts_with("field '")) {  // the VM config parser's form: "field 'memory': ..."
-    size_t quote = message.find('\'', 7);
-    if (quote != std::string::npos) body["field"] = message.substr(7, quote - 7);
-    return reply(res, status, body);
-  }
-  size_t colon = message.find(':');
-  if (colon != std::string::npos && colon > 0) {
-    std::string field = message.substr(0, colon);
-    bool plain = std::all_of(field.begin(), field.end(), [](char c) {
-      return std::islower(static_cast<unsigned char>(c)) || c == '_';
-    });
-    if (plain) body["field"] = field;
-  }
-  reply(res, status, body);
+// {"error": MESSAGE, "field": FIELD} with the status of the error's kind.
+void reply_error(httplib::Response& res, const Error& error) {
+  json body = {{"error", error.message()}};
+  if (!error.field().empty()) body["field"] = error.field();
+  reply(res, http_status(error.kind()), body);
+}
+
+void reply_error(httplib::Response& res, const std::unexpected<Error>& error) {
+  reply_error(res, error.error());
+}
+
+// Whatever fails while a request body is read is the request's fault.
+Error request_error(Error error) {
+  if (error.kind() != ErrorKind::internal) return error;
+  return std::move(error).with_kind(ErrorKind::invalid);
 }
 
 // The VMM's own counters into a metrics answer: per vCPU and per device as it gave them, and
@@ -83,14 +81,6 @@ void add_vmm_stats(json& body, const json& stats) {
   body["net_tx_bytes"] = net_tx;
   body["vcpus"] = stats["vcpus"];
   body["devices"] = stats["devices"];
-}
-
-// A supervisor error: 409 when the VM's state, the host's memory or its limits are in the
-// way (the message starts with that field), else 500.
-int status_of(const std::string& message) {
-  bool conflict = message.starts_with("state:") || message.starts_with("memory:") ||
-                  message.starts_with("limits:");
-  return conflict ? 409 : 500;
 }
 
 json describe(const VmDefinition& definition, const VmStatus& status) {
@@ -130,7 +120,7 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
       if (given.starts_with("Bearer ") && same_token(given.substr(7), token))
         return httplib::Server::HandlerResponse::Unhandled;
       res.set_header("WWW-Authenticate", "Bearer");
-      reply_error(res, 401, "authorization: send the bearer token of havend --token-file");
+      reply(res, 401, {{"error", "authorization: send the bearer token of havend --token-file"}});
       return httplib::Server::HandlerResponse::Handled;
     });
     int port = tcp->port == 0 ? m_tcp->bind_to_any_port(tcp->host)
@@ -167,16 +157,16 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
 // (daemon/backup_restore.h), started at once.
 void ApiServer::restore_backup(const json& body, httplib::Response& res) {
   auto parsed = backup_restore_request_from_json(body);
-  if (!parsed) return reply_error(res, 400, parsed.error().message());
+  if (!parsed) return reply_error(res, request_error(parsed.error()));
   const BackupRestoreRequest& request = *parsed;
   if (auto valid = validate_vm_name(request.name); !valid)
-    return reply_error(res, 400, "name: " + valid.error().message());
+    return reply_error(res, about_field(std::move(valid), ErrorKind::invalid, "name").error());
   if (m_registry.find(request.name))
-    return reply_error(res, 409, fmt::format("name: '{}' exists", request.name));
+    return reply_error(res, field_error(ErrorKind::conflict, "name", "'{}' exists", request.name));
   auto began = std::chrono::steady_clock::now();
   std::string disks = m_supervisor.paths().disk_dir(request.name);
   auto prepared = prepare_backup_restore(request, m_repositories, disks);
-  if (!prepared) return reply_error(res, 400, prepared.error().message());
+  if (!prepared) return reply_error(res, prepared.error());
   const VmDefinition& definition = prepared->definition;
   auto discard = [&] {
     if (prepared->hold) (void)store::remove_hold(*prepared->hold);
@@ -188,14 +178,14 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
   };
   if (auto added = m_registry.add(definition); !added) {
     discard();
-    return reply_error(res, 500, added.error().message());
+    return reply_error(res, added.error());
   }
   if (prepared->repository->keys())
     m_supervisor.set_repo_keys(request.name,
                                store::KeyHandoff{request.repo, *prepared->repository->keys()});
   if (auto started = m_supervisor.start(definition); !started) {
     discard();
-    return reply_error(res, status_of(started.error().message()), started.error().message());
+    return reply_error(res, started.error());
   }
   json answer = describe(definition, m_supervisor.status(request.name));
   answer["snapshot"] = prepared->snapshot_id;
@@ -216,7 +206,7 @@ void ApiServer::add_routes(httplib::Server& server) {
           what = e.what();
         } catch (...) {
         }
-        reply_error(res, 500, what);
+        reply_error(res, Error::from_message(what));
       });
   server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
     log::debug("{} {} -> {}", req.method, req.path, res.status);
@@ -231,13 +221,13 @@ void ApiServer::add_routes(httplib::Server& server) {
 
   server.Post("/v1/vms", [this](const httplib::Request& req, httplib::Response& res) {
     auto definition = vm_definition_from_json(req.body);
-    if (!definition) return reply_error(res, 400, definition.error().message());
+    if (!definition) return reply_error(res, request_error(definition.error()));
     if (m_registry.find(definition->name))
-      return reply_error(res, 409, fmt::format("name: '{}' exists", definition->name));
+      return reply_error(res,
+                         field_error(ErrorKind::conflict, "name", "'{}' exists", definition->name));
     if (auto kept = keep_nvram(*definition, m_supervisor.paths().disk_dir(definition->name)); !kept)
-      return reply_error(res, 500, kept.error().message());
-    if (auto added = m_registry.add(*definition); !added)
-      return reply_error(res, 500, added.error().message());
+      return reply_error(res, kept.error());
+    if (auto added = m_registry.add(*definition); !added) return reply_error(res, added.error());
     m_events.append(definition->name, vm_status_to_json(m_supervisor.status(definition->name)));
     reply(res, 201, describe(*definition, m_supervisor.status(definition->name)));
   });
@@ -247,7 +237,7 @@ void ApiServer::add_routes(httplib::Server& server) {
                        httplib::Response& res) -> std::optional<VmDefinition> {
     std::string name = req.matches[1];
     auto found = m_registry.find(name);
-    if (!found) reply_error(res, 404, fmt::format("no VM named '{}'", name));
+    if (!found) reply_error(res, kind_error(ErrorKind::not_found, "no VM named '{}'", name));
     return found;
   };
 
@@ -260,34 +250,36 @@ void ApiServer::add_routes(httplib::Server& server) {
     if (!vm) return;
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object())
-      return reply_error(res, 400, "body: not a JSON object");
+      return reply_error(res, field_error(ErrorKind::invalid, "body", "not a JSON object"));
     if (body.contains("name") && body["name"] != vm->name)
-      return reply_error(res, 400, "name: a VM cannot be renamed");
+      return reply_error(res, field_error(ErrorKind::invalid, "name", "a VM cannot be renamed"));
     body["name"] = vm->name;
     auto definition = vm_definition_from_json(body.dump());
-    if (!definition) return reply_error(res, 400, definition.error().message());
+    if (!definition) return reply_error(res, request_error(definition.error()));
     if (is_up(m_supervisor.status(vm->name).state))
-      return reply_error(res, 409, fmt::format("state: '{}' is running: stop it first", vm->name));
+      return reply_error(res, field_error(ErrorKind::conflict, "state",
+                                          "'{}' is running: stop it first", vm->name));
     if (auto kept = keep_nvram(*definition, m_supervisor.paths().disk_dir(vm->name)); !kept)
-      return reply_error(res, 500, kept.error().message());
+      return reply_error(res, kept.error());
     if (auto replaced = m_registry.replace(*definition); !replaced)
-      return reply_error(res, 500, replaced.error().message());
+      return reply_error(res, replaced.error());
     reply(res, 200, describe(*definition, m_supervisor.status(vm->name)));
   });
 
-  server.Delete(R"(/v1/vms/([^/]+))", [=, this](const httplib::Request& req,
-                                                httplib::Response& res) {
-    auto vm = lookup(req, res);
-    if (!vm) return;
-    if (is_up(m_supervisor.status(vm->name).state))
-      return reply_error(res, 409, fmt::format("state: '{}' is running: stop it first", vm->name));
-    if (auto forgotten = m_supervisor.forget(vm->name); !forgotten)
-      return reply_error(res, 409, forgotten.error().message());
-    m_supervisor.set_repo_keys(vm->name, std::nullopt);
-    if (auto removed = m_registry.remove(vm->name); !removed)
-      return reply_error(res, 500, removed.error().message());
-    res.status = 204;
-  });
+  server.Delete(
+      R"(/v1/vms/([^/]+))", [=, this](const httplib::Request& req, httplib::Response& res) {
+        auto vm = lookup(req, res);
+        if (!vm) return;
+        if (is_up(m_supervisor.status(vm->name).state))
+          return reply_error(res, field_error(ErrorKind::conflict, "state",
+                                              "'{}' is running: stop it first", vm->name));
+        if (auto forgotten = m_supervisor.forget(vm->name); !forgotten)
+          return reply_error(res, forgotten.error());
+        m_supervisor.set_repo_keys(vm->name, std::nullopt);
+        if (auto removed = m_registry.remove(vm->name); !removed)
+          return reply_error(res, removed.error());
+        res.status = 204;
+      });
 
   // Actions: POST /v1/vms/NAME/start|stop|kill|pause|resume.
   server.Post(R"(/v1/vms/([^/]+)/(start|stop|kill|pause|resume))",
@@ -305,7 +297,8 @@ void ApiServer::add_routes(httplib::Server& server) {
                     std::string text = req.get_param_value("timeout");
                     double seconds = std::strtod(text.c_str(), &end);
                     if (end == text.c_str() || *end || seconds < 0 || seconds > 3600)
-                      return reply_error(res, 400, "timeout: seconds from 0 to 3600");
+                      return reply_error(res, field_error(ErrorKind::invalid, "timeout",
+                                                          "seconds from 0 to 3600"));
                     grace = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
                   }
                   done = m_supervisor.stop(vm->name, grace);
@@ -316,10 +309,7 @@ void ApiServer::add_routes(httplib::Server& server) {
                 } else {
                   done = m_supervisor.resume(vm->name);
                 }
-                if (!done) {
-                  return reply_error(res, status_of(done.error().message()),
-                                     done.error().message());
-                }
+                if (!done) return reply_error(res, done.error());
                 reply(res, 200, describe(*vm, m_supervisor.status(vm->name)));
               });
 
@@ -331,14 +321,13 @@ void ApiServer::add_routes(httplib::Server& server) {
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object() || !body.contains("dir") ||
         !body["dir"].is_string())
-      return reply_error(res, 400, "dir: the snapshot directory is missing");
+      return reply_error(
+          res, field_error(ErrorKind::invalid, "dir", "the snapshot directory is missing"));
     std::string dir = body["dir"];
     if (dir.empty() || dir.front() != '/')
-      return reply_error(res, 400, "dir: must be an absolute path");
+      return reply_error(res, field_error(ErrorKind::invalid, "dir", "must be an absolute path"));
     auto taken = m_supervisor.snapshot(vm->name, dir);
-    if (!taken) {
-      return reply_error(res, status_of(taken.error().message()), taken.error().message());
-    }
+    if (!taken) return reply_error(res, taken.error());
     json answer = *taken;
     answer.erase("ok");
     answer["dir"] = dir;
@@ -348,63 +337,66 @@ void ApiServer::add_routes(httplib::Server& server) {
 
   // POST /v1/vms/NAME/backup {"repo": "/abs", "passphrase": "...", "tags": [...]}: starts a
   // job backing up the guest's writable disks (running or stopped); 202 {"job": ID}.
-  server.Post(
-      R"(/v1/vms/([^/]+)/backup)", [=, this](const httplib::Request& req, httplib::Response& res) {
-        auto vm = lookup(req, res);
-        if (!vm) return;
-        json body = json::parse(req.body, nullptr, false);
-        if (body.is_discarded() || !body.is_object() || !body.contains("repo") ||
-            !body["repo"].is_string())
-          return reply_error(res, 400, "repo: the repository directory is missing");
-        VmBackupOptions options;
-        options.repo = body["repo"];
-        if (options.repo.empty() || options.repo.front() != '/')
-          return reply_error(res, 400, "repo: must be an absolute path");
-        if (body.contains("passphrase") && body["passphrase"].is_string())
-          options.passphrase = body["passphrase"];
-        if (body.contains("tags")) {
-          if (!body["tags"].is_array()) return reply_error(res, 400, "tags: expected a list");
-          for (const json& tag : body["tags"]) {
-            if (!tag.is_string()) return reply_error(res, 400, "tags: expected strings");
-            options.tags.push_back(tag);
-          }
-        }
-        if (auto reserved = m_supervisor.reserve(vm->name, "a backup is running"); !reserved)
-          return reply_error(res, 409, reserved.error().message());
-        std::string id = m_jobs.start(
-            "backup", vm->name, [this, definition = *vm, options](const Jobs::Report& report) {
-              struct Release {  // however the job ends
-                Supervisor& supervisor;
-                std::string name;
-                ~Release() { supervisor.release(name); }
-              } release{m_supervisor, definition.name};
-              return back_up_vm(m_supervisor, m_repositories, definition, options, report);
-            });
-        reply(res, 202, *m_jobs.find(id));
-      });
+  server.Post(R"(/v1/vms/([^/]+)/backup)", [=, this](const httplib::Request& req,
+                                                     httplib::Response& res) {
+    auto vm = lookup(req, res);
+    if (!vm) return;
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("repo") ||
+        !body["repo"].is_string())
+      return reply_error(
+          res, field_error(ErrorKind::invalid, "repo", "the repository directory is missing"));
+    VmBackupOptions options;
+    options.repo = body["repo"];
+    if (options.repo.empty() || options.repo.front() != '/')
+      return reply_error(res, field_error(ErrorKind::invalid, "repo", "must be an absolute path"));
+    if (body.contains("passphrase") && body["passphrase"].is_string())
+      options.passphrase = body["passphrase"];
+    if (body.contains("tags")) {
+      if (!body["tags"].is_array())
+        return reply_error(res, field_error(ErrorKind::invalid, "tags", "expected a list"));
+      for (const json& tag : body["tags"]) {
+        if (!tag.is_string())
+          return reply_error(res, field_error(ErrorKind::invalid, "tags", "expected strings"));
+        options.tags.push_back(tag);
+      }
+    }
+    if (auto reserved = m_supervisor.reserve(vm->name, "a backup is running"); !reserved)
+      return reply_error(res, reserved.error());
+    std::string id = m_jobs.start(
+        "backup", vm->name, [this, definition = *vm, options](const Jobs::Report& report) {
+          struct Release {  // however the job ends
+            Supervisor& supervisor;
+            std::string name;
+            ~Release() { supervisor.release(name); }
+          } release{m_supervisor, definition.name};
+          return back_up_vm(m_supervisor, m_repositories, definition, options, report);
+        });
+    reply(res, 202, *m_jobs.find(id));
+  });
 
   // POST /v1/vms/NAME/fill {"paused": true|false}: holds back or lets go on the background
   // fill of the guest's disks being restored (kept in its definition for the next start).
-  server.Post(
-      R"(/v1/vms/([^/]+)/fill)", [=, this](const httplib::Request& req, httplib::Response& res) {
-        auto vm = lookup(req, res);
-        if (!vm) return;
-        json body = json::parse(req.body, nullptr, false);
-        if (body.is_discarded() || !body.is_object() || !body.contains("paused") ||
-            !body["paused"].is_boolean())
-          return reply_error(res, 400, "paused: true or false is missing");
-        bool paused = body["paused"];
-        auto done = m_supervisor.control(vm->name, {{"op", "fill"}, {"paused", paused}},
-                                         std::chrono::seconds(10));
-        if (!done)
-          return reply_error(res, status_of(done.error().message()), done.error().message());
-        VmDefinition updated = *vm;
-        for (auto& disk : updated.config.disks)
-          if (!disk.restore_repo.empty()) disk.fill_paused = paused;
-        if (auto replaced = m_registry.replace(updated); !replaced)
-          return reply_error(res, 500, replaced.error().message());
-        reply(res, 200, describe(updated, m_supervisor.status(vm->name)));
-      });
+  server.Post(R"(/v1/vms/([^/]+)/fill)",
+              [=, this](const httplib::Request& req, httplib::Response& res) {
+                auto vm = lookup(req, res);
+                if (!vm) return;
+                json body = json::parse(req.body, nullptr, false);
+                if (body.is_discarded() || !body.is_object() || !body.contains("paused") ||
+                    !body["paused"].is_boolean())
+                  return reply_error(
+                      res, field_error(ErrorKind::invalid, "paused", "true or false is missing"));
+                bool paused = body["paused"];
+                auto done = m_supervisor.control(vm->name, {{"op", "fill"}, {"paused", paused}},
+                                                 std::chrono::seconds(10));
+                if (!done) return reply_error(res, done.error());
+                VmDefinition updated = *vm;
+                for (auto& disk : updated.config.disks)
+                  if (!disk.restore_repo.empty()) disk.fill_paused = paused;
+                if (auto replaced = m_registry.replace(updated); !replaced)
+                  return reply_error(res, replaced.error());
+                reply(res, 200, describe(updated, m_supervisor.status(vm->name)));
+              });
 
   server.Get("/v1/jobs", [this](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, {{"jobs", m_jobs.list()}});
@@ -416,7 +408,9 @@ void ApiServer::add_routes(httplib::Server& server) {
       wait = std::clamp(std::atol(req.get_param_value("wait").c_str()), 0L, 10000L);
     auto job = wait ? m_jobs.wait(req.matches[1], std::chrono::milliseconds(wait))
                     : m_jobs.find(req.matches[1]);
-    if (!job) return reply_error(res, 404, fmt::format("no job '{}'", std::string(req.matches[1])));
+    if (!job)
+      return reply_error(
+          res, kind_error(ErrorKind::not_found, "no job '{}'", std::string(req.matches[1])));
     reply(res, 200, *job);
   });
 
@@ -425,29 +419,30 @@ void ApiServer::add_routes(httplib::Server& server) {
   server.Post("/v1/restore", [this](const httplib::Request& req, httplib::Response& res) {
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object())
-      return reply_error(res, 400, "body: not a JSON object");
+      return reply_error(res, field_error(ErrorKind::invalid, "body", "not a JSON object"));
     if (body.contains("repo")) return restore_backup(body, res);
     for (const char* field : {"snapshot", "name"})
       if (!body.contains(field) || !body[field].is_string())
-        return reply_error(res, 400, fmt::format("{}: missing", field));
+        return reply_error(res, field_error(ErrorKind::invalid, field, "missing"));
     std::string name = body["name"], dir = body["snapshot"];
     if (auto valid = validate_vm_name(name); !valid)
-      return reply_error(res, 400, "name: " + valid.error().message());
-    if (m_registry.find(name)) return reply_error(res, 409, fmt::format("name: '{}' exists", name));
+      return reply_error(res, about_field(std::move(valid), ErrorKind::invalid, "name").error());
+    if (m_registry.find(name))
+      return reply_error(res, field_error(ErrorKind::conflict, "name", "'{}' exists", name));
     std::string disks = m_supervisor.paths().disk_dir(name);
     auto definition = prepare_restore(dir, name, disks);
-    if (!definition) return reply_error(res, 400, definition.error().message());
+    if (!definition) return reply_error(res, request_error(definition.error()));
     auto discard = [&] {
       (void)m_supervisor.forget(name);
       (void)m_registry.remove(name);
     };
     if (auto added = m_registry.add(*definition); !added) {
       discard();
-      return reply_error(res, 500, added.error().message());
+      return reply_error(res, added.error());
     }
     if (auto started = m_supervisor.start(*definition, dir); !started) {
       discard();
-      return reply_error(res, status_of(started.error().message()), started.error().message());
+      return reply_error(res, started.error());
     }
     reply(res, 201, describe(*definition, m_supervisor.status(name)));
   });
@@ -459,9 +454,7 @@ void ApiServer::add_routes(httplib::Server& server) {
     if (!vm) return;
     auto sent = m_supervisor.send_console_input(
         vm->name, std::span(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()));
-    if (!sent)
-      return reply_error(res, sent.error().message().starts_with("state:") ? 409 : 500,
-                         sent.error().message());
+    if (!sent) return reply_error(res, sent.error());
     reply(res, 200, {{"sent", req.body.size()}});
   });
 

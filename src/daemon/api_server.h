@@ -2,8 +2,9 @@
 
 // havend's REST API (docs/API.md): JSON over HTTP/1.1 on a Unix socket, and optionally on
 // TCP where every request needs the bearer token; routes under /v1.
-// Bad requests get 400 with {"error": "...", "field": "..."}, unknown guests 404, requests
-// the guest's state does not allow 409.
+// Errors answer {"error": "...", "field": "..."} (field when the error is about one) with the
+// status of the error's kind (daemon/http_status.h): bad requests 400, unknown guests 404,
+// requests the guest's state does not allow 409, failures of havend itself 500.
 
 #include <memory>
 #include <optional>

@@ -25,7 +25,9 @@ class NewDiskDir {
     if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
       return errno_error("mkdir {}", parent);
     if (::mkdir(path.c_str(), 0700) != 0)
-      return errno_error("mkdir {} (left from an earlier guest '{}'?)", path, name);
+      return with_kind<NewDiskDir>(
+          errno_error("mkdir {} (left from an earlier guest '{}'?)", path, name),
+          ErrorKind::conflict, "name");
     return NewDiskDir(path);
   }
   NewDiskDir(NewDiskDir&& other) noexcept : m_path(std::move(other.m_path)) {
@@ -56,14 +58,16 @@ Result<size_t> define_guest(const store::Snapshot& snapshot, const BackupRestore
   size_t own = 0;
   bool bare = snapshot.vm.empty();
   if (!bare) {
-    auto original = TRY(with_context(vm_definition_from_json(snapshot.vm),
-                                     "snapshot {}: its VM config", snapshot.id));
+    // Its errors are about the snapshot the request named, not about the request's fields.
+    auto original = TRY(with_kind(with_context(vm_definition_from_json(snapshot.vm),
+                                               "snapshot {}: its VM config", snapshot.id),
+                                  ErrorKind::invalid, "snapshot"));
     definition.config = original.config;
     definition.limits = original.limits;
     own = snapshot.disk >= 0 ? static_cast<size_t>(snapshot.disk) : 0;
     if (own >= definition.config.disks.size())
-      return make_error("snapshot {}: disk {} of a guest with {} disks", snapshot.id, own,
-                        definition.config.disks.size());
+      return field_error(ErrorKind::invalid, "snapshot", "{}: disk {} of a guest with {} disks",
+                         snapshot.id, own, definition.config.disks.size());
     if (!definition.config.nets.empty()) {
       prepared.notes.push_back(
           fmt::format("{} network interface(s) of '{}' left out (it may still use them)",
@@ -96,13 +100,14 @@ Result<size_t> define_guest(const store::Snapshot& snapshot, const BackupRestore
   disk.restore_snapshot.clear();
   disk.hydrate = true;
   disk.fill_paused = false;
-  auto notes = TRY(vmm::apply_boot_choice(definition.config, request.boot, bare));
+  auto notes = TRY(
+      with_kind(vmm::apply_boot_choice(definition.config, request.boot, bare), ErrorKind::invalid));
   prepared.notes.insert(prepared.notes.end(), notes.begin(), notes.end());
   if (request.memory) definition.config.memory = *request.memory;
   if (request.cpus) definition.config.cpus = *request.cpus;
   definition.config.console = {};
   definition.config.console_log.reset();
-  TRY(with_context(vmm::validate(definition.config), "config"));
+  TRY(about_field(vmm::validate(definition.config), ErrorKind::invalid, "config"));
   return own;
 }
 
@@ -152,11 +157,13 @@ Result<void> make_restoring_disk(const BackupRestoreRequest& request,
 Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& request,
                                                RepositorySessions& repositories,
                                                const std::string& disk_dir) {
-  TRY(with_context(validate_vm_name(request.name), "name"));
+  TRY(about_field(validate_vm_name(request.name), ErrorKind::invalid, "name"));
   if (request.repo.empty() || request.repo.front() != '/')
-    return make_error("repo: '{}' is not an absolute directory", request.repo);
+    return field_error(ErrorKind::invalid, "repo", "'{}' is not an absolute directory",
+                       request.repo);
   auto repository = TRY(repositories.open(request.repo, request.passphrase));
-  auto snapshot = TRY(with_context(repository->find_snapshot(request.snapshot), "snapshot"));
+  auto snapshot =
+      TRY(about_field(repository->find_snapshot(request.snapshot), ErrorKind::invalid, "snapshot"));
 
   PreparedRestore prepared;
   prepared.snapshot_id = snapshot.id;

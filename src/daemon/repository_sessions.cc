@@ -23,11 +23,12 @@ Result<std::shared_ptr<store::Repository>> RepositorySessions::open(const std::s
   }
   auto source = [&]() -> Result<std::string> {
     if (passphrase.empty())
-      return make_error("passphrase: the repository is encrypted; give its passphrase");
+      return field_error(ErrorKind::invalid, "passphrase",
+                         "the repository is encrypted; give its passphrase");
     return passphrase;
   };
   std::shared_ptr<store::Repository> repository =
-      TRY(with_context(store::Repository::open(path, source), "repo"));
+      TRY(about_field(store::Repository::open(path, source), ErrorKind::invalid, "repo"));
   std::lock_guard lock(m_mutex);
   if (m_open.size() >= kMaxOpen && !m_open.contains(path)) {
     auto oldest = m_open.begin();

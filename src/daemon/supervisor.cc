@@ -137,8 +137,9 @@ Result<void> Supervisor::check_memory(const VmDefinition& definition) const {
   double allowed = m_paths.memory_overcommit * static_cast<double>(host);
   uint64_t wanted = definition.config.memory;
   if (static_cast<double>(committed + wanted) > allowed)
-    return make_error(
-        "memory: starting '{}' ({} MiB) would commit {} MiB of guest RAM, more than the {} MiB "
+    return field_error(
+        ErrorKind::conflict, "memory",
+        "starting '{}' ({} MiB) would commit {} MiB of guest RAM, more than the {} MiB "
         "allowed ({} x the host's {} MiB; havend --memory-overcommit)",
         definition.name, wanted >> 20, (committed + wanted) >> 20,
         static_cast<uint64_t>(allowed) >> 20, m_paths.memory_overcommit, host >> 20);
@@ -228,9 +229,10 @@ Result<void> Supervisor::start(const VmDefinition& definition,
   const std::string& name = definition.name;
   std::unique_lock lock(m_mutex);
   if (auto found = m_status.find(name); found != m_status.end() && is_up(found->second.state))
-    return make_error("state: '{}' is {}", name, to_string(found->second.state));
+    return field_error(ErrorKind::conflict, "state", "'{}' is {}", name,
+                       to_string(found->second.state));
   if (auto held = m_reserved.find(name); held != m_reserved.end())
-    return make_error("state: '{}' is busy ({})", name, held->second);
+    return field_error(ErrorKind::conflict, "state", "'{}' is busy ({})", name, held->second);
 
   TRY(check_memory(definition));
 
@@ -249,8 +251,9 @@ Result<void> Supervisor::start(const VmDefinition& definition,
     else
       log::warn("{}: runs without cgroup limits: {}", name, prepared.error().message());
   } else if (explicit_limits) {
-    return make_error("limits: {} cannot be applied ({}; havend {})", name, m_cgroups.describe(),
-                      m_paths.cgroups ? "found no usable cgroups" : "runs with --no-cgroups");
+    return field_error(ErrorKind::conflict, "limits", "{} cannot be applied ({}; havend {})", name,
+                       m_cgroups.describe(),
+                       m_paths.cgroups ? "found no usable cgroups" : "runs with --no-cgroups");
   }
 
   vmm::VmConfig config = definition.config;
@@ -426,12 +429,14 @@ Result<void> Supervisor::send_console_input(const std::string& name,
   std::unique_lock lock(m_mutex);
   auto found = m_processes.find(name);
   if (found == m_processes.end())
-    return make_error("state: '{}' is {}", name, to_string(m_status[name].state));
+    return field_error(ErrorKind::conflict, "state", "'{}' is {}", name,
+                       to_string(m_status[name].state));
   // Right after a start the watcher may not have connected to the console yet.
   std::shared_ptr<Process> process = found->second;
   m_changed.wait_for(lock, std::chrono::seconds(5),
                      [&] { return process->console || !m_processes.count(name); });
-  if (!process->console) return make_error("state: '{}' has no console connection", name);
+  if (!process->console)
+    return field_error(ErrorKind::conflict, "state", "'{}' has no console connection", name);
   while (!bytes.empty()) {
     ssize_t n = ::send(process->console.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -482,7 +487,8 @@ Result<void> Supervisor::signal(const std::string& name, int signo, VmState from
   auto found = m_processes.find(name);
   VmStatus current = m_status[name];
   if (found == m_processes.end() || current.state != from)
-    return make_error("state: '{}' is {}, not {}", name, to_string(current.state), to_string(from));
+    return field_error(ErrorKind::conflict, "state", "'{}' is {}, not {}", name,
+                       to_string(current.state), to_string(from));
   TRY(send_signal(*found->second, signo));
   current.state = to;
   set_status(name, current);
@@ -505,8 +511,8 @@ Result<void> Supervisor::pause_or_resume(const std::string& name, bool pause) {
     std::lock_guard lock(m_mutex);
     auto found = m_processes.find(name);
     if (found == m_processes.end() || m_status[name].state != from)
-      return make_error("state: '{}' is {}, not {}", name, to_string(m_status[name].state),
-                        to_string(from));
+      return field_error(ErrorKind::conflict, "state", "'{}' is {}, not {}", name,
+                         to_string(m_status[name].state), to_string(from));
     process = found->second;
   }
   std::string control = m_paths.control_socket(name);
@@ -516,7 +522,7 @@ Result<void> Supervisor::pause_or_resume(const std::string& name, bool pause) {
   std::lock_guard lock(m_mutex);
   auto found = m_processes.find(name);
   if (found == m_processes.end() || found->second != process)
-    return make_error("state: '{}' ended meanwhile", name);
+    return field_error(ErrorKind::conflict, "state", "'{}' ended meanwhile", name);
   VmStatus current = m_status[name];
   current.state = to;
   set_status(name, current);
@@ -526,7 +532,8 @@ Result<void> Supervisor::pause_or_resume(const std::string& name, bool pause) {
 Result<nlohmann::json> Supervisor::vmm_stats(const std::string& name) {
   {
     std::lock_guard lock(m_mutex);
-    if (!m_processes.count(name)) return make_error("state: '{}' is not running", name);
+    if (!m_processes.count(name))
+      return field_error(ErrorKind::conflict, "state", "'{}' is not running", name);
   }
   return vmm::control_request(m_paths.control_socket(name), {{"op", "stats"}},
                               std::chrono::seconds(2));
@@ -542,21 +549,23 @@ Result<nlohmann::json> Supervisor::control(const std::string& name, const nlohma
     std::lock_guard lock(m_mutex);
     VmState state = m_status[name].state;
     if (!m_processes.count(name) || (state != VmState::running && state != VmState::paused))
-      return make_error("state: '{}' is {}, not running or paused", name, to_string(state));
+      return field_error(ErrorKind::conflict, "state", "'{}' is {}, not running or paused", name,
+                         to_string(state));
   }
   std::string socket = m_paths.control_socket(name);
   if (::access(socket.c_str(), F_OK) != 0)
-    return make_error(
-        "state: the haven-vmm of '{}' has no control socket (started by an older havend): "
-        "restart the guest",
-        name);
+    return field_error(ErrorKind::conflict, "state",
+                       "the haven-vmm of '{}' has no control socket (started by an older havend): "
+                       "restart the guest",
+                       name);
   return vmm::control_request(socket, request, timeout);
 }
 
 Result<void> Supervisor::reserve(const std::string& name, const std::string& what) {
   std::lock_guard lock(m_mutex);
   auto [found, added] = m_reserved.emplace(name, what);
-  if (!added) return make_error("state: '{}' is busy ({})", name, found->second);
+  if (!added)
+    return field_error(ErrorKind::conflict, "state", "'{}' is busy ({})", name, found->second);
   return {};
 }
 
@@ -579,7 +588,8 @@ Result<void> Supervisor::stop(const std::string& name, std::chrono::milliseconds
     std::lock_guard lock(m_mutex);
     auto found = m_processes.find(name);
     if (found == m_processes.end())
-      return make_error("state: '{}' is {}", name, to_string(m_status[name].state));
+      return field_error(ErrorKind::conflict, "state", "'{}' is {}", name,
+                         to_string(m_status[name].state));
     found->second->stop_requested = true;
     VmStatus current = m_status[name];
     paused = current.state == VmState::paused;
@@ -619,7 +629,8 @@ Result<void> Supervisor::kill(const std::string& name) {
     std::lock_guard lock(m_mutex);
     auto found = m_processes.find(name);
     if (found == m_processes.end())
-      return make_error("state: '{}' is {}", name, to_string(m_status[name].state));
+      return field_error(ErrorKind::conflict, "state", "'{}' is {}", name,
+                         to_string(m_status[name].state));
     found->second->kill_requested = true;
     TRY(send_signal(*found->second, SIGKILL));
   }
@@ -630,7 +641,8 @@ Result<void> Supervisor::kill(const std::string& name) {
 
 Result<void> Supervisor::forget(const std::string& name) {
   std::lock_guard lock(m_mutex);
-  if (m_processes.count(name)) return make_error("state: '{}' is running", name);
+  if (m_processes.count(name))
+    return field_error(ErrorKind::conflict, "state", "'{}' is running", name);
   m_status.erase(name);
   for (const std::string& file :
        {m_paths.status_dir() + "/" + name + ".json", m_paths.run_dir() + "/" + name + ".json",

@@ -277,8 +277,9 @@ Result<json> back_up_vm(Supervisor& supervisor, RepositorySessions& repositories
   VmState state = supervisor.status(definition.name).state;
   bool running = state == VmState::running || state == VmState::paused;
   if (is_up(state) && !running)
-    return make_error("state: '{}' is {}; back it up once it is running or stopped",
-                      definition.name, to_string(state));
+    return field_error(ErrorKind::conflict, "state",
+                       "'{}' is {}; back it up once it is running or stopped", definition.name,
+                       to_string(state));
   std::vector<RunningView> views;
   std::string nvram_copy;
   if (running && definition.config.firmware == vmm::Firmware::uefi && definition.config.nvram)

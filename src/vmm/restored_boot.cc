@@ -41,16 +41,18 @@ void use_firmware(VmConfig& config, Firmware firmware, std::vector<std::string>&
 Result<Firmware> parse_boot_firmware(std::string_view text) {
   if (text == "bios") return Firmware::bios;
   if (text == "uefi") return Firmware::uefi;
-  return make_error("firmware: '{}' is not bios or uefi (give a kernel to boot one directly)",
-                    text);
+  return field_error(ErrorKind::invalid, "firmware",
+                     "'{}' is not bios or uefi (give a kernel to boot one directly)", text);
 }
 
 Result<std::vector<std::string>> apply_boot_choice(VmConfig& config, const BootChoice& choice,
                                                    bool bare_disk) {
   if (choice.kernel && choice.firmware)
-    return make_error("firmware: give either --kernel (direct boot) or --firmware, not both");
+    return field_error(ErrorKind::invalid, "firmware",
+                       "give either --kernel (direct boot) or --firmware, not both");
   if (choice.firmware && *choice.firmware == Firmware::none)
-    return make_error("firmware: give bios or uefi (or --kernel to boot a kernel directly)");
+    return field_error(ErrorKind::invalid, "firmware",
+                       "give bios or uefi (or --kernel to boot a kernel directly)");
   std::vector<std::string> notes;
   if (choice.firmware) {
     use_firmware(config, *choice.firmware, notes);
@@ -60,14 +62,15 @@ Result<std::vector<std::string>> apply_boot_choice(VmConfig& config, const BootC
     config.kernel = *choice.kernel;
   }
   if (config.firmware != Firmware::none && (choice.initrd || choice.cmdline))
-    return make_error("{}: a {} guest boots its own loader; --{} goes with --kernel (direct boot)",
-                      choice.initrd ? "initrd" : "cmdline", firmware_name(config.firmware),
-                      choice.initrd ? "initrd" : "cmdline");
+    return field_error(ErrorKind::invalid, choice.initrd ? "initrd" : "cmdline",
+                       "a {} guest boots its own loader; --{} goes with --kernel (direct boot)",
+                       firmware_name(config.firmware), choice.initrd ? "initrd" : "cmdline");
   if (choice.initrd) config.initrd = *choice.initrd;
   if (choice.cmdline) config.cmdline = *choice.cmdline;
   if (config.firmware == Firmware::none && config.kernel.empty())
-    return make_error(
-        "kernel: {}: give --kernel (with --initrd, --cmdline) or --firmware bios|uefi to boot it",
+    return field_error(
+        ErrorKind::invalid, "kernel",
+        "{}: give --kernel (with --initrd, --cmdline) or --firmware bios|uefi to boot it",
         bare_disk ? "the snapshot is a bare disk, with no VM definition"
                   : "the snapshot's guest has no kernel");
   return notes;

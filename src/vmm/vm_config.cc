@@ -14,13 +14,39 @@ using nlohmann::json;
 constexpr uint64_t kMemoryGranule = 2 * MiB;
 constexpr size_t kMaxPciDevices = 31;
 
+// A config that does not parse is invalid input, and its errors name the field at fault:
+// "field 'memory': ..." for people, kind and field() for havend's answer.
+template <class... Args>
+std::unexpected<Error> bad_field(std::string_view name, fmt::format_string<Args...> format,
+                                 Args&&... args) {
+  std::string message =
+      fmt::format("field '{}': {}", name, fmt::format(format, std::forward<Args>(args)...));
+  return std::unexpected(
+      Error::from_message(std::move(message)).with_kind(ErrorKind::invalid, std::string(name)));
+}
+
+template <class T>
+Result<T> in_field(Result<T>&& result, std::string_view name) {
+  if (result) return std::move(result);
+  return std::unexpected(std::move(result)
+                             .error()
+                             .with_context(fmt::format("field '{}'", name))
+                             .with_kind(ErrorKind::invalid, std::string(name)));
+}
+
+std::unexpected<Error> unknown_field(std::string_view name, std::string_view known) {
+  return std::unexpected(
+      Error::from_message(fmt::format("unknown field '{}' (known: {})", name, known))
+          .with_kind(ErrorKind::invalid, std::string(name)));
+}
+
 Result<std::string> string_field(const json& value, std::string_view field) {
-  if (!value.is_string()) return make_error("field '{}': expected a string", field);
+  if (!value.is_string()) return bad_field(field, "expected a string");
   return value.get<std::string>();
 }
 
 Result<bool> bool_field(const json& value, std::string_view field) {
-  if (!value.is_boolean()) return make_error("field '{}': expected true or false", field);
+  if (!value.is_boolean()) return bad_field(field, "expected true or false");
   return value.get<bool>();
 }
 
@@ -53,12 +79,12 @@ Result<void> check_restore(const DiskConfig& disk) {
 }
 
 Result<std::vector<DiskConfig>> disks_from_json(const json& value) {
-  if (!value.is_array()) return make_error("field 'disks': expected a list");
+  if (!value.is_array()) return bad_field("disks", "expected a list");
   std::vector<DiskConfig> disks;
   for (size_t i = 0; i < value.size(); ++i) {
     const json& item = value[i];
     if (!item.is_object())
-      return make_error("field 'disks[{}]': expected an object with a \"path\"", i);
+      return bad_field(fmt::format("disks[{}]", i), "expected an object with a \"path\"");
     DiskConfig disk;
     for (const auto& [key, field] : item.items()) {
       std::string name = fmt::format("disks[{}].{}", i, key);
@@ -79,25 +105,24 @@ Result<std::vector<DiskConfig>> disks_from_json(const json& value) {
       else if (key == "fill_paused")
         disk.fill_paused = TRY(bool_field(field, name));
       else
-        return make_error(
-            "unknown field '{}' (known: path, readonly, direct, cbt, restore_repo, "
-            "restore_snapshot, hydrate, fill_paused)",
-            name);
+        return unknown_field(name,
+                             "path, readonly, direct, cbt, restore_repo, restore_snapshot, "
+                             "hydrate, fill_paused");
     }
-    if (disk.path.empty()) return make_error("field 'disks[{}].path': missing", i);
-    TRY(with_context(check_restore(disk), "field 'disks[{}]'", i));
+    if (disk.path.empty()) return bad_field(fmt::format("disks[{}].path", i), "missing");
+    TRY(in_field(check_restore(disk), fmt::format("disks[{}]", i)));
     disks.push_back(std::move(disk));
   }
   return disks;
 }
 
 Result<std::vector<NetConfig>> nets_from_json(const json& value) {
-  if (!value.is_array()) return make_error("field 'nets': expected a list");
+  if (!value.is_array()) return bad_field("nets", "expected a list");
   std::vector<NetConfig> nets;
   for (size_t i = 0; i < value.size(); ++i) {
     const json& item = value[i];
     if (!item.is_object())
-      return make_error("field 'nets[{}]': expected an object with a \"tap\"", i);
+      return bad_field(fmt::format("nets[{}]", i), "expected an object with a \"tap\"");
     NetConfig net;
     for (const auto& [key, field] : item.items()) {
       std::string name = fmt::format("nets[{}].{}", i, key);
@@ -105,12 +130,12 @@ Result<std::vector<NetConfig>> nets_from_json(const json& value) {
         net.tap = TRY(string_field(field, name));
       else if (key == "mac") {
         std::string text = TRY(string_field(field, name));
-        net.mac = TRY(with_context(parse_mac(text), "field '{}'", name));
+        net.mac = TRY(in_field(parse_mac(text), name));
       } else {
-        return make_error("unknown field '{}' (known: tap, mac)", name);
+        return unknown_field(name, "tap, mac");
       }
     }
-    TRY(with_context(check_tap_name(net.tap), "field 'nets[{}].tap'", i));
+    TRY(in_field(check_tap_name(net.tap), fmt::format("nets[{}].tap", i)));
     nets.push_back(std::move(net));
   }
   return nets;
@@ -431,30 +456,30 @@ Result<VmConfig> vm_config_from_json(std::string_view text, VmConfig config) {
       config.cmdline = TRY(string_field(value, key));
     } else if (key == "memory") {
       if (value.is_number_unsigned()) {
-        config.memory = TRY(
-            with_context(parse_memory(std::to_string(value.get<uint64_t>())), "field 'memory'"));
+        config.memory =
+            TRY(in_field(parse_memory(std::to_string(value.get<uint64_t>())), "memory"));
       } else if (value.is_string()) {
-        config.memory = TRY(with_context(parse_memory(value.get<std::string>()), "field 'memory'"));
+        config.memory = TRY(in_field(parse_memory(value.get<std::string>()), "memory"));
       } else {
-        return make_error("field 'memory': expected a size such as \"512M\" or a number of MiB");
+        return bad_field("memory", "expected a size such as \"512M\" or a number of MiB");
       }
     } else if (key == "cpus") {
-      if (!value.is_number_integer()) return make_error("field 'cpus': expected an integer");
+      if (!value.is_number_integer()) return bad_field("cpus", "expected an integer");
       // Above INT64_MAX, get<int64_t>() would wrap and the error would quote a negative number.
       if (value.is_number_unsigned() && value.get<uint64_t>() > arch::x86::kMaxVcpus)
-        return make_error("field 'cpus': {} is out of range (1 to {})", value.get<uint64_t>(),
-                          arch::x86::kMaxVcpus);
-      config.cpus = TRY(with_context(parse_cpus(value.get<int64_t>()), "field 'cpus'"));
+        return bad_field("cpus", "{} is out of range (1 to {})", value.get<uint64_t>(),
+                         arch::x86::kMaxVcpus);
+      config.cpus = TRY(in_field(parse_cpus(value.get<int64_t>()), "cpus"));
     } else if (key == "console") {
       std::string text_value = TRY(string_field(value, key));
-      config.console = TRY(with_context(parse_console(text_value), "field 'console'"));
+      config.console = TRY(in_field(parse_console(text_value), "console"));
     } else if (key == "console_log") {
       std::string text_value = TRY(string_field(value, key));
-      if (text_value.empty()) return make_error("field 'console_log': expected a file path");
+      if (text_value.empty()) return bad_field("console_log", "expected a file path");
       config.console_log = text_value;
     } else if (key == "on_reboot") {
       std::string text_value = TRY(string_field(value, key));
-      config.on_reboot = TRY(with_context(parse_reboot_action(text_value), "field 'on_reboot'"));
+      config.on_reboot = TRY(in_field(parse_reboot_action(text_value), "on_reboot"));
     } else if (key == "disks") {
       config.disks = TRY(disks_from_json(value));
     } else if (key == "nets") {
@@ -464,49 +489,45 @@ Result<VmConfig> vm_config_from_json(std::string_view text, VmConfig config) {
         config.virtio_console.reset();
       } else {
         std::string text_value = TRY(string_field(value, key));
-        config.virtio_console =
-            TRY(with_context(parse_console(text_value), "field 'virtio_console'"));
+        config.virtio_console = TRY(in_field(parse_console(text_value), "virtio_console"));
       }
     } else if (key == "rng") {
-      if (!value.is_boolean()) return make_error("field 'rng': expected true or false");
+      if (!value.is_boolean()) return bad_field("rng", "expected true or false");
       config.rng = value.get<bool>();
     } else if (key == "firmware") {
       std::string text_value = TRY(string_field(value, key));
-      config.firmware = TRY(with_context(parse_firmware(text_value), "field 'firmware'"));
+      config.firmware = TRY(in_field(parse_firmware(text_value), "firmware"));
     } else if (key == "cdrom" || key == "floppy" || key == "nvram") {
       auto& field = key == "cdrom" ? config.cdrom : key == "floppy" ? config.floppy : config.nvram;
       if (value.is_null()) {
         field.reset();
       } else {
         field = TRY(string_field(value, key));
-        if (field->empty()) return make_error("field '{}': expected a file path", key);
+        if (field->empty()) return bad_field(key, "expected a file path");
       }
     } else if (key == "boot") {
       if (value.is_string()) {
-        config.boot_order =
-            TRY(with_context(parse_boot_order(value.get<std::string>()), "field 'boot'"));
+        config.boot_order = TRY(in_field(parse_boot_order(value.get<std::string>()), "boot"));
       } else if (value.is_array()) {
         std::string joined;
         for (const json& item : value) {
-          if (!item.is_string()) return make_error("field 'boot': expected names of devices");
+          if (!item.is_string()) return bad_field("boot", "expected names of devices");
           joined += (joined.empty() ? "" : ",") + item.get<std::string>();
         }
-        config.boot_order = value.empty()
-                                ? std::vector<BootDevice>{}
-                                : TRY(with_context(parse_boot_order(joined), "field 'boot'"));
+        config.boot_order = value.empty() ? std::vector<BootDevice>{}
+                                          : TRY(in_field(parse_boot_order(joined), "boot"));
       } else {
-        return make_error("field 'boot': expected \"disk,cdrom\" or [\"disk\", \"cdrom\"]");
+        return bad_field("boot", "expected \"disk,cdrom\" or [\"disk\", \"cdrom\"]");
       }
     } else if (key == "boot_timeout") {
       if (!value.is_number_unsigned() || value.get<uint64_t>() > 24 * 3600)
-        return make_error("field 'boot_timeout': expected seconds from 0 (none) to 86400");
+        return bad_field("boot_timeout", "expected seconds from 0 (none) to 86400");
       config.boot_timeout = value.get<uint32_t>();
     } else {
-      return make_error(
-          "unknown field '{}' (known: kernel, initrd, cmdline, memory, cpus, "
-          "console, console_log, on_reboot, disks, nets, rng, virtio_console, firmware, cdrom, "
-          "floppy, boot, nvram, boot_timeout)",
-          key);
+      return unknown_field(key,
+                           "kernel, initrd, cmdline, memory, cpus, console, console_log, "
+                           "on_reboot, disks, nets, rng, virtio_console, firmware, cdrom, floppy, "
+                           "boot, nvram, boot_timeout");
     }
   }
   return config;

@@ -161,5 +161,42 @@ TEST(Error, MakeErrorFormatsItsArguments) {
   EXPECT_EQ(error.error().code(), 0);
 }
 
+TEST(Error, AKindAndItsFieldSurviveContext) {
+  auto failed = with_context(
+      Result<int>(field_error(ErrorKind::conflict, "state", "'{}' is {}", "vm1", "running")),
+      "start");
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message(), "start: state: 'vm1' is running");
+  EXPECT_EQ(failed.error().kind(), ErrorKind::conflict);
+  EXPECT_EQ(failed.error().field(), "state");
+}
+
+TEST(Error, ThePlainErrorIsInternalAboutNoField) {
+  auto failed = make_error("disk full");
+  EXPECT_EQ(failed.error().kind(), ErrorKind::internal);
+  EXPECT_EQ(failed.error().field(), "");
+  EXPECT_STREQ(to_string(failed.error().kind()), "internal");
+}
+
+TEST(Error, TheOutermostFieldWinsAndAKindWithoutOneKeepsIt) {
+  Result<void> inner = field_error(ErrorKind::invalid, "memory", "'3M' is out of range");
+  auto outer = about_field(std::move(inner), ErrorKind::invalid, "config");
+  ASSERT_FALSE(outer);
+  EXPECT_EQ(outer.error().message(), "config: memory: '3M' is out of range");
+  EXPECT_EQ(outer.error().field(), "config");
+  auto rekinded = with_kind(std::move(outer), ErrorKind::conflict);
+  ASSERT_FALSE(rekinded);
+  EXPECT_EQ(rekinded.error().kind(), ErrorKind::conflict);
+  EXPECT_EQ(rekinded.error().field(), "config");
+  EXPECT_TRUE(with_kind(Result<int>(3), ErrorKind::invalid).value() == 3);
+}
+
+TEST(Error, AKindErrorNamesNoField) {
+  auto missing = kind_error(ErrorKind::not_found, "no VM named '{}'", "x");
+  EXPECT_EQ(missing.error().message(), "no VM named 'x'");
+  EXPECT_EQ(missing.error().kind(), ErrorKind::not_found);
+  EXPECT_EQ(missing.error().field(), "");
+}
+
 }  // namespace
 }  // namespace haven

@@ -73,6 +73,16 @@ TEST(BackupRestoreRequest, OtherBadFieldsAreRefusedNamingTheField) {
   EXPECT_TRUE(error_of(body({{"memory", 512}})).starts_with("memory: "));
   EXPECT_TRUE(error_of(body({{"cpus", 0}})).starts_with("cpus: "));
   EXPECT_EQ(error_of(body({{"cpus", "2"}})), "cpus: not a number");
+  // havend answers with the kind and the field, not by reading the message.
+  for (const auto& [request, field] :
+       {std::pair{json{{"repo", "/b"}, {"name", "vm2"}}, "snapshot"},
+        std::pair{body({{"memory", "3M"}}), "memory"}, std::pair{body({{"cpus", 0}}), "cpus"},
+        std::pair{body({{"firmware", "none"}}), "firmware"}}) {
+    auto parsed = backup_restore_request_from_json(request);
+    ASSERT_FALSE(parsed) << field;
+    EXPECT_EQ(parsed.error().kind(), ErrorKind::invalid) << field;
+    EXPECT_EQ(parsed.error().field(), field);
+  }
 }
 
 TEST(BackupRestoreRequest, WrongTypesAreRefusedNotIgnored) {

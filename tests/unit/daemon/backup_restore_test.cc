@@ -176,6 +176,8 @@ TEST_F(BackupRestoreTest, ABareDiskBootsThroughFirmwareOrIsRefusedLeavingNothing
   ASSERT_FALSE(refused);
   EXPECT_TRUE(refused.error().message().starts_with("kernel: the snapshot is a bare disk"))
       << refused.error().message();
+  EXPECT_EQ(refused.error().kind(), ErrorKind::invalid);
+  EXPECT_EQ(refused.error().field(), "kernel");
   EXPECT_FALSE(std::filesystem::exists(disk_dir("p2v")));
 
   auto prepared = restore(snapshot->id, "p2v", true, {.firmware = vmm::Firmware::uefi});

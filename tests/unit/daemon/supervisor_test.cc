@@ -197,6 +197,8 @@ TEST_F(SupervisorTest, GuestsMayNotCommitMoreMemoryThanAllowed) {
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message().find("memory: starting 'big' (512 MiB)"), std::string::npos)
       << refused.error().message();
+  EXPECT_EQ(refused.error().kind(), ErrorKind::conflict);
+  EXPECT_EQ(refused.error().field(), "memory");
   EXPECT_EQ(m_supervisor->status("big").state, VmState::stopped);
 }
 

@@ -154,6 +154,15 @@ struct BadField {
   const char* message;
 };
 
+// A bad field is an invalid-input error whose field() is the name its message quotes.
+void expect_invalid_field(const Error& error, const std::string& message) {
+  size_t open = message.find('\'');
+  size_t close = message.find('\'', open + 1);
+  ASSERT_NE(close, std::string::npos) << message;
+  EXPECT_EQ(error.kind(), ErrorKind::invalid) << message;
+  EXPECT_EQ(error.field(), message.substr(open + 1, close - open - 1)) << message;
+}
+
 TEST(VmConfig, BadValuesGiveOneErrorNamingTheFieldAndValue) {
   for (const BadField& c : {
            BadField{R"({"memory": "12Q"})",
@@ -190,6 +199,7 @@ TEST(VmConfig, BadValuesGiveOneErrorNamingTheFieldAndValue) {
     auto config = vm_config_from_json(c.json);
     ASSERT_FALSE(config) << c.json << " parsed";
     EXPECT_EQ(config.error().message(), c.message) << c.json;
+    expect_invalid_field(config.error(), c.message);
   }
 }
 
@@ -217,6 +227,7 @@ TEST(VmConfig, WrongJsonTypesNameTheField) {
     auto config = vm_config_from_json(c.json);
     ASSERT_FALSE(config) << c.json << " parsed";
     EXPECT_EQ(config.error().message(), c.message) << c.json;
+    expect_invalid_field(config.error(), c.message);
   }
 }
 
@@ -484,6 +495,7 @@ TEST(VmConfigDevices, BadJsonDevicesNameTheField) {
     auto config = vm_config_from_json(c.json);
     ASSERT_FALSE(config) << c.json << " parsed";
     EXPECT_EQ(config.error().message(), c.message) << c.json;
+    expect_invalid_field(config.error(), c.message);
   }
 }
 
