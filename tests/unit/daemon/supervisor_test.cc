@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "base/sys.h"
+#include "support/fake_vmm.h"
 
 namespace haven::daemon {
 namespace {
@@ -17,25 +18,13 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// A stand-in for haven-vmm: a real process that behaves as the guest's kernel path says. Its
-// `sleep` is in the process group the supervisor's setsid() made, which TearDown kills.
-constexpr const char* kFakeVmm = R"SH(#!/bin/sh
-config=$(cat "$2")
-case "$config" in
-  *crash*) echo "haven-vmm: error: triple fault on vCPU 0 (rip=0x10)" >&2; exit 3 ;;
-  *deaf*) trap '' TERM; echo ready; sleep 1000 & wait; wait ;;
-  *) trap 'exit 143' TERM; echo ready; sleep 1000 & wait ;;
-esac
-)SH";
-
 class SupervisorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string pattern = ::testing::TempDir() + "haven-supervisor-XXXXXX";
     ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
     m_dir = pattern;
-    std::ofstream(m_dir + "/fake-vmm") << kFakeVmm;
-    ::chmod((m_dir + "/fake-vmm").c_str(), 0755);
+    testing::write_fake_vmm(m_dir + "/fake-vmm");
   }
   void TearDown() override {
     m_supervisor.reset();
