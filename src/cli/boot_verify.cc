@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "base/sys.h"
 #include "base/unique_fd.h"
 #include "cli/exit_codes.h"
+#include "launch/vmm_process.h"
 #include "store/boot_record.h"
 #include "store/key_handoff.h"
 #include "vmm/restored_boot.h"
@@ -109,37 +109,17 @@ Result<void> start_vmm(Child& child, const std::string& config_path, const std::
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return errno_error("pipe");
   UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
   auto log = TRY(sys::open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  auto null = TRY(sys::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  std::string vmm = vmm::find_vmm_executable();
-  std::vector<std::string> args = {vmm, "--config", config_path};
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
+  launch::VmmProcess launch;
+  launch.args = {vmm::find_vmm_executable(), "--config", config_path};
+  launch.stdout_fd = write_end.get();
+  launch.stderr_fd = log.get();
   UniqueFd key_fd;
   if (keys) {
     key_fd = TRY(store::key_handoff_memfd(*keys));
-    ::setenv(store::kKeyHandoffEnv, std::to_string(store::kKeyHandoffFd).c_str(), 1);
+    launch.keys_fd = key_fd.get();
   }
-  ::unsetenv("HAVEN_PASSPHRASE");  // the VMM gets the keys, never the passphrase
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) return errno_error("fork");
-  if (pid == 0) {
-    // The throwaway VM goes when this command goes, however it ends.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    ::dup2(null.get(), 0);
-    ::dup2(write_end.get(), 1);
-    ::dup2(log.get(), 2);
-    if (key_fd) {
-      if (key_fd.get() != store::kKeyHandoffFd)
-        ::dup2(key_fd.get(), store::kKeyHandoffFd);  // dup2 clears close-on-exec
-      else
-        ::fcntl(store::kKeyHandoffFd, F_SETFD, 0);
-    }
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
+  launch.die_with_parent = true;  // the throwaway VM goes when this command goes
+  pid_t pid = TRY(launch::start_vmm_process(launch));
   child.pid = pid;
   child.console = std::move(read_end);
   return {};

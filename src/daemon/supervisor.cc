@@ -19,6 +19,7 @@
 #include "base/sys.h"
 #include "base/unix_socket.h"
 #include "daemon/exit_reason.h"
+#include "launch/vmm_process.h"
 #include "vmm/control_socket.h"
 
 #ifndef P_PIDFD
@@ -40,7 +41,6 @@ struct Supervisor::Process {
 namespace {
 
 constexpr size_t kMaxStatusBytes = 64 << 10;
-constexpr unsigned kCloseRangeCloexec = 1u << 2;  // CLOSE_RANGE_CLOEXEC (Linux 5.11)
 constexpr size_t kLogTailBytes = 4096;
 constexpr auto kControlTimeout = std::chrono::seconds(10);
 constexpr auto kTermGrace = std::chrono::seconds(10);  // SIGTERM to SIGKILL
@@ -262,83 +262,35 @@ Result<void> Supervisor::start(const VmDefinition& definition,
   std::string config_path = m_paths.run_dir() + "/" + name + ".json";
   TRY(write_file_atomic(config_path, bytes_of(vmm::vm_config_to_json(config))));
   auto log = TRY(sys::open(m_paths.vmm_log(name), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  auto null = TRY(sys::open("/dev/null", O_RDONLY | O_CLOEXEC));
   std::string header = fmt::format("--- havend starts {} at {}\n", name, now_seconds());
   (void)sys::write_all(log.get(), bytes_of(header));
 
-  // Everything the child needs is ready before fork: between fork and exec it makes only
-  // async-signal-safe calls (the daemon has other threads).
-  std::vector<std::string> args = {m_paths.vmm, "--config", config_path, "--control",
-                                   m_paths.control_socket(name)};
+  launch::VmmProcess launch;
+  launch.args = {m_paths.vmm, "--config", config_path, "--control", m_paths.control_socket(name)};
   if (restore_from) {
-    args.push_back("--restore");
-    args.push_back(*restore_from);
+    launch.args.push_back("--restore");
+    launch.args.push_back(*restore_from);
   }
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  // The daemon's environment (never a passphrase), and the keys of the repository a disk is
-  // restored from in a memfd that becomes the VMM's fd 3.
-  std::vector<std::string> env;
-  for (char** entry = environ; *entry; ++entry)
-    if (!std::string_view(*entry).starts_with("HAVEN_PASSPHRASE=") &&
-        !std::string_view(*entry).starts_with(store::kKeyHandoffEnv))
-      env.emplace_back(*entry);
+  launch.stdout_fd = log.get();
+  launch.stderr_fd = log.get();
+  // The keys of the repository a disk is restored from, in a memfd that becomes fd 3.
   UniqueFd keys;
   if (auto handed = m_repo_keys.find(name); handed != m_repo_keys.end()) {
     keys = TRY(store::key_handoff_memfd(handed->second));
-    env.push_back(fmt::format("{}={}", store::kKeyHandoffEnv, store::kKeyHandoffFd));
+    launch.keys_fd = keys.get();
   }
-  std::vector<char*> envp;
-  for (std::string& entry : env) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  const std::string no_cgroup = "haven-vmm: error: could not join its cgroups haven/" + name + "\n";
-  const std::string no_exec = "haven-vmm: error: cannot execute " + m_paths.vmm + "\n";
-  // The child reports a failed exec through this pipe; a successful exec closes it (CLOEXEC),
-  // so start returns once haven-vmm really runs. (Before that the child still looks like
-  // havend in /proc, and a daemon restarting right then would not know it for a guest.)
-  int exec_pipe[2];
-  if (::pipe2(exec_pipe, O_CLOEXEC) != 0) return errno_error("pipe for {}", name);
-  UniqueFd exec_read(exec_pipe[0]), exec_write(exec_pipe[1]);
-  pid_t pid = ::fork();
-  if (pid < 0) return errno_error("fork for {}", name);
-  if (pid == 0) {
-    for (const UniqueFd& procs : cgroup_procs)
-      if (::write(procs.get(), "0", 1) != 1) {  // into haven/NAME before exec
-        (void)!::write(log.get(), no_cgroup.data(), no_cgroup.size());
-        ::_exit(126);
-      }
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::setsid();  // its own session: a signal to the daemon's group does not reach guests
-    ::dup2(null.get(), 0);
-    ::dup2(log.get(), 1);
-    ::dup2(log.get(), 2);
-    ::syscall(SYS_close_range, 3u, ~0u, kCloseRangeCloexec);  // all close at exec
-    if (keys) {                                               // but the keys, as fd 3
-      if (keys.get() != store::kKeyHandoffFd)
-        ::dup2(keys.get(), store::kKeyHandoffFd);
-      else
-        ::fcntl(store::kKeyHandoffFd, F_SETFD, 0);
-    }
-    ::execve(argv[0], argv.data(), envp.data());
-    int error = errno;
-    (void)!::write(2, no_exec.data(), no_exec.size());
-    (void)!::write(exec_write.get(), &error, sizeof(error));
-    ::_exit(127);
-  }
-  exec_write.reset();
-  int exec_error = 0;
-  ssize_t got;
-  do {
-    got = ::read(exec_read.get(), &exec_error, sizeof(exec_error));
-  } while (got < 0 && errno == EINTR);
-  if (got == sizeof(exec_error)) {
-    ::waitpid(pid, nullptr, 0);
+  for (const UniqueFd& procs : cgroup_procs) launch.cgroup_procs.push_back(procs.get());
+  launch.new_session = true;  // a signal to the daemon's group does not reach guests
+  // Returns once haven-vmm really runs: before exec the child still looks like havend in
+  // /proc, and a daemon restarting right then would not know it for a guest.
+  auto started = launch::start_vmm_process(launch);
+  if (!started) {
     m_cgroups.remove(name);
-    return make_error("{}: cannot execute {}: {}", name, m_paths.vmm, strerror(exec_error));
+    std::string why = fmt::format("haven-vmm: error: {}\n", started.error().message());
+    (void)sys::write_all(log.get(), bytes_of(why));
+    return std::unexpected(std::move(started).error().with_context(name));
   }
+  pid_t pid = *started;
   auto process = std::make_shared<Process>();
   process->pid = pid;
   process->memory = definition.config.memory;
