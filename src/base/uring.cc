@@ -13,10 +13,7 @@ Result<std::unique_ptr<Uring>> Uring::create(unsigned entries) {
   int err = -EINVAL;
   for (unsigned mode : modes) {
     err = io_uring_queue_init(entries, &uring->m_ring, mode | IORING_SETUP_R_DISABLED);
-    if (err != -EINVAL) {
-      uring->m_deferred = mode & IORING_SETUP_DEFER_TASKRUN;
-      break;
-    }
+    if (err != -EINVAL) break;
   }
   if (err < 0)
     return std::unexpected(

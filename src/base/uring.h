@@ -25,7 +25,6 @@ class Uring {
   Result<void> enable();
   io_uring* get() { return &m_ring; }
   // Completions are deferred to the owning thread's waits (else the kernel posts them at once).
-  bool deferred_completions() const { return m_deferred; }
 
  private:
   struct Key {
@@ -39,7 +38,6 @@ class Uring {
  private:
   io_uring m_ring{};
   bool m_initialized = false;
-  bool m_deferred = false;
 };
 
 }  // namespace haven

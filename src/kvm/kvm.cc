@@ -53,10 +53,6 @@ Flavor detect_flavor() {
   return ::stat("/sys/module/kvm_pvm", &st) == 0 ? Flavor::pvm : Flavor::hardware;
 }
 
-const char* flavor_name(Flavor flavor) {
-  return flavor == Flavor::pvm ? "PVM (no hardware virtualization)" : "hardware virtualization";
-}
-
 Result<Kvm> Kvm::open(const std::string& path) {
   auto fd = sys::open(path, O_RDWR);
   if (!fd) {

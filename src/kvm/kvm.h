@@ -43,6 +43,5 @@ class Kvm {
 
 // Looks at the host, not at /dev/kvm: PVM is detected by its module.
 Flavor detect_flavor();
-const char* flavor_name(Flavor flavor);
 
 }  // namespace haven::kvm

@@ -63,10 +63,11 @@ Result<std::optional<KeyHandoff>> inherited_key_handoff() {
   if (!value) return std::nullopt;
   int fd = std::atoi(value);
   if (fd < 3) return make_error("{}={}: not an inherited descriptor", kKeyHandoffEnv, value);
+  UniqueFd inherited(fd);  // closed however this ends: the keys are read once
   char buffer[512];
   ssize_t got = ::pread(fd, buffer, sizeof(buffer), 0);
   if (got < 0) return errno_error("{}={}", kKeyHandoffEnv, value);
-  ::close(fd);
+  inherited.reset();
   ::unsetenv(kKeyHandoffEnv);
   auto handoff = decode_key_handoff(std::string_view(buffer, static_cast<size_t>(got)));
   OPENSSL_cleanse(buffer, sizeof(buffer));

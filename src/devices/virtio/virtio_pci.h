@@ -56,7 +56,6 @@ class VirtioPci final : public pci::PciDevice, private Interrupts {
 
   std::string_view name() const override { return m_device->name(); }
   uint8_t status() const;
-  uint64_t offered_features() const { return m_offered; }
   uint32_t slot() const { return m_slot; }
   DeviceState counters() const { return m_device->counters(); }
 

@@ -352,6 +352,11 @@ TEST_F(SocketConsoleTest, OutputAfterTheClientLeftDoesNotKillUs) {
   // Without MSG_NOSIGNAL this send would raise SIGPIPE and end the test binary.
   write("anyone there?");
   write("still writing");
+  // The console carries on: the next client gets what was written meanwhile.
+  UniqueFd next = connect_to(m_path);
+  send_text(next.get(), "!");
+  run_until_typed("bye!");
+  EXPECT_NE(received(next.get()).find("anyone there?still writing"), std::string::npos);
 }
 
 TEST_F(SocketConsoleTest, ThePathIsRemovedWithTheConsole) {
