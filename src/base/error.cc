@@ -19,6 +19,13 @@ Error Error::with_kind(ErrorKind kind, std::string field) && {
   return std::move(*this);
 }
 
+ErrorKind error_kind_from_string(std::string_view name) {
+  for (ErrorKind kind :
+       {ErrorKind::invalid, ErrorKind::not_found, ErrorKind::conflict, ErrorKind::unavailable})
+    if (name == to_string(kind)) return kind;
+  return ErrorKind::internal;
+}
+
 const char* to_string(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::internal:

@@ -53,6 +53,8 @@ class Error {
 };
 
 const char* to_string(ErrorKind kind);
+// The kind to_string() named; internal for anything else.
+ErrorKind error_kind_from_string(std::string_view name);
 
 template <class T = void>
 using Result = std::expected<T, Error>;

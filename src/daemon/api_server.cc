@@ -120,7 +120,9 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
       if (given.starts_with("Bearer ") && same_token(given.substr(7), token))
         return httplib::Server::HandlerResponse::Unhandled;
       res.set_header("WWW-Authenticate", "Bearer");
-      reply(res, 401, {{"error", "authorization: send the bearer token of havend --token-file"}});
+      reply(res, 401,
+            {{"error", "authorization: send the bearer token of havend --token-file"},
+             {"field", "authorization"}});
       return httplib::Server::HandlerResponse::Handled;
     });
     int port = tcp->port == 0 ? m_tcp->bind_to_any_port(tcp->host)
@@ -159,8 +161,7 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
   auto parsed = backup_restore_request_from_json(body);
   if (!parsed) return reply_error(res, request_error(parsed.error()));
   const BackupRestoreRequest& request = *parsed;
-  if (auto valid = validate_vm_name(request.name); !valid)
-    return reply_error(res, about_field(std::move(valid), ErrorKind::invalid, "name").error());
+  if (auto valid = validate_vm_name(request.name); !valid) return reply_error(res, valid.error());
   if (m_registry.find(request.name))
     return reply_error(res, field_error(ErrorKind::conflict, "name", "'{}' exists", request.name));
   auto began = std::chrono::steady_clock::now();
@@ -425,8 +426,7 @@ void ApiServer::add_routes(httplib::Server& server) {
       if (!body.contains(field) || !body[field].is_string())
         return reply_error(res, field_error(ErrorKind::invalid, field, "missing"));
     std::string name = body["name"], dir = body["snapshot"];
-    if (auto valid = validate_vm_name(name); !valid)
-      return reply_error(res, about_field(std::move(valid), ErrorKind::invalid, "name").error());
+    if (auto valid = validate_vm_name(name); !valid) return reply_error(res, valid.error());
     if (m_registry.find(name))
       return reply_error(res, field_error(ErrorKind::conflict, "name", "'{}' exists", name));
     std::string disks = m_supervisor.paths().disk_dir(name);

@@ -157,7 +157,7 @@ Result<void> make_restoring_disk(const BackupRestoreRequest& request,
 Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& request,
                                                RepositorySessions& repositories,
                                                const std::string& disk_dir) {
-  TRY(about_field(validate_vm_name(request.name), ErrorKind::invalid, "name"));
+  TRY(validate_vm_name(request.name));
   if (request.repo.empty() || request.repo.front() != '/')
     return field_error(ErrorKind::invalid, "repo", "'{}' is not an absolute directory",
                        request.repo);

@@ -10,14 +10,16 @@ Result<ResourceLimits> take_resource_limits(nlohmann::json& definition) {
   ResourceLimits limits;
   if (auto quota = definition.find("cpu_quota"); quota != definition.end()) {
     if (!quota->is_number() || quota->get<double>() < 0.01 || quota->get<double>() > 1024)
-      return make_error("cpu_quota: expected CPUs' worth of time from 0.01 to 1024, e.g. 1.5");
+      return field_error(ErrorKind::invalid, "cpu_quota",
+                         "expected CPUs' worth of time from 0.01 to 1024, e.g. 1.5");
     limits.cpu_quota = quota->get<double>();
     definition.erase(quota);
   }
   if (auto weight = definition.find("cpu_weight"); weight != definition.end()) {
     if (!weight->is_number_integer() || weight->get<int64_t>() < 1 ||
         weight->get<int64_t>() > 10000)
-      return make_error("cpu_weight: expected an integer from 1 to 10000 (100 is the default)");
+      return field_error(ErrorKind::invalid, "cpu_weight",
+                         "expected an integer from 1 to 10000 (100 is the default)");
     limits.cpu_weight = static_cast<uint32_t>(weight->get<int64_t>());
     definition.erase(weight);
   }
@@ -27,7 +29,8 @@ Result<ResourceLimits> take_resource_limits(nlohmann::json& definition) {
                                                     : std::string("?");
     auto bytes = parse_size(text, MiB);
     if (!bytes || *bytes < 16 * MiB)
-      return make_error("memory_limit: expected a size of at least 16M, such as \"1280M\"");
+      return field_error(ErrorKind::invalid, "memory_limit",
+                         "expected a size of at least 16M, such as \"1280M\"");
     limits.memory_limit = *bytes;
     definition.erase(memory);
   }

@@ -11,10 +11,12 @@ namespace haven::daemon {
 
 Result<VmDefinition> prepare_restore(const std::string& snapshot_dir, const std::string& name,
                                      const std::string& disk_dir) {
-  TRY(with_context(validate_vm_name(name), "name"));
+  TRY(validate_vm_name(name));
   if (snapshot_dir.empty() || snapshot_dir.front() != '/')
-    return make_error("snapshot: '{}' is not an absolute directory", snapshot_dir);
-  auto snapshot = TRY(with_context(vmm::read_snapshot_file(snapshot_dir), "snapshot"));
+    return field_error(ErrorKind::invalid, "snapshot", "'{}' is not an absolute directory",
+                       snapshot_dir);
+  auto snapshot =
+      TRY(about_field(vmm::read_snapshot_file(snapshot_dir), ErrorKind::invalid, "snapshot"));
   VmDefinition definition{name, snapshot.config, {}};
   definition.config.console = {};
   definition.config.console_log.reset();

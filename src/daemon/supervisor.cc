@@ -247,7 +247,8 @@ Result<void> Supervisor::start(const VmDefinition& definition,
     if (prepared)
       cgroup_procs = std::move(*prepared);
     else if (explicit_limits)
-      return std::unexpected(std::move(prepared).error().with_context("limits"));
+      return std::unexpected(std::move(prepared).error().with_context("limits").with_kind(
+          ErrorKind::conflict, "limits"));
     else
       log::warn("{}: runs without cgroup limits: {}", name, prepared.error().message());
   } else if (explicit_limits) {

@@ -10,14 +10,14 @@ namespace haven::daemon {
 
 Result<void> validate_vm_name(std::string_view name) {
   if (name.empty() || name.size() > 63)
-    return make_error("name: '{}' must be 1 to 63 characters", name);
+    return field_error(ErrorKind::invalid, "name", "'{}' must be 1 to 63 characters", name);
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   bool ok = alnum(name[0]);
   for (char c : name) ok = ok && (alnum(c) || c == '-' || c == '_' || c == '.');
   if (!ok)
-    return make_error(
-        "name: '{}' may hold only a-z, 0-9, '-', '_' and '.', starting with a letter or digit",
-        name);
+    return field_error(
+        ErrorKind::invalid, "name",
+        "'{}' may hold only a-z, 0-9, '-', '_' and '.', starting with a letter or digit", name);
   return {};
 }
 
@@ -41,14 +41,17 @@ std::string_view to_string(VmState state) {
 
 Result<VmDefinition> vm_definition_from_json(std::string_view text) {
   nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
-  if (json.is_discarded() || !json.is_object()) return make_error("body: not a JSON object");
+  if (json.is_discarded() || !json.is_object())
+    return field_error(ErrorKind::invalid, "body", "not a JSON object");
   auto name = json.find("name");
-  if (name == json.end() || !name->is_string()) return make_error("name: missing (a string)");
+  if (name == json.end() || !name->is_string())
+    return field_error(ErrorKind::invalid, "name", "missing (a string)");
   VmDefinition definition;
   definition.name = name->get<std::string>();
   TRY(validate_vm_name(definition.name));
   if (json.contains("console") || json.contains("virtio_console") || json.contains("console_log"))
-    return make_error("console: set by havend (GET /v1/vms/NAME/console reads it)");
+    return field_error(ErrorKind::invalid, "console",
+                       "set by havend (GET /v1/vms/NAME/console reads it)");
   json.erase("name");
   definition.limits = TRY(take_resource_limits(json));
   // A guest that brings its own boot restarts when it reboots, as a PC does (its installer's

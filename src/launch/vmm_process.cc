@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -48,6 +50,30 @@ struct ChildFailure {
   int error = 0;
 };
 
+// Descriptors the child moves into place are first copied above the ones it fills (0-3), so
+// that no dup2 in the child lands on a source it still needs.
+constexpr int kFirstSpareFd = 10;
+
+Result<UniqueFd> spare_copy(int fd) {
+  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, kFirstSpareFd);
+  if (copy < 0) return errno_error("duplicate fd {}", fd);
+  return UniqueFd(copy);
+}
+
+// An executable named without a slash is looked up on PATH, as a shell would.
+std::string resolve_executable(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path ? path : "/usr/bin:/bin";
+  while (!dirs.empty()) {
+    size_t colon = dirs.find(':');
+    std::string candidate = std::string(dirs.substr(0, colon)) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
+  }
+  return name;
+}
+
 }  // namespace
 
 Result<pid_t> start_vmm_process(const VmmProcess& process) {
@@ -55,13 +81,21 @@ Result<pid_t> start_vmm_process(const VmmProcess& process) {
   // Everything the child needs is made before fork: between fork and exec it makes only
   // async-signal-safe calls.
   std::vector<std::string> args = process.args;
+  args[0] = resolve_executable(args[0]);
   std::vector<std::string> env = child_environment(process.keys_fd >= 0);
   std::vector<char*> argv = pointers_to(args);
   std::vector<char*> envp = pointers_to(env);
   UniqueFd null = TRY(sys::open("/dev/null", O_RDWR | O_CLOEXEC));
-  int streams[3] = {process.stdin_fd, process.stdout_fd, process.stderr_fd};
-  for (int& fd : streams)
-    if (fd < 0) fd = null.get();
+  UniqueFd streams[3];
+  int given[3] = {process.stdin_fd, process.stdout_fd, process.stderr_fd};
+  for (int i = 0; i < 3; ++i) streams[i] = TRY(spare_copy(given[i] >= 0 ? given[i] : null.get()));
+  UniqueFd keys;
+  if (process.keys_fd >= 0) keys = TRY(spare_copy(process.keys_fd));
+  rlimit files{};
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  int max_fd = files.rlim_cur == RLIM_INFINITY || files.rlim_cur > (1u << 20)
+                   ? (1 << 20)
+                   : static_cast<int>(files.rlim_cur);
   sigset_t none;
   sigemptyset(&none);
   // The child reports a failure through this pipe; a successful exec closes it (CLOEXEC), so
@@ -70,6 +104,7 @@ Result<pid_t> start_vmm_process(const VmmProcess& process) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return errno_error("pipe for {}", args[0]);
   UniqueFd report_read(pipe_fds[0]), report_write(pipe_fds[1]);
+  report_write = TRY(spare_copy(report_write.get()));
   pid_t parent = ::getpid();
 
   pid_t pid = ::fork();
@@ -88,17 +123,14 @@ Result<pid_t> start_vmm_process(const VmmProcess& process) {
       if (::write(procs, "0", 1) != 1) fail(1);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (process.new_session) ::setsid();
-    // dup2 onto fds 0-2 clears close-on-exec there; the rest all close at exec...
+    // Every fd from 3 up closes at exec (one by one where close_range is missing)...
+    if (::syscall(SYS_close_range, 3u, ~0u, kCloseRangeCloexec) != 0)
+      for (int fd = 3; fd < max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    // ...but the streams and the keys, which dup2 puts in place without close-on-exec (the
+    // sources are all above kFirstSpareFd, so none is overwritten before it is copied).
     for (int i = 0; i < 3; ++i)
-      if (::dup2(streams[i], i) < 0) fail(2);
-    ::syscall(SYS_close_range, 3u, ~0u, kCloseRangeCloexec);
-    if (process.keys_fd >= 0) {  // ...but the keys, as fd 3
-      if (process.keys_fd != store::kKeyHandoffFd) {
-        if (::dup2(process.keys_fd, store::kKeyHandoffFd) < 0) fail(2);
-      } else {
-        ::fcntl(store::kKeyHandoffFd, F_SETFD, 0);
-      }
-    }
+      if (::dup2(streams[i].get(), i) < 0) fail(2);
+    if (keys && ::dup2(keys.get(), store::kKeyHandoffFd) < 0) fail(2);
     ::execve(argv[0], argv.data(), envp.data());
     fail(2);
   }

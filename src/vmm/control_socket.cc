@@ -120,8 +120,21 @@ Result<json> control_request(const std::string& path, const json& request,
     return make_error("{}: the VMM answered something that is not JSON: {}", path, error.what());
   }
   if (!answer.is_object()) return make_error("{}: the VMM's answer is not an object", path);
-  if (answer.contains("error") && answer["error"].is_string())
-    return make_error("{}", answer["error"].get<std::string>());
+  if (answer.contains("error") && answer["error"].is_string()) {
+    Error error = Error::from_message(answer["error"].get<std::string>());
+    ErrorKind kind = ErrorKind::internal;
+    if (answer.contains("kind") && answer["kind"].is_string())
+      kind = error_kind_from_string(answer["kind"].get<std::string>());
+    std::string field = answer.value("field", std::string());
+    return std::unexpected(std::move(error).with_kind(kind, std::move(field)));
+  }
+  return answer;
+}
+
+nlohmann::json control_error_answer(const Error& error) {
+  json answer = {{"error", error.message()}};
+  if (error.kind() != ErrorKind::internal) answer["kind"] = to_string(error.kind());
+  if (!error.field().empty()) answer["field"] = error.field();
   return answer;
 }
 

@@ -54,8 +54,12 @@ class ControlSocket {
 };
 
 // The client side: sends `request` to the VMM at `path` and returns its answer; an
-// {"error": ...} answer becomes an error. `timeout` bounds the whole exchange.
+// {"error": ..., "kind": ..., "field": ...} answer becomes an error of that kind.
+// `timeout` bounds the whole exchange.
 Result<nlohmann::json> control_request(const std::string& path, const nlohmann::json& request,
                                        std::chrono::milliseconds timeout);
+
+// The VMM's answer for a failed request: the error's message, kind and field.
+nlohmann::json control_error_answer(const Error& error);
 
 }  // namespace haven::vmm

@@ -574,14 +574,15 @@ Result<void> Machine::restore_devices(const devices::DeviceState& state) {
 Result<SnapshotResult> Machine::snapshot(const std::string& dir) {
   using Clock = std::chrono::steady_clock;
   auto began = Clock::now();
-  if (dir.empty() || dir.front() != '/') return make_error("snapshot directory must be absolute");
+  if (dir.empty() || dir.front() != '/')
+    return field_error(ErrorKind::invalid, "dir", "the snapshot directory must be absolute");
   // Its copy would lack the chunks not fetched yet (and the list of which those are).
   for (size_t i = 0; i < m_disks.size(); ++i)
     if (m_disks[i]->restoring())
-      return make_error(
-          "state: disk {} ({}) is still being restored from a backup; snapshot "
-          "the guest once its fill completes",
-          i, m_disks[i]->path());
+      return field_error(ErrorKind::conflict, "state",
+                         "disk {} ({}) is still being restored from a backup; snapshot "
+                         "the guest once its fill completes",
+                         i, m_disks[i]->path());
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", dir);
   // An older snapshot here stops being one before any of its files is replaced.
   std::string manifest = dir + "/" + kSnapshotFileName;
@@ -749,9 +750,8 @@ Result<nlohmann::json> Machine::backup_control(const std::string& op,
 }
 
 nlohmann::json Machine::handle_control(const nlohmann::json& request) {
-  using json = nlohmann::json;
   std::string op = request.contains("op") && request["op"].is_string() ? request["op"] : "";
-  auto failed = [](const Error& error) { return json{{"error", error.message()}}; };
+  auto failed = [](const Error& error) { return control_error_answer(error); };
   if (op == "status") return {{"ok", true}, {"paused", m_paused}};
   if (op == "stats") return stats();
   if (op == "pause") {
@@ -778,7 +778,8 @@ nlohmann::json Machine::handle_control(const nlohmann::json& request) {
   }
   if (op == "snapshot") {
     if (!request.contains("dir") || !request["dir"].is_string())
-      return {{"error", "snapshot: 'dir' (an absolute directory) is missing"}};
+      return failed(
+          field_error(ErrorKind::invalid, "dir", "an absolute directory is missing").error());
     std::string dir = request["dir"];
     auto taken = snapshot(dir);
     if (!taken) return failed(taken.error());
@@ -794,7 +795,10 @@ nlohmann::json Machine::handle_control(const nlohmann::json& request) {
     bool paused = request.value("paused", false);
     size_t restoring = 0;
     for (auto* disk : m_disks) restoring += disk->pause_fill(paused);
-    if (restoring == 0) return {{"error", "fill: no disk of this guest is being restored"}};
+    if (restoring == 0)
+      return failed(
+          field_error(ErrorKind::conflict, "fill", "no disk of this guest is being restored")
+              .error());
     log::info("background fill of {} restoring disk(s) {}", restoring,
               paused ? "paused" : "going on");
     return {{"ok", true}, {"disks", restoring}};

@@ -372,35 +372,45 @@ namespace {
 Result<void> validate_boot(const VmConfig& config) {
   if (config.firmware == Firmware::none) {
     if (config.kernel.empty())
-      return make_error("kernel: no kernel given (or boot through firmware: bios or uefi)");
-    if (config.cdrom) return make_error("cdrom: needs firmware (bios or uefi) to boot from it");
-    if (config.floppy) return make_error("floppy: needs the bios firmware to boot from it");
-    if (config.nvram) return make_error("nvram: only a UEFI guest has one");
-    if (!config.boot_order.empty()) return make_error("boot: only firmware follows a boot order");
+      return field_error(ErrorKind::invalid, "kernel",
+                         "no kernel given (or boot through firmware: bios or uefi)");
+    if (config.cdrom)
+      return field_error(ErrorKind::invalid, "cdrom",
+                         "needs firmware (bios or uefi) to boot from it");
+    if (config.floppy)
+      return field_error(ErrorKind::invalid, "floppy", "needs the bios firmware to boot from it");
+    if (config.nvram) return field_error(ErrorKind::invalid, "nvram", "only a UEFI guest has one");
+    if (!config.boot_order.empty())
+      return field_error(ErrorKind::invalid, "boot", "only firmware follows a boot order");
     return {};
   }
   std::string name = firmware_name(config.firmware);
   if (!config.kernel.empty())
-    return make_error(
-        "kernel: a {} guest boots its own loader; give either a kernel (direct boot) or firmware",
-        name);
-  if (config.initrd) return make_error("initrd: a {} guest boots its own loader", name);
+    return field_error(
+        ErrorKind::invalid, "kernel",
+        "a {} guest boots its own loader; give either a kernel (direct boot) or firmware", name);
+  if (config.initrd)
+    return field_error(ErrorKind::invalid, "initrd", "a {} guest boots its own loader", name);
   if (config.floppy && config.firmware != Firmware::bios)
-    return make_error("floppy: only the bios firmware boots floppies (OVMF has no floppy driver)");
+    return field_error(ErrorKind::invalid, "floppy",
+                       "only the bios firmware boots floppies (OVMF has no floppy driver)");
   if (config.nvram && config.firmware != Firmware::uefi)
-    return make_error("nvram: only a UEFI guest has one");
+    return field_error(ErrorKind::invalid, "nvram", "only a UEFI guest has one");
   if (config.disks.empty() && !config.cdrom && !config.floppy)
-    return make_error("{} firmware needs something to boot: a disk, a cdrom or a floppy", name);
+    return kind_error(ErrorKind::invalid,
+                      "{} firmware needs something to boot: a disk, a cdrom or a floppy", name);
   for (BootDevice device : config.boot_order) {
     bool present = device == BootDevice::disk    ? !config.disks.empty()
                    : device == BootDevice::cdrom ? config.cdrom.has_value()
                                                  : config.floppy.has_value();
     if (!present)
-      return make_error("boot: '{}' is in the boot order but the guest has no {}",
-                        boot_device_name(device), boot_device_name(device));
+      return field_error(ErrorKind::invalid, "boot",
+                         "'{}' is in the boot order but the guest has no {}",
+                         boot_device_name(device), boot_device_name(device));
   }
   for (const auto* path : {&config.cdrom, &config.floppy, &config.nvram})
-    if (*path && (*path)->empty()) return make_error("firmware media: an empty path");
+    if (*path && (*path)->empty())
+      return kind_error(ErrorKind::invalid, "firmware media: an empty path");
   return {};
 }
 
@@ -409,26 +419,28 @@ Result<void> validate_boot(const VmConfig& config) {
 Result<void> validate(const VmConfig& config) {
   TRY(validate_boot(config));
   if (config.cpus < 1 || config.cpus > arch::x86::kMaxVcpus)
-    return make_error("cpus: {} is out of range (1 to {})", config.cpus, arch::x86::kMaxVcpus);
+    return field_error(ErrorKind::invalid, "cpus", "{} is out of range (1 to {})", config.cpus,
+                       arch::x86::kMaxVcpus);
   if (config.memory < VmConfig::kMinMemory || config.memory > VmConfig::kMaxMemory ||
       config.memory % kMemoryGranule != 0)
-    return make_error("memory: {} bytes is not a multiple of 2 MiB between {} and {}",
-                      config.memory, format_size(VmConfig::kMinMemory),
-                      format_size(VmConfig::kMaxMemory));
+    return field_error(ErrorKind::invalid, "memory",
+                       "{} bytes is not a multiple of 2 MiB between {} and {}", config.memory,
+                       format_size(VmConfig::kMinMemory), format_size(VmConfig::kMaxMemory));
   // Each device takes a PCI slot: 31 after the host bridge, 30 when firmware's chipset takes
   // another.
   size_t slots = config.firmware == Firmware::none ? kMaxPciDevices : kMaxPciDevices - 1;
   if (config.disks.size() + config.nets.size() + (config.rng ? 1 : 0) +
           (config.virtio_console ? 1 : 0) + (config.cdrom ? 1 : 0) >
       slots)
-    return make_error("devices: at most {} disks, nets, rng and cdrom together", slots);
+    return field_error(ErrorKind::invalid, "devices",
+                       "at most {} disks, nets, rng and cdrom together", slots);
   for (const DiskConfig& disk : config.disks)
-    if (disk.path.empty()) return make_error("disks: a disk without a path");
+    if (disk.path.empty()) return field_error(ErrorKind::invalid, "disks", "a disk without a path");
   if (config.virtio_console && config.virtio_console->kind == ConsoleConfig::Kind::stdio &&
       config.console.kind == ConsoleConfig::Kind::stdio)
-    return make_error(
-        "virtio_console: stdio is taken by the serial console (give it a file: or "
-        "socket:, or set console to another)");
+    return field_error(ErrorKind::invalid, "virtio_console",
+                       "stdio is taken by the serial console (give it a file: or "
+                       "socket:, or set console to another)");
   return {};
 }
 

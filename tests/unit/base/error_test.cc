@@ -191,6 +191,13 @@ TEST(Error, TheOutermostFieldWinsAndAKindWithoutOneKeepsIt) {
   EXPECT_TRUE(with_kind(Result<int>(3), ErrorKind::invalid).value() == 3);
 }
 
+TEST(Error, KindsRoundTripThroughTheirNames) {
+  for (ErrorKind kind : {ErrorKind::internal, ErrorKind::invalid, ErrorKind::not_found,
+                         ErrorKind::conflict, ErrorKind::unavailable})
+    EXPECT_EQ(error_kind_from_string(to_string(kind)), kind);
+  EXPECT_EQ(error_kind_from_string("bogus"), ErrorKind::internal);
+}
+
 TEST(Error, AKindErrorNamesNoField) {
   auto missing = kind_error(ErrorKind::not_found, "no VM named '{}'", "x");
   EXPECT_EQ(missing.error().message(), "no VM named 'x'");

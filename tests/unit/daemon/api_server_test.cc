@@ -98,6 +98,16 @@ TEST_F(ApiServerTest, ABadRequestIs400NamingTheField) {
   Answer no_repo = post("/v1/restore", {{"repo", "relative"}, {"snapshot", "x"}, {"name", "n"}});
   EXPECT_EQ(no_repo.status, 400) << no_repo.body;
   EXPECT_EQ(no_repo.body.value("field", ""), "repo") << no_repo.body;
+  Answer no_snapshot = post("/v1/restore", {{"snapshot", m_dir + "/none"}, {"name", "n"}});
+  EXPECT_EQ(no_snapshot.status, 400) << no_snapshot.body;
+  EXPECT_EQ(no_snapshot.body.value("field", ""), "snapshot") << no_snapshot.body;
+  Answer bad_name = post("/v1/vms", vm("Bad Name"));
+  EXPECT_EQ(bad_name.status, 400) << bad_name.body;
+  EXPECT_EQ(bad_name.body.value("field", ""), "name") << bad_name.body;
+  EXPECT_TRUE(bad_name.body.value("error", "").starts_with("name: 'Bad Name'")) << bad_name.body;
+  Answer no_kernel = post("/v1/vms", {{"name", "k"}});
+  EXPECT_EQ(no_kernel.status, 400) << no_kernel.body;
+  EXPECT_EQ(no_kernel.body.value("field", ""), "kernel") << no_kernel.body;
   Answer not_json = send("POST", "/v1/restore");
   EXPECT_EQ(not_json.status, 400) << not_json.body;
   EXPECT_EQ(not_json.body.value("field", ""), "body") << not_json.body;

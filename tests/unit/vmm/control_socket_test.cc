@@ -98,6 +98,9 @@ class ControlSocketTest : public ::testing::Test {
     std::string op = request.at("op");  // a request without "op" throws, as a real one may
     if (op == "echo") return {{"ok", true}, {"echo", request}};
     if (op == "fail") return {{"error", "the guest is not running"}};
+    if (op == "busy")
+      return control_error_answer(
+          field_error(ErrorKind::conflict, "state", "disk 0 is still being restored").error());
     if (op == "quit") {
       m_done = true;
       return {{"ok", true}};
@@ -153,6 +156,17 @@ TEST_F(ControlSocketTest, AnErrorAnswerBecomesAnError) {
   auto answer = control_request(m_path, {{"op", "fail"}}, kGenerous);
   ASSERT_FALSE(answer);
   EXPECT_EQ(answer.error().message(), "the guest is not running");
+}
+
+TEST_F(ControlSocketTest, AnErrorKeepsItsKindAndFieldAcrossTheSocket) {
+  auto answer = control_request(m_path, {{"op", "busy"}}, kGenerous);
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().message(), "state: disk 0 is still being restored");
+  EXPECT_EQ(answer.error().kind(), ErrorKind::conflict);
+  EXPECT_EQ(answer.error().field(), "state");
+  auto plain = control_request(m_path, {{"op", "fail"}}, kGenerous);
+  ASSERT_FALSE(plain);
+  EXPECT_EQ(plain.error().kind(), ErrorKind::internal);
 }
 
 TEST_F(ControlSocketTest, AHandlerRejectingTheRequestsShapeAnswersAnError) {
