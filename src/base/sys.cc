@@ -142,6 +142,28 @@ Result<UniqueFd> timerfd_periodic(std::chrono::nanoseconds interval) {
   return armed_timerfd(interval, interval);
 }
 
+Result<void> make_directory(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) != 0) return errno_error("mkdir {}", path);
+  return {};
+}
+
+Result<void> ensure_directory(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return errno_error("mkdir {}", path);
+  return {};
+}
+
+Result<uint64_t> image_size(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return errno_error("stat {}", path);
+  if (S_ISBLK(st.st_mode)) {
+    uint64_t bytes = 0;
+    if (::ioctl(fd, BLKGETSIZE64, &bytes) != 0) return errno_error("BLKGETSIZE64 {}", path);
+    return bytes;
+  }
+  if (!S_ISREG(st.st_mode)) return make_error("{} is neither a file nor a block device", path);
+  return static_cast<uint64_t>(st.st_size);
+}
+
 Result<bool> set_immutable(const std::string& path, bool immutable) {
   auto fd = TRY(open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   int flags = 0;

@@ -18,6 +18,14 @@ namespace haven::sys {
 
 Result<UniqueFd> open(const std::string& path, int flags, mode_t mode = 0);
 
+// mkdir: make_directory fails when `path` exists (EEXIST), ensure_directory accepts it.
+Result<void> make_directory(const std::string& path, mode_t mode);
+Result<void> ensure_directory(const std::string& path, mode_t mode);
+
+// The bytes a disk image holds: a regular file's size or a block device's (BLKGETSIZE64);
+// anything else is an error naming `path`.
+Result<uint64_t> image_size(int fd, const std::string& path);
+
 // ioctl with a name for the error message: ioctl(fd, KVM_RUN, 0, "KVM_RUN").
 Result<int> ioctl(int fd, unsigned long request, unsigned long arg, const char* name);
 inline Result<int> ioctl(int fd, unsigned long request, const void* arg, const char* name) {

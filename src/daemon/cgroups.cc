@@ -32,11 +32,6 @@ Result<void> write_value(const std::string& file, const std::string& value) {
   return with_context(sys::write_all(fd.get(), bytes), "write '{}' to {}", value, file);
 }
 
-Result<void> make_directory(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("mkdir {}", path);
-  return {};
-}
-
 }  // namespace
 
 Cgroups Cgroups::detect(const std::string& root) {
@@ -75,13 +70,13 @@ Result<std::vector<UniqueFd>> Cgroups::prepare(const std::string& name,
   if (!usable())
     return make_error("no cgroup hierarchy with the cpu and memory controllers ({})", describe());
   for (const Hierarchy* h : {&m_cpu, &m_memory}) {
-    TRY(make_directory(h->path + "/haven"));
+    TRY(sys::ensure_directory(h->path + "/haven", 0755));
     if (h->v2) {  // the controllers must be enabled for haven/'s children
       std::string control = h->path + "/haven/cgroup.subtree_control";
       (void)write_value(h->path + "/cgroup.subtree_control", h == &m_cpu ? "+cpu" : "+memory");
       TRY(write_value(control, h == &m_cpu ? "+cpu" : "+memory"));
     }
-    TRY(make_directory(h->path + "/haven/" + name));
+    TRY(sys::ensure_directory(h->path + "/haven/" + name, 0755));
   }
   std::string cpu = m_cpu.path + "/haven/" + name;
   std::string memory = m_memory.path + "/haven/" + name;

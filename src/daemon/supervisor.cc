@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
+#include "base/bytes.h"
 #include "base/log.h"
 #include "base/sys.h"
 #include "base/unix_socket.h"
@@ -51,10 +52,6 @@ int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::span<const uint8_t> bytes_of(const std::string& text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
 }
 
 Result<UniqueFd> open_pidfd(pid_t pid) {
@@ -110,11 +107,6 @@ bool drain(int console) {
   }
 }
 
-Result<void> make_directory(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", path);
-  return {};
-}
-
 // Does process `pid` run haven-vmm with `config`? (Guards adoption against a reused pid.)
 bool runs_config(pid_t pid, const std::string& config) {
   auto cmdline = sys::read_until_end(fmt::format("/proc/{}/cmdline", pid), 64 << 10);
@@ -148,7 +140,7 @@ Result<void> Supervisor::check_memory(const VmDefinition& definition) const {
 
 Result<std::unique_ptr<Supervisor>> Supervisor::open(SupervisorPaths paths, Listener listener) {
   for (const std::string& dir : {paths.state, paths.run_dir(), paths.log_dir(), paths.status_dir()})
-    TRY(make_directory(dir));
+    TRY(sys::ensure_directory(dir, 0700));
   auto supervisor = std::make_unique<Supervisor>(std::move(paths), std::move(listener));
   int event = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (event < 0) return errno_error("eventfd");

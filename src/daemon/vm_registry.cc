@@ -5,16 +5,13 @@
 #include <unistd.h>
 
 #include "base/atomic_file.h"
+#include "base/bytes.h"
 #include "base/sys.h"
 
 namespace haven::daemon {
 namespace {
 
 constexpr size_t kMaxDefinitionBytes = 1 << 20;
-
-std::span<const uint8_t> bytes_of(const std::string& text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
 
 }  // namespace
 

@@ -247,20 +247,14 @@ Result<BootMedia> inspect_boot_media(const ReadAt& read, uint64_t size, uint32_t
 
 Result<BootMedia> inspect_boot_media_file(const std::string& path) {
   UniqueFd fd = TRY(sys::open(path, O_RDONLY));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", path);
-  uint64_t size = 0;
+  uint64_t size = TRY(sys::image_size(fd.get(), path));
   uint32_t sector_size = 512;
-  if (S_ISBLK(st.st_mode)) {
-    TRY(with_context(sys::ioctl(fd.get(), BLKGETSIZE64, &size, "BLKGETSIZE64"), "{}", path));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && S_ISBLK(st.st_mode)) {
     // A 4Kn disk's MBR and GPT count 4 KiB sectors.
     int logical = 0;
     TRY(with_context(sys::ioctl(fd.get(), BLKSSZGET, &logical, "BLKSSZGET"), "{}", path));
     sector_size = static_cast<uint32_t>(logical);
-  } else if (S_ISREG(st.st_mode)) {
-    size = static_cast<uint64_t>(st.st_size);
-  } else {
-    return make_error("{} is neither a file nor a block device", path);
   }
   ReadAt read = [&fd](uint64_t offset, std::span<uint8_t> out) {
     return sys::read_at(fd.get(), out, offset);

@@ -1,8 +1,6 @@
 #include "store/backup.h"
 
 #include <fcntl.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,7 +28,9 @@ bool intersects(const std::vector<Extent>& extents, uint64_t start, uint64_t end
 Result<void> run_parallel(uint64_t count, unsigned threads,
                           const std::function<Result<void>(uint64_t)>& work,
                           const std::function<void()>& progress) {
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  // One thread more than cores by default: a thread waiting for a read, a write or a pack's
+  // fsync leaves its core to the others.
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency()) + 1;
   std::atomic<uint64_t> next = 0;
   std::atomic<bool> failed = false;
   std::mutex mutex;
@@ -71,17 +71,9 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
   // no chunk garbage collection removed taken for present.
   TRY(repository.reload_index());
   auto fd = TRY(sys::open(options.source, O_RDONLY | O_CLOEXEC));
+  uint64_t size = TRY(sys::image_size(fd.get(), options.source));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", options.source);
-  uint64_t size = 0;
-  if (S_ISBLK(st.st_mode)) {
-    if (::ioctl(fd.get(), BLKGETSIZE64, &size) != 0)
-      return errno_error("BLKGETSIZE64 {}", options.source);
-  } else if (S_ISREG(st.st_mode)) {
-    size = static_cast<uint64_t>(st.st_size);
-  } else {
-    return make_error("{} is neither a disk image file nor a block device", options.source);
-  }
   (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   auto extents = TRY(data_extents(fd.get(), size, S_ISREG(st.st_mode), options.source));
 
@@ -144,11 +136,8 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
   auto report = [&] {
     if (options.progress) options.progress({done, size, new_bytes, stored_bytes, read_bytes});
   };
-  // One thread more than cores: a thread waiting for a read or a pack's fsync leaves its
-  // core to the others.
-  unsigned threads =
-      options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency()) + 1;
-  TRY(with_context(run_parallel(count, threads, work, report), "back up {}", options.source));
+  TRY(with_context(run_parallel(count, options.threads, work, report), "back up {}",
+                   options.source));
   TRY(writer.finish());
   snapshot.new_bytes = new_bytes;
   snapshot.stored_bytes = stored_bytes;

@@ -32,7 +32,7 @@ struct BackupOptions {
   std::string source;
   std::string name;
   std::vector<std::string> tags;
-  unsigned threads = 0;  // 0: one per core
+  unsigned threads = 0;  // 0: one more than cores
   // Called from the calling thread about five times a second, and once at the end.
   std::function<void(const Progress&)> progress;
   // Changed-block tracking: a chunk none of whose bytes `changed(offset, length)` reports is
@@ -53,9 +53,9 @@ struct BackupOptions {
 // Takes the writer lock for the whole backup.
 Result<Snapshot> backup_image(Repository& repository, const BackupOptions& options);
 
-// Runs `work(i)` for i in [0, count) on `threads` threads, reporting `progress()` every 200 ms
-// from the calling thread; stops at the first error and returns it. Shared by backup, restore
-// and verify.
+// Runs `work(i)` for i in [0, count) on `threads` threads (0: one more than cores), reporting
+// `progress()` every 200 ms from the calling thread; stops at the first error and returns it.
+// Shared by backup, restore and verify.
 Result<void> run_parallel(uint64_t count, unsigned threads,
                           const std::function<Result<void>(uint64_t)>& work,
                           const std::function<void()>& progress);

@@ -1,16 +1,15 @@
 #include "store/key_file.h"
 
 #include <cstring>
+
 #include <nlohmann/json.hpp>
+
+#include "base/bytes.h"
 
 namespace haven::store {
 namespace {
 
 constexpr std::string_view kAssociated = "haven-key-v1";
-
-std::span<const uint8_t> bytes_of(std::string_view text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "base/atomic_file.h"
+#include "base/bytes.h"
 #include "base/sys.h"
 #include "store/key_file.h"
 
@@ -16,17 +17,8 @@ namespace {
 
 constexpr size_t kMaxMetadataFile = 1u << 30;  // manifests of very large disks
 
-std::span<const uint8_t> bytes_of(std::string_view text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
-
 bool is_temporary(const std::string& name) {
   return name.find(".tmp-") != std::string::npos;
-}
-
-Result<void> make_directory(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) != 0) return errno_error("mkdir {}", path);
-  return {};
 }
 
 }  // namespace
@@ -54,7 +46,7 @@ Result<void> Repository::init(const std::string& path, const InitOptions& option
   // The rules a stored config is held to, checked before anything is written.
   TRY(with_context(repo_config_from_json(repo_config_to_json(config)), "{}", path));
   for (const char* sub : {"/keys", "/packs", "/index", "/snapshots", "/tmp"})
-    TRY(make_directory(path + sub));
+    TRY(sys::make_directory(path + sub, 0755));
   if (options.encrypt) {
     MasterKeys keys;
     TRY(random_bytes(keys.data));

@@ -1,8 +1,6 @@
 #include "store/restore.h"
 
 #include <fcntl.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,9 +80,7 @@ Result<void> restore_snapshot(const Repository& repository, const Snapshot& snap
   const std::string& writing = target.path;
   if (device) {
     target.buffered = TRY(sys::open(writing, O_WRONLY | O_CLOEXEC));
-    uint64_t bytes = 0;
-    if (::ioctl(target.buffered.get(), BLKGETSIZE64, &bytes) != 0)
-      return errno_error("BLKGETSIZE64 {}", writing);
+    uint64_t bytes = TRY(sys::image_size(target.buffered.get(), writing));
     if (bytes < snapshot.size)
       return make_error("{} holds {} bytes, the snapshot {}", writing, bytes, snapshot.size);
   } else {
@@ -137,10 +133,7 @@ Result<void> restore_snapshot(const Repository& repository, const Snapshot& snap
   auto report = [&] {
     if (options.progress) options.progress({done, snapshot.size, 0, 0});
   };
-  // One thread more than cores: while one waits for its write, the others decode.
-  unsigned threads =
-      options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency()) + 1;
-  auto restored = run_parallel(segments, threads, work, report);
+  auto restored = run_parallel(segments, options.threads, work, report);
   if (!restored) {
     if (!device) ::unlink(writing.c_str());
     return std::unexpected(std::move(restored).error().with_context(

@@ -17,7 +17,7 @@ namespace haven::store {
 
 struct RestoreOptions {
   std::string target;
-  unsigned threads = 0;
+  unsigned threads = 0;    // 0: one more than cores
   bool overwrite = false;  // replace an existing file (block devices are always written)
   std::function<void(const Progress&)> progress;
 };

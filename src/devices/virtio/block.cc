@@ -2,9 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
-#include <linux/fs.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -24,25 +22,13 @@ void put(std::array<uint8_t, 60>& config, size_t offset, T value) {
   std::memcpy(config.data() + offset, &value, sizeof(T));
 }
 
-Result<uint64_t> image_size(int fd, const std::string& path) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return errno_error("stat {}", path);
-  if (S_ISBLK(st.st_mode)) {
-    uint64_t bytes = 0;
-    if (::ioctl(fd, BLKGETSIZE64, &bytes) != 0) return errno_error("BLKGETSIZE64 {}", path);
-    return bytes;
-  }
-  if (!S_ISREG(st.st_mode)) return make_error("{} is neither a file nor a block device", path);
-  return static_cast<uint64_t>(st.st_size);
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Block>> Block::open(const BlockOptions& options,
                                            std::unique_ptr<block::HydratingImage> lazy) {
   int flags = (options.readonly ? O_RDONLY : O_RDWR) | (options.direct ? O_DIRECT : 0);
   auto fd = TRY(sys::open(options.path, flags));
-  uint64_t bytes = TRY(image_size(fd.get(), options.path));
+  uint64_t bytes = TRY(sys::image_size(fd.get(), options.path));
   if (bytes % kSectorSize)
     log::warn("{}: size {} is not a multiple of 512; the guest sees {} bytes", options.path, bytes,
               bytes / kSectorSize * kSectorSize);

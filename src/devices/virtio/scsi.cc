@@ -1,9 +1,7 @@
 #include "devices/virtio/scsi.h"
 
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -30,18 +28,6 @@ constexpr uint32_t kEventInfoSize = 16;
 template <class T>
 void put_le(std::span<uint8_t> bytes, size_t offset, T value) {
   std::memcpy(bytes.data() + offset, &value, sizeof(T));  // x86: little-endian already
-}
-
-Result<uint64_t> image_size(int fd, const std::string& path) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return errno_error("stat {}", path);
-  if (S_ISBLK(st.st_mode)) {
-    uint64_t bytes = 0;
-    if (::ioctl(fd, BLKGETSIZE64, &bytes) != 0) return errno_error("BLKGETSIZE64 {}", path);
-    return bytes;
-  }
-  if (!S_ISREG(st.st_mode)) return make_error("{} is neither a file nor a block device", path);
-  return static_cast<uint64_t>(st.st_size);
 }
 
 // Fills `iovecs` from `offset` on, through short reads and EINTR; end of file is an error (the
@@ -103,7 +89,7 @@ scsi::Response absent_lun(std::span<const uint8_t> cdb) {
 
 Result<std::unique_ptr<Scsi>> Scsi::open(const std::string& iso_path) {
   auto fd = TRY(sys::open(iso_path, O_RDONLY | O_CLOEXEC));
-  uint64_t bytes = TRY(image_size(fd.get(), iso_path));
+  uint64_t bytes = TRY(sys::image_size(fd.get(), iso_path));
   if (bytes < CdRom::kBlockSize) return make_error("{}: an empty CD image", iso_path);
   if (bytes % CdRom::kBlockSize)
     log::warn("{}: size {} is not a multiple of 2048; the guest sees {} bytes", iso_path, bytes,

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "base/bytes.h"
+
 namespace haven {
 namespace {
 
@@ -46,10 +48,6 @@ Pipe make_pipe() {
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-std::span<const uint8_t> bytes_of(std::string_view text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
-
 TEST(SysOpen, MissingFileNamesThePathAndErrno) {
   auto fd = sys::open("/nonexistent-haven-dir/file", O_RDONLY);
   ASSERT_FALSE(fd);
@@ -75,6 +73,35 @@ TEST(SysOpen, CreatesWithTheGivenMode) {
   EXPECT_EQ(again.error().code(), EEXIST);
   EXPECT_NE(again.error().message().find(path), std::string::npos) << again.error().message();
   ::unlink(path.c_str());
+}
+
+TEST(SysDirectories, MakeRefusesAnExistingOneEnsureAcceptsIt) {
+  std::string path = ::testing::TempDir() + "haven-sys-test-dir";
+  ::rmdir(path.c_str());
+  ASSERT_TRUE(sys::make_directory(path, 0700));
+  auto again = sys::make_directory(path, 0700);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), EEXIST);
+  EXPECT_NE(again.error().message().find(path), std::string::npos);
+  EXPECT_TRUE(sys::ensure_directory(path, 0700));
+  EXPECT_FALSE(sys::ensure_directory(path + "/no/such/parent", 0700));
+  ::rmdir(path.c_str());
+}
+
+TEST(SysImageSize, AFilesSizeOrAnErrorForOtherKinds) {
+  std::string path = ::testing::TempDir() + "haven-sys-test-image";
+  auto file = sys::open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  ASSERT_TRUE(file);
+  ASSERT_EQ(::ftruncate(file->get(), 12345), 0);
+  auto size = sys::image_size(file->get(), path);
+  ASSERT_TRUE(size) << size.error().message();
+  EXPECT_EQ(*size, 12345u);
+  ::unlink(path.c_str());
+  auto directory = sys::open(::testing::TempDir(), O_RDONLY | O_DIRECTORY);
+  ASSERT_TRUE(directory);
+  auto refused = sys::image_size(directory->get(), "the-dir");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message(), "the-dir is neither a file nor a block device");
 }
 
 TEST(SysReadUntilEnd, ReadsProcFilesWhoseSizeIsZero) {

@@ -14,14 +14,11 @@
 #include <string>
 #include <string_view>
 
+#include "base/bytes.h"
 #include "base/sys.h"
 
 namespace haven::vmm {
 namespace {
-
-std::span<const uint8_t> bytes_of(std::string_view text) {
-  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
 
 std::string run_filter(EscapeFilter& filter, std::string_view input, bool& quit) {
   auto out = filter.filter(bytes_of(input), quit);
