@@ -329,10 +329,12 @@ void ApiServer::add_routes(httplib::Server& server) {
       return reply_error(res, field_error(ErrorKind::invalid, "dir", "must be an absolute path"));
     auto taken = m_supervisor.snapshot(vm->name, dir);
     if (!taken) return reply_error(res, taken.error());
-    json answer = *taken;
-    answer.erase("ok");
-    answer["dir"] = dir;
-    answer["name"] = vm->name;
+    json answer = {{"name", vm->name},
+                   {"dir", dir},
+                   {"memory_bytes", taken->memory_bytes},
+                   {"disk_bytes", taken->disk_bytes},
+                   {"paused_ms", taken->paused_ms},
+                   {"total_ms", taken->total_ms}};
     reply(res, 200, answer);
   });
 
@@ -378,26 +380,27 @@ void ApiServer::add_routes(httplib::Server& server) {
 
   // POST /v1/vms/NAME/fill {"paused": true|false}: holds back or lets go on the background
   // fill of the guest's disks being restored (kept in its definition for the next start).
-  server.Post(R"(/v1/vms/([^/]+)/fill)",
-              [=, this](const httplib::Request& req, httplib::Response& res) {
-                auto vm = lookup(req, res);
-                if (!vm) return;
-                json body = json::parse(req.body, nullptr, false);
-                if (body.is_discarded() || !body.is_object() || !body.contains("paused") ||
-                    !body["paused"].is_boolean())
-                  return reply_error(
-                      res, field_error(ErrorKind::invalid, "paused", "true or false is missing"));
-                bool paused = body["paused"];
-                auto done = m_supervisor.control(vm->name, {{"op", "fill"}, {"paused", paused}},
-                                                 std::chrono::seconds(10));
-                if (!done) return reply_error(res, done.error());
-                VmDefinition updated = *vm;
-                for (auto& disk : updated.config.disks)
-                  if (!disk.restore_repo.empty()) disk.fill_paused = paused;
-                if (auto replaced = m_registry.replace(updated); !replaced)
-                  return reply_error(res, replaced.error());
-                reply(res, 200, describe(updated, m_supervisor.status(vm->name)));
-              });
+  server.Post(
+      R"(/v1/vms/([^/]+)/fill)", [=, this](const httplib::Request& req, httplib::Response& res) {
+        auto vm = lookup(req, res);
+        if (!vm) return;
+        json body = json::parse(req.body, nullptr, false);
+        if (body.is_discarded() || !body.is_object() || !body.contains("paused") ||
+            !body["paused"].is_boolean())
+          return reply_error(res,
+                             field_error(ErrorKind::invalid, "paused", "true or false is missing"));
+        bool paused = body["paused"];
+        auto done =
+            m_supervisor.control(vm->name, vmm::control::to_json(vmm::control::FillRequest{paused}),
+                                 std::chrono::seconds(10));
+        if (!done) return reply_error(res, done.error());
+        VmDefinition updated = *vm;
+        for (auto& disk : updated.config.disks)
+          if (!disk.restore_repo.empty()) disk.fill_paused = paused;
+        if (auto replaced = m_registry.replace(updated); !replaced)
+          return reply_error(res, replaced.error());
+        reply(res, 200, describe(updated, m_supervisor.status(vm->name)));
+      });
 
   server.Get("/v1/jobs", [this](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, {{"jobs", m_jobs.list()}});

@@ -21,6 +21,7 @@
 #include "base/unix_socket.h"
 #include "daemon/exit_reason.h"
 #include "launch/vmm_process.h"
+#include "vmm/control_protocol.h"
 #include "vmm/control_socket.h"
 
 #ifndef P_PIDFD
@@ -463,7 +464,9 @@ Result<void> Supervisor::pause_or_resume(const std::string& name, bool pause) {
   std::string control = m_paths.control_socket(name);
   if (::access(control.c_str(), F_OK) != 0)  // a VMM started by an older havend
     return signal(name, pause ? SIGSTOP : SIGCONT, from, to);
-  TRY(vmm::control_request(control, {{"op", pause ? "pause" : "resume"}}, kControlTimeout));
+  TRY(vmm::control_request(
+      control, vmm::control::request(pause ? vmm::control::Op::pause : vmm::control::Op::resume),
+      kControlTimeout));
   std::lock_guard lock(m_mutex);
   auto found = m_processes.find(name);
   if (found == m_processes.end() || found->second != process)
@@ -480,12 +483,17 @@ Result<nlohmann::json> Supervisor::vmm_stats(const std::string& name) {
     if (!m_processes.count(name))
       return field_error(ErrorKind::conflict, "state", "'{}' is not running", name);
   }
-  return vmm::control_request(m_paths.control_socket(name), {{"op", "stats"}},
+  return vmm::control_request(m_paths.control_socket(name),
+                              vmm::control::request(vmm::control::Op::stats),
                               std::chrono::seconds(2));
 }
 
-Result<nlohmann::json> Supervisor::snapshot(const std::string& name, const std::string& dir) {
-  return control(name, {{"op", "snapshot"}, {"dir", dir}}, kSnapshotTimeout);
+Result<vmm::control::SnapshotAnswer> Supervisor::snapshot(const std::string& name,
+                                                          const std::string& dir) {
+  auto answer = TRY(
+      control(name, vmm::control::to_json(vmm::control::SnapshotRequest{dir}), kSnapshotTimeout));
+  return with_context(vmm::control::snapshot_answer_from_json(answer),
+                      "{}: the VMM's answer to snapshot", name);
 }
 
 Result<nlohmann::json> Supervisor::control(const std::string& name, const nlohmann::json& request,
@@ -545,7 +553,8 @@ Result<void> Supervisor::stop(const std::string& name, std::chrono::milliseconds
   // Without a power button press, `grace` is between SIGTERM and SIGKILL.
   std::chrono::milliseconds term_grace = grace;
   if (!paused && grace.count() > 0 && ::access(control.c_str(), F_OK) == 0) {
-    auto pressed = vmm::control_request(control, {{"op", "power_button"}}, kControlTimeout);
+    auto pressed = vmm::control_request(
+        control, vmm::control::request(vmm::control::Op::power_button), kControlTimeout);
     if (pressed && wait_until_down(name, grace)) return {};
     if (pressed) {
       log::info("{}: the guest did not shut down within {} ms: stopping it", name, grace.count());

@@ -31,6 +31,7 @@
 #include "daemon/cgroups.h"
 #include "daemon/vm_record.h"
 #include "store/key_handoff.h"
+#include "vmm/control_protocol.h"
 
 namespace haven::daemon {
 
@@ -80,7 +81,7 @@ class Supervisor {
   Result<void> resume(const std::string& name);
   // Saves the running or paused guest into `dir` (absolute), which its VMM writes; the guest
   // carries on. Answers what the VMM reported (bytes written, pause time).
-  Result<nlohmann::json> snapshot(const std::string& name, const std::string& dir);
+  Result<vmm::control::SnapshotAnswer> snapshot(const std::string& name, const std::string& dir);
   // Sends one request to the running or paused guest's VMM (vmm/control_socket.h).
   Result<nlohmann::json> control(const std::string& name, const nlohmann::json& request,
                                  std::chrono::milliseconds timeout);

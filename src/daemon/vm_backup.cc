@@ -63,7 +63,7 @@ struct RunningView {
   std::string state, data;  // the view's files (block/point_in_time.h)
   std::string baseline;     // the VMM's tracking baseline for the disk ("" without one)
   std::optional<store::Snapshot> parent;
-  json begun;  // the VMM's answer: incremental, wanted_blocks, disk_bytes, granularity, path
+  vmm::control::BackupView begun;  // the VMM's answer for this disk
   bool ended = false;
 };
 
@@ -74,14 +74,16 @@ Result<std::vector<RunningView>> begin_views(Supervisor& supervisor,
                                              const std::string& name,
                                              const std::vector<DiskJob>& jobs,
                                              const std::string& nvram_copy) {
-  json stats = TRY(supervisor.control(name, {{"op", "stats"}}, kControlTimeout));
+  json stats = TRY(
+      supervisor.control(name, vmm::control::request(vmm::control::Op::stats), kControlTimeout));
   std::vector<std::string> baselines;  // by disk index: the VMM's disks come first, in order
   for (const json& device : stats.value("devices", json::array()))
     if (device.value("name", "") == "virtio-blk")
       baselines.push_back(device.value("cbt_baseline", std::string()));
   const std::string run = supervisor.paths().run_dir();
   std::vector<RunningView> views(jobs.size());
-  json disks = json::array();
+  vmm::control::BackupBeginRequest request;
+  request.nvram = nvram_copy;
   for (size_t i = 0; i < jobs.size(); ++i) {
     RunningView& view = views[i];
     size_t index = jobs[i].index;
@@ -89,19 +91,15 @@ Result<std::vector<RunningView>> begin_views(Supervisor& supervisor,
     view.parent = parent_for(repository, view.baseline);
     view.state = fmt::format("{}/{}.backup-{}.state", run, name, index);
     view.data = fmt::format("{}/{}.backup-{}.data", run, name, index);
-    disks.push_back({{"disk", index},
-                     {"state", view.state},
-                     {"data", view.data},
-                     {"baseline", view.parent ? view.baseline : ""},
-                     {"granularity", repository.config().chunk_size}});
+    request.disks.push_back({index, view.state, view.data, view.parent ? view.baseline : "",
+                             repository.config().chunk_size});
   }
-  json request = {{"op", "backup_begin"}, {"disks", disks}};
-  if (!nvram_copy.empty()) request["nvram"] = nvram_copy;
-  json begun = TRY(supervisor.control(name, request, kControlTimeout));
-  const json& answers = begun.value("views", json::array());
-  if (answers.size() != jobs.size())
-    return make_error("the VMM gave {} backup views for {} disks", answers.size(), jobs.size());
-  for (size_t i = 0; i < jobs.size(); ++i) views[i].begun = answers[i];
+  json answer = TRY(supervisor.control(name, vmm::control::to_json(request), kControlTimeout));
+  auto begun = TRY(with_context(vmm::control::backup_begin_answer_from_json(answer),
+                                "{}: the VMM's answer to backup_begin", name));
+  if (begun.views.size() != jobs.size())
+    return make_error("the VMM gave {} backup views for {} disks", begun.views.size(), jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) views[i].begun = std::move(begun.views[i]);
   return views;
 }
 
@@ -111,7 +109,7 @@ void end_view(Supervisor& supervisor, const std::string& name, size_t index, Run
   if (view.ended) return;
   view.ended = true;
   auto ended = supervisor.control(
-      name, {{"op", "backup_end"}, {"disk", index}, {"commit", commit}, {"baseline", baseline}},
+      name, vmm::control::to_json(vmm::control::BackupEndRequest{index, commit, baseline}),
       kControlTimeout);
   if (!ended)
     log::warn("{}: disk {}: ending the backup view: {} (the next backup reads what it must)", name,
@@ -123,11 +121,10 @@ void end_view(Supervisor& supervisor, const std::string& name, size_t index, Run
 Result<json> back_up_running(Supervisor& supervisor, store::Repository& repository,
                              const std::string& name, DiskJob& job, RunningView& view_of_disk) {
   auto started = Clock::now();
-  const json& begun = view_of_disk.begun;
-  bool incremental = begun.value("incremental", false) && view_of_disk.parent;
-  auto reader = block::PointInTimeReader::open(
-      view_of_disk.state, view_of_disk.data, begun.value("path", job.disk->path),
-      begun.value("disk_bytes", uint64_t{0}), begun.value("granularity", uint32_t{0}));
+  const vmm::control::BackupView& begun = view_of_disk.begun;
+  bool incremental = begun.incremental && view_of_disk.parent;
+  auto reader = block::PointInTimeReader::open(view_of_disk.state, view_of_disk.data, begun.path,
+                                               begun.disk_bytes, begun.granularity);
   if (!reader) {
     end_view(supervisor, name, job.index, view_of_disk, false, "");
     return std::unexpected(std::move(reader).error());
@@ -155,9 +152,8 @@ Result<json> back_up_running(Supervisor& supervisor, store::Repository& reposito
     return std::unexpected(std::move(snapshot).error());
   }
   end_view(supervisor, name, job.index, view_of_disk, true, baseline_of(repository, *snapshot));
-  return describe(job, *snapshot, incremental, true,
-                  incremental ? begun.value("wanted_blocks", uint64_t{0}) : 0, read_bytes,
-                  std::chrono::duration<double>(Clock::now() - started).count());
+  return describe(job, *snapshot, incremental, true, incremental ? begun.wanted_blocks : 0,
+                  read_bytes, std::chrono::duration<double>(Clock::now() - started).count());
 }
 
 Result<json> back_up_stopped(store::Repository& repository, DiskJob& job) {

@@ -1,23 +1,12 @@
 #pragma once
 
-// haven-vmm's control socket, through which havend pauses, resumes and snapshots a running
-// guest. One request per connection: a JSON object on one line, answered by one JSON line,
-// then the VMM closes the connection.
-//   {"op": "status"}                    {"ok": true, "paused": false}
-//   {"op": "stats"}                     {"ok": true, "vcpus": [{"id", "cpu_seconds", "exits",
-//                                       ...}], "devices": [{"name", "slot", "read_bytes", ...}]}
-//   {"op": "pause"} / {"op": "resume"}  {"ok": true}
-//   {"op": "power_button"}              {"ok": true} (the guest sees an ACPI power button press)
-//   {"op": "snapshot", "dir": "/abs"}   {"ok": true, "memory_bytes": N, "paused_ms": T, ...}
-//   {"op": "backup_begin", "disks": [{"disk": 0, "state": "/abs", "data": "/abs",
-//    "baseline": "R/S", "granularity": CHUNK}, ...]}
-//                                       {"ok": true, "views": [{"incremental": true,
-//                                       "wanted_blocks": N, "disk_bytes", "granularity",
-//                                       "path"}, ...]} (all taken in one pause)
-//   {"op": "backup_end", "disk": 0, "commit": true, "baseline": "R/S"}   {"ok": true}
-//   {"op": "fill", "paused": true}      {"ok": true, "disks": N} (restoring disks' fill)
-// Failures answer {"error": "one line"}. Requests are served one at a time on the VMM's main
-// thread (a snapshot holds it while it writes).
+// haven-vmm's control socket, through which havend pauses, resumes, snapshots and backs up
+// a running guest. One request per connection: a JSON object on one line, answered by one
+// JSON line, then the VMM closes the connection. The ops and their messages are typed in
+// vmm/control_protocol.h, which both sides use. Failures answer
+// {"error": "one line", "kind": "conflict", "field": "state"} (kind and field when known).
+// Requests are served one at a time on the VMM's main thread (a snapshot holds it while it
+// writes).
 
 #include <chrono>
 #include <functional>

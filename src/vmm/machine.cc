@@ -666,151 +666,120 @@ nlohmann::json Machine::stats() const {
   return {{"ok", true}, {"vcpus", vcpus}, {"devices", devices}};
 }
 
-Result<nlohmann::json> Machine::backup_control(const std::string& op,
-                                               const nlohmann::json& request) {
-  using json = nlohmann::json;
-  // One disk's part of the request: {"disk": I, "state", "data", "baseline", "commit"}.
-  struct Part {
-    devices::virtio::Block* disk = nullptr;
-    std::string state, data, baseline;
-    uint32_t granularity = 0;  // the backup's chunk size
-  };
-  auto part_of = [&](const json& item) -> Result<Part> {
-    if (!item.is_object() || !item.contains("disk") || !item["disk"].is_number_unsigned() ||
-        item["disk"].get<uint64_t>() >= m_disks.size())
-      return make_error("{}: 'disk' is not a disk index (0 to {})", op, m_disks.size());
-    Part part;
-    part.disk = m_disks[item["disk"].get<size_t>()];
-    auto text = [&](const char* field) {
-      return item.contains(field) && item[field].is_string() ? item[field].get<std::string>()
-                                                             : std::string();
-    };
-    part.state = text("state");
-    part.data = text("data");
-    part.baseline = text("baseline");
-    if (item.contains("granularity") && item["granularity"].is_number_unsigned())
-      part.granularity = item["granularity"].get<uint32_t>();
-    if (op == "backup_begin" && (part.state.empty() || part.data.empty()))
-      return make_error("{}: 'state' and 'data' (absolute files) are missing", op);
-    return part;
-  };
-  std::vector<Part> parts;
-  if (op == "backup_begin") {
-    if (!request.contains("disks") || !request["disks"].is_array() || request["disks"].empty())
-      return make_error("backup_begin: 'disks' (a list) is missing");
-    for (const json& item : request["disks"]) parts.push_back(TRY(part_of(item)));
-  } else {
-    parts.push_back(TRY(part_of(request)));
+Result<control::BackupBeginAnswer> Machine::begin_backup(
+    const control::BackupBeginRequest& request) {
+  std::vector<devices::virtio::Block*> disks;
+  for (const control::BackupDisk& part : request.disks) {
+    if (part.disk >= m_disks.size())
+      return field_error(ErrorKind::invalid, "disks", "{} is not a disk index (0 to {})", part.disk,
+                         m_disks.size() - 1);
+    disks.push_back(m_disks[part.disk]);
   }
   // Paused, so no request is in flight while a view or a bitmap changes hands; every disk's
   // view is taken in the same pause, so together they are the guest's disks at one instant.
   bool was_paused = m_paused;
   TRY(pause());
-  json answer = {{"ok", true}};
+  control::BackupBeginAnswer answer;
   Result<void> done = {};
-  if (op == "backup_begin") {
-    json views = json::array();
-    for (size_t i = 0; i < parts.size() && done; ++i) {
-      const Part& part = parts[i];
-      auto view = part.disk->begin_backup(part.state, part.data, part.baseline, part.granularity);
-      if (!view) {
-        for (size_t j = 0; j < i; ++j) parts[j].disk->end_backup(false, {});
-        done = std::unexpected(std::move(view).error());
-        break;
-      }
-      views.push_back({{"incremental", view->incremental},
-                       {"disk_bytes", view->disk_bytes},
-                       {"granularity", view->granularity},
-                       {"wanted_blocks", view->wanted_blocks},
-                       {"path", part.disk->path()}});
-      log::info("{}: backup view taken ({} of {} blocks wanted, {})", part.disk->path(),
-                view->wanted_blocks, (view->disk_bytes + view->granularity - 1) / view->granularity,
-                view->incremental ? "incremental" : "full");
+  for (size_t i = 0; i < disks.size() && done; ++i) {
+    const control::BackupDisk& part = request.disks[i];
+    auto view = disks[i]->begin_backup(part.state, part.data, part.baseline, part.granularity);
+    if (!view) {
+      for (size_t j = 0; j < i; ++j) disks[j]->end_backup(false, {});
+      done = std::unexpected(std::move(view).error());
+      break;
     }
-    answer["views"] = std::move(views);
-    // A UEFI guest's variables from the same instant as its disks, when asked for.
-    if (done && request.contains("nvram") && request["nvram"].is_string() && m_nvram.size() > 0) {
-      std::string nvram_copy = request["nvram"];
-      done = with_context(write_file_atomic(nvram_copy, m_nvram.bytes(), false, 0600),
-                          "backup_begin: nvram copy {}", nvram_copy);
-      if (!done)
-        for (const Part& part : parts) part.disk->end_backup(false, {});
-      else
-        answer["nvram"] = nvram_copy;
-    }
-  } else {
-    bool committed = request.value("commit", false);
-    parts[0].disk->end_backup(committed, parts[0].baseline);
-    log::info("{}: backup {}", parts[0].disk->path(),
-              committed ? "committed as " + parts[0].baseline : std::string("abandoned"));
+    answer.views.push_back({view->incremental, view->disk_bytes, view->granularity,
+                            view->wanted_blocks, disks[i]->path()});
+    log::info("{}: backup view taken ({} of {} blocks wanted, {})", disks[i]->path(),
+              view->wanted_blocks, (view->disk_bytes + view->granularity - 1) / view->granularity,
+              view->incremental ? "incremental" : "full");
+  }
+  // A UEFI guest's variables from the same instant as its disks, when asked for.
+  if (done && !request.nvram.empty() && m_nvram.size() > 0) {
+    done = with_context(write_file_atomic(request.nvram, m_nvram.bytes(), false, 0600),
+                        "backup_begin: nvram copy {}", request.nvram);
+    if (!done)
+      for (auto* disk : disks) disk->end_backup(false, {});
+    else
+      answer.nvram = request.nvram;
   }
   if (!was_paused) resume();
   TRY(done);
   return answer;
 }
 
+Result<void> Machine::end_backup(const control::BackupEndRequest& request) {
+  if (request.disk >= m_disks.size())
+    return field_error(ErrorKind::invalid, "disk", "{} is not a disk index (0 to {})", request.disk,
+                       m_disks.size() - 1);
+  devices::virtio::Block* disk = m_disks[request.disk];
+  bool was_paused = m_paused;
+  TRY(pause());
+  disk->end_backup(request.commit, request.baseline);
+  log::info("{}: backup {}", disk->path(),
+            request.commit ? "committed as " + request.baseline : std::string("abandoned"));
+  if (!was_paused) resume();
+  return {};
+}
+
 nlohmann::json Machine::handle_control(const nlohmann::json& request) {
-  std::string op = request.contains("op") && request["op"].is_string() ? request["op"] : "";
-  auto failed = [](const Error& error) { return control_error_answer(error); };
-  if (op == "status") return {{"ok", true}, {"paused", m_paused}};
-  if (op == "stats") return stats();
-  if (op == "pause") {
-    if (auto paused = pause(); !paused) return failed(paused.error());
-    log::info("guest paused");
-    return {{"ok", true}};
+  auto answer = control_answer(request);
+  return answer ? std::move(*answer) : control_error_answer(answer.error());
+}
+
+Result<nlohmann::json> Machine::control_answer(const nlohmann::json& request) {
+  switch (TRY(control::op_of(request))) {
+    case control::Op::status:
+      return control::to_json(control::StatusAnswer{m_paused});
+    case control::Op::stats:
+      return stats();
+    case control::Op::pause:
+      TRY(pause());
+      log::info("guest paused");
+      return control::ok();
+    case control::Op::resume:
+      resume();
+      log::info("guest resumed");
+      return control::ok();
+    case control::Op::power_button:
+      // A PC's fixed power button (an SCI), or an edge on the GED's interrupt: the guest's
+      // ACPI button driver sees a press.
+      if (m_pm)
+        m_pm->press_power_button();
+      else
+        for (bool level : {true, false}) TRY(m_vm.set_irq_line(x86::kPowerButtonGsi, level));
+      log::info("power button pressed");
+      return control::ok();
+    case control::Op::snapshot: {
+      auto asked = TRY(control::snapshot_request_from_json(request));
+      auto taken = TRY(snapshot(asked.dir));
+      log::info("snapshot written to {}: {} MiB of memory, {} MiB of disk, guest paused {:.1f} ms",
+                asked.dir, taken.memory_bytes >> 20, taken.disk_bytes >> 20, taken.paused_ms);
+      return control::to_json(control::SnapshotAnswer{taken.memory_bytes, taken.disk_bytes,
+                                                      taken.paused_ms, taken.total_ms});
+    }
+    case control::Op::fill: {
+      auto asked = TRY(control::fill_request_from_json(request));
+      uint64_t restoring = 0;
+      for (auto* disk : m_disks) restoring += disk->pause_fill(asked.paused);
+      if (restoring == 0)
+        return field_error(ErrorKind::conflict, "fill", "no disk of this guest is being restored");
+      log::info("background fill of {} restoring disk(s) {}", restoring,
+                asked.paused ? "paused" : "going on");
+      return control::to_json(control::FillAnswer{restoring});
+    }
+    case control::Op::backup_begin: {
+      auto asked = TRY(control::backup_begin_request_from_json(request));
+      return control::to_json(TRY(begin_backup(asked)));
+    }
+    case control::Op::backup_end: {
+      auto asked = TRY(control::backup_end_request_from_json(request));
+      TRY(end_backup(asked));
+      return control::ok();
+    }
   }
-  if (op == "resume") {
-    resume();
-    log::info("guest resumed");
-    return {{"ok", true}};
-  }
-  if (op == "power_button") {
-    // A PC's fixed power button (an SCI), or an edge on the GED's interrupt: the guest's ACPI
-    // button driver sees a press.
-    if (m_pm)
-      m_pm->press_power_button();
-    else
-      for (bool level : {true, false})
-        if (auto set = m_vm.set_irq_line(x86::kPowerButtonGsi, level); !set)
-          return failed(set.error());
-    log::info("power button pressed");
-    return {{"ok", true}};
-  }
-  if (op == "snapshot") {
-    if (!request.contains("dir") || !request["dir"].is_string())
-      return failed(
-          field_error(ErrorKind::invalid, "dir", "an absolute directory is missing").error());
-    std::string dir = request["dir"];
-    auto taken = snapshot(dir);
-    if (!taken) return failed(taken.error());
-    log::info("snapshot written to {}: {} MiB of memory, {} MiB of disk, guest paused {:.1f} ms",
-              dir, taken->memory_bytes >> 20, taken->disk_bytes >> 20, taken->paused_ms);
-    return {{"ok", true},
-            {"memory_bytes", taken->memory_bytes},
-            {"disk_bytes", taken->disk_bytes},
-            {"paused_ms", taken->paused_ms},
-            {"total_ms", taken->total_ms}};
-  }
-  if (op == "fill") {
-    bool paused = request.value("paused", false);
-    size_t restoring = 0;
-    for (auto* disk : m_disks) restoring += disk->pause_fill(paused);
-    if (restoring == 0)
-      return failed(
-          field_error(ErrorKind::conflict, "fill", "no disk of this guest is being restored")
-              .error());
-    log::info("background fill of {} restoring disk(s) {}", restoring,
-              paused ? "paused" : "going on");
-    return {{"ok", true}, {"disks", restoring}};
-  }
-  if (op == "backup_begin" || op == "backup_end") {
-    auto answer = backup_control(op, request);
-    if (!answer) return failed(answer.error());
-    return *answer;
-  }
-  return {{"error", fmt::format("unknown op '{}' (status, stats, pause, resume, power_button, "
-                                "snapshot, backup_begin, backup_end, fill)",
-                                op)}};
+  return make_error("unhandled op");
 }
 
 }  // namespace haven::vmm

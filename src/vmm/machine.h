@@ -28,6 +28,7 @@
 #include "memory/guest_memory.h"
 #include "vmm/boot_watch.h"
 #include "vmm/console.h"
+#include "vmm/control_protocol.h"
 #include "vmm/control_socket.h"
 #include "vmm/pci_platform.h"
 #include "vmm/snapshot_file.h"
@@ -90,7 +91,9 @@ class Machine {
   // backup_begin {"disks": [{"disk": I, "state": PATH, "data": PATH, "baseline": "R/S"}]} and
   // backup_end {"disk": I, "commit": bool, "baseline": ...}: point-in-time views of a running
   // guest's disks for a backup, all taken in one pause (devices/virtio/block.h).
-  Result<nlohmann::json> backup_control(const std::string& op, const nlohmann::json& request);
+  Result<nlohmann::json> control_answer(const nlohmann::json& request);
+  Result<control::BackupBeginAnswer> begin_backup(const control::BackupBeginRequest& request);
+  Result<void> end_backup(const control::BackupEndRequest& request);
   // Per vCPU its thread's CPU time and KVM's exit counters; per virtio device what it moved.
   nlohmann::json stats() const;
   devices::DeviceState save_devices();
