@@ -363,40 +363,6 @@ int run_diff(const BackupArgs& args) {
   return kExitOk;
 }
 
-// Moves the snapshots an instant restore still fills from (store/snapshot_hold.h) from
-// `decision.remove` to its keep list. Holds that ended (their image on this machine complete
-// or gone) are removed, unless this is a dry run.
-Result<void> keep_held(const store::Repository& repository, store::PruneDecision& decision,
-                       bool dry_run) {
-  std::map<std::string, std::string> held;  // snapshot id -> why
-  const std::string host = store::this_host();
-  for (const store::SnapshotHold& hold : TRY(store::read_holds(repository))) {
-    if (hold.host != host) {
-      held.emplace(hold.snapshot, fmt::format("held: {} on {} (remove {} once it is over)",
-                                              hold.holder, hold.host, hold.file));
-    } else if (block::HydratingImage::is_restoring(hold.image)) {
-      held.emplace(hold.snapshot, "held: " + hold.holder);
-    } else if (!dry_run) {
-      TRY(store::remove_hold(hold));
-    }
-  }
-  for (auto it = decision.remove.begin(); it != decision.remove.end();) {
-    auto found = held.find(it->id);
-    if (found == held.end()) {
-      ++it;
-      continue;
-    }
-    // Into its place among the kept (newest first).
-    auto place = std::ranges::find_if(
-        decision.keep, [&](const store::Snapshot& kept) { return kept.time < it->time; });
-    decision.reasons.insert(decision.reasons.begin() + (place - decision.keep.begin()),
-                            found->second);
-    decision.keep.insert(place, std::move(*it));
-    it = decision.remove.erase(it);
-  }
-  return {};
-}
-
 int run_prune(const BackupArgs& args) {
   if (!args.keep.any()) {
     log::error("prune: give at least one --keep-* rule (nothing would be kept otherwise)");
@@ -410,7 +376,9 @@ int run_prune(const BackupArgs& args) {
     return !args.only_name.empty() && snapshot.name != args.only_name;
   });
   auto decision = store::decide_prune(std::move(*snapshots), args.keep);
-  if (auto held = keep_held(**repo, decision, args.dry_run); !held) return fail(held.error());
+  auto held = store::keep_held_snapshots(**repo, decision, args.dry_run,
+                                         block::HydratingImage::is_restoring);
+  if (!held) return fail(held.error());
   std::vector<std::string> remove;
   for (const auto& snapshot : decision.remove) remove.push_back(snapshot.id);
   auto report = store::prune_snapshots(**repo, remove, args.dry_run);

@@ -86,6 +86,38 @@ constexpr double kRewriteGarbageShare = 0.2;
 
 }  // namespace
 
+Result<void> keep_held_snapshots(const Repository& repository, PruneDecision& decision,
+                                 bool dry_run,
+                                 const std::function<bool(const std::string&)>& still_filling) {
+  std::map<std::string, std::string> held;  // snapshot id -> why
+  const std::string host = this_host();
+  for (const SnapshotHold& hold : TRY(read_holds(repository))) {
+    if (hold.host != host) {
+      held.emplace(hold.snapshot, fmt::format("held: {} on {} (remove {} once it is over)",
+                                              hold.holder, hold.host, hold.file));
+    } else if (still_filling(hold.image)) {
+      held.emplace(hold.snapshot, "held: " + hold.holder);
+    } else if (!dry_run) {
+      TRY(remove_hold(hold));
+    }
+  }
+  for (auto it = decision.remove.begin(); it != decision.remove.end();) {
+    auto found = held.find(it->id);
+    if (found == held.end()) {
+      ++it;
+      continue;
+    }
+    // Into its place among the kept (newest first).
+    auto place = std::ranges::find_if(decision.keep,
+                                      [&](const Snapshot& kept) { return kept.time < it->time; });
+    decision.reasons.insert(decision.reasons.begin() + (place - decision.keep.begin()),
+                            found->second);
+    decision.keep.insert(place, std::move(*it));
+    it = decision.remove.erase(it);
+  }
+  return {};
+}
+
 PruneDecision decide_prune(std::vector<Snapshot> snapshots, const KeepRules& rules) {
   PruneDecision decision;
   std::stable_sort(snapshots.begin(), snapshots.end(),

@@ -18,6 +18,7 @@
 // taken stops the prune.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,14 @@ struct PruneDecision {
 
 // Pure: decides from the snapshots' names and times.
 PruneDecision decide_prune(std::vector<Snapshot> snapshots, const KeepRules& rules);
+
+// Moves the snapshots that holds protect from `decision.remove` into its keep list, each in
+// its place (newest first) with why: a hold of another machine always protects; one of this
+// machine protects while `still_filling(hold.image)` says its image is being restored
+// (block::HydratingImage::is_restoring), and is removed otherwise, unless `dry_run`.
+Result<void> keep_held_snapshots(const Repository& repository, PruneDecision& decision,
+                                 bool dry_run,
+                                 const std::function<bool(const std::string&)>& still_filling);
 
 struct GcReport {
   uint64_t snapshots_removed = 0;

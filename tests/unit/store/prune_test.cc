@@ -196,6 +196,57 @@ TEST_F(PruneTest, AHeldSnapshotStopsThePrune) {
   EXPECT_EQ(repo->list_snapshots().value().size(), 1u);
 }
 
+TEST_F(PruneTest, HeldSnapshotsAreKeptInPlaceAndEndedHoldsGo) {
+  auto repo = make_repo();
+  Snapshot oldest = backup(*repo, random_data(8 * 4096, 11), "vm");
+  Snapshot middle = backup(*repo, random_data(8 * 4096, 12), "vm");
+  Snapshot newest = backup(*repo, random_data(8 * 4096, 13), "vm");
+  oldest.time = 1, middle.time = 2, newest.time = 3;
+  SnapshotHold filling{.snapshot = oldest.id,
+                       .image = "/disks/a.img",
+                       .holder = "instant a",
+                       .host = this_host(),
+                       .time = 1,
+                       .file = {}};
+  SnapshotHold remote{.snapshot = middle.id,
+                      .image = "/disks/b.img",
+                      .holder = "instant b",
+                      .host = "elsewhere",
+                      .time = 1,
+                      .file = {}};
+  SnapshotHold ended{.snapshot = middle.id,
+                     .image = "/disks/done.img",
+                     .holder = "done",
+                     .host = this_host(),
+                     .time = 1,
+                     .file = {}};
+  for (SnapshotHold* hold : {&filling, &remote, &ended}) ASSERT_TRUE(write_hold(*repo, *hold));
+  auto still_filling = [](const std::string& image) { return image == "/disks/a.img"; };
+  auto decide = [&] {
+    PruneDecision decision;
+    decision.keep = {newest};
+    decision.reasons = {"last"};
+    decision.remove = {middle, oldest};
+    return decision;
+  };
+
+  PruneDecision dry = decide();
+  ASSERT_TRUE(keep_held_snapshots(*repo, dry, true, still_filling));
+  EXPECT_EQ(read_holds(*repo).value().size(), 3u) << "a dry run removes no hold";
+
+  PruneDecision decision = decide();
+  ASSERT_TRUE(keep_held_snapshots(*repo, decision, false, still_filling));
+  EXPECT_TRUE(decision.remove.empty());
+  ASSERT_EQ(decision.keep.size(), 3u);
+  EXPECT_EQ(decision.keep[1].id, middle.id) << "newest first";
+  EXPECT_EQ(decision.keep[2].id, oldest.id);
+  EXPECT_EQ(decision.reasons[1], fmt::format("held: instant b on elsewhere (remove {} once it is "
+                                             "over)",
+                                             remote.file));
+  EXPECT_EQ(decision.reasons[2], "held: instant a");
+  EXPECT_EQ(read_holds(*repo).value().size(), 2u) << "the ended hold is gone";
+}
+
 TEST_F(PruneTest, AnAppendOnlyRepositoryRefuses) {
   auto init = options(false);
   init.append_only = true;
