@@ -90,6 +90,21 @@ json describe(const VmDefinition& definition, const VmStatus& status) {
   return vm;
 }
 
+// Serves `handler` for METHOD PATTERN and notes the route in `record` (when given).
+void route(httplib::Server& server, std::vector<ApiServer::Route>* record, const char* method,
+           const std::string& pattern, httplib::Server::Handler handler) {
+  if (record) record->push_back({method, pattern});
+  std::string_view verb = method;
+  if (verb == "GET")
+    server.Get(pattern, std::move(handler));
+  else if (verb == "POST")
+    server.Post(pattern, std::move(handler));
+  else if (verb == "PUT")
+    server.Put(pattern, std::move(handler));
+  else
+    server.Delete(pattern, std::move(handler));
+}
+
 }  // namespace
 
 ApiServer::ApiServer(VmRegistry& registry, Supervisor& supervisor, EventLog& events)
@@ -198,6 +213,8 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
 }
 
 void ApiServer::add_routes(httplib::Server& server) {
+  // The Unix socket's server is set up first, in the constructor: its routes are the record.
+  std::vector<Route>* routes = &server == m_server.get() ? &m_routes : nullptr;
   server.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
         std::string what = "internal error";
@@ -213,25 +230,29 @@ void ApiServer::add_routes(httplib::Server& server) {
     log::debug("{} {} -> {}", req.method, req.path, res.status);
   });
 
-  server.Get("/v1/vms", [this](const httplib::Request&, httplib::Response& res) {
+  route(server, routes, "GET", "/v1/vms", [this](const httplib::Request&, httplib::Response& res) {
     json vms = json::array();
     for (const VmDefinition& definition : m_registry.list())
       vms.push_back(describe(definition, m_supervisor.status(definition.name)));
     reply(res, 200, {{"vms", vms}});
   });
 
-  server.Post("/v1/vms", [this](const httplib::Request& req, httplib::Response& res) {
-    auto definition = vm_definition_from_json(req.body);
-    if (!definition) return reply_error(res, request_error(definition.error()));
-    if (m_registry.find(definition->name))
-      return reply_error(res,
-                         field_error(ErrorKind::conflict, "name", "'{}' exists", definition->name));
-    if (auto kept = keep_nvram(*definition, m_supervisor.paths().disk_dir(definition->name)); !kept)
-      return reply_error(res, kept.error());
-    if (auto added = m_registry.add(*definition); !added) return reply_error(res, added.error());
-    m_events.append(definition->name, vm_status_to_json(m_supervisor.status(definition->name)));
-    reply(res, 201, describe(*definition, m_supervisor.status(definition->name)));
-  });
+  route(server, routes, "POST", "/v1/vms",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          auto definition = vm_definition_from_json(req.body);
+          if (!definition) return reply_error(res, request_error(definition.error()));
+          if (m_registry.find(definition->name))
+            return reply_error(
+                res, field_error(ErrorKind::conflict, "name", "'{}' exists", definition->name));
+          if (auto kept = keep_nvram(*definition, m_supervisor.paths().disk_dir(definition->name));
+              !kept)
+            return reply_error(res, kept.error());
+          if (auto added = m_registry.add(*definition); !added)
+            return reply_error(res, added.error());
+          m_events.append(definition->name,
+                          vm_status_to_json(m_supervisor.status(definition->name)));
+          reply(res, 201, describe(*definition, m_supervisor.status(definition->name)));
+        });
 
   // The guest named in the path, or a 404 already sent.
   auto lookup = [this](const httplib::Request& req,
@@ -242,314 +263,327 @@ void ApiServer::add_routes(httplib::Server& server) {
     return found;
   };
 
-  server.Get(R"(/v1/vms/([^/]+))", [=, this](const httplib::Request& req, httplib::Response& res) {
-    if (auto vm = lookup(req, res)) reply(res, 200, describe(*vm, m_supervisor.status(vm->name)));
-  });
+  route(server, routes, "GET", R"(/v1/vms/([^/]+))",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          if (auto vm = lookup(req, res))
+            reply(res, 200, describe(*vm, m_supervisor.status(vm->name)));
+        });
 
-  server.Put(R"(/v1/vms/([^/]+))", [=, this](const httplib::Request& req, httplib::Response& res) {
-    auto vm = lookup(req, res);
-    if (!vm) return;
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object())
-      return reply_error(res, field_error(ErrorKind::invalid, "body", "not a JSON object"));
-    if (body.contains("name") && body["name"] != vm->name)
-      return reply_error(res, field_error(ErrorKind::invalid, "name", "a VM cannot be renamed"));
-    body["name"] = vm->name;
-    auto definition = vm_definition_from_json(body.dump());
-    if (!definition) return reply_error(res, request_error(definition.error()));
-    if (is_up(m_supervisor.status(vm->name).state))
-      return reply_error(res, field_error(ErrorKind::conflict, "state",
-                                          "'{}' is running: stop it first", vm->name));
-    if (auto kept = keep_nvram(*definition, m_supervisor.paths().disk_dir(vm->name)); !kept)
-      return reply_error(res, kept.error());
-    if (auto replaced = m_registry.replace(*definition); !replaced)
-      return reply_error(res, replaced.error());
-    reply(res, 200, describe(*definition, m_supervisor.status(vm->name)));
-  });
+  route(server, routes, "PUT", R"(/v1/vms/([^/]+))",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          auto vm = lookup(req, res);
+          if (!vm) return;
+          json body = json::parse(req.body, nullptr, false);
+          if (body.is_discarded() || !body.is_object())
+            return reply_error(res, field_error(ErrorKind::invalid, "body", "not a JSON object"));
+          if (body.contains("name") && body["name"] != vm->name)
+            return reply_error(res,
+                               field_error(ErrorKind::invalid, "name", "a VM cannot be renamed"));
+          body["name"] = vm->name;
+          auto definition = vm_definition_from_json(body.dump());
+          if (!definition) return reply_error(res, request_error(definition.error()));
+          if (is_up(m_supervisor.status(vm->name).state))
+            return reply_error(res, field_error(ErrorKind::conflict, "state",
+                                                "'{}' is running: stop it first", vm->name));
+          if (auto kept = keep_nvram(*definition, m_supervisor.paths().disk_dir(vm->name)); !kept)
+            return reply_error(res, kept.error());
+          if (auto replaced = m_registry.replace(*definition); !replaced)
+            return reply_error(res, replaced.error());
+          reply(res, 200, describe(*definition, m_supervisor.status(vm->name)));
+        });
 
-  server.Delete(
-      R"(/v1/vms/([^/]+))", [=, this](const httplib::Request& req, httplib::Response& res) {
-        auto vm = lookup(req, res);
-        if (!vm) return;
-        if (is_up(m_supervisor.status(vm->name).state))
-          return reply_error(res, field_error(ErrorKind::conflict, "state",
-                                              "'{}' is running: stop it first", vm->name));
-        if (auto forgotten = m_supervisor.forget(vm->name); !forgotten)
-          return reply_error(res, forgotten.error());
-        m_supervisor.set_repo_keys(vm->name, std::nullopt);
-        if (auto removed = m_registry.remove(vm->name); !removed)
-          return reply_error(res, removed.error());
-        res.status = 204;
-      });
+  route(server, routes, "DELETE", R"(/v1/vms/([^/]+))",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          auto vm = lookup(req, res);
+          if (!vm) return;
+          if (is_up(m_supervisor.status(vm->name).state))
+            return reply_error(res, field_error(ErrorKind::conflict, "state",
+                                                "'{}' is running: stop it first", vm->name));
+          if (auto forgotten = m_supervisor.forget(vm->name); !forgotten)
+            return reply_error(res, forgotten.error());
+          m_supervisor.set_repo_keys(vm->name, std::nullopt);
+          if (auto removed = m_registry.remove(vm->name); !removed)
+            return reply_error(res, removed.error());
+          res.status = 204;
+        });
 
   // Actions: POST /v1/vms/NAME/start|stop|kill|pause|resume.
-  server.Post(R"(/v1/vms/([^/]+)/(start|stop|kill|pause|resume))",
-              [=, this](const httplib::Request& req, httplib::Response& res) {
-                auto vm = lookup(req, res);
-                if (!vm) return;
-                std::string action = req.matches[2];
-                Result<void> done;
-                if (action == "start") {
-                  done = m_supervisor.start(*vm);
-                } else if (action == "stop") {
-                  auto grace = std::chrono::milliseconds(kDefaultStopGrace);
-                  if (req.has_param("timeout")) {
-                    char* end = nullptr;
-                    std::string text = req.get_param_value("timeout");
-                    double seconds = std::strtod(text.c_str(), &end);
-                    if (end == text.c_str() || *end || seconds < 0 || seconds > 3600)
-                      return reply_error(res, field_error(ErrorKind::invalid, "timeout",
-                                                          "seconds from 0 to 3600"));
-                    grace = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-                  }
-                  done = m_supervisor.stop(vm->name, grace);
-                } else if (action == "kill") {
-                  done = m_supervisor.kill(vm->name);
-                } else if (action == "pause") {
-                  done = m_supervisor.pause(vm->name);
-                } else {
-                  done = m_supervisor.resume(vm->name);
-                }
-                if (!done) return reply_error(res, done.error());
-                reply(res, 200, describe(*vm, m_supervisor.status(vm->name)));
-              });
+  route(server, routes, "POST", R"(/v1/vms/([^/]+)/(start|stop|kill|pause|resume))",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          auto vm = lookup(req, res);
+          if (!vm) return;
+          std::string action = req.matches[2];
+          Result<void> done;
+          if (action == "start") {
+            done = m_supervisor.start(*vm);
+          } else if (action == "stop") {
+            auto grace = std::chrono::milliseconds(kDefaultStopGrace);
+            if (req.has_param("timeout")) {
+              char* end = nullptr;
+              std::string text = req.get_param_value("timeout");
+              double seconds = std::strtod(text.c_str(), &end);
+              if (end == text.c_str() || *end || seconds < 0 || seconds > 3600)
+                return reply_error(
+                    res, field_error(ErrorKind::invalid, "timeout", "seconds from 0 to 3600"));
+              grace = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+            }
+            done = m_supervisor.stop(vm->name, grace);
+          } else if (action == "kill") {
+            done = m_supervisor.kill(vm->name);
+          } else if (action == "pause") {
+            done = m_supervisor.pause(vm->name);
+          } else {
+            done = m_supervisor.resume(vm->name);
+          }
+          if (!done) return reply_error(res, done.error());
+          reply(res, 200, describe(*vm, m_supervisor.status(vm->name)));
+        });
 
   // POST /v1/vms/NAME/snapshot {"dir": "/abs/dir"}: the guest carries on.
-  server.Post(R"(/v1/vms/([^/]+)/snapshot)", [=, this](const httplib::Request& req,
-                                                       httplib::Response& res) {
-    auto vm = lookup(req, res);
-    if (!vm) return;
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || !body.contains("dir") ||
-        !body["dir"].is_string())
-      return reply_error(
-          res, field_error(ErrorKind::invalid, "dir", "the snapshot directory is missing"));
-    std::string dir = body["dir"];
-    if (dir.empty() || dir.front() != '/')
-      return reply_error(res, field_error(ErrorKind::invalid, "dir", "must be an absolute path"));
-    auto taken = m_supervisor.snapshot(vm->name, dir);
-    if (!taken) return reply_error(res, taken.error());
-    json answer = {{"name", vm->name},
-                   {"dir", dir},
-                   {"memory_bytes", taken->memory_bytes},
-                   {"disk_bytes", taken->disk_bytes},
-                   {"paused_ms", taken->paused_ms},
-                   {"total_ms", taken->total_ms}};
-    reply(res, 200, answer);
-  });
+  route(server, routes, "POST", R"(/v1/vms/([^/]+)/snapshot)",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          auto vm = lookup(req, res);
+          if (!vm) return;
+          json body = json::parse(req.body, nullptr, false);
+          if (body.is_discarded() || !body.is_object() || !body.contains("dir") ||
+              !body["dir"].is_string())
+            return reply_error(
+                res, field_error(ErrorKind::invalid, "dir", "the snapshot directory is missing"));
+          std::string dir = body["dir"];
+          if (dir.empty() || dir.front() != '/')
+            return reply_error(res,
+                               field_error(ErrorKind::invalid, "dir", "must be an absolute path"));
+          auto taken = m_supervisor.snapshot(vm->name, dir);
+          if (!taken) return reply_error(res, taken.error());
+          json answer = {{"name", vm->name},
+                         {"dir", dir},
+                         {"memory_bytes", taken->memory_bytes},
+                         {"disk_bytes", taken->disk_bytes},
+                         {"paused_ms", taken->paused_ms},
+                         {"total_ms", taken->total_ms}};
+          reply(res, 200, answer);
+        });
 
   // POST /v1/vms/NAME/backup {"repo": "/abs", "passphrase": "...", "tags": [...]}: starts a
   // job backing up the guest's writable disks (running or stopped); 202 {"job": ID}.
-  server.Post(R"(/v1/vms/([^/]+)/backup)", [=, this](const httplib::Request& req,
-                                                     httplib::Response& res) {
-    auto vm = lookup(req, res);
-    if (!vm) return;
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || !body.contains("repo") ||
-        !body["repo"].is_string())
-      return reply_error(
-          res, field_error(ErrorKind::invalid, "repo", "the repository directory is missing"));
-    VmBackupOptions options;
-    options.repo = body["repo"];
-    if (options.repo.empty() || options.repo.front() != '/')
-      return reply_error(res, field_error(ErrorKind::invalid, "repo", "must be an absolute path"));
-    if (body.contains("passphrase") && body["passphrase"].is_string())
-      options.passphrase = body["passphrase"];
-    if (body.contains("tags")) {
-      if (!body["tags"].is_array())
-        return reply_error(res, field_error(ErrorKind::invalid, "tags", "expected a list"));
-      for (const json& tag : body["tags"]) {
-        if (!tag.is_string())
-          return reply_error(res, field_error(ErrorKind::invalid, "tags", "expected strings"));
-        options.tags.push_back(tag);
-      }
-    }
-    if (auto reserved = m_supervisor.reserve(vm->name, "a backup is running"); !reserved)
-      return reply_error(res, reserved.error());
-    std::string id = m_jobs.start(
-        "backup", vm->name, [this, definition = *vm, options](const Jobs::Report& report) {
-          struct Release {  // however the job ends
-            Supervisor& supervisor;
-            std::string name;
-            ~Release() { supervisor.release(name); }
-          } release{m_supervisor, definition.name};
-          return back_up_vm(m_supervisor, m_repositories, definition, options, report);
-        });
-    reply(res, 202, *m_jobs.find(id));
-  });
-
-  // POST /v1/vms/NAME/fill {"paused": true|false}: holds back or lets go on the background
-  // fill of the guest's disks being restored (kept in its definition for the next start).
-  server.Post(
-      R"(/v1/vms/([^/]+)/fill)", [=, this](const httplib::Request& req, httplib::Response& res) {
+  route(
+      server, routes, "POST", R"(/v1/vms/([^/]+)/backup)",
+      [=, this](const httplib::Request& req, httplib::Response& res) {
         auto vm = lookup(req, res);
         if (!vm) return;
         json body = json::parse(req.body, nullptr, false);
-        if (body.is_discarded() || !body.is_object() || !body.contains("paused") ||
-            !body["paused"].is_boolean())
+        if (body.is_discarded() || !body.is_object() || !body.contains("repo") ||
+            !body["repo"].is_string())
+          return reply_error(
+              res, field_error(ErrorKind::invalid, "repo", "the repository directory is missing"));
+        VmBackupOptions options;
+        options.repo = body["repo"];
+        if (options.repo.empty() || options.repo.front() != '/')
           return reply_error(res,
-                             field_error(ErrorKind::invalid, "paused", "true or false is missing"));
-        bool paused = body["paused"];
-        auto done =
-            m_supervisor.control(vm->name, vmm::control::to_json(vmm::control::FillRequest{paused}),
-                                 std::chrono::seconds(10));
-        if (!done) return reply_error(res, done.error());
-        VmDefinition updated = *vm;
-        for (auto& disk : updated.config.disks)
-          if (!disk.restore_repo.empty()) disk.fill_paused = paused;
-        if (auto replaced = m_registry.replace(updated); !replaced)
-          return reply_error(res, replaced.error());
-        reply(res, 200, describe(updated, m_supervisor.status(vm->name)));
+                             field_error(ErrorKind::invalid, "repo", "must be an absolute path"));
+        if (body.contains("passphrase") && body["passphrase"].is_string())
+          options.passphrase = body["passphrase"];
+        if (body.contains("tags")) {
+          if (!body["tags"].is_array())
+            return reply_error(res, field_error(ErrorKind::invalid, "tags", "expected a list"));
+          for (const json& tag : body["tags"]) {
+            if (!tag.is_string())
+              return reply_error(res, field_error(ErrorKind::invalid, "tags", "expected strings"));
+            options.tags.push_back(tag);
+          }
+        }
+        if (auto reserved = m_supervisor.reserve(vm->name, "a backup is running"); !reserved)
+          return reply_error(res, reserved.error());
+        std::string id = m_jobs.start(
+            "backup", vm->name, [this, definition = *vm, options](const Jobs::Report& report) {
+              struct Release {  // however the job ends
+                Supervisor& supervisor;
+                std::string name;
+                ~Release() { supervisor.release(name); }
+              } release{m_supervisor, definition.name};
+              return back_up_vm(m_supervisor, m_repositories, definition, options, report);
+            });
+        reply(res, 202, *m_jobs.find(id));
       });
 
-  server.Get("/v1/jobs", [this](const httplib::Request&, httplib::Response& res) {
+  // POST /v1/vms/NAME/fill {"paused": true|false}: holds back or lets go on the background
+  // fill of the guest's disks being restored (kept in its definition for the next start).
+  route(server, routes, "POST", R"(/v1/vms/([^/]+)/fill)",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          auto vm = lookup(req, res);
+          if (!vm) return;
+          json body = json::parse(req.body, nullptr, false);
+          if (body.is_discarded() || !body.is_object() || !body.contains("paused") ||
+              !body["paused"].is_boolean())
+            return reply_error(
+                res, field_error(ErrorKind::invalid, "paused", "true or false is missing"));
+          bool paused = body["paused"];
+          auto done = m_supervisor.control(vm->name,
+                                           vmm::control::to_json(vmm::control::FillRequest{paused}),
+                                           std::chrono::seconds(10));
+          if (!done) return reply_error(res, done.error());
+          VmDefinition updated = *vm;
+          for (auto& disk : updated.config.disks)
+            if (!disk.restore_repo.empty()) disk.fill_paused = paused;
+          if (auto replaced = m_registry.replace(updated); !replaced)
+            return reply_error(res, replaced.error());
+          reply(res, 200, describe(updated, m_supervisor.status(vm->name)));
+        });
+
+  route(server, routes, "GET", "/v1/jobs", [this](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, {{"jobs", m_jobs.list()}});
   });
-  server.Get(R"(/v1/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    // ?wait=MS (at most 10 s): answers as soon as the job ends, else after MS.
-    long wait = 0;
-    if (req.has_param("wait"))
-      wait = std::clamp(std::atol(req.get_param_value("wait").c_str()), 0L, 10000L);
-    auto job = wait ? m_jobs.wait(req.matches[1], std::chrono::milliseconds(wait))
-                    : m_jobs.find(req.matches[1]);
-    if (!job)
-      return reply_error(
-          res, kind_error(ErrorKind::not_found, "no job '{}'", std::string(req.matches[1])));
-    reply(res, 200, *job);
-  });
+  route(server, routes, "GET", R"(/v1/jobs/([^/]+))",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          // ?wait=MS (at most 10 s): answers as soon as the job ends, else after MS.
+          long wait = 0;
+          if (req.has_param("wait"))
+            wait = std::clamp(std::atol(req.get_param_value("wait").c_str()), 0L, 10000L);
+          auto job = wait ? m_jobs.wait(req.matches[1], std::chrono::milliseconds(wait))
+                          : m_jobs.find(req.matches[1]);
+          if (!job)
+            return reply_error(
+                res, kind_error(ErrorKind::not_found, "no job '{}'", std::string(req.matches[1])));
+          reply(res, 200, *job);
+        });
 
   // POST /v1/restore {"snapshot": "/abs/dir", "name": "NEW"}: a new guest continuing the
   // snapshot, started at once.
-  server.Post("/v1/restore", [this](const httplib::Request& req, httplib::Response& res) {
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object())
-      return reply_error(res, field_error(ErrorKind::invalid, "body", "not a JSON object"));
-    if (body.contains("repo")) return restore_backup(body, res);
-    for (const char* field : {"snapshot", "name"})
-      if (!body.contains(field) || !body[field].is_string())
-        return reply_error(res, field_error(ErrorKind::invalid, field, "missing"));
-    std::string name = body["name"], dir = body["snapshot"];
-    if (auto valid = validate_vm_name(name); !valid) return reply_error(res, valid.error());
-    if (m_registry.find(name))
-      return reply_error(res, field_error(ErrorKind::conflict, "name", "'{}' exists", name));
-    std::string disks = m_supervisor.paths().disk_dir(name);
-    auto definition = prepare_restore(dir, name, disks);
-    if (!definition) return reply_error(res, request_error(definition.error()));
-    auto discard = [&] {
-      (void)m_supervisor.forget(name);
-      (void)m_registry.remove(name);
-    };
-    if (auto added = m_registry.add(*definition); !added) {
-      discard();
-      return reply_error(res, added.error());
-    }
-    if (auto started = m_supervisor.start(*definition, dir); !started) {
-      discard();
-      return reply_error(res, started.error());
-    }
-    reply(res, 201, describe(*definition, m_supervisor.status(name)));
-  });
+  route(server, routes, "POST", "/v1/restore",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          json body = json::parse(req.body, nullptr, false);
+          if (body.is_discarded() || !body.is_object())
+            return reply_error(res, field_error(ErrorKind::invalid, "body", "not a JSON object"));
+          if (body.contains("repo")) return restore_backup(body, res);
+          for (const char* field : {"snapshot", "name"})
+            if (!body.contains(field) || !body[field].is_string())
+              return reply_error(res, field_error(ErrorKind::invalid, field, "missing"));
+          std::string name = body["name"], dir = body["snapshot"];
+          if (auto valid = validate_vm_name(name); !valid) return reply_error(res, valid.error());
+          if (m_registry.find(name))
+            return reply_error(res, field_error(ErrorKind::conflict, "name", "'{}' exists", name));
+          std::string disks = m_supervisor.paths().disk_dir(name);
+          auto definition = prepare_restore(dir, name, disks);
+          if (!definition) return reply_error(res, request_error(definition.error()));
+          auto discard = [&] {
+            (void)m_supervisor.forget(name);
+            (void)m_registry.remove(name);
+          };
+          if (auto added = m_registry.add(*definition); !added) {
+            discard();
+            return reply_error(res, added.error());
+          }
+          if (auto started = m_supervisor.start(*definition, dir); !started) {
+            discard();
+            return reply_error(res, started.error());
+          }
+          reply(res, 201, describe(*definition, m_supervisor.status(name)));
+        });
 
   // Input for the serial console: the body's bytes, as typed.
-  server.Post(R"(/v1/vms/([^/]+)/console)", [=, this](const httplib::Request& req,
-                                                      httplib::Response& res) {
-    auto vm = lookup(req, res);
-    if (!vm) return;
-    auto sent = m_supervisor.send_console_input(
-        vm->name, std::span(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()));
-    if (!sent) return reply_error(res, sent.error());
-    reply(res, 200, {{"sent", req.body.size()}});
-  });
+  route(server, routes, "POST", R"(/v1/vms/([^/]+)/console)",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          auto vm = lookup(req, res);
+          if (!vm) return;
+          auto sent = m_supervisor.send_console_input(
+              vm->name,
+              std::span(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()));
+          if (!sent) return reply_error(res, sent.error());
+          reply(res, 200, {{"sent", req.body.size()}});
+        });
 
-  server.Get(R"(/v1/vms/([^/]+)/metrics)",
-             [=, this](const httplib::Request& req, httplib::Response& res) {
-               auto vm = lookup(req, res);
-               if (!vm) return;
-               VmStatus status = m_supervisor.status(vm->name);
-               json body = {{"name", vm->name}, {"state", to_string(status.state)}};
-               if (status.pid) {
-                 if (auto metrics = read_process_metrics(*status.pid)) {
-                   body["cpu_seconds"] = metrics->cpu_seconds;
-                   body["rss_bytes"] = metrics->rss_bytes;
-                   body["read_bytes"] = metrics->read_bytes;
-                   body["write_bytes"] = metrics->write_bytes;
-                   body["threads"] = metrics->threads;
-                 }
-                 if (auto stats = m_supervisor.vmm_stats(vm->name)) add_vmm_stats(body, *stats);
-               }
-               reply(res, 200, body);
-             });
+  route(server, routes, "GET", R"(/v1/vms/([^/]+)/metrics)",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          auto vm = lookup(req, res);
+          if (!vm) return;
+          VmStatus status = m_supervisor.status(vm->name);
+          json body = {{"name", vm->name}, {"state", to_string(status.state)}};
+          if (status.pid) {
+            if (auto metrics = read_process_metrics(*status.pid)) {
+              body["cpu_seconds"] = metrics->cpu_seconds;
+              body["rss_bytes"] = metrics->rss_bytes;
+              body["read_bytes"] = metrics->read_bytes;
+              body["write_bytes"] = metrics->write_bytes;
+              body["threads"] = metrics->threads;
+            }
+            if (auto stats = m_supervisor.vmm_stats(vm->name)) add_vmm_stats(body, *stats);
+          }
+          reply(res, 200, body);
+        });
 
   // The serial console's output: what is logged so far, or (?follow=1) a stream that goes on
   // while the guest runs.
-  server.Get(R"(/v1/vms/([^/]+)/console)", [=, this](const httplib::Request& req,
-                                                     httplib::Response& res) {
-    auto vm = lookup(req, res);
-    if (!vm) return;
-    std::string path = m_supervisor.paths().console_log(vm->name);
-    bool follow = req.has_param("follow") && req.get_param_value("follow") != "0";
-    if (!follow) {
-      auto bytes = sys::read_file(path, 64 << 20);
-      res.set_content(bytes ? std::string(bytes->begin(), bytes->end()) : std::string(),
-                      "text/plain");
-      return;
-    }
-    std::string name = vm->name;
-    res.set_chunked_content_provider("text/plain", [this, path, name](size_t offset,
-                                                                      httplib::DataSink& sink) {
-      auto fd = sys::open(path, O_RDONLY | O_CLOEXEC);
-      UniqueFd notify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-      if (notify) ::inotify_add_watch(notify.get(), path.c_str(), IN_MODIFY);
-      std::vector<uint8_t> buffer(kStreamChunk);
-      for (;;) {
-        if (!fd) fd = sys::open(path, O_RDONLY | O_CLOEXEC);
-        ssize_t got =
-            fd ? ::pread(fd->get(), buffer.data(), buffer.size(), static_cast<off_t>(offset)) : 0;
-        if (got > 0) {
-          if (!sink.write(reinterpret_cast<const char*>(buffer.data()), static_cast<size_t>(got)))
-            return false;
-          return true;  // called again with the new offset
-        }
-        if (!is_up(m_supervisor.status(name).state) || m_events.closed()) {
-          sink.done();
-          return true;
-        }
-        if (!sink.is_writable()) return false;
-        pollfd wait{notify ? notify.get() : -1, POLLIN, 0};
-        if (::poll(&wait, 1, 500) > 0) {
-          char drain[4096];
-          while (::read(notify.get(), drain, sizeof(drain)) > 0) {
+  route(server, routes, "GET", R"(/v1/vms/([^/]+)/console)",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          auto vm = lookup(req, res);
+          if (!vm) return;
+          std::string path = m_supervisor.paths().console_log(vm->name);
+          bool follow = req.has_param("follow") && req.get_param_value("follow") != "0";
+          if (!follow) {
+            auto bytes = sys::read_file(path, 64 << 20);
+            res.set_content(bytes ? std::string(bytes->begin(), bytes->end()) : std::string(),
+                            "text/plain");
+            return;
           }
-        }
-      }
-    });
-  });
+          std::string name = vm->name;
+          res.set_chunked_content_provider(
+              "text/plain", [this, path, name](size_t offset, httplib::DataSink& sink) {
+                auto fd = sys::open(path, O_RDONLY | O_CLOEXEC);
+                UniqueFd notify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+                if (notify) ::inotify_add_watch(notify.get(), path.c_str(), IN_MODIFY);
+                std::vector<uint8_t> buffer(kStreamChunk);
+                for (;;) {
+                  if (!fd) fd = sys::open(path, O_RDONLY | O_CLOEXEC);
+                  ssize_t got = fd ? ::pread(fd->get(), buffer.data(), buffer.size(),
+                                             static_cast<off_t>(offset))
+                                   : 0;
+                  if (got > 0) {
+                    if (!sink.write(reinterpret_cast<const char*>(buffer.data()),
+                                    static_cast<size_t>(got)))
+                      return false;
+                    return true;  // called again with the new offset
+                  }
+                  if (!is_up(m_supervisor.status(name).state) || m_events.closed()) {
+                    sink.done();
+                    return true;
+                  }
+                  if (!sink.is_writable()) return false;
+                  pollfd wait{notify ? notify.get() : -1, POLLIN, 0};
+                  if (::poll(&wait, 1, 500) > 0) {
+                    char drain[4096];
+                    while (::read(notify.get(), drain, sizeof(drain)) > 0) {
+                    }
+                  }
+                }
+              });
+        });
 
   // State changes as a stream of JSON lines: ?since=SEQ gives what came after SEQ first.
-  server.Get("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
-    uint64_t since = m_events.last_seq();
-    if (req.has_param("since"))
-      since = std::strtoull(req.get_param_value("since").c_str(), nullptr, 10);
-    auto cursor = std::make_shared<uint64_t>(since);
-    res.set_chunked_content_provider(
-        "application/x-ndjson", [this, cursor](size_t, httplib::DataSink& sink) {
-          for (;;) {
-            if (m_events.closed()) {
-              sink.done();
-              return true;
-            }
-            if (!sink.is_writable()) return false;
-            auto events = m_events.after(*cursor, std::chrono::milliseconds(500));
-            if (events.empty()) continue;
-            std::string lines;
-            for (const Event& event : events) {
-              lines += event_to_json(event).dump() + "\n";
-              *cursor = event.seq;
-            }
-            return sink.write(lines.data(), lines.size());
-          }
+  route(server, routes, "GET", "/v1/events",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          uint64_t since = m_events.last_seq();
+          if (req.has_param("since"))
+            since = std::strtoull(req.get_param_value("since").c_str(), nullptr, 10);
+          auto cursor = std::make_shared<uint64_t>(since);
+          res.set_chunked_content_provider(
+              "application/x-ndjson", [this, cursor](size_t, httplib::DataSink& sink) {
+                for (;;) {
+                  if (m_events.closed()) {
+                    sink.done();
+                    return true;
+                  }
+                  if (!sink.is_writable()) return false;
+                  auto events = m_events.after(*cursor, std::chrono::milliseconds(500));
+                  if (events.empty()) continue;
+                  std::string lines;
+                  for (const Event& event : events) {
+                    lines += event_to_json(event).dump() + "\n";
+                    *cursor = event.seq;
+                  }
+                  return sink.write(lines.data(), lines.size());
+                }
+              });
         });
-  });
 }
 
 }  // namespace haven::daemon

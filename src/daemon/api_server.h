@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -42,6 +43,13 @@ class ApiServer {
   Result<void> serve(const std::string& socket_path, const std::optional<Tcp>& tcp);
   void stop();
 
+  struct Route {
+    std::string method;   // GET, POST, PUT, DELETE
+    std::string pattern;  // the path as a regular expression: /v1/vms/([^/]+)
+  };
+  // Every route served, in the order registered (the OpenAPI contract test walks them).
+  const std::vector<Route>& routes() const { return m_routes; }
+
  private:
   void add_routes(httplib::Server& server);
   void restore_backup(const nlohmann::json& body, httplib::Response& res);
@@ -54,6 +62,7 @@ class ApiServer {
   std::unique_ptr<httplib::Server> m_server;  // the Unix socket
   std::unique_ptr<httplib::Server> m_tcp;
   std::jthread m_tcp_thread;
+  std::vector<Route> m_routes;
 };
 
 }  // namespace haven::daemon
