@@ -23,6 +23,7 @@
 
 namespace httplib {
 class Server;
+struct Request;
 struct Response;
 }  // namespace httplib
 
@@ -51,8 +52,14 @@ class ApiServer {
   const std::vector<Route>& routes() const { return m_routes; }
 
  private:
+  // Every route, in one file per resource: api_vms.cc, api_protection.cc, api_console.cc.
   void add_routes(httplib::Server& server);
+  void add_vm_routes(httplib::Server& server, std::vector<Route>* routes);
+  void add_protection_routes(httplib::Server& server, std::vector<Route>* routes);
+  void add_console_routes(httplib::Server& server, std::vector<Route>* routes);
   void restore_backup(const nlohmann::json& body, httplib::Response& res);
+  // The guest named in the path (its first match), or nullopt with a 404 already sent.
+  std::optional<VmDefinition> lookup(const httplib::Request& req, httplib::Response& res);
 
   VmRegistry& m_registry;
   Supervisor& m_supervisor;

@@ -1,0 +1,161 @@
+// havend's API for watching guests: the serial console (input, log, live stream), metrics
+// and the stream of state changes.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "base/sys.h"
+#include "daemon/api_replies.h"
+#include "daemon/process_metrics.h"
+
+namespace haven::daemon {
+namespace {
+
+using nlohmann::json;
+constexpr size_t kStreamChunk = 64 << 10;
+
+// The VMM's own counters into a metrics answer: per vCPU and per device as it gave them, and
+// the totals a dashboard wants (vCPU time, VM exits, disk and network bytes).
+void add_vmm_stats(json& body, const json& stats) {
+  if (!stats.contains("vcpus") || !stats.contains("devices")) return;
+  double vcpu_seconds = 0;
+  uint64_t exits = 0;
+  bool have_exits = false;
+  for (const json& vcpu : stats["vcpus"]) {
+    vcpu_seconds += vcpu.value("cpu_seconds", 0.0);
+    if (vcpu.contains("exits")) {
+      exits += vcpu["exits"].get<uint64_t>();
+      have_exits = true;
+    }
+  }
+  uint64_t disk_read = 0, disk_write = 0, net_rx = 0, net_tx = 0;
+  for (const json& device : stats["devices"]) {
+    disk_read += device.value("read_bytes", uint64_t{0});
+    disk_write += device.value("write_bytes", uint64_t{0});
+    net_rx += device.value("rx_bytes", uint64_t{0});
+    net_tx += device.value("tx_bytes", uint64_t{0});
+  }
+  body["vcpu_seconds"] = vcpu_seconds;
+  if (have_exits) body["exits"] = exits;
+  body["disk_read_bytes"] = disk_read;
+  body["disk_write_bytes"] = disk_write;
+  body["net_rx_bytes"] = net_rx;
+  body["net_tx_bytes"] = net_tx;
+  body["vcpus"] = stats["vcpus"];
+  body["devices"] = stats["devices"];
+}
+
+}  // namespace
+
+void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* routes) {
+  // Input for the serial console: the body's bytes, as typed.
+  route(server, routes, "POST", R"(/v1/vms/([^/]+)/console)",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          auto vm = lookup(req, res);
+          if (!vm) return;
+          auto sent = m_supervisor.send_console_input(
+              vm->name,
+              std::span(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()));
+          if (!sent) return reply_error(res, sent.error());
+          reply(res, 200, {{"sent", req.body.size()}});
+        });
+
+  route(server, routes, "GET", R"(/v1/vms/([^/]+)/metrics)",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          auto vm = lookup(req, res);
+          if (!vm) return;
+          VmStatus status = m_supervisor.status(vm->name);
+          json body = {{"name", vm->name}, {"state", to_string(status.state)}};
+          if (status.pid) {
+            if (auto metrics = read_process_metrics(*status.pid)) {
+              body["cpu_seconds"] = metrics->cpu_seconds;
+              body["rss_bytes"] = metrics->rss_bytes;
+              body["read_bytes"] = metrics->read_bytes;
+              body["write_bytes"] = metrics->write_bytes;
+              body["threads"] = metrics->threads;
+            }
+            if (auto stats = m_supervisor.vmm_stats(vm->name)) add_vmm_stats(body, *stats);
+          }
+          reply(res, 200, body);
+        });
+
+  // The serial console's output: what is logged so far, or (?follow=1) a stream that goes on
+  // while the guest runs.
+  route(server, routes, "GET", R"(/v1/vms/([^/]+)/console)",
+        [=, this](const httplib::Request& req, httplib::Response& res) {
+          auto vm = lookup(req, res);
+          if (!vm) return;
+          std::string path = m_supervisor.paths().console_log(vm->name);
+          bool follow = req.has_param("follow") && req.get_param_value("follow") != "0";
+          if (!follow) {
+            auto bytes = sys::read_file(path, 64 << 20);
+            res.set_content(bytes ? std::string(bytes->begin(), bytes->end()) : std::string(),
+                            "text/plain");
+            return;
+          }
+          std::string name = vm->name;
+          res.set_chunked_content_provider(
+              "text/plain", [this, path, name](size_t offset, httplib::DataSink& sink) {
+                auto fd = sys::open(path, O_RDONLY | O_CLOEXEC);
+                UniqueFd notify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+                if (notify) ::inotify_add_watch(notify.get(), path.c_str(), IN_MODIFY);
+                std::vector<uint8_t> buffer(kStreamChunk);
+                for (;;) {
+                  if (!fd) fd = sys::open(path, O_RDONLY | O_CLOEXEC);
+                  ssize_t got = fd ? ::pread(fd->get(), buffer.data(), buffer.size(),
+                                             static_cast<off_t>(offset))
+                                   : 0;
+                  if (got > 0) {
+                    if (!sink.write(reinterpret_cast<const char*>(buffer.data()),
+                                    static_cast<size_t>(got)))
+                      return false;
+                    return true;  // called again with the new offset
+                  }
+                  if (!is_up(m_supervisor.status(name).state) || m_events.closed()) {
+                    sink.done();
+                    return true;
+                  }
+                  if (!sink.is_writable()) return false;
+                  pollfd wait{notify ? notify.get() : -1, POLLIN, 0};
+                  if (::poll(&wait, 1, 500) > 0) {
+                    char drain[4096];
+                    while (::read(notify.get(), drain, sizeof(drain)) > 0) {
+                    }
+                  }
+                }
+              });
+        });
+
+  // State changes as a stream of JSON lines: ?since=SEQ gives what came after SEQ first.
+  route(server, routes, "GET", "/v1/events",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          uint64_t since = m_events.last_seq();
+          if (req.has_param("since"))
+            since = std::strtoull(req.get_param_value("since").c_str(), nullptr, 10);
+          auto cursor = std::make_shared<uint64_t>(since);
+          res.set_chunked_content_provider(
+              "application/x-ndjson", [this, cursor](size_t, httplib::DataSink& sink) {
+                for (;;) {
+                  if (m_events.closed()) {
+                    sink.done();
+                    return true;
+                  }
+                  if (!sink.is_writable()) return false;
+                  auto events = m_events.after(*cursor, std::chrono::milliseconds(500));
+                  if (events.empty()) continue;
+                  std::string lines;
+                  for (const Event& event : events) {
+                    lines += event_to_json(event).dump() + "\n";
+                    *cursor = event.seq;
+                  }
+                  return sink.write(lines.data(), lines.size());
+                }
+              });
+        });
+}
+
+}  // namespace haven::daemon

@@ -1,0 +1,39 @@
+#pragma once
+
+// What every route of havend's API (daemon/api_server.h) answers with, and how routes are
+// registered: shared by the files that serve each resource (api_vms.cc, api_protection.cc,
+// api_console.cc). Needs cpp-httplib, so only those files include it.
+
+#include <expected>
+#include <string>
+#include <vector>
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "daemon/api_server.h"
+#include "daemon/vm_record.h"
+
+namespace haven::daemon {
+
+// A JSON answer with `status`.
+void reply(httplib::Response& res, int status, const nlohmann::json& body);
+
+// {"error": MESSAGE, "field": FIELD} with the status of the error's kind (daemon/http_status.h).
+void reply_error(httplib::Response& res, const Error& error);
+void reply_error(httplib::Response& res, const std::unexpected<Error>& error);
+
+// Whatever fails while a request body is read is the request's fault: an error of no kind
+// becomes invalid.
+Error request_error(Error error);
+
+// A VM as the API shows it: its definition, status and state.
+nlohmann::json describe(const VmDefinition& definition, const VmStatus& status);
+
+// Serves `handler` for METHOD PATTERN and notes the route in `record` (when given).
+void route(httplib::Server& server, std::vector<ApiServer::Route>* record, const char* method,
+           const std::string& pattern, httplib::Server::Handler handler);
+
+}  // namespace haven::daemon
