@@ -420,7 +420,7 @@ void add_common(CLI::App* command, BackupArgs& args) {
   command->add_option("--repo", args.repo, "Repository directory")->required();
   command->add_flag("--json", args.json, "Print JSON for scripts");
   command->add_flag("-q,--quiet", args.quiet, "No progress bar or summary");
-  command->add_option("--threads", args.threads, "Worker threads (default: one per core)");
+  command->add_option("--threads", args.threads, "Worker threads (default: one more than cores)");
 }
 
 }  // namespace

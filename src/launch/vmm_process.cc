@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,16 +61,23 @@ Result<UniqueFd> spare_copy(int fd) {
   return UniqueFd(copy);
 }
 
-// An executable named without a slash is looked up on PATH, as a shell would.
+// An executable named without a slash is looked up on PATH's absolute directories (an empty
+// or relative entry, which means the working directory, is skipped: a daemon's working
+// directory is no place to find its VMM).
 std::string resolve_executable(const std::string& name) {
   if (name.find('/') != std::string::npos) return name;
   const char* path = std::getenv("PATH");
   std::string_view dirs = path ? path : "/usr/bin:/bin";
   while (!dirs.empty()) {
     size_t colon = dirs.find(':');
-    std::string candidate = std::string(dirs.substr(0, colon)) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    std::string_view dir = dirs.substr(0, colon);
     dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
+    if (dir.empty() || dir.front() != '/') continue;
+    std::string candidate = std::string(dir) + "/" + name;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
   }
   return name;
 }
@@ -123,7 +131,8 @@ Result<pid_t> start_vmm_process(const VmmProcess& process) {
       if (::write(procs, "0", 1) != 1) fail(1);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (process.new_session) ::setsid();
-    // Every fd from 3 up closes at exec (one by one where close_range is missing)...
+    // Every fd from 3 up closes at exec (one by one, up to RLIMIT_NOFILE, on kernels before
+    // 5.11, which lack close_range)...
     if (::syscall(SYS_close_range, 3u, ~0u, kCloseRangeCloexec) != 0)
       for (int fd = 3; fd < max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     // ...but the streams and the keys, which dup2 puts in place without close-on-exec (the

@@ -3,7 +3,7 @@
 // Backing up a disk image or block device into a repository: the disk is cut into
 // repository-sized chunks at fixed offsets; holes (SEEK_HOLE) and all-zero chunks cost
 // nothing; every other chunk is hashed, and only chunks the repository lacks are compressed,
-// sealed and written. Worker threads (one per core) each take the next chunk, so reading,
+// sealed and written. Worker threads (one more than cores) each take the next chunk, so reading,
 // hashing and compressing keep every core busy. The snapshot is written last, after its
 // data and index are durable.
 

@@ -82,11 +82,13 @@ json request(Op op) {
 
 Result<Op> op_of(const json& request) {
   if (!request.is_object()) return make_error("a request is a JSON object");
+  // A newer havend must speak this VMM's version (its status answer says which).
   if (request.contains("version") &&
-      (!request["version"].is_number_integer() || request["version"].get<int64_t>() != kVersion))
-    return field_error(ErrorKind::invalid, "version",
-                       "{} is not this VMM's control protocol version {} (havend and haven-vmm "
-                       "come from different Haven versions)",
+      (!request["version"].is_number_integer() || request["version"].get<int64_t>() < 1 ||
+       request["version"].get<int64_t>() > kVersion))
+    return field_error(ErrorKind::internal, "version",
+                       "{} is newer than this VMM's control protocol version {} (havend and "
+                       "haven-vmm come from different Haven versions)",
                        request["version"].dump(), kVersion);
   std::string name = TRY(text(request, "op"));
   for (const auto& [op, known] : kOps)
@@ -102,7 +104,7 @@ json ok() {
 }
 
 json to_json(const StatusAnswer& answer) {
-  return answer_of({{"paused", answer.paused}});
+  return answer_of({{"paused", answer.paused}, {"version", answer.version}});
 }
 
 json to_json(const SnapshotRequest& request) {
@@ -132,7 +134,9 @@ json to_json(const BackupBeginRequest& request) {
                      {"data", disk.data},
                      {"baseline", disk.baseline},
                      {"granularity", disk.granularity}});
-  return request_of(Op::backup_begin, {{"disks", disks}, {"nvram", request.nvram}});
+  json fields = {{"disks", disks}};
+  if (!request.nvram.empty()) fields["nvram"] = request.nvram;
+  return request_of(Op::backup_begin, fields);
 }
 
 json to_json(const BackupBeginAnswer& answer) {
@@ -152,8 +156,13 @@ json to_json(const BackupEndRequest& request) {
       {{"disk", request.disk}, {"commit", request.commit}, {"baseline", request.baseline}});
 }
 
-Result<StatusAnswer> status_answer_from_json(const json& message) {
-  return StatusAnswer{TRY(flag(message, "paused"))};
+static Result<StatusAnswer> read_status_answer_from_json(const json& message) {
+  StatusAnswer answer{TRY(flag(message, "paused")), 0};
+  if (message.contains("version")) {
+    if (!message["version"].is_number_integer()) return bad("version", "a number");
+    answer.version = message["version"].get<int>();
+  }
+  return answer;
 }
 
 Result<SnapshotRequest> snapshot_request_from_json(const json& message) {
@@ -162,7 +171,7 @@ Result<SnapshotRequest> snapshot_request_from_json(const json& message) {
   return request;
 }
 
-Result<SnapshotAnswer> snapshot_answer_from_json(const json& message) {
+static Result<SnapshotAnswer> read_snapshot_answer_from_json(const json& message) {
   SnapshotAnswer answer;
   answer.memory_bytes = TRY(count(message, "memory_bytes"));
   answer.disk_bytes = TRY(count(message, "disk_bytes"));
@@ -175,7 +184,7 @@ Result<FillRequest> fill_request_from_json(const json& message) {
   return FillRequest{TRY(flag(message, "paused"))};
 }
 
-Result<FillAnswer> fill_answer_from_json(const json& message) {
+static Result<FillAnswer> read_fill_answer_from_json(const json& message) {
   return FillAnswer{TRY(count(message, "disks"))};
 }
 
@@ -194,11 +203,11 @@ Result<BackupBeginRequest> backup_begin_request_from_json(const json& message) {
     if (disk.state.empty() || disk.data.empty()) return bad("disks", "'state' and 'data' files");
     request.disks.push_back(std::move(disk));
   }
-  request.nvram = TRY(text(message, "nvram"));
+  if (message.contains("nvram")) request.nvram = TRY(text(message, "nvram"));
   return request;
 }
 
-Result<BackupBeginAnswer> backup_begin_answer_from_json(const json& message) {
+static Result<BackupBeginAnswer> read_backup_begin_answer_from_json(const json& message) {
   BackupBeginAnswer answer;
   for (const nlohmann::json& item : *TRY(list(message, "views"))) {
     BackupView view;
@@ -221,6 +230,22 @@ Result<BackupEndRequest> backup_end_request_from_json(const json& message) {
   request.commit = TRY(flag(message, "commit"));
   request.baseline = TRY(text(message, "baseline"));
   return request;
+}
+
+Result<StatusAnswer> status_answer_from_json(const json& message) {
+  return with_kind(read_status_answer_from_json(message), ErrorKind::internal);
+}
+
+Result<SnapshotAnswer> snapshot_answer_from_json(const json& message) {
+  return with_kind(read_snapshot_answer_from_json(message), ErrorKind::internal);
+}
+
+Result<FillAnswer> fill_answer_from_json(const json& message) {
+  return with_kind(read_fill_answer_from_json(message), ErrorKind::internal);
+}
+
+Result<BackupBeginAnswer> backup_begin_answer_from_json(const json& message) {
+  return with_kind(read_backup_begin_answer_from_json(message), ErrorKind::internal);
 }
 
 }  // namespace haven::vmm::control

@@ -5,9 +5,12 @@
 // only here. Reading refuses a missing or mistyped field with an error naming it, so neither
 // side ever takes a default for something the other forgot to send.
 //
-// Every request carries "op" and "version". A VMM refuses a request of another version; a
+// Every request carries "op" and "version". A VMM serves its own version and every older one
+// (so a VMM outlives an older havend) and refuses newer ones; its "status" answer says its
+// version, so that a newer havend can speak down to a VMM it adopted from an older one. A
 // VMM older than versions ignores the field (the ops below are all it ever knew). "stats" is
 // the one free-form answer: counters havend passes through to its metrics as they are.
+// Answers that do not read are the VMM's fault: their errors are internal, never invalid.
 
 #include <cstdint>
 #include <string>
@@ -42,6 +45,7 @@ nlohmann::json ok();
 
 struct StatusAnswer {
   bool paused = false;
+  int version = 0;  // the VMM's protocol version (0: from before versions)
 };
 
 struct SnapshotRequest {
@@ -71,7 +75,7 @@ struct BackupDisk {
 };
 struct BackupBeginRequest {
   std::vector<BackupDisk> disks;  // at least one
-  std::string nvram;              // where to copy a UEFI guest's variables ("": not wanted)
+  std::string nvram;  // where to copy a UEFI guest's variables ("": not wanted, not sent)
 };
 struct BackupView {
   bool incremental = false;

@@ -671,8 +671,8 @@ Result<control::BackupBeginAnswer> Machine::begin_backup(
   std::vector<devices::virtio::Block*> disks;
   for (const control::BackupDisk& part : request.disks) {
     if (part.disk >= m_disks.size())
-      return field_error(ErrorKind::invalid, "disks", "{} is not a disk index (0 to {})", part.disk,
-                         m_disks.size() - 1);
+      return field_error(ErrorKind::invalid, "disks", "{} is not a disk index (the guest has {})",
+                         part.disk, m_disks.size());
     disks.push_back(m_disks[part.disk]);
   }
   // Paused, so no request is in flight while a view or a bitmap changes hands; every disk's
@@ -711,8 +711,8 @@ Result<control::BackupBeginAnswer> Machine::begin_backup(
 
 Result<void> Machine::end_backup(const control::BackupEndRequest& request) {
   if (request.disk >= m_disks.size())
-    return field_error(ErrorKind::invalid, "disk", "{} is not a disk index (0 to {})", request.disk,
-                       m_disks.size() - 1);
+    return field_error(ErrorKind::invalid, "disk", "{} is not a disk index (the guest has {})",
+                       request.disk, m_disks.size());
   devices::virtio::Block* disk = m_disks[request.disk];
   bool was_paused = m_paused;
   TRY(pause());
@@ -731,7 +731,7 @@ nlohmann::json Machine::handle_control(const nlohmann::json& request) {
 Result<nlohmann::json> Machine::control_answer(const nlohmann::json& request) {
   switch (TRY(control::op_of(request))) {
     case control::Op::status:
-      return control::to_json(control::StatusAnswer{m_paused});
+      return control::to_json(control::StatusAnswer{m_paused, control::kVersion});
     case control::Op::stats:
       return stats();
     case control::Op::pause:

@@ -87,11 +87,11 @@ class Machine {
   void resume();
   // Pauses (unless paused), writes the snapshot into `dir`, resumes (unless it was paused).
   Result<SnapshotResult> snapshot(const std::string& dir);
+  // A control request's answer (vmm/control_protocol.h), an error answer when it failed.
   nlohmann::json handle_control(const nlohmann::json& request);
-  // backup_begin {"disks": [{"disk": I, "state": PATH, "data": PATH, "baseline": "R/S"}]} and
-  // backup_end {"disk": I, "commit": bool, "baseline": ...}: point-in-time views of a running
-  // guest's disks for a backup, all taken in one pause (devices/virtio/block.h).
   Result<nlohmann::json> control_answer(const nlohmann::json& request);
+  // Point-in-time views of a running guest's disks for a backup, all taken in one pause, and
+  // their end (devices/virtio/block.h).
   Result<control::BackupBeginAnswer> begin_backup(const control::BackupBeginRequest& request);
   Result<void> end_backup(const control::BackupEndRequest& request);
   // Per vCPU its thread's CPU time and KVM's exit counters; per virtio device what it moved.

@@ -76,7 +76,7 @@ TEST(SysOpen, CreatesWithTheGivenMode) {
 }
 
 TEST(SysDirectories, MakeRefusesAnExistingOneEnsureAcceptsIt) {
-  std::string path = ::testing::TempDir() + "haven-sys-test-dir";
+  std::string path = ::testing::TempDir() + "haven-sys-test-dir." + std::to_string(::getpid());
   ::rmdir(path.c_str());
   ASSERT_TRUE(sys::make_directory(path, 0700));
   auto again = sys::make_directory(path, 0700);
@@ -89,7 +89,7 @@ TEST(SysDirectories, MakeRefusesAnExistingOneEnsureAcceptsIt) {
 }
 
 TEST(SysImageSize, AFilesSizeOrAnErrorForOtherKinds) {
-  std::string path = ::testing::TempDir() + "haven-sys-test-image";
+  std::string path = ::testing::TempDir() + "haven-sys-test-image." + std::to_string(::getpid());
   auto file = sys::open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
   ASSERT_TRUE(file);
   ASSERT_EQ(::ftruncate(file->get(), 12345), 0);

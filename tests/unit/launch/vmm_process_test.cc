@@ -73,6 +73,28 @@ TEST(VmmProcess, ANewSessionOnRequest) {
       << "the child leads its own session: " << ran.out;
 }
 
+TEST(VmmProcess, ABareNameIsLookedUpOnPath) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  VmmProcess process;
+  process.args = {"sh", "-c", "echo found"};
+  process.stdout_fd = write_end.get();
+  auto pid = start_vmm_process(process);
+  ASSERT_TRUE(pid) << pid.error().message();
+  write_end.reset();
+  char buffer[16] = {};
+  EXPECT_EQ(::read(read_end.get(), buffer, sizeof(buffer)), 6);
+  EXPECT_STREQ(buffer, "found\n");
+  ::waitpid(*pid, nullptr, 0);
+  VmmProcess nowhere;
+  nowhere.args = {"haven-no-such-vmm"};
+  auto failed = start_vmm_process(nowhere);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message(),
+            "cannot execute haven-no-such-vmm: No such file or directory");
+}
+
 TEST(VmmProcess, AFailedExecOrCgroupJoinIsAnErrorNamingIt) {
   VmmProcess missing;
   missing.args = {"/nonexistent/haven-vmm", "--config", "x"};

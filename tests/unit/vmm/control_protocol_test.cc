@@ -22,7 +22,8 @@ TEST(ControlProtocol, AnotherVersionOrAnUnknownOpIsRefusedNamingTheField) {
   auto newer = op_of({{"op", "pause"}, {"version", kVersion + 1}});
   ASSERT_FALSE(newer);
   EXPECT_EQ(newer.error().field(), "version");
-  EXPECT_EQ(newer.error().kind(), ErrorKind::invalid);
+  EXPECT_EQ(newer.error().kind(), ErrorKind::internal) << "a VMM too old is not the caller's fault";
+  EXPECT_FALSE(op_of({{"op", "pause"}, {"version", 0}}));
   auto unknown = op_of({{"op", "explode"}, {"version", kVersion}});
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().field(), "op");
@@ -69,7 +70,14 @@ TEST(ControlProtocol, RequestsAndAnswersRoundTrip) {
 
   EXPECT_TRUE(fill_request_from_json(to_json(FillRequest{true})).value().paused);
   EXPECT_EQ(fill_answer_from_json(to_json(FillAnswer{2})).value().disks, 2u);
-  EXPECT_TRUE(status_answer_from_json(to_json(StatusAnswer{true})).value().paused);
+  auto status = status_answer_from_json(to_json(StatusAnswer{true, kVersion}));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->paused);
+  EXPECT_EQ(status->version, kVersion);
+  EXPECT_EQ(status_answer_from_json({{"ok", true}, {"paused", false}}).value().version, 0)
+      << "a VMM from before versions";
+  // Without a copy wanted, no nvram is sent, and none read is none wanted.
+  EXPECT_FALSE(to_json(BackupBeginRequest{{{0, "/s", "/d", "", 4096}}, ""}).contains("nvram"));
 }
 
 TEST(ControlProtocol, AMissingOrMistypedFieldIsAnErrorNotADefault) {
@@ -78,6 +86,7 @@ TEST(ControlProtocol, AMissingOrMistypedFieldIsAnErrorNotADefault) {
   auto read = backup_begin_answer_from_json(views);
   ASSERT_FALSE(read);
   EXPECT_EQ(read.error().field(), "disk_bytes");
+  EXPECT_EQ(read.error().kind(), ErrorKind::internal) << "a bad answer is the VMM's fault";
   EXPECT_NE(read.error().message().find("disk_bytes"), std::string::npos);
 
   json taken = to_json(SnapshotAnswer{1, 2, 3, 4});
@@ -90,7 +99,10 @@ TEST(ControlProtocol, AMissingOrMistypedFieldIsAnErrorNotADefault) {
   EXPECT_FALSE(backup_begin_request_from_json(no_state));
   json zero_grain = to_json(BackupBeginAnswer{{{false, 4096, 0, 1, "/a"}}, ""});
   EXPECT_FALSE(backup_begin_answer_from_json(zero_grain));
-  EXPECT_FALSE(backup_end_request_from_json({{"disk", 0}, {"commit", "yes"}, {"baseline", ""}}));
+  auto bad_commit =
+      backup_end_request_from_json({{"disk", 0u}, {"commit", "yes"}, {"baseline", ""}});
+  ASSERT_FALSE(bad_commit);
+  EXPECT_EQ(bad_commit.error().field(), "commit");
   EXPECT_FALSE(fill_request_from_json(json::object()));
 }
 
