@@ -6,18 +6,13 @@
 // shape fails this test loudly rather than passing.)
 
 #include <gtest/gtest.h>
-#include <httplib.h>
-#include <sys/wait.h>
 
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
 #include <set>
-#include <thread>
 
-#include "daemon/api_server.h"
-#include "support/fake_vmm.h"
+#include "unit/daemon/api_harness.h"
 
 namespace haven::daemon {
 namespace {
@@ -71,36 +66,15 @@ std::string code_shape(const std::string& pattern) {
   return std::regex_replace(pattern, std::regex(R"(\([^)]*\))"), "{}");
 }
 
-class OpenApiContractTest : public ::testing::Test {
+class OpenApiContractTest : public ApiHarness {
  protected:
   void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "haven-openapi-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    m_dir = pattern;
-    testing::write_fake_vmm(m_dir + "/fake-vmm");
-    std::filesystem::create_directories(m_dir + "/state");
-    m_registry = VmRegistry::open(m_dir + "/state/vms").value();
-    m_supervisor =
-        Supervisor::open({m_dir + "/state", m_dir + "/fake-vmm", 1.5, false}, [](const std::string&,
-                                                                                 const VmStatus&) {
-        }).value();
-    m_api = std::make_unique<ApiServer>(*m_registry, *m_supervisor, m_events);
+    ApiHarness::SetUp();
+    serve();
+    m_client->set_read_timeout(10, 0);
     m_spec = read_spec(std::string(HAVEN_SOURCE_DIR) + "/docs/openapi.yaml");
   }
-  void TearDown() override {
-    if (m_api) m_api->stop();
-    if (m_serving.joinable()) m_serving.join();
-    m_api.reset();
-    m_supervisor.reset();
-    std::filesystem::remove_all(m_dir);
-  }
 
-  std::string m_dir;
-  EventLog m_events;
-  std::unique_ptr<VmRegistry> m_registry;
-  std::unique_ptr<Supervisor> m_supervisor;
-  std::unique_ptr<ApiServer> m_api;
-  std::thread m_serving;
   Spec m_spec;
 };
 
@@ -139,13 +113,7 @@ TEST_F(OpenApiContractTest, EveryRouteServedIsInTheSpecAndTheOtherWayRound) {
 }
 
 TEST_F(OpenApiContractTest, EachRouteAnswersWithAStatusItsSpecLists) {
-  m_serving = std::thread([this] { (void)m_api->serve(m_dir + "/api.sock", std::nullopt); });
-  httplib::Client client(m_dir + "/api.sock");
-  client.set_address_family(AF_UNIX);
-  client.set_read_timeout(10, 0);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!client.Get("/v1/vms") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::yield();
+  httplib::Client& client = *m_client;
   for (const auto& [key, route] : m_spec.routes) {
     const auto& [method, path] = key;
     if (path == "/v1/events") continue;  // a stream that stays open: served, not probed here
