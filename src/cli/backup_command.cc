@@ -61,17 +61,15 @@ std::string iso_time(int64_t seconds) {
   return text;
 }
 
-nlohmann::json snapshot_json(const store::Snapshot& snapshot) {
-  uint64_t holes = 0;
-  for (const auto& id : snapshot.chunks) holes += store::Snapshot::is_hole(id);
+nlohmann::json snapshot_json(const store::SnapshotHead& snapshot) {
   return {{"id", snapshot.id},
           {"name", snapshot.name},
           {"time", iso_time(snapshot.time)},
           {"source", snapshot.source},
           {"size", snapshot.size},
           {"chunk_size", snapshot.chunk_size},
-          {"chunks", snapshot.chunks.size()},
-          {"zero_chunks", holes},
+          {"chunks", snapshot.chunk_count()},
+          {"zero_chunks", snapshot.zero_chunks},
           {"tags", snapshot.tags},
           {"new_bytes", snapshot.new_bytes},
           {"stored_bytes", snapshot.stored_bytes}};
@@ -201,7 +199,7 @@ int run_list(const BackupArgs& args) {
   auto repo = open_repo(args);
   if (!repo) return fail(repo.error());
   std::vector<std::string> problems;
-  auto snapshots = (*repo)->list_snapshots(&problems);
+  auto snapshots = (*repo)->list_snapshot_heads(&problems);
   if (!snapshots) return fail(snapshots.error());
   for (const std::string& problem : problems) log::warn("{}", problem);
   if (args.json) {
@@ -222,7 +220,7 @@ int run_list(const BackupArgs& args) {
 int run_show(const BackupArgs& args) {
   auto repo = open_repo(args);
   if (!repo) return fail(repo.error());
-  auto snapshot = (*repo)->find_snapshot(args.snapshot);
+  auto snapshot = (*repo)->find_snapshot_head(args.snapshot);
   if (!snapshot) return fail(snapshot.error());
   auto json = snapshot_json(*snapshot);
   if (snapshot->disk >= 0) json["vm_disk"] = snapshot->disk;

@@ -51,8 +51,9 @@ class NewDiskDir {
 // The new guest's definition: the snapshot's VM config (keeping, of its writable disks, the
 // snapshot's own, which becomes a plain disk in `disk_dir`), or a bare disk's; then the
 // request's choices. Returns the index of the snapshot's disk in it.
-Result<size_t> define_guest(const store::Snapshot& snapshot, const BackupRestoreRequest& request,
-                            const std::string& disk_dir, PreparedRestore& prepared) {
+Result<size_t> define_guest(const store::SnapshotHead& snapshot,
+                            const BackupRestoreRequest& request, const std::string& disk_dir,
+                            PreparedRestore& prepared) {
   VmDefinition& definition = prepared.definition;
   definition.name = request.name;
   size_t own = 0;
@@ -114,7 +115,7 @@ Result<size_t> define_guest(const store::Snapshot& snapshot, const BackupRestore
 // The disk as a restoring image that the VMM fills from the snapshot as the guest runs, and a
 // hold that keeps prune off the snapshot meanwhile.
 Result<void> make_restoring_disk(const BackupRestoreRequest& request,
-                                 const store::Snapshot& snapshot, const std::string& disk_dir,
+                                 const store::SnapshotHead& snapshot, const std::string& disk_dir,
                                  vmm::DiskConfig& disk, PreparedRestore& prepared) {
   store::Repository& repository = *prepared.repository;
   disk.restore_repo = request.repo;
@@ -162,8 +163,10 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
     return field_error(ErrorKind::invalid, "repo", "'{}' is not an absolute directory",
                        request.repo);
   auto repository = TRY(repositories.open(request.repo, request.passphrase));
-  auto snapshot =
-      TRY(about_field(repository->find_snapshot(request.snapshot), ErrorKind::invalid, "snapshot"));
+  // The head alone (metadata, VM config, variables): what an instant restore needs, and read
+  // in the same time for any disk size.
+  auto snapshot = TRY(about_field(repository->find_snapshot_head(request.snapshot),
+                                  ErrorKind::invalid, "snapshot"));
 
   PreparedRestore prepared;
   prepared.snapshot_id = snapshot.id;
@@ -179,7 +182,8 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
   } else {
     store::RestoreOptions options;
     options.target = disk.path;
-    TRY(with_context(store::restore_snapshot(*repository, snapshot, options), "restore"));
+    auto whole = TRY(with_context(repository->read_snapshot(snapshot.id), "restore"));
+    TRY(with_context(store::restore_snapshot(*repository, whole, options), "restore"));
     TRY(fsync_directory(disk_dir));
   }
   made.keep();

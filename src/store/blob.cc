@@ -1,5 +1,7 @@
 #include "store/blob.h"
 
+#include <zstd.h>
+
 #include <cstring>
 
 #include "store/compress.h"
@@ -101,12 +103,50 @@ Result<void> decode_blob_into(const BlobCodec& codec, BlobKind kind, std::span<c
   return {};
 }
 
+Result<void> check_unsealed_size(const BlobHeader& header, std::span<const uint8_t> blob) {
+  if (header.flags & kBlobSealed) return {};
+  std::span<const uint8_t> body = blob.subspan(kBlobHeaderBytes);
+  if (header.flags & kBlobCompressed) {
+    if (ZSTD_getFrameContentSize(body.data(), body.size()) != header.plain_size)
+      return make_error("a compressed blob whose data does not hold the {} bytes it claims",
+                        header.plain_size);
+  } else if (body.size() != header.plain_size) {
+    return make_error("a blob holds {} bytes, its header says {}", body.size(), header.plain_size);
+  }
+  return {};
+}
+
 Result<std::vector<uint8_t>> decode_blob(const BlobCodec& codec, BlobKind kind,
                                          std::span<const uint8_t> blob, size_t max_plain,
                                          std::span<const uint8_t> binding) {
   auto head = TRY(parse_blob_header(codec, kind, blob, max_plain));
-  std::vector<uint8_t> plain(head.plain_size);
-  TRY(decode_blob_into(codec, kind, blob, binding, plain));
+  // The size a header claims is believed only once the body agrees, so a few damaged or
+  // hostile bytes cannot make us allocate (and touch) up to `max_plain`: stored data must be
+  // that long, a zstd frame must declare that size, and a sealed body is opened first (which
+  // authenticates the header).
+  std::span<const uint8_t> body = blob.subspan(kBlobHeaderBytes);
+  thread_local std::vector<uint8_t> opened;
+  if (head.flags & kBlobSealed) {
+    if (body.size() < kSealOverhead)
+      return make_error("sealed data of {} bytes is shorter than nonce and tag", body.size());
+    opened.resize(body.size() - kSealOverhead);
+    TRY(open_sealed_into(codec.keys->data, associated_data(blob.first(kBlobHeaderBytes), binding),
+                         body, opened));
+    body = opened;
+  }
+  std::vector<uint8_t> plain;
+  if (head.flags & kBlobCompressed) {
+    unsigned long long declared = ZSTD_getFrameContentSize(body.data(), body.size());
+    if (declared != head.plain_size)
+      return make_error("a compressed blob whose data does not hold the {} bytes it claims",
+                        head.plain_size);
+    plain.resize(head.plain_size);
+    TRY(decompress_into(body, plain));
+  } else {
+    if (body.size() != head.plain_size)
+      return make_error("a blob holds {} bytes, its header says {}", body.size(), head.plain_size);
+    plain.assign(body.begin(), body.end());
+  }
   return plain;
 }
 

@@ -16,7 +16,7 @@
 
 namespace haven::store {
 
-enum class BlobKind : uint8_t { chunk = 1, index = 2, manifest = 3 };
+enum class BlobKind : uint8_t { chunk = 1, index = 2, manifest = 3, chunk_list = 4 };
 
 inline constexpr size_t kBlobHeaderBytes = 8;
 inline constexpr uint8_t kBlobMagic = 0xb7;
@@ -44,6 +44,12 @@ struct BlobHeader {
 Result<BlobHeader> parse_blob_header(const BlobCodec& codec, BlobKind kind,
                                      std::span<const uint8_t> blob, size_t max_plain);
 
+// Whether an unsealed blob's body can hold the size its header claims (stored data that long,
+// or a zstd frame that declares it), to check before allocating that much. A sealed blob's
+// header is checked only when it is opened, which authenticates it.
+Result<void> check_unsealed_size(const BlobHeader& header, std::span<const uint8_t> blob);
+
+// Allocates the claimed size only once the body agrees (check_unsealed_size, or the seal opened).
 Result<std::vector<uint8_t>> decode_blob(const BlobCodec& codec, BlobKind kind,
                                          std::span<const uint8_t> blob, size_t max_plain,
                                          std::span<const uint8_t> binding = {});

@@ -9,7 +9,6 @@
 namespace haven::store {
 namespace {
 
-constexpr char kMagic[8] = {'H', 'V', 'N', 'S', 'N', 'A', 'P', '1'};
 constexpr int kNvramLevel = 9;  // a few KiB either way; the store is read back rarely
 
 // {"bytes": N, "zstd": BASE64}, or "plain" instead of "zstd" should zstd fail (it fails only
@@ -38,34 +37,103 @@ Result<std::vector<uint8_t>> decode_nvram(const nlohmann::json& field) {
   return data;
 }
 
+nlohmann::json header_json(const SnapshotHead& head, uint64_t count) {
+  nlohmann::json header = {{"id", head.id},
+                           {"name", head.name},
+                           {"source", head.source},
+                           {"time", head.time},
+                           {"tags", head.tags},
+                           {"size", head.size},
+                           {"chunk_size", head.chunk_size},
+                           {"chunks", count},
+                           {"zero_chunks", head.zero_chunks},
+                           {"new_bytes", head.new_bytes},
+                           {"stored_bytes", head.stored_bytes}};
+  if (!head.vm.empty()) {
+    auto vm = nlohmann::json::parse(head.vm, nullptr, false);
+    header["vm"] = vm.is_discarded() ? nlohmann::json(head.vm) : vm;
+    header["disk"] = head.disk;
+  }
+  if (!head.nvram.empty()) header["nvram"] = encode_nvram(head.nvram);
+  return header;
+}
+
+// MAGIC, the header's length (4 bytes, little-endian) and the header, which says `count` ids
+// follow; room for them is left for the caller.
+std::vector<uint8_t> frame_header(const char (&magic)[8], const SnapshotHead& head, uint64_t count,
+                                  size_t extra) {
+  std::string text = header_json(head, count).dump();
+  auto length = static_cast<uint32_t>(text.size());
+  std::vector<uint8_t> bytes(sizeof(magic) + 4 + text.size() + extra);
+  std::memcpy(bytes.data(), magic, sizeof(magic));
+  std::memcpy(bytes.data() + sizeof(magic), &length, 4);
+  std::memcpy(bytes.data() + sizeof(magic) + 4, text.data(), text.size());
+  return bytes;
+}
+
+// The head framed by `magic`; `rest` is set to the bytes after the header.
+Result<SnapshotHead> parse_header(const char (&magic)[8], std::span<const uint8_t> bytes,
+                                  std::span<const uint8_t>& rest) {
+  if (bytes.size() < sizeof(magic) + 4 || std::memcmp(bytes.data(), magic, sizeof(magic)) != 0)
+    return make_error("not a snapshot manifest");
+  uint32_t length;
+  std::memcpy(&length, bytes.data() + sizeof(magic), 4);
+  rest = bytes.subspan(sizeof(magic) + 4);
+  if (length > rest.size()) return make_error("manifest header runs past its end");
+  auto header = nlohmann::json::parse(rest.begin(), rest.begin() + length, nullptr, false);
+  rest = rest.subspan(length);
+  if (header.is_discarded() || !header.is_object())
+    return make_error("manifest header is not JSON");
+  SnapshotHead head;
+  uint64_t count = 0;
+  try {
+    head.id = header.at("id").get<std::string>();
+    head.name = header.at("name").get<std::string>();
+    head.source = header.at("source").get<std::string>();
+    head.time = header.at("time").get<int64_t>();
+    head.tags = header.at("tags").get<std::vector<std::string>>();
+    head.size = header.at("size").get<uint64_t>();
+    head.chunk_size = header.at("chunk_size").get<uint32_t>();
+    count = header.at("chunks").get<uint64_t>();
+    head.zero_chunks = header.value("zero_chunks", uint64_t{0});
+    head.new_bytes = header.value("new_bytes", uint64_t{0});
+    head.stored_bytes = header.value("stored_bytes", uint64_t{0});
+    if (header.contains("vm")) {
+      head.vm = header["vm"].dump();
+      head.disk = header.value("disk", int64_t{-1});
+    }
+  } catch (const nlohmann::json::exception& error) {
+    return make_error("bad manifest header: {}", error.what());
+  }
+  if (header.contains("nvram"))
+    head.nvram = TRY(with_context(decode_nvram(header["nvram"]), "manifest's UEFI variables"));
+  if (head.chunk_size == 0) return make_error("manifest has a chunk size of 0");
+  if (count > kMaxManifestChunks)
+    return make_error("manifest lists {} chunks, more than the {} a manifest may hold", count,
+                      kMaxManifestChunks);
+  if (count != head.chunk_count())
+    return make_error("manifest lists {} chunks for {} bytes in {}-byte chunks", count, head.size,
+                      head.chunk_size);
+  return head;
+}
+
+constexpr char kMagic[8] = {'H', 'V', 'N', 'S', 'N', 'A', 'P', '1'};
+constexpr char kHeadMagic[8] = {'H', 'V', 'N', 'H', 'E', 'A', 'D', '2'};
+
 }  // namespace
 
+uint64_t Snapshot::count_holes() const {
+  uint64_t holes = 0;
+  for (const ChunkId& chunk : chunks) holes += is_hole(chunk);
+  return holes;
+}
+
 std::vector<uint8_t> encode_manifest(const Snapshot& snapshot) {
-  nlohmann::json header = {{"id", snapshot.id},
-                           {"name", snapshot.name},
-                           {"source", snapshot.source},
-                           {"time", snapshot.time},
-                           {"tags", snapshot.tags},
-                           {"size", snapshot.size},
-                           {"chunk_size", snapshot.chunk_size},
-                           {"chunks", snapshot.chunks.size()},
-                           {"new_bytes", snapshot.new_bytes},
-                           {"stored_bytes", snapshot.stored_bytes}};
-  if (!snapshot.vm.empty()) {
-    auto vm = nlohmann::json::parse(snapshot.vm, nullptr, false);
-    header["vm"] = vm.is_discarded() ? nlohmann::json(snapshot.vm) : vm;
-    header["disk"] = snapshot.disk;
-  }
-  if (!snapshot.nvram.empty()) header["nvram"] = encode_nvram(snapshot.nvram);
-  std::string text = header.dump();
-  auto length = static_cast<uint32_t>(text.size());
-  std::vector<uint8_t> bytes(sizeof(kMagic) + 4 + text.size() + 32 * snapshot.chunks.size());
-  uint8_t* at = bytes.data();
-  std::memcpy(at, kMagic, sizeof(kMagic));
-  std::memcpy(at + sizeof(kMagic), &length, 4);
-  at += sizeof(kMagic) + 4;
-  std::memcpy(at, text.data(), text.size());
-  at += text.size();
+  SnapshotHead head = snapshot;
+  head.zero_chunks = snapshot.count_holes();
+  std::vector<uint8_t> bytes =
+      frame_header(kMagic, head, snapshot.chunks.size(), 32 * snapshot.chunks.size());
+  uint8_t* at = bytes.data() + bytes.size() - 32 * snapshot.chunks.size();
   for (const ChunkId& id : snapshot.chunks) {
     std::memcpy(at, id.bytes.data(), 32);
     at += 32;
@@ -74,50 +142,28 @@ std::vector<uint8_t> encode_manifest(const Snapshot& snapshot) {
 }
 
 Result<Snapshot> decode_manifest(std::span<const uint8_t> bytes) {
-  if (bytes.size() < sizeof(kMagic) + 4 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
-    return make_error("not a snapshot manifest");
-  uint32_t length;
-  std::memcpy(&length, bytes.data() + sizeof(kMagic), 4);
-  auto rest = bytes.subspan(sizeof(kMagic) + 4);
-  if (length > rest.size()) return make_error("manifest header runs past its end");
-  auto header = nlohmann::json::parse(rest.begin(), rest.begin() + length, nullptr, false);
-  if (header.is_discarded() || !header.is_object())
-    return make_error("manifest header is not JSON");
+  std::span<const uint8_t> ids;
   Snapshot snapshot;
-  uint64_t count = 0;
-  try {
-    snapshot.id = header.at("id").get<std::string>();
-    snapshot.name = header.at("name").get<std::string>();
-    snapshot.source = header.at("source").get<std::string>();
-    snapshot.time = header.at("time").get<int64_t>();
-    snapshot.tags = header.at("tags").get<std::vector<std::string>>();
-    snapshot.size = header.at("size").get<uint64_t>();
-    snapshot.chunk_size = header.at("chunk_size").get<uint32_t>();
-    count = header.at("chunks").get<uint64_t>();
-    snapshot.new_bytes = header.value("new_bytes", uint64_t{0});
-    snapshot.stored_bytes = header.value("stored_bytes", uint64_t{0});
-    if (header.contains("vm")) {
-      snapshot.vm = header["vm"].dump();
-      snapshot.disk = header.value("disk", int64_t{-1});
-    }
-  } catch (const nlohmann::json::exception& error) {
-    return make_error("bad manifest header: {}", error.what());
-  }
-  if (header.contains("nvram"))
-    snapshot.nvram = TRY(with_context(decode_nvram(header["nvram"]), "manifest's UEFI variables"));
-  if (snapshot.chunk_size == 0) return make_error("manifest has a chunk size of 0");
-  uint64_t expected =
-      snapshot.size / snapshot.chunk_size + (snapshot.size % snapshot.chunk_size != 0);
-  if (count != expected)
-    return make_error("manifest lists {} chunks for {} bytes in {}-byte chunks", count,
-                      snapshot.size, snapshot.chunk_size);
-  auto ids = rest.subspan(length);
+  static_cast<SnapshotHead&>(snapshot) = TRY(parse_header(kMagic, bytes, ids));
+  uint64_t count = snapshot.chunk_count();
   if (ids.size() != 32 * count)
     return make_error("manifest holds {} bytes of ids for {} chunks", ids.size(), count);
   snapshot.chunks.resize(count);
   for (uint64_t i = 0; i < count; ++i)
     std::memcpy(snapshot.chunks[i].bytes.data(), ids.data() + 32 * i, 32);
+  snapshot.zero_chunks = snapshot.count_holes();  // older manifests do not say
   return snapshot;
+}
+
+std::vector<uint8_t> encode_manifest_head(const SnapshotHead& head) {
+  return frame_header(kHeadMagic, head, head.chunk_count(), 0);
+}
+
+Result<SnapshotHead> decode_manifest_head(std::span<const uint8_t> bytes) {
+  std::span<const uint8_t> rest;
+  auto head = TRY(parse_header(kHeadMagic, bytes, rest));
+  if (!rest.empty()) return make_error("{} bytes after the manifest's head", rest.size());
+  return head;
 }
 
 }  // namespace haven::store

@@ -2,8 +2,14 @@
 
 // A snapshot's manifest: what was backed up (name, source, size, time, tags) and, for every
 // chunk-sized piece of the disk in order, the id of its chunk — or the all-zero id for a
-// piece that is all zeros (stored as nothing, restored as a hole). Encoded as a magic, a JSON
-// header and the raw ids; parsing treats the bytes as hostile (tests/fuzz/store_manifest_fuzz.cc).
+// piece that is all zeros (stored as nothing, restored as a hole). The metadata alone is the
+// snapshot's head: what listing snapshots and starting an instant restore need, a few KiB
+// however large the disk (the ids are 32 bytes a chunk: 8 MiB for 16 GiB).
+//
+// Two encodings, both parsed as hostile bytes (tests/fuzz/store_manifest_fuzz.cc):
+//   version 1 (one blob): a magic, a JSON header and the raw ids (encode_manifest);
+//   version 2: the head — a magic and the same JSON header (encode_manifest_head) — and the raw
+//   ids, sealed as two blobs, so that the head is read without the ids (store/snapshot_file.h).
 // A UEFI guest's variable store rides in the header as {"bytes": N, "zstd": BASE64}: some
 // hundred KiB of mostly erased flash that compresses to a few KiB, and a field older readers
 // skip, so repositories keep their format version.
@@ -18,7 +24,7 @@
 
 namespace haven::store {
 
-struct Snapshot {
+struct SnapshotHead {
   std::string id;  // 16 hex digits
   std::string name;
   std::string source;
@@ -26,7 +32,7 @@ struct Snapshot {
   std::vector<std::string> tags;
   uint64_t size = 0;  // bytes of the disk
   uint32_t chunk_size = 0;
-  std::vector<ChunkId> chunks;  // ceil(size / chunk_size) ids; zero id = a hole
+  uint64_t zero_chunks = 0;  // of the chunk ids, how many are holes (counted when encoded)
   // Statistics of the backup that made it (informative only).
   uint64_t new_bytes = 0;     // chunk bytes that were not in the repository yet
   uint64_t stored_bytes = 0;  // what those took in packs (compressed, sealed)
@@ -38,13 +44,31 @@ struct Snapshot {
   // any other guest or image.
   std::vector<uint8_t> nvram;
 
+  // ceil(size / chunk_size): how many ids the manifest holds.
+  uint64_t chunk_count() const {
+    return chunk_size == 0 ? 0 : size / chunk_size + (size % chunk_size != 0);
+  }
+};
+
+struct Snapshot : SnapshotHead {
+  std::vector<ChunkId> chunks;  // chunk_count() ids; zero id = a hole
+
   static bool is_hole(const ChunkId& id) { return id == ChunkId{}; }
+  uint64_t count_holes() const;
 };
 
 // The largest variable store a manifest may carry (OVMF's are 128 KiB to 4 MiB).
 inline constexpr size_t kMaxManifestNvram = 16 << 20;
+// The most chunk ids a manifest may list: 1 GiB of ids, 2 TiB of disk at 64 KiB chunks.
+inline constexpr uint64_t kMaxManifestChunks = (uint64_t{1} << 30) / 32;
 
+// Version 1: the whole manifest in one piece.
 std::vector<uint8_t> encode_manifest(const Snapshot& snapshot);
 Result<Snapshot> decode_manifest(std::span<const uint8_t> bytes);
+
+// Version 2's head: the metadata and the number of ids that follow it (checked against the
+// size and chunk size).
+std::vector<uint8_t> encode_manifest_head(const SnapshotHead& head);
+Result<SnapshotHead> decode_manifest_head(std::span<const uint8_t> bytes);
 
 }  // namespace haven::store

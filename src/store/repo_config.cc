@@ -30,9 +30,9 @@ Result<RepoConfig> repo_config_from_json(std::string_view text) {
   } catch (const nlohmann::json::exception& error) {
     return make_error("bad config: {}", error.what());
   }
-  if (config.version != kRepoVersion)
-    return make_error("format version {} (this Haven reads version {})", config.version,
-                      kRepoVersion);
+  if (config.version < kOldestRepoVersion || config.version > kRepoVersion)
+    return make_error("format version {} (this Haven reads versions {} to {})", config.version,
+                      kOldestRepoVersion, kRepoVersion);
   if (config.chunk_size < 4096 || config.chunk_size > (16u << 20) ||
       (config.chunk_size & (config.chunk_size - 1)))
     return make_error("chunk size {} is not a power of two from 4 KiB to 16 MiB",

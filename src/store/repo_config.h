@@ -11,7 +11,11 @@
 namespace haven::store {
 
 inline constexpr const char* kRepoFormat = "haven-repository";
-inline constexpr int kRepoVersion = 1;
+// Version 2 stores a snapshot's head apart from its chunk ids (store/manifest_file.h); this
+// Haven reads versions 1 and 2 and writes each in its own format, so a version-1 repository
+// stays readable by the Haven that made it.
+inline constexpr int kRepoVersion = 2;
+inline constexpr int kOldestRepoVersion = 1;
 
 struct RepoConfig {
   int version = kRepoVersion;

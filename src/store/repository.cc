@@ -11,6 +11,7 @@
 #include "base/bytes.h"
 #include "base/sys.h"
 #include "store/key_file.h"
+#include "store/manifest_file.h"
 
 namespace haven::store {
 namespace {
@@ -265,21 +266,31 @@ Result<void> Repository::write_snapshot(Snapshot& snapshot) {
   std::array<uint8_t, 8> id;
   TRY(random_bytes(id));
   snapshot.id = to_hex(id.data(), id.size());
-  auto blob = TRY(
-      encode_blob(codec(), BlobKind::manifest, encode_manifest(snapshot), bytes_of(snapshot.id)));
-  TRY(write_file_atomic(m_path + "/snapshots/" + snapshot.id, blob, true));
+  auto file = TRY(encode_manifest_file(codec(), snapshot, m_config.version));
+  TRY(write_file_atomic(m_path + "/snapshots/" + snapshot.id, file, true));
   return protect(m_path + "/snapshots/" + snapshot.id);
 }
 
 Result<Snapshot> Repository::read_snapshot(const std::string& id) const {
+  auto bytes = TRY(sys::read_file(m_path + "/snapshots/" + id, kMaxMetadataFile));
+  return with_context(decode_manifest_file(codec(), id, bytes), "snapshot {}", id);
+}
+
+Result<SnapshotHead> Repository::read_snapshot_head(const std::string& id) const {
   std::string file = m_path + "/snapshots/" + id;
-  auto bytes = TRY(sys::read_file(file, kMaxMetadataFile));
-  auto plain = decode_blob(codec(), BlobKind::manifest, bytes, kMaxMetadataFile, bytes_of(id));
-  if (!plain) return std::unexpected(std::move(plain).error().with_context("snapshot " + id));
-  auto snapshot = decode_manifest(*plain);
-  if (!snapshot) return std::unexpected(std::move(snapshot).error().with_context("snapshot " + id));
-  if (snapshot->id != id) return make_error("snapshot {} calls itself {}", id, snapshot->id);
-  return snapshot;
+  UniqueFd fd = TRY(sys::open(file, O_RDONLY | O_CLOEXEC));
+  struct stat info;
+  if (::fstat(fd.get(), &info) != 0) return errno_error("stat {}", file);
+  auto size = static_cast<uint64_t>(info.st_size);
+  if (size > kMaxMetadataFile)
+    return make_error("{}: {} bytes, more than a manifest may take", file, size);
+  std::array<uint8_t, kManifestFrameBytes> start{};
+  auto at_start = std::span(start).first(std::min<uint64_t>(size, start.size()));
+  TRY(sys::read_at(fd.get(), at_start, 0));
+  uint64_t extent = TRY(with_context(manifest_head_extent(at_start, size), "snapshot {}", id));
+  std::vector<uint8_t> bytes(extent);
+  TRY(sys::read_at(fd.get(), bytes, 0));
+  return with_context(decode_manifest_file_head(codec(), id, bytes), "snapshot {}", id);
 }
 
 Result<std::vector<std::string>> Repository::snapshot_ids() const {
@@ -288,7 +299,7 @@ Result<std::vector<std::string>> Repository::snapshot_ids() const {
   return names;
 }
 
-Result<Snapshot> Repository::find_snapshot(const std::string& id_or_prefix) const {
+Result<std::string> Repository::resolve_snapshot_id(const std::string& id_or_prefix) const {
   if (id_or_prefix.empty()) return make_error("an empty snapshot id");
   std::vector<std::string> matches;
   for (const std::string& id : TRY(snapshot_ids()))
@@ -296,13 +307,27 @@ Result<Snapshot> Repository::find_snapshot(const std::string& id_or_prefix) cons
   if (matches.empty()) return make_error("no snapshot {} in {}", id_or_prefix, m_path);
   if (matches.size() > 1)
     return make_error("snapshot id {} is ambiguous ({} match)", id_or_prefix, matches.size());
-  return read_snapshot(matches.front());
+  return matches.front();
 }
 
-Result<std::vector<Snapshot>> Repository::list_snapshots(std::vector<std::string>* problems) const {
-  std::vector<Snapshot> snapshots;
-  for (const std::string& id : TRY(snapshot_ids())) {
-    auto snapshot = read_snapshot(id);
+Result<Snapshot> Repository::find_snapshot(const std::string& id_or_prefix) const {
+  return read_snapshot(TRY(resolve_snapshot_id(id_or_prefix)));
+}
+
+Result<SnapshotHead> Repository::find_snapshot_head(const std::string& id_or_prefix) const {
+  return read_snapshot_head(TRY(resolve_snapshot_id(id_or_prefix)));
+}
+
+namespace {
+
+// Every snapshot `read` can read, oldest first (ties by id); the others' errors go to
+// `problems`, or the first fails the whole list when there is nowhere to put them.
+template <typename Head, typename Read>
+Result<std::vector<Head>> list_with(const std::vector<std::string>& ids, Read read,
+                                    std::vector<std::string>* problems) {
+  std::vector<Head> snapshots;
+  for (const std::string& id : ids) {
+    auto snapshot = read(id);
     if (snapshot)
       snapshots.push_back(std::move(*snapshot));
     else if (problems)
@@ -311,8 +336,22 @@ Result<std::vector<Snapshot>> Repository::list_snapshots(std::vector<std::string
       return std::unexpected(std::move(snapshot).error());
   }
   std::stable_sort(snapshots.begin(), snapshots.end(),
-                   [](const Snapshot& a, const Snapshot& b) { return a.time < b.time; });
+                   [](const Head& a, const Head& b) { return a.time < b.time; });
   return snapshots;
+}
+
+}  // namespace
+
+Result<std::vector<Snapshot>> Repository::list_snapshots(std::vector<std::string>* problems) const {
+  return list_with<Snapshot>(
+      TRY(snapshot_ids()), [this](const std::string& id) { return read_snapshot(id); }, problems);
+}
+
+Result<std::vector<SnapshotHead>> Repository::list_snapshot_heads(
+    std::vector<std::string>* problems) const {
+  return list_with<SnapshotHead>(
+      TRY(snapshot_ids()), [this](const std::string& id) { return read_snapshot_head(id); },
+      problems);
 }
 
 bool ChunkWriter::claim(const ChunkId& id) {

@@ -5,7 +5,7 @@
 //   keys/main.json    the sealed master keys, when encrypted (key_file.h)
 //   packs/XX/<id>     chunk blobs (pack.h)
 //   index/<id>        where each chunk is, one file per backup (chunk_index.h)
-//   snapshots/<id>    one manifest per snapshot (manifest.h)
+//   snapshots/<id>    one manifest per snapshot (manifest.h, manifest_file.h)
 //   tmp/              packs being written; stale ones are removed by the next writer
 //   verify/, holds/   boot verification results, and holds prune honours (boot_record.h,
 //                     snapshot_hold.h): not backup data
@@ -86,12 +86,20 @@ class Repository {
   // Snapshots. write_snapshot() gives the snapshot its id.
   Result<void> write_snapshot(Snapshot& snapshot);
   Result<Snapshot> read_snapshot(const std::string& id) const;
+  // Its metadata without the chunk ids: a few KiB read for any disk size in a version-2
+  // repository (store/manifest_file.h); a version-1 manifest is read whole.
+  Result<SnapshotHead> read_snapshot_head(const std::string& id) const;
   // Every snapshot id, sorted.
   Result<std::vector<std::string>> snapshot_ids() const;
-  // A unique snapshot by id or id prefix.
+  // The id of the unique snapshot whose id is or starts with `id_or_prefix`.
+  Result<std::string> resolve_snapshot_id(const std::string& id_or_prefix) const;
+  // A unique snapshot by id or id prefix, whole or its head.
   Result<Snapshot> find_snapshot(const std::string& id_or_prefix) const;
+  Result<SnapshotHead> find_snapshot_head(const std::string& id_or_prefix) const;
   // Every readable snapshot, oldest first; unreadable ones are errors in `problems`.
   Result<std::vector<Snapshot>> list_snapshots(std::vector<std::string>* problems = nullptr) const;
+  Result<std::vector<SnapshotHead>> list_snapshot_heads(
+      std::vector<std::string>* problems = nullptr) const;
 
   // Index files: adds `entries` durably (one new file) and to the in-memory index.
   Result<void> write_index(const std::vector<IndexEntry>& entries);

@@ -13,6 +13,7 @@
 #include "store/blob.h"
 #include "store/chunk_index.h"
 #include "store/manifest.h"
+#include "store/manifest_file.h"
 
 using namespace haven::store;
 
@@ -86,6 +87,12 @@ int main(int argc, char** argv) {
         auto blob = encode_blob(codec, item.kind, item.plain);
         ok = ok && blob && write_seed(dir, "store-blob-" + std::to_string(n++), *blob);
       }
+      for (int version : {1, 2}) {  // whole snapshot files, as the repository writes them
+        auto file = encode_manifest_file(codec, uefi_snapshot(), version);
+        ok = ok && file && write_seed(dir, "store-blob-" + std::to_string(n++), *file);
+      }
+      ok = ok && write_seed(dir, "store-manifest-head-" + std::to_string(n++),
+                            encode_manifest_head(uefi_snapshot()));
     }
   }
   if (!ok) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "store/key_file.h"
 
 namespace haven::store {
@@ -80,6 +82,21 @@ TEST_P(BlobTest, DecodesIntoABufferOfExactlyThePlainSizeAtAnyLevel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SealedAndPlain, BlobTest, ::testing::Bool());
+
+// A header's size is believed only when the body agrees: a blob of a few bytes claiming 1 GiB
+// is refused before anything that size is allocated, compressed or stored, sealed or not.
+TEST_P(BlobTest, AClaimedSizeTheBodyDoesNotHoldIsRefused) {
+  for (int level : {0, 1}) {
+    m_codec.level = level;
+    auto blob = encode_blob(m_codec, BlobKind::manifest, text(65536, 5)).value();
+    uint32_t claim = 1u << 30;
+    std::memcpy(blob.data() + 4, &claim, 4);
+    auto refused = decode_blob(m_codec, BlobKind::manifest, blob, 2u << 30);
+    ASSERT_FALSE(refused) << level;
+    auto header = parse_blob_header(m_codec, BlobKind::manifest, blob, 2u << 30).value();
+    EXPECT_EQ(check_unsealed_size(header, blob).has_value(), GetParam()) << "sealed: at opening";
+  }
+}
 
 TEST(Blob, ASealedBlobIsRefusedWithoutKeysAndAPlainOneWithThem) {
   MasterKeys keys{};

@@ -2,6 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
+
+#include "base/bytes.h"
+#include "store/crypto.h"
 #include "store_fixture.h"
 
 namespace haven::store {
@@ -130,6 +134,68 @@ TEST_F(RepositoryTest, SnapshotsAreFoundByUniquePrefix) {
   auto listed = repo->list_snapshots().value();
   ASSERT_EQ(listed.size(), 2u);
   EXPECT_EQ(listed[0].name, "a") << "oldest first";
+}
+
+// A repository of format version 1 (made by an older Haven): this one reads it and keeps
+// writing one-piece manifests there, so the older Haven can still read what it adds.
+TEST_F(RepositoryTest, AVersion1RepositoryKeepsItsManifestLayout) {
+  for (bool encrypt : {false, true}) {
+    SCOPED_TRACE(encrypt);
+    std::filesystem::remove_all(path("repo"));
+    ASSERT_TRUE(Repository::init(path("repo"), options(encrypt)));
+    std::string config = path("repo/config.json");
+    auto text = read_file(config);
+    std::string json(text.begin(), text.end());
+    json.replace(json.find("\"version\": 2"), 12, "\"version\": 1");
+    write_file(config, std::vector<uint8_t>(json.begin(), json.end()));
+    auto repo = open_repo();
+    ASSERT_TRUE(repo);
+    EXPECT_EQ(repo->config().version, 1);
+    Snapshot snapshot;
+    snapshot.name = "old";
+    snapshot.size = 3 * 4096;
+    snapshot.chunk_size = 4096;
+    snapshot.chunks.resize(3);
+    snapshot.chunks[1].bytes.fill(4);
+    ASSERT_TRUE(repo->write_snapshot(snapshot));
+    auto file = read_file(path("repo/snapshots/" + snapshot.id));
+    EXPECT_EQ(file.at(0), kBlobMagic) << "one blob, as version 1 wrote it";
+    EXPECT_EQ(repo->read_snapshot(snapshot.id).value().chunks, snapshot.chunks);
+    auto head = repo->find_snapshot_head(snapshot.id.substr(0, 6));
+    ASSERT_TRUE(head) << head.error().message();
+    EXPECT_EQ(head->zero_chunks, 2u);
+  }
+}
+
+// In version 2 the head is read without the ids: damage to the ids leaves listing and heads
+// working and fails only what needs the ids, naming the snapshot.
+TEST_F(RepositoryTest, AHeadIsReadWithoutTheChunkIds) {
+  auto repo = make_repo(true);
+  Snapshot snapshot;
+  snapshot.name = "big";
+  snapshot.size = 20000 * 4096;
+  snapshot.chunk_size = 4096;
+  snapshot.chunks.resize(20000);
+  for (uint32_t i = 0; i < snapshot.chunks.size(); ++i)
+    snapshot.chunks[i] = sha256(bytes_of(std::to_string(i)));
+  ASSERT_TRUE(repo->write_snapshot(snapshot));
+  std::string file = path("repo/snapshots/" + snapshot.id);
+  auto bytes = read_file(file);
+  ASSERT_GT(bytes.size(), 20000u * 32) << "the ids are in the file";
+  bytes[bytes.size() - 40] ^= 1;  // inside the sealed ids
+  write_file(file, bytes);
+  auto head = repo->read_snapshot_head(snapshot.id);
+  ASSERT_TRUE(head) << head.error().message();
+  EXPECT_EQ(head->name, "big");
+  EXPECT_EQ(head->chunk_count(), 20000u);
+  EXPECT_EQ(repo->list_snapshot_heads().value().size(), 1u);
+  auto whole = repo->read_snapshot(snapshot.id);
+  ASSERT_FALSE(whole);
+  EXPECT_NE(whole.error().message().find("snapshot " + snapshot.id), std::string::npos)
+      << whole.error().message();
+  std::vector<std::string> problems;
+  EXPECT_TRUE(repo->list_snapshots(&problems).value().empty());
+  EXPECT_EQ(problems.size(), 1u);
 }
 
 }  // namespace
