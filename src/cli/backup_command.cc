@@ -35,6 +35,7 @@ struct BackupArgs {
   // create
   std::string source, name;
   std::vector<std::string> tags;
+  bool force_read = false;
   std::string vm, socket;  // create --vm: through havend
   // verify --boot
   bool boot = false;
@@ -72,7 +73,8 @@ nlohmann::json snapshot_json(const store::SnapshotHead& snapshot) {
           {"zero_chunks", snapshot.zero_chunks},
           {"tags", snapshot.tags},
           {"new_bytes", snapshot.new_bytes},
-          {"stored_bytes", snapshot.stored_bytes}};
+          {"stored_bytes", snapshot.stored_bytes},
+          {"parent", snapshot.parent.empty() ? nlohmann::json() : nlohmann::json(snapshot.parent)}};
 }
 
 Result<std::unique_ptr<store::Repository>> open_repo(const BackupArgs& args) {
@@ -157,8 +159,8 @@ int run_create_vm(const BackupArgs& args) {
 
 int run_create(const BackupArgs& args) {
   if (!args.vm.empty()) {
-    if (!args.source.empty() || !args.name.empty()) {
-      log::error("--vm backs up the guest's disks: give no SOURCE and no --name");
+    if (!args.source.empty() || !args.name.empty() || args.force_read) {
+      log::error("--vm backs up the guest's disks: give no SOURCE, --name or --force-read");
       return kExitUsage;
     }
     return run_create_vm(args);
@@ -176,6 +178,7 @@ int run_create(const BackupArgs& args) {
                                  read_bytes = p.read_bytes;
                                  bar.update(p.done_bytes, p.total_bytes);
                                }};
+  options.force_read = args.force_read;
   auto started = std::chrono::steady_clock::now();
   auto snapshot = store::backup_image(**repo, options);
   bar.finish();
@@ -187,6 +190,11 @@ int run_create(const BackupArgs& args) {
     out["seconds"] = seconds;
     out["read_bytes"] = read_bytes;
     fmt::print("{}\n", out.dump(2));
+  } else if (!args.quiet && !snapshot->parent.empty()) {
+    fmt::print(
+        "snapshot {} of {} ({}): unchanged since snapshot {}, nothing read, in {:.2f} s "
+        "(--force-read reads it)\n",
+        snapshot->id, snapshot->source, human_size(snapshot->size), snapshot->parent, seconds);
   } else if (!args.quiet) {
     fmt::print("snapshot {} of {} ({}): read {}, {} new, {} stored, in {:.1f} s\n", snapshot->id,
                snapshot->source, human_size(snapshot->size), human_size(read_bytes),
@@ -442,6 +450,10 @@ std::function<int()> add_backup_command(CLI::App& app) {
   create->add_option("--socket", args->socket,
                      fmt::format("havend's API socket, with --vm (default {})", kDefaultSocket));
   create->add_option("--tag", args->tags, "A tag (repeatable)");
+  create->add_flag("--force-read", args->force_read,
+                   "Read SOURCE even when it is unchanged since the last snapshot of the same "
+                   "--name\n(a regular file with the same device, inode, size, modification and "
+                   "change time\nis otherwise taken from that snapshot without being read)");
 
   CLI::App* list = backup->add_subcommand("list", "List snapshots, oldest first");
   add_common(list, *args);

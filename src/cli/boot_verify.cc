@@ -34,8 +34,9 @@ using Clock = std::chrono::steady_clock;
 // demand into `dir`, no network, no other writable disk, the console on stdout. `notes`
 // gets what was left out.
 Result<vmm::VmConfig> throwaway_config(const store::Repository& repository,
-                                       const store::Snapshot& snapshot, const BootVerifyArgs& args,
-                                       const std::string& dir, std::vector<std::string>& notes) {
+                                       const store::SnapshotHead& snapshot,
+                                       const BootVerifyArgs& args, const std::string& dir,
+                                       std::vector<std::string>& notes) {
   vmm::BootChoice boot;
   if (!args.kernel.empty()) boot.kernel = args.kernel;
   if (!args.initrd.empty()) boot.initrd = args.initrd;
@@ -178,7 +179,7 @@ int run_boot_verify(store::Repository& repository, const BootVerifyArgs& args) {
     log::error("--ready: give the console text that means the guest booted");
     return kExitUsage;
   }
-  auto snapshot = repository.find_snapshot(args.snapshot);
+  auto snapshot = repository.find_snapshot_head(args.snapshot);  // the VMM reads the ids
   if (!snapshot) {
     log::error("{}", snapshot.error().message());
     return kExitFailed;

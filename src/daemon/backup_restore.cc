@@ -164,7 +164,8 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
                        request.repo);
   auto repository = TRY(repositories.open(request.repo, request.passphrase));
   // The head alone (metadata, VM config, variables): what an instant restore needs, and read
-  // in the same time for any disk size.
+  // in the same time for any disk size. The chunk ids are read (and checked) by the VMM as the
+  // guest boots; damage there shows as failed fetches in the disk's fill progress.
   auto snapshot = TRY(about_field(repository->find_snapshot_head(request.snapshot),
                                   ErrorKind::invalid, "snapshot"));
 
@@ -182,7 +183,9 @@ Result<PreparedRestore> prepare_backup_restore(const BackupRestoreRequest& reque
   } else {
     store::RestoreOptions options;
     options.target = disk.path;
-    auto whole = TRY(with_context(repository->read_snapshot(snapshot.id), "restore"));
+    auto whole = TRY(with_context(
+        about_field(repository->read_snapshot(snapshot.id), ErrorKind::invalid, "snapshot"),
+        "restore"));
     TRY(with_context(store::restore_snapshot(*repository, whole, options), "restore"));
     TRY(fsync_directory(disk_dir));
   }

@@ -45,10 +45,23 @@ struct BackupOptions {
   // block/point_in_time.h); every chunk it is asked for is read once. The file then gives
   // only the size: its holes are not trusted, since they may be newer than the view.
   std::function<Result<void>(uint64_t offset, std::span<uint8_t> data)> read = {};
+  // A regular file unchanged since the last snapshot of the same name (SourceFile) is not
+  // read: the new snapshot takes that one's chunk ids. True reads it anyway.
+  bool force_read = false;
   std::string vm = {};  // Snapshot::vm, disk and nvram, for a guest's disk
   int64_t disk = -1;
   std::vector<uint8_t> nvram = {};
 };
+
+// A write this close before a backup looks at a file may share its timestamp tick (1 s on
+// some file systems) with a later write, which then leaves the file's times as they were.
+inline constexpr int64_t kRacyNs = 2'000'000'000;
+
+// Whether a file a snapshot recorded as `then` is still as it was when a backup finds it as
+// `now`: the same device, inode, size, modification and change time, both older by kRacyNs
+// than `then.seen_ns`. (Writing and setting the times back, as `cp -p` or `touch -d` do,
+// changes the change time, which nothing sets back.)
+bool unchanged_since(const SourceFile& then, const SourceFile& now);
 
 // Takes the writer lock for the whole backup.
 Result<Snapshot> backup_image(Repository& repository, const BackupOptions& options);

@@ -103,50 +103,63 @@ Result<void> decode_blob_into(const BlobCodec& codec, BlobKind kind, std::span<c
   return {};
 }
 
-Result<void> check_unsealed_size(const BlobHeader& header, std::span<const uint8_t> blob) {
-  if (header.flags & kBlobSealed) return {};
-  std::span<const uint8_t> body = blob.subspan(kBlobHeaderBytes);
-  if (header.flags & kBlobCompressed) {
-    if (ZSTD_getFrameContentSize(body.data(), body.size()) != header.plain_size)
-      return make_error("a compressed blob whose data does not hold the {} bytes it claims",
-                        header.plain_size);
-  } else if (body.size() != header.plain_size) {
-    return make_error("a blob holds {} bytes, its header says {}", body.size(), header.plain_size);
+namespace {
+
+// zstd's largest expansion: a block of up to 128 KiB can be one repeated byte, stored in 4
+// bytes (a 3-byte block header and the byte).
+constexpr uint64_t kMaxZstdExpansion = (128 << 10) / 4;
+
+// Whether `body` (unsealed) can hold `plain_size` bytes: stored data that long, or a zstd frame
+// that declares that size and is long enough to expand to it.
+Result<void> check_body_size(uint8_t flags, std::span<const uint8_t> body, uint32_t plain_size) {
+  if (flags & kBlobCompressed) {
+    if (ZSTD_getFrameContentSize(body.data(), body.size()) != plain_size ||
+        plain_size > (body.size() + 1) * kMaxZstdExpansion)
+      return make_error("a compressed blob of {} bytes that cannot hold the {} it claims",
+                        body.size(), plain_size);
+  } else if (body.size() != plain_size) {
+    return make_error("a blob holds {} bytes, its header says {}", body.size(), plain_size);
   }
   return {};
+}
+
+}  // namespace
+
+Result<void> check_unsealed_size(const BlobHeader& header, std::span<const uint8_t> blob) {
+  if (header.flags & kBlobSealed) return {};
+  return check_body_size(header.flags, blob.subspan(kBlobHeaderBytes), header.plain_size);
 }
 
 Result<std::vector<uint8_t>> decode_blob(const BlobCodec& codec, BlobKind kind,
                                          std::span<const uint8_t> blob, size_t max_plain,
                                          std::span<const uint8_t> binding) {
   auto head = TRY(parse_blob_header(codec, kind, blob, max_plain));
-  // The size a header claims is believed only once the body agrees, so a few damaged or
-  // hostile bytes cannot make us allocate (and touch) up to `max_plain`: stored data must be
-  // that long, a zstd frame must declare that size, and a sealed body is opened first (which
-  // authenticates the header).
+  // The size a header claims is believed only once the body could hold it (check_body_size),
+  // so a few damaged or hostile bytes cannot make us allocate (and touch) up to `max_plain`;
+  // a sealed compressed body is opened first, which authenticates the header.
   std::span<const uint8_t> body = blob.subspan(kBlobHeaderBytes);
-  thread_local std::vector<uint8_t> opened;
-  if (head.flags & kBlobSealed) {
+  bool sealed = head.flags & kBlobSealed;
+  std::vector<uint8_t> opened;
+  if (sealed && (head.flags & kBlobCompressed)) {
     if (body.size() < kSealOverhead)
       return make_error("sealed data of {} bytes is shorter than nonce and tag", body.size());
     opened.resize(body.size() - kSealOverhead);
     TRY(open_sealed_into(codec.keys->data, associated_data(blob.first(kBlobHeaderBytes), binding),
                          body, opened));
-    body = opened;
+    TRY(check_body_size(head.flags, opened, head.plain_size));
+    std::vector<uint8_t> plain(head.plain_size);
+    TRY(decompress_into(opened, plain));
+    return plain;
   }
-  std::vector<uint8_t> plain;
-  if (head.flags & kBlobCompressed) {
-    unsigned long long declared = ZSTD_getFrameContentSize(body.data(), body.size());
-    if (declared != head.plain_size)
-      return make_error("a compressed blob whose data does not hold the {} bytes it claims",
+  if (sealed) {
+    if (body.size() != uint64_t{head.plain_size} + kSealOverhead)
+      return make_error("sealed data of {} bytes for {} bytes of plaintext", body.size(),
                         head.plain_size);
-    plain.resize(head.plain_size);
-    TRY(decompress_into(body, plain));
   } else {
-    if (body.size() != head.plain_size)
-      return make_error("a blob holds {} bytes, its header says {}", body.size(), head.plain_size);
-    plain.assign(body.begin(), body.end());
+    TRY(check_body_size(head.flags, body, head.plain_size));
   }
+  std::vector<uint8_t> plain(head.plain_size);
+  TRY(decode_blob_into(codec, kind, blob, binding, plain));
   return plain;
 }
 

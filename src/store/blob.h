@@ -45,11 +45,13 @@ Result<BlobHeader> parse_blob_header(const BlobCodec& codec, BlobKind kind,
                                      std::span<const uint8_t> blob, size_t max_plain);
 
 // Whether an unsealed blob's body can hold the size its header claims (stored data that long,
-// or a zstd frame that declares it), to check before allocating that much. A sealed blob's
-// header is checked only when it is opened, which authenticates it.
+// or a zstd frame that declares it and is at least 1/32768 of it, zstd's largest expansion),
+// to check before allocating that much. A sealed blob's header is checked only when it is
+// opened, which authenticates it.
 Result<void> check_unsealed_size(const BlobHeader& header, std::span<const uint8_t> blob);
 
-// Allocates the claimed size only once the body agrees (check_unsealed_size, or the seal opened).
+// Allocates the claimed size only once the body could hold it (as check_unsealed_size says,
+// for a sealed compressed blob once the seal is opened).
 Result<std::vector<uint8_t>> decode_blob(const BlobCodec& codec, BlobKind kind,
                                          std::span<const uint8_t> blob, size_t max_plain,
                                          std::span<const uint8_t> binding = {});

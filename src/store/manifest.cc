@@ -55,6 +55,12 @@ nlohmann::json header_json(const SnapshotHead& head, uint64_t count) {
     header["disk"] = head.disk;
   }
   if (!head.nvram.empty()) header["nvram"] = encode_nvram(head.nvram);
+  if (const auto& file = head.source_file)
+    header["source_file"] = {{"device", file->device},     {"inode", file->inode},
+                             {"size", file->size},         {"mtime_ns", file->mtime_ns},
+                             {"ctime_ns", file->ctime_ns}, {"seen_ns", file->seen_ns}};
+  if (!head.parent.empty()) header["parent"] = head.parent;
+  if (head.ids_sha256 != ChunkId{}) header["ids_sha256"] = head.ids_sha256.hex();
   return header;
 }
 
@@ -102,6 +108,18 @@ Result<SnapshotHead> parse_header(const char (&magic)[8], std::span<const uint8_
       head.vm = header["vm"].dump();
       head.disk = header.value("disk", int64_t{-1});
     }
+    if (header.contains("source_file")) {
+      const nlohmann::json& file = header["source_file"];
+      head.source_file = SourceFile{.device = file.at("device").get<uint64_t>(),
+                                    .inode = file.at("inode").get<uint64_t>(),
+                                    .size = file.at("size").get<uint64_t>(),
+                                    .mtime_ns = file.at("mtime_ns").get<int64_t>(),
+                                    .ctime_ns = file.at("ctime_ns").get<int64_t>(),
+                                    .seen_ns = file.at("seen_ns").get<int64_t>()};
+    }
+    head.parent = header.value("parent", std::string());
+    if (header.contains("ids_sha256"))
+      head.ids_sha256 = TRY(ChunkId::from_hex(header["ids_sha256"].get<std::string>()));
   } catch (const nlohmann::json::exception& error) {
     return make_error("bad manifest header: {}", error.what());
   }

@@ -9,12 +9,13 @@
 // Two encodings, both parsed as hostile bytes (tests/fuzz/store_manifest_fuzz.cc):
 //   version 1 (one blob): a magic, a JSON header and the raw ids (encode_manifest);
 //   version 2: the head — a magic and the same JSON header (encode_manifest_head) — and the raw
-//   ids, sealed as two blobs, so that the head is read without the ids (store/snapshot_file.h).
+//   ids, sealed as two blobs, so that the head is read without the ids (store/manifest_file.h).
 // A UEFI guest's variable store rides in the header as {"bytes": N, "zstd": BASE64}: some
 // hundred KiB of mostly erased flash that compresses to a few KiB, and a field older readers
 // skip, so repositories keep their format version.
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -23,6 +24,25 @@
 #include "store/chunk_id.h"
 
 namespace haven::store {
+
+// A regular file as a backup found it before reading it. A later backup of the same name that
+// finds the file with the same device, inode, size, modification and change times takes the
+// snapshot's chunk ids without reading it (as restic does; `--force-read` reads anyway) —
+// unless it changed just before `seen_ns` (store/backup.h, unchanged_since).
+struct SourceFile {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;  // since the epoch
+  int64_t ctime_ns = 0;
+  int64_t seen_ns = 0;  // when the backup looked (the system clock)
+
+  // The same file, unchanged (seen_ns aside).
+  bool same_file(const SourceFile& other) const {
+    return device == other.device && inode == other.inode && size == other.size &&
+           mtime_ns == other.mtime_ns && ctime_ns == other.ctime_ns;
+  }
+};
 
 struct SnapshotHead {
   std::string id;  // 16 hex digits
@@ -43,6 +63,13 @@ struct SnapshotHead {
   // A UEFI guest's variable store (its boot entries) when the disk was backed up; empty for
   // any other guest or image.
   std::vector<uint8_t> nvram;
+  // A regular file's identity when it was backed up; absent for devices and guests' disks.
+  std::optional<SourceFile> source_file;
+  // The snapshot this one took its chunk ids from unread (the file was unchanged), or "".
+  std::string parent;
+  // Version 2: SHA-256 of the chunk ids as stored, checked when they are read (what finds a
+  // damaged ids blob in an unencrypted repository, where nothing is sealed); zero in version 1.
+  ChunkId ids_sha256;
 
   // ceil(size / chunk_size): how many ids the manifest holds.
   uint64_t chunk_count() const {
@@ -59,8 +86,10 @@ struct Snapshot : SnapshotHead {
 
 // The largest variable store a manifest may carry (OVMF's are 128 KiB to 4 MiB).
 inline constexpr size_t kMaxManifestNvram = 16 << 20;
-// The most chunk ids a manifest may list: 1 GiB of ids, 2 TiB of disk at 64 KiB chunks.
-inline constexpr uint64_t kMaxManifestChunks = (uint64_t{1} << 30) / 32;
+// The most chunk ids a manifest may list: 960 MiB of ids (1.875 TiB of disk at 64 KiB
+// chunks), so that a whole manifest, head and sealing included, stays under the 1 GiB a
+// repository reads of one (as older Haven did too).
+inline constexpr uint64_t kMaxManifestChunks = uint64_t{30} << 20;
 
 // Version 1: the whole manifest in one piece.
 std::vector<uint8_t> encode_manifest(const Snapshot& snapshot);

@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "base/bytes.h"
+#include "store/crypto.h"
 
 namespace haven::store {
 namespace {
@@ -26,6 +27,12 @@ uint32_t head_blob_bytes(std::span<const uint8_t> start) {
   return length;
 }
 
+Result<void> check_layout(std::span<const uint8_t> start, int version) {
+  if (version >= 2 && !is_framed(start))
+    return make_error("not a version-{} snapshot file (no \"HVNMANI2\" frame)", version);
+  return {};
+}
+
 Result<SnapshotHead> check_id(SnapshotHead head, const std::string& id) {
   if (head.id != id) return make_error("snapshot {} calls itself {}", id, head.id);
   return head;
@@ -45,14 +52,16 @@ Result<std::vector<uint8_t>> encode_manifest_file(const BlobCodec& codec, const 
                       snapshot.chunks.size(), snapshot.size, snapshot.chunk_size);
   if (version == 1)
     return encode_blob(codec, BlobKind::manifest, encode_manifest(snapshot), bytes_of(snapshot.id));
-  SnapshotHead metadata = snapshot;
-  metadata.zero_chunks = snapshot.count_holes();
-  std::vector<uint8_t> head = TRY(encode_blob(
-      codec, BlobKind::manifest, encode_manifest_head(metadata), bytes_of(snapshot.id)));
-  if (head.size() > kMaxHeadBytes)
-    return make_error("snapshot {}: its head takes {} bytes", snapshot.id, head.size());
   std::span<const uint8_t> ids(reinterpret_cast<const uint8_t*>(snapshot.chunks.data()),
                                32 * snapshot.chunks.size());
+  SnapshotHead metadata = snapshot;
+  metadata.zero_chunks = snapshot.count_holes();
+  metadata.ids_sha256 = sha256(ids);
+  std::vector<uint8_t> plain_head = encode_manifest_head(metadata);
+  if (plain_head.size() > kMaxHeadBytes)
+    return make_error("snapshot {}: its head takes {} bytes", snapshot.id, plain_head.size());
+  std::vector<uint8_t> head =
+      TRY(encode_blob(codec, BlobKind::manifest, plain_head, bytes_of(snapshot.id)));
   std::vector<uint8_t> id_blob =
       TRY(encode_blob(codec, BlobKind::chunk_list, ids, bytes_of(snapshot.id)));
   std::vector<uint8_t> file(kManifestFrameBytes + head.size() + id_blob.size());
@@ -75,9 +84,10 @@ Result<uint64_t> manifest_head_extent(std::span<const uint8_t> start, uint64_t f
 }
 
 Result<SnapshotHead> decode_manifest_file_head(const BlobCodec& codec, const std::string& id,
-                                               std::span<const uint8_t> head_bytes) {
+                                               std::span<const uint8_t> head_bytes, int version) {
+  TRY(check_layout(head_bytes, version));
   if (!is_framed(head_bytes)) {
-    Snapshot whole = TRY(decode_manifest_file(codec, id, head_bytes));
+    Snapshot whole = TRY(decode_manifest_file(codec, id, head_bytes, version));
     return std::move(static_cast<SnapshotHead&>(whole));
   }
   if (head_bytes.size() < kManifestFrameBytes ||
@@ -89,7 +99,8 @@ Result<SnapshotHead> decode_manifest_file_head(const BlobCodec& codec, const std
 }
 
 Result<Snapshot> decode_manifest_file(const BlobCodec& codec, const std::string& id,
-                                      std::span<const uint8_t> bytes) {
+                                      std::span<const uint8_t> bytes, int version) {
+  TRY(check_layout(bytes, version));
   if (!is_framed(bytes)) {
     auto plain = TRY(decode_blob(codec, BlobKind::manifest, bytes,
                                  kMaxHeadBytes + 32 * kMaxManifestChunks, bytes_of(id)));
@@ -100,7 +111,7 @@ Result<Snapshot> decode_manifest_file(const BlobCodec& codec, const std::string&
   uint64_t extent = TRY(manifest_head_extent(bytes, bytes.size()));
   Snapshot snapshot;
   static_cast<SnapshotHead&>(snapshot) =
-      TRY(decode_manifest_file_head(codec, id, bytes.first(extent)));
+      TRY(decode_manifest_file_head(codec, id, bytes.first(extent), version));
   auto id_blob = bytes.subspan(extent);
   uint64_t count = snapshot.chunk_count();
   // The count comes from the head (authenticated when sealed); the ids blob must agree.
@@ -111,6 +122,9 @@ Result<Snapshot> decode_manifest_file(const BlobCodec& codec, const std::string&
   snapshot.chunks.resize(count);
   TRY(decode_blob_into(codec, BlobKind::chunk_list, id_blob, bytes_of(id),
                        std::span(reinterpret_cast<uint8_t*>(snapshot.chunks.data()), 32 * count)));
+  if (sha256(std::span(reinterpret_cast<const uint8_t*>(snapshot.chunks.data()), 32 * count)) !=
+      snapshot.ids_sha256)
+    return make_error("manifest's chunk ids are damaged (their SHA-256 is not the head's)");
   if (snapshot.count_holes() != snapshot.zero_chunks)
     return make_error("manifest's head counts {} zero chunks, its ids {}", snapshot.zero_chunks,
                       snapshot.count_holes());

@@ -34,12 +34,14 @@ Result<std::vector<uint8_t>> encode_manifest_file(const BlobCodec& codec, const 
 // whole file for version 1. Fails on a frame that does not fit the file.
 Result<uint64_t> manifest_head_extent(std::span<const uint8_t> start, uint64_t file_size);
 
-// The head from the file's first manifest_head_extent() bytes.
+// The head from the file's first manifest_head_extent() bytes. A repository of `version` 2
+// or later holds only the framed layout: a one-piece file there is refused (reading it would
+// cost what the head saves).
 Result<SnapshotHead> decode_manifest_file_head(const BlobCodec& codec, const std::string& id,
-                                               std::span<const uint8_t> head_bytes);
+                                               std::span<const uint8_t> head_bytes, int version);
 
 // The whole snapshot from the whole file.
 Result<Snapshot> decode_manifest_file(const BlobCodec& codec, const std::string& id,
-                                      std::span<const uint8_t> bytes);
+                                      std::span<const uint8_t> bytes, int version);
 
 }  // namespace haven::store

@@ -273,10 +273,15 @@ Result<void> Repository::write_snapshot(Snapshot& snapshot) {
 
 Result<Snapshot> Repository::read_snapshot(const std::string& id) const {
   auto bytes = TRY(sys::read_file(m_path + "/snapshots/" + id, kMaxMetadataFile));
-  return with_context(decode_manifest_file(codec(), id, bytes), "snapshot {}", id);
+  return with_context(decode_manifest_file(codec(), id, bytes, m_config.version), "snapshot {}",
+                      id);
 }
 
 Result<SnapshotHead> Repository::read_snapshot_head(const std::string& id) const {
+  return with_context(read_head_of(id), "snapshot {}", id);
+}
+
+Result<SnapshotHead> Repository::read_head_of(const std::string& id) const {
   std::string file = m_path + "/snapshots/" + id;
   UniqueFd fd = TRY(sys::open(file, O_RDONLY | O_CLOEXEC));
   struct stat info;
@@ -286,11 +291,11 @@ Result<SnapshotHead> Repository::read_snapshot_head(const std::string& id) const
     return make_error("{}: {} bytes, more than a manifest may take", file, size);
   std::array<uint8_t, kManifestFrameBytes> start{};
   auto at_start = std::span(start).first(std::min<uint64_t>(size, start.size()));
-  TRY(sys::read_at(fd.get(), at_start, 0));
-  uint64_t extent = TRY(with_context(manifest_head_extent(at_start, size), "snapshot {}", id));
+  TRY(with_context(sys::read_at(fd.get(), at_start, 0), "read {}", file));
+  uint64_t extent = TRY(manifest_head_extent(at_start, size));
   std::vector<uint8_t> bytes(extent);
-  TRY(sys::read_at(fd.get(), bytes, 0));
-  return with_context(decode_manifest_file_head(codec(), id, bytes), "snapshot {}", id);
+  TRY(with_context(sys::read_at(fd.get(), bytes, 0), "read {}", file));
+  return decode_manifest_file_head(codec(), id, bytes, m_config.version);
 }
 
 Result<std::vector<std::string>> Repository::snapshot_ids() const {

@@ -136,6 +136,7 @@ class Repository {
   static Result<std::unique_ptr<Repository>> open(const std::string& path,
                                                   const PassphraseSource& passphrase,
                                                   const MasterKeys* unlocked);
+  Result<SnapshotHead> read_head_of(const std::string& id) const;
   Result<void> load_index();
   Result<void> load_index_into(ChunkIndex& index, std::set<std::string>& loaded) const;
   Result<int> pack_fd(const PackId& pack) const;

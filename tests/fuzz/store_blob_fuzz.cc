@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::span<const uint8_t> input(data, size);
   for (const MasterKeys* with : {static_cast<const MasterKeys*>(nullptr), &keys}) {
     BlobCodec codec{with, 3};
-    for (BlobKind kind : {BlobKind::chunk, BlobKind::index, BlobKind::manifest}) {
+    for (BlobKind kind :
+         {BlobKind::chunk, BlobKind::index, BlobKind::manifest, BlobKind::chunk_list}) {
       auto plain = decode_blob(codec, kind, input, 1 << 20);
       if (!plain) continue;
       if (plain->size() > (1 << 20)) std::abort();
@@ -29,9 +30,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // As snapshots/<id> (the seeds' id): a file that reads whole reads its head alike.
     const std::string id = "0123456789abcdef";
     auto extent = manifest_head_extent(input.first(std::min(size, kManifestFrameBytes)), size);
-    auto head = extent ? decode_manifest_file_head(codec, id, input.first(*extent))
+    // Version 1 takes either layout.
+    auto head = extent ? decode_manifest_file_head(codec, id, input.first(*extent), 1)
                        : haven::Result<SnapshotHead>(std::unexpected(extent.error()));
-    if (auto whole = decode_manifest_file(codec, id, input)) {
+    if (auto whole = decode_manifest_file(codec, id, input, 1)) {
       if (whole->chunks.size() != whole->chunk_count() || whole->chunks.size() > kMaxManifestChunks)
         std::abort();
       if (!head || head->size != whole->size || head->nvram != whole->nvram ||

@@ -1,6 +1,10 @@
 #include "store/backup.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+
+#include <ctime>
+#include <functional>
 
 #include "store/restore.h"
 #include "store/verify.h"
@@ -24,6 +28,105 @@ class BackupTest : public testing::StoreTest {
     EXPECT_FALSE(std::filesystem::exists(path("restored.img.partial")));
   }
 };
+
+// What makes a file count as unchanged: everything the snapshot recorded, and both times
+// older than the look by the racy margin.
+TEST(UnchangedSince, NeedsTheSameFileWithTimesOlderThanTheLook) {
+  const int64_t look = int64_t{1'800'000'000} * 1'000'000'000;
+  SourceFile then{.device = 3,
+                  .inode = 77,
+                  .size = 4096,
+                  .mtime_ns = look - 3 * kRacyNs,
+                  .ctime_ns = look - 3 * kRacyNs,
+                  .seen_ns = look};
+  SourceFile now = then;
+  now.seen_ns = look + 60 * int64_t{1'000'000'000};
+  EXPECT_TRUE(unchanged_since(then, now));
+  for (auto change : std::vector<std::function<void(SourceFile&)>>{
+           [](SourceFile& f) { f.device++; }, [](SourceFile& f) { f.inode++; },
+           [](SourceFile& f) { f.size++; }, [](SourceFile& f) { f.mtime_ns++; },
+           [](SourceFile& f) { f.ctime_ns++; }}) {
+    SourceFile other = now;
+    change(other);
+    EXPECT_FALSE(unchanged_since(then, other));
+  }
+  SourceFile racy = then;
+  racy.mtime_ns = look - kRacyNs + 1;  // modified just before the look
+  EXPECT_FALSE(unchanged_since(racy, racy));
+  racy = then;
+  racy.ctime_ns = look - 1;  // its change time just before the look (cp -p, touch -d)
+  EXPECT_FALSE(unchanged_since(racy, racy));
+}
+
+// A regular file unchanged since the last snapshot of its name is not read again: the new
+// snapshot takes that one's ids. (A file whose change time is old is needed, and nothing
+// sets one back: a system file the tests only read.)
+TEST_F(BackupTest, AnUnchangedFileIsTakenFromItsLastSnapshotUnread) {
+  std::string old_file;
+  for (const char* candidate : {"/usr/bin/env", "/bin/sh", "/etc/os-release", "/etc/passwd"}) {
+    struct stat st {};
+    if (::stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        st.st_ctime < ::time(nullptr) - 60 && st.st_mtime < ::time(nullptr) - 60) {
+      old_file = candidate;
+      break;
+    }
+  }
+  ASSERT_FALSE(old_file.empty()) << "no system file with an old change time";
+  auto repo = make_repo();
+  uint64_t read_bytes = 0;
+  auto run = [&](const std::string& source, const std::string& name, bool force_read = false) {
+    BackupOptions options{
+        source, name, {}, 2, [&](const Progress& p) { read_bytes = p.read_bytes; }};
+    options.force_read = force_read;
+    auto snapshot = backup_image(*repo, options);
+    EXPECT_TRUE(snapshot) << snapshot.error().message();
+    return snapshot ? *snapshot : Snapshot{};
+  };
+  Snapshot first = run(old_file, "sys");
+  EXPECT_GT(read_bytes, 0u);
+  ASSERT_TRUE(first.source_file);
+  EXPECT_TRUE(first.parent.empty());
+
+  Snapshot second = run(old_file, "sys");
+  EXPECT_EQ(read_bytes, 0u) << "unchanged: not read";
+  EXPECT_EQ(second.parent, first.id);
+  EXPECT_EQ(second.chunks, first.chunks);
+  EXPECT_EQ(second.new_bytes, 0u);
+  auto stored = repo->read_snapshot(second.id).value();
+  EXPECT_EQ(stored.parent, first.id);
+  restore_and_compare(*repo, stored, read_file(old_file));
+
+  // Another name, or --force-read: read.
+  EXPECT_TRUE(run(old_file, "other").parent.empty());
+  EXPECT_GT(read_bytes, 0u);
+  EXPECT_TRUE(run(old_file, "sys", true).parent.empty());
+  EXPECT_GT(read_bytes, 0u);
+
+  // A file just written (or written and its modification time set back: its change time is
+  // new) is read every time until its times are older than a backup's look.
+  auto disk = random_data(40 * 4096 + 123, 21);
+  write_file(path("disk.img"), disk);
+  timespec times[2] = {{0, UTIME_OMIT}, {::time(nullptr) - 3600, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path("disk.img").c_str(), times, 0), 0);
+  EXPECT_TRUE(run(path("disk.img"), "vm1").parent.empty());
+  EXPECT_TRUE(run(path("disk.img"), "vm1").parent.empty());
+  EXPECT_EQ(read_bytes, disk.size());
+}
+
+// Through a reader (a guest's point-in-time view) there is no file identity to trust.
+TEST_F(BackupTest, AViewThroughAReaderIsNeverTakenUnread) {
+  auto repo = make_repo();
+  write_file(path("disk.img"), random_data(8 * 4096, 22));
+  BackupOptions options{path("disk.img"), "vm1", {}, 2, nullptr};
+  options.read = [&](uint64_t, std::span<uint8_t> data) -> Result<void> {
+    std::fill(data.begin(), data.end(), 1);
+    return {};
+  };
+  auto viewed = backup_image(*repo, options).value();
+  EXPECT_FALSE(viewed.source_file);
+  EXPECT_TRUE(viewed.parent.empty());
+  EXPECT_TRUE(backup(*repo, path("disk.img")).source_file);
+}
 
 TEST_F(BackupTest, RoundTripsADiskWithAPartialLastChunk) {
   auto repo = make_repo();

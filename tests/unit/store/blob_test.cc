@@ -98,6 +98,29 @@ TEST_P(BlobTest, AClaimedSizeTheBodyDoesNotHoldIsRefused) {
   }
 }
 
+// An unsealed zstd frame forged to declare the size the header claims still cannot hold more
+// than zstd's largest expansion of the bytes that are there.
+TEST(Blob, AForgedFrameSizeBeyondZstdsExpansionIsRefused) {
+  BlobCodec codec{nullptr, 1};
+  auto blob = encode_blob(codec, BlobKind::chunk_list, text(65536, 5)).value();
+  ASSERT_EQ(blob[2], kBlobCompressed);
+  uint32_t claim = 1u << 30;
+  std::memcpy(blob.data() + 4, &claim, 4);
+  // The frame header's content size (4 bytes after the magic and a descriptor saying so).
+  std::vector<uint8_t> frame = {0x28, 0xb5, 0x2f, 0xfd, 0xa0};  // single segment, 4-byte size
+  frame.insert(frame.end(), reinterpret_cast<uint8_t*>(&claim),
+               reinterpret_cast<uint8_t*>(&claim) + 4);
+  std::vector<uint8_t> forged(blob.begin(), blob.begin() + kBlobHeaderBytes);
+  forged.insert(forged.end(), frame.begin(), frame.end());
+  forged.insert(forged.end(), {0x01, 0x00, 0x00});  // an empty last raw block
+  auto header = parse_blob_header(codec, BlobKind::chunk_list, forged, 2u << 30).value();
+  auto refused = check_unsealed_size(header, forged);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("cannot hold"), std::string::npos)
+      << refused.error().message();
+  EXPECT_FALSE(decode_blob(codec, BlobKind::chunk_list, forged, 2u << 30));
+}
+
 TEST(Blob, ASealedBlobIsRefusedWithoutKeysAndAPlainOneWithThem) {
   MasterKeys keys{};
   BlobCodec sealed{&keys, 3}, plain{nullptr, 3};
