@@ -23,16 +23,23 @@ bool intersects(const std::vector<Extent>& extents, uint64_t start, uint64_t end
   return after != extents.end() && after->start < end;
 }
 
-SourceFile source_file(const struct stat& st) {
-  auto ns = [](const timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
-  timespec now{};
-  ::clock_gettime(CLOCK_REALTIME, &now);
+// Nanoseconds since the epoch, saturated (a time past 2262 or before 1678 is clamped).
+int64_t nanoseconds(const timespec& t) {
+  int64_t ns;
+  if (__builtin_mul_overflow(int64_t{t.tv_sec}, int64_t{1'000'000'000}, &ns) ||
+      __builtin_add_overflow(ns, int64_t{t.tv_nsec}, &ns))
+    return t.tv_sec < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+  return ns;
+}
+
+// `looked`: the clock read before the stat, so that no delay counts as margin.
+SourceFile source_file(const struct stat& st, const timespec& looked) {
   return {.device = st.st_dev,
           .inode = st.st_ino,
           .size = static_cast<uint64_t>(st.st_size),
-          .mtime_ns = ns(st.st_mtim),
-          .ctime_ns = ns(st.st_ctim),
-          .seen_ns = ns(now)};
+          .mtime_ns = nanoseconds(st.st_mtim),
+          .ctime_ns = nanoseconds(st.st_ctim),
+          .seen_ns = nanoseconds(looked)};
 }
 
 // The newest snapshot of `name` that saw `file` as it is now, early enough that no write since
@@ -59,8 +66,9 @@ Result<std::optional<Snapshot>> unchanged_parent(Repository& repository, const s
 }  // namespace
 
 bool unchanged_since(const SourceFile& then, const SourceFile& now) {
-  return then.same_file(now) && then.mtime_ns <= then.seen_ns - kRacyNs &&
-         then.ctime_ns <= then.seen_ns - kRacyNs;
+  int64_t before;  // a hostile head may hold any numbers
+  if (__builtin_sub_overflow(then.seen_ns, kRacyNs, &before)) return false;
+  return then.same_file(now) && then.mtime_ns <= before && then.ctime_ns <= before;
 }
 
 Result<void> run_parallel(uint64_t count, unsigned threads,
@@ -110,6 +118,8 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
   TRY(repository.reload_index());
   auto fd = TRY(sys::open(options.source, O_RDONLY | O_CLOEXEC));
   uint64_t size = TRY(sys::image_size(fd.get(), options.source));
+  timespec looked{};
+  ::clock_gettime(CLOCK_REALTIME, &looked);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", options.source);
   (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -135,9 +145,10 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
         "list (a repository with larger chunks takes larger disks)",
         options.source, size, count, chunk_size, kMaxManifestChunks);
   if (S_ISREG(st.st_mode) && !options.read) {
-    snapshot.source_file = source_file(st);
+    snapshot.source_file = source_file(st, looked);
     std::optional<Snapshot> parent;
-    if (!options.force_read && !options.parent)
+    // Only where heads are cheap: a version-1 repository's heads are its whole manifests.
+    if (!options.force_read && !options.parent && repository.config().version >= 2)
       parent = TRY(unchanged_parent(repository, options.name, *snapshot.source_file));
     if (parent) {  // the file as the parent saw it: nothing to read
       snapshot.chunks = std::move(parent->chunks);

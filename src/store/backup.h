@@ -54,13 +54,17 @@ struct BackupOptions {
 };
 
 // A write this close before a backup looks at a file may share its timestamp tick (1 s on
-// some file systems) with a later write, which then leaves the file's times as they were.
-inline constexpr int64_t kRacyNs = 2'000'000'000;
+// some file systems, 2 s on FAT, from a clock that lags a jiffy) with a later write, which
+// then leaves the file's times as they were.
+inline constexpr int64_t kRacyNs = 3'000'000'000;
 
 // Whether a file a snapshot recorded as `then` is still as it was when a backup finds it as
 // `now`: the same device, inode, size, modification and change time, both older by kRacyNs
 // than `then.seen_ns`. (Writing and setting the times back, as `cp -p` or `touch -d` do,
-// changes the change time, which nothing sets back.)
+// changes the change time, which nothing sets back.) Like restic's, the rule trusts the
+// kernel's timestamps: a write() still copying when a backup looks (its times set when it
+// began), writes through a shared mapping to pages already dirty, and data a crash left
+// under old times on a `lazytime` mount are not seen; `--force-read` reads anyway.
 bool unchanged_since(const SourceFile& then, const SourceFile& now);
 
 // Takes the writer lock for the whole backup.

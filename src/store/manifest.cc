@@ -126,9 +126,9 @@ Result<SnapshotHead> parse_header(const char (&magic)[8], std::span<const uint8_
   if (header.contains("nvram"))
     head.nvram = TRY(with_context(decode_nvram(header["nvram"]), "manifest's UEFI variables"));
   if (head.chunk_size == 0) return make_error("manifest has a chunk size of 0");
-  if (count > kMaxManifestChunks)
+  if (count > kMaxReadableManifestChunks)
     return make_error("manifest lists {} chunks, more than the {} a manifest may hold", count,
-                      kMaxManifestChunks);
+                      kMaxReadableManifestChunks);
   if (count != head.chunk_count())
     return make_error("manifest lists {} chunks for {} bytes in {}-byte chunks", count, head.size,
                       head.chunk_size);

@@ -90,6 +90,8 @@ inline constexpr size_t kMaxManifestNvram = 16 << 20;
 // chunks), so that a whole manifest, head and sealing included, stays under the 1 GiB a
 // repository reads of one (as older Haven did too).
 inline constexpr uint64_t kMaxManifestChunks = uint64_t{30} << 20;
+// What a manifest read may list: older Haven wrote up to what fits the 1 GiB it read.
+inline constexpr uint64_t kMaxReadableManifestChunks = uint64_t{1} << 25;
 
 // Version 1: the whole manifest in one piece.
 std::vector<uint8_t> encode_manifest(const Snapshot& snapshot);

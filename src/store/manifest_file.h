@@ -31,8 +31,10 @@ Result<std::vector<uint8_t>> encode_manifest_file(const BlobCodec& codec, const 
 
 // How many bytes from the file's start hold its head, given its first kManifestFrameBytes
 // (fewer when the file is shorter) and its size: the frame and head blob for version 2, the
-// whole file for version 1. Fails on a frame that does not fit the file.
-Result<uint64_t> manifest_head_extent(std::span<const uint8_t> start, uint64_t file_size);
+// whole file for version 1. Fails on a frame that does not fit the file, and on a one-piece
+// file in a repository of `version` 2 or later.
+Result<uint64_t> manifest_head_extent(std::span<const uint8_t> start, uint64_t file_size,
+                                      int version);
 
 // The head from the file's first manifest_head_extent() bytes. A repository of `version` 2
 // or later holds only the framed layout: a one-piece file there is refused (reading it would

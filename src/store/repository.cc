@@ -292,7 +292,7 @@ Result<SnapshotHead> Repository::read_head_of(const std::string& id) const {
   std::array<uint8_t, kManifestFrameBytes> start{};
   auto at_start = std::span(start).first(std::min<uint64_t>(size, start.size()));
   TRY(with_context(sys::read_at(fd.get(), at_start, 0), "read {}", file));
-  uint64_t extent = TRY(manifest_head_extent(at_start, size));
+  uint64_t extent = TRY(manifest_head_extent(at_start, size, m_config.version));
   std::vector<uint8_t> bytes(extent);
   TRY(with_context(sys::read_at(fd.get(), bytes, 0), "read {}", file));
   return decode_manifest_file_head(codec(), id, bytes, m_config.version);

@@ -29,12 +29,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     // As snapshots/<id> (the seeds' id): a file that reads whole reads its head alike.
     const std::string id = "0123456789abcdef";
-    auto extent = manifest_head_extent(input.first(std::min(size, kManifestFrameBytes)), size);
+    auto extent = manifest_head_extent(input.first(std::min(size, kManifestFrameBytes)), size, 1);
     // Version 1 takes either layout.
     auto head = extent ? decode_manifest_file_head(codec, id, input.first(*extent), 1)
                        : haven::Result<SnapshotHead>(std::unexpected(extent.error()));
     if (auto whole = decode_manifest_file(codec, id, input, 1)) {
-      if (whole->chunks.size() != whole->chunk_count() || whole->chunks.size() > kMaxManifestChunks)
+      if (whole->chunks.size() != whole->chunk_count() ||
+          whole->chunks.size() > kMaxReadableManifestChunks)
         std::abort();
       if (!head || head->size != whole->size || head->nvram != whole->nvram ||
           head->zero_chunks != whole->zero_chunks)

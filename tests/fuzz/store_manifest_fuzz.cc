@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::abort();
   }
   if (auto head = decode_manifest_head(input)) {
-    if (head->chunk_count() > kMaxManifestChunks) std::abort();
+    if (head->chunk_count() > kMaxReadableManifestChunks) std::abort();
     auto again = decode_manifest_head(encode_manifest_head(*head));
     if (!again || again->size != head->size || again->nvram != head->nvram ||
         again->zero_chunks != head->zero_chunks)

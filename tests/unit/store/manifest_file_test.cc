@@ -33,8 +33,8 @@ class ManifestFileTest : public ::testing::TestWithParam<bool> {
  protected:
   BlobCodec codec() const { return {GetParam() ? &m_keys : nullptr, 1}; }
   SnapshotHead head_of(std::span<const uint8_t> file, const std::string& id) const {
-    auto extent =
-        manifest_head_extent(file.first(std::min(file.size(), kManifestFrameBytes)), file.size());
+    auto extent = manifest_head_extent(file.first(std::min(file.size(), kManifestFrameBytes)),
+                                       file.size(), 1);
     EXPECT_TRUE(extent) << extent.error().message();
     auto head = decode_manifest_file_head(codec(), id, file.first(extent ? *extent : 0), 1);
     EXPECT_TRUE(head) << head.error().message();
@@ -73,7 +73,7 @@ TEST_P(ManifestFileTest, BothLayoutsReadWholeAndAsAHead) {
 TEST_P(ManifestFileTest, AVersion2HeadIsSmallAndReadWithoutTheIds) {
   Snapshot snapshot = sample("0123456789abcdef", 100000);  // 3.2 MB of ids
   auto file = encode_manifest_file(codec(), snapshot, 2).value();
-  auto extent = manifest_head_extent(std::span(file).first(kManifestFrameBytes), file.size());
+  auto extent = manifest_head_extent(std::span(file).first(kManifestFrameBytes), file.size(), 2);
   ASSERT_TRUE(extent);
   EXPECT_LT(*extent, 4096u) << "the head, without 32 bytes a chunk";
   // The ids are not needed to read it: a head alone reads, a cut file does not read whole.
@@ -82,7 +82,7 @@ TEST_P(ManifestFileTest, AVersion2HeadIsSmallAndReadWithoutTheIds) {
   EXPECT_FALSE(decode_manifest_file(codec(), snapshot.id, head_only, 1));
   // Version 1 has no head apart: its extent is the whole file.
   auto old = encode_manifest_file(codec(), snapshot, 1).value();
-  EXPECT_EQ(manifest_head_extent(std::span(old).first(kManifestFrameBytes), old.size()).value(),
+  EXPECT_EQ(manifest_head_extent(std::span(old).first(kManifestFrameBytes), old.size(), 1).value(),
             old.size());
 }
 
@@ -110,7 +110,7 @@ TEST_P(ManifestFileTest, RefusesCutRelabelledAndSplicedFiles) {
   uint32_t huge = static_cast<uint32_t>(first.size());
   std::memcpy(long_frame.data() + 8, &huge, 4);
   EXPECT_FALSE(
-      manifest_head_extent(std::span(long_frame).first(kManifestFrameBytes), long_frame.size()));
+      manifest_head_extent(std::span(long_frame).first(kManifestFrameBytes), long_frame.size(), 2));
   EXPECT_FALSE(decode_manifest_file(codec(), one.id, long_frame, 1));
 }
 
@@ -121,8 +121,8 @@ TEST_P(ManifestFileTest, IdsBelongToTheirSnapshot) {
   two.chunks[3] = sha256(std::vector<uint8_t>{9, 9});
   auto first = encode_manifest_file(codec(), one, 2).value();
   auto second = encode_manifest_file(codec(), two, 2).value();
-  uint64_t one_head = manifest_head_extent(first, first.size()).value();
-  uint64_t two_head = manifest_head_extent(second, second.size()).value();
+  uint64_t one_head = manifest_head_extent(first, first.size(), 2).value();
+  uint64_t two_head = manifest_head_extent(second, second.size(), 2).value();
   std::vector<uint8_t> spliced(first.begin(), first.begin() + one_head);
   spliced.insert(spliced.end(), second.begin() + two_head, second.end());
   auto decoded = decode_manifest_file(codec(), one.id, spliced, 2);
@@ -144,6 +144,8 @@ TEST_P(ManifestFileTest, AVersion2RepositoryRefusesOnePieceFiles) {
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message().find("HVNMANI2"), std::string::npos);
   EXPECT_FALSE(decode_manifest_file_head(codec(), snapshot.id, old, 2));
+  // Refused from its first bytes, before the whole file is read for a head.
+  EXPECT_FALSE(manifest_head_extent(std::span(old).first(kManifestFrameBytes), old.size(), 2));
   auto framed = encode_manifest_file(codec(), snapshot, 2).value();
   EXPECT_TRUE(decode_manifest_file(codec(), snapshot.id, framed, 2));
   EXPECT_TRUE(decode_manifest_file(codec(), snapshot.id, framed, 1));

@@ -157,6 +157,8 @@ TEST_F(RepositoryTest, AVersion1RepositoryKeepsItsManifestLayout) {
     snapshot.chunk_size = 4096;
     snapshot.chunks.resize(3);
     snapshot.chunks[1].bytes.fill(4);
+    snapshot.source_file = SourceFile{
+        .device = 1, .inode = 2, .size = 3 * 4096, .mtime_ns = 4, .ctime_ns = 5, .seen_ns = 6};
     ASSERT_TRUE(repo->write_snapshot(snapshot));
     auto file = read_file(path("repo/snapshots/" + snapshot.id));
     EXPECT_EQ(file.at(0), kBlobMagic) << "one blob, as version 1 wrote it";
@@ -164,6 +166,9 @@ TEST_F(RepositoryTest, AVersion1RepositoryKeepsItsManifestLayout) {
     auto head = repo->find_snapshot_head(snapshot.id.substr(0, 6));
     ASSERT_TRUE(head) << head.error().message();
     EXPECT_EQ(head->zero_chunks, 2u);
+    ASSERT_TRUE(head->source_file);
+    EXPECT_TRUE(head->source_file->same_file(*snapshot.source_file));
+    EXPECT_EQ(head->source_file->seen_ns, 6);
   }
 }
 
