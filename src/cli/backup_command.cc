@@ -452,8 +452,9 @@ std::function<int()> add_backup_command(CLI::App& app) {
   create->add_option("--tag", args->tags, "A tag (repeatable)");
   create->add_flag("--force-read", args->force_read,
                    "Read SOURCE even when it is unchanged since the last snapshot of the same "
-                   "--name\n(a regular file with the same device, inode, size, modification and "
-                   "change time\nis otherwise taken from that snapshot without being read)");
+                   "--name\n(in a repository of format 2, a regular file with the same device, "
+                   "inode, size,\nmodification and change time, both older than that backup by "
+                   "3 s, is otherwise\ntaken from that snapshot without being read)");
 
   CLI::App* list = backup->add_subcommand("list", "List snapshots, oldest first");
   add_common(list, *args);

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <ctime>
+#include <limits>
 #include <mutex>
 #include <thread>
 

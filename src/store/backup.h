@@ -45,8 +45,9 @@ struct BackupOptions {
   // block/point_in_time.h); every chunk it is asked for is read once. The file then gives
   // only the size: its holes are not trusted, since they may be newer than the view.
   std::function<Result<void>(uint64_t offset, std::span<uint8_t> data)> read = {};
-  // A regular file unchanged since the last snapshot of the same name (SourceFile) is not
-  // read: the new snapshot takes that one's chunk ids. True reads it anyway.
+  // In a version-2 repository, without a changed-block `parent`: a regular file unchanged since
+  // the last snapshot of the same name (unchanged_since) is not read, the new snapshot takes
+  // that one's chunk ids. True reads it anyway.
   bool force_read = false;
   std::string vm = {};  // Snapshot::vm, disk and nvram, for a guest's disk
   int64_t disk = -1;

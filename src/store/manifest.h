@@ -90,7 +90,7 @@ inline constexpr size_t kMaxManifestNvram = 16 << 20;
 // chunks), so that a whole manifest, head and sealing included, stays under the 1 GiB a
 // repository reads of one (as older Haven did too).
 inline constexpr uint64_t kMaxManifestChunks = uint64_t{30} << 20;
-// What a manifest read may list: older Haven wrote up to what fits the 1 GiB it read.
+// What a manifest read may list: as many as older Haven could read back within its 1 GiB.
 inline constexpr uint64_t kMaxReadableManifestChunks = uint64_t{1} << 25;
 
 // Version 1: the whole manifest in one piece.

@@ -1,15 +1,17 @@
 #pragma once
 
-// How a snapshot's manifest lies in its file, snapshots/<id>. Both layouts are sealed blobs
-// bound to the snapshot's id, so a file cannot be passed off as another snapshot's.
+// How a snapshot's manifest lies in its file, snapshots/<id>. In an encrypted repository every
+// blob is sealed and bound to the snapshot's id, so a file or piece cannot be passed off as
+// another snapshot's; in any repository the head names its id and holds the ids' SHA-256.
 //   version 1 repositories: one blob (kind manifest) holding encode_manifest().
 //   version 2 repositories: the frame magic "HVNMANI2", the head blob's length (4 bytes,
 //     little-endian), the head blob (kind manifest: encode_manifest_head()), then the ids
 //     blob (kind chunk_list: the chunk_count() ids, 32 bytes each).
 // Version 2 lets the head be read alone: a few KiB instead of 32 bytes per chunk, which is
 // what makes listing snapshots and starting an instant restore cost the same for any disk
-// size. Readers take either layout; the file's first bytes say which. Parsing treats the
-// bytes as hostile (tests/fuzz/store_manifest_fuzz.cc).
+// size. A version-1 repository's reader takes either layout (the file's first bytes say
+// which); a version-2 repository holds only the framed one. Parsing treats the bytes as
+// hostile (tests/fuzz/store_manifest_fuzz.cc).
 
 #include <cstdint>
 #include <span>

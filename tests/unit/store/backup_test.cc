@@ -66,7 +66,7 @@ TEST_F(BackupTest, AnUnchangedFileIsTakenFromItsLastSnapshotUnread) {
   for (const char* candidate : {"/usr/bin/env", "/bin/sh", "/etc/os-release", "/etc/passwd"}) {
     struct stat st {};
     if (::stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        st.st_ctime < ::time(nullptr) - 600 && st.st_mtime < ::time(nullptr) - 600) {
+        st.st_ctime < ::time(nullptr) - 10 && st.st_mtime < ::time(nullptr) - 10) {
       old_file = candidate;
       break;
     }
