@@ -25,6 +25,7 @@
 
 #include "base/bytes.h"
 #include "base/sys.h"
+#include "base/units.h"
 #include "daemon/backup_restore.h"
 #include "store/crypto.h"
 #include "store/repository.h"
@@ -32,18 +33,6 @@
 using namespace haven;
 
 namespace {
-
-uint64_t parse_size(const std::string& text) {
-  uint64_t value = std::stoull(text);
-  switch (text.back()) {
-    case 'G':
-      return value << 30;
-    case 'M':
-      return value << 20;
-    default:
-      return value;
-  }
-}
 
 // An encrypted repository of format `version` with one snapshot per size; returns their ids.
 Result<std::vector<std::string>> make_repository(const std::string& path, int version,
@@ -113,7 +102,12 @@ int main(int argc, char** argv) {
   for (size_t at = 0; at <= sizes_text.size();) {
     size_t comma = std::min(sizes_text.find(',', at), sizes_text.size());
     names.push_back(sizes_text.substr(at, comma - at));
-    sizes.push_back(parse_size(names.back()));
+    auto size = parse_size(names.back(), 1);
+    if (!size) {
+      std::fprintf(stderr, "restore-prepare-bench: --sizes: %s\n", size.error().message().c_str());
+      return 2;
+    }
+    sizes.push_back(*size);
     at = comma + 1;
   }
 

@@ -22,6 +22,35 @@ std::vector<uint8_t> associated_data(std::span<const uint8_t> head,
   return data;
 }
 
+// Opens a sealed blob's body into `opened` (which authenticates the header with it).
+Result<void> open_body(const BlobCodec& codec, std::span<const uint8_t> blob,
+                       std::span<const uint8_t> binding, std::vector<uint8_t>& opened) {
+  auto body = blob.subspan(kBlobHeaderBytes);
+  if (body.size() < kSealOverhead)
+    return make_error("sealed data of {} bytes is shorter than nonce and tag", body.size());
+  opened.resize(body.size() - kSealOverhead);
+  return open_sealed_into(codec.keys->data, associated_data(blob.first(kBlobHeaderBytes), binding),
+                          body, opened);
+}
+
+// zstd's largest expansion: a block of up to 128 KiB can be one repeated byte, stored in 4
+// bytes (a 3-byte block header and the byte).
+constexpr uint64_t kMaxZstdExpansion = (128 << 10) / 4;
+
+// Whether `body` (unsealed) can hold `plain_size` bytes: stored data that long, or a zstd frame
+// that declares that size and is long enough to expand to it.
+Result<void> check_body_size(uint8_t flags, std::span<const uint8_t> body, uint32_t plain_size) {
+  if (flags & kBlobCompressed) {
+    if (ZSTD_getFrameContentSize(body.data(), body.size()) != plain_size ||
+        plain_size > (body.size() + 1) * kMaxZstdExpansion)
+      return make_error("a compressed blob of {} bytes that cannot hold the {} it claims",
+                        body.size(), plain_size);
+  } else if (body.size() != plain_size) {
+    return make_error("a blob holds {} bytes, its header says {}", body.size(), plain_size);
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<void> encode_blob_into(const BlobCodec& codec, BlobKind kind, std::span<const uint8_t> plain,
@@ -87,13 +116,11 @@ Result<void> decode_blob_into(const BlobCodec& codec, BlobKind kind, std::span<c
   auto body = blob.subspan(kBlobHeaderBytes);
   bool compressed = head.flags & kBlobCompressed;
   if (head.flags & kBlobSealed) {
-    auto associated = associated_data(blob.first(kBlobHeaderBytes), binding);
-    if (!compressed) return open_sealed_into(codec.keys->data, associated, body, plain);
-    if (body.size() < kSealOverhead)
-      return make_error("sealed data of {} bytes is shorter than nonce and tag", body.size());
+    if (!compressed)
+      return open_sealed_into(codec.keys->data,
+                              associated_data(blob.first(kBlobHeaderBytes), binding), body, plain);
     thread_local std::vector<uint8_t> opened;
-    opened.resize(body.size() - kSealOverhead);
-    TRY(open_sealed_into(codec.keys->data, associated, body, opened));
+    TRY(open_body(codec, blob, binding, opened));
     return decompress_into(opened, plain);
   }
   if (compressed) return decompress_into(body, plain);
@@ -102,28 +129,6 @@ Result<void> decode_blob_into(const BlobCodec& codec, BlobKind kind, std::span<c
   if (!body.empty()) std::memcpy(plain.data(), body.data(), body.size());
   return {};
 }
-
-namespace {
-
-// zstd's largest expansion: a block of up to 128 KiB can be one repeated byte, stored in 4
-// bytes (a 3-byte block header and the byte).
-constexpr uint64_t kMaxZstdExpansion = (128 << 10) / 4;
-
-// Whether `body` (unsealed) can hold `plain_size` bytes: stored data that long, or a zstd frame
-// that declares that size and is long enough to expand to it.
-Result<void> check_body_size(uint8_t flags, std::span<const uint8_t> body, uint32_t plain_size) {
-  if (flags & kBlobCompressed) {
-    if (ZSTD_getFrameContentSize(body.data(), body.size()) != plain_size ||
-        plain_size > (body.size() + 1) * kMaxZstdExpansion)
-      return make_error("a compressed blob of {} bytes that cannot hold the {} it claims",
-                        body.size(), plain_size);
-  } else if (body.size() != plain_size) {
-    return make_error("a blob holds {} bytes, its header says {}", body.size(), plain_size);
-  }
-  return {};
-}
-
-}  // namespace
 
 Result<void> check_unsealed_size(const BlobHeader& header, std::span<const uint8_t> blob) {
   if (header.flags & kBlobSealed) return {};
@@ -139,13 +144,9 @@ Result<std::vector<uint8_t>> decode_blob(const BlobCodec& codec, BlobKind kind,
   // a sealed compressed body is opened first, which authenticates the header.
   std::span<const uint8_t> body = blob.subspan(kBlobHeaderBytes);
   bool sealed = head.flags & kBlobSealed;
-  std::vector<uint8_t> opened;
   if (sealed && (head.flags & kBlobCompressed)) {
-    if (body.size() < kSealOverhead)
-      return make_error("sealed data of {} bytes is shorter than nonce and tag", body.size());
-    opened.resize(body.size() - kSealOverhead);
-    TRY(open_sealed_into(codec.keys->data, associated_data(blob.first(kBlobHeaderBytes), binding),
-                         body, opened));
+    std::vector<uint8_t> opened;  // not kept: a metadata blob may be large
+    TRY(open_body(codec, blob, binding, opened));
     TRY(check_body_size(head.flags, opened, head.plain_size));
     std::vector<uint8_t> plain(head.plain_size);
     TRY(decompress_into(opened, plain));
