@@ -242,9 +242,11 @@ int run_show(const BackupArgs& args) {
     fmt::print("{}\n", json.dump(2));
     return kExitOk;
   }
-  for (const auto& [key, value] : json.items())
+  for (const auto& [key, value] : json.items()) {
+    if (value.is_null()) continue;  // "parent" of a snapshot that read its source
     fmt::print("{:<13} {}\n", key + ":",
                value.is_string() ? value.get<std::string>() : value.dump());
+  }
   return kExitOk;
 }
 
