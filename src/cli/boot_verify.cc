@@ -21,7 +21,7 @@
 #include "store/boot_record.h"
 #include "store/key_handoff.h"
 #include "vmm/restored_boot.h"
-#include "vmm/snapshot_file.h"
+#include "vmm/snapshot_layout.h"
 #include "vmm/vm_config.h"
 #include "vmm/vmm_path.h"
 

@@ -12,7 +12,7 @@
 #include "store/restore.h"
 #include "store/snapshot_hold.h"
 #include "vmm/restored_boot.h"
-#include "vmm/snapshot_file.h"
+#include "vmm/snapshot_layout.h"
 
 namespace haven::daemon {
 namespace {

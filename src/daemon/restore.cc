@@ -5,7 +5,7 @@
 
 #include "base/atomic_file.h"
 #include "base/file_extents.h"
-#include "vmm/snapshot_file.h"
+#include "vmm/snapshot_layout.h"
 
 namespace haven::daemon {
 
@@ -16,7 +16,7 @@ Result<VmDefinition> prepare_restore(const std::string& snapshot_dir, const std:
     return field_error(ErrorKind::invalid, "snapshot", "'{}' is not an absolute directory",
                        snapshot_dir);
   auto snapshot =
-      TRY(about_field(vmm::read_snapshot_file(snapshot_dir), ErrorKind::invalid, "snapshot"));
+      TRY(about_field(vmm::read_snapshot_summary(snapshot_dir), ErrorKind::invalid, "snapshot"));
   VmDefinition definition{name, snapshot.config, {}};
   definition.config.console = {};
   definition.config.console_log.reset();

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "vmm/snapshot_file.h"
+#include "vmm/snapshot_layout.h"
 
 namespace haven::daemon {
 

@@ -1,7 +1,7 @@
 #include "vmm/restored_boot.h"
 
 #include "base/atomic_file.h"
-#include "vmm/snapshot_file.h"
+#include "vmm/snapshot_layout.h"
 
 namespace haven::vmm {
 namespace {

@@ -1,7 +1,6 @@
 #include "vmm/snapshot_file.h"
 
 #include "base/atomic_file.h"
-#include "base/sys.h"
 
 namespace haven::vmm {
 namespace {
@@ -12,8 +11,6 @@ using devices::state_struct;
 using devices::state_struct_field;
 using json = nlohmann::json;
 
-constexpr const char* kFormat = "haven-vm-snapshot";
-constexpr size_t kMaxSnapshotFile = 64 * MiB;
 constexpr size_t kMaxVcpus = 1024;
 constexpr size_t kMaxEntries = 4096;  // CPUID entries, MSRs
 
@@ -84,15 +81,8 @@ Result<kvm::VmState> vm_from_json(const json& doc) {
 }
 
 Result<Snapshot> parse(const json& doc) {
-  auto format = TRY(state_field<std::string>(doc, "format"));
-  if (format != kFormat) return make_error("not a Haven VM snapshot (format '{}')", format);
-  auto version = TRY(state_field<uint32_t>(doc, "version"));
-  if (version != kSnapshotVersion)
-    return make_error("snapshot version {}; this Haven reads version {}", version,
-                      kSnapshotVersion);
   Snapshot snapshot;
-  if (!doc.contains("config")) return make_error("no 'config'");
-  snapshot.config = TRY(with_context(vm_config_from_json(doc["config"].dump()), "config"));
+  static_cast<SnapshotSummary&>(snapshot) = TRY(parse_snapshot_summary(doc));
   if (!doc.contains("vm")) return make_error("no 'vm'");
   snapshot.vm = TRY(with_context(vm_from_json(doc["vm"]), "vm"));
   if (!doc.contains("vcpus") || !doc["vcpus"].is_array() || doc["vcpus"].size() > kMaxVcpus)
@@ -111,36 +101,10 @@ Result<Snapshot> parse(const json& doc) {
     snapshot.memory.push_back({TRY(state_field<uint64_t>(region, "guest_address")),
                                TRY(state_field<uint64_t>(region, "size")),
                                TRY(state_field<uint64_t>(region, "file_offset"))});
-  if (!doc.contains("disk_copies") || !doc["disk_copies"].is_array() ||
-      doc["disk_copies"].size() != snapshot.config.disks.size())
-    return make_error("'disk_copies' does not list every disk");
-  for (const json& copy : doc["disk_copies"]) {
-    if (copy.is_null()) {
-      snapshot.disk_copies.emplace_back();
-      continue;
-    }
-    if (!copy.is_string()) return make_error("'disk_copies' holds a non-string");
-    std::string name = copy.get<std::string>();
-    if (name.empty() || name.find('/') != std::string::npos || name.starts_with("."))
-      return make_error("disk copy '{}' is not a plain file name", name);
-    snapshot.disk_copies.push_back(name);
-  }
-  if (doc.contains("nvram_copy")) {
-    const json& copy = doc["nvram_copy"];
-    if (!copy.is_string() || copy.get<std::string>() != kSnapshotNvramName)
-      return make_error("'nvram_copy' is not \"{}\"", kSnapshotNvramName);
-    if (snapshot.config.firmware != Firmware::uefi)
-      return make_error("'nvram_copy' in a snapshot of a guest without UEFI");
-    snapshot.nvram_copy = copy.get<std::string>();
-  }
   return snapshot;
 }
 
 }  // namespace
-
-std::string snapshot_disk_name(size_t index) {
-  return fmt::format("disk-{}.img", index);
-}
 
 Result<void> write_snapshot_file(const std::string& dir, const Snapshot& snapshot) {
   json vcpus = json::array();
@@ -150,34 +114,19 @@ Result<void> write_snapshot_file(const std::string& dir, const Snapshot& snapsho
     memory.push_back({{"guest_address", region.guest_address},
                       {"size", region.size},
                       {"file_offset", region.file_offset}});
-  json disks = json::array();
-  for (const auto& copy : snapshot.disk_copies) disks.push_back(copy ? json(*copy) : json());
-  json doc = {{"format", kFormat},
-              {"version", kSnapshotVersion},
-              {"config", json::parse(vm_config_to_json(snapshot.config))},
-              {"vm", vm_to_json(snapshot.vm)},
-              {"vcpus", vcpus},
-              {"devices", snapshot.devices},
-              {"memory", memory},
-              {"disk_copies", disks}};
-  if (snapshot.nvram_copy) doc["nvram_copy"] = *snapshot.nvram_copy;
+  json doc = snapshot_summary_document(snapshot);
+  doc["vm"] = vm_to_json(snapshot.vm);
+  doc["vcpus"] = vcpus;
+  doc["devices"] = snapshot.devices;
+  doc["memory"] = memory;
   std::string text = doc.dump(1) + "\n";
   return write_file_atomic(dir + "/" + kSnapshotFileName,
                            std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 Result<Snapshot> read_snapshot_file(const std::string& dir) {
-  std::string path = dir + "/" + kSnapshotFileName;
-  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT)
-    return make_error("{}: no {} (not a snapshot, or an unfinished one)", dir, kSnapshotFileName);
-  auto bytes = TRY(sys::read_file(path, kMaxSnapshotFile));
-  json doc;
-  try {
-    doc = json::parse(bytes.begin(), bytes.end());
-  } catch (const json::exception& error) {  // parse_error, or out_of_range for a huge number
-    return make_error("{}: not valid JSON: {}", path, error.what());
-  }
-  return with_context(parse(doc), "{}", path);
+  json doc = TRY(read_snapshot_document(dir));
+  return with_context(parse(doc), "{}/{}", dir, kSnapshotFileName);
 }
 
 }  // namespace haven::vmm

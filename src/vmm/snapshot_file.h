@@ -14,20 +14,15 @@
 //   nvram.fd       a UEFI guest's variable store (boot entries...) at that instant.
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "devices/device_state.h"
 #include "kvm/cpu_state.h"
-#include "vmm/vm_config.h"
+#include "vmm/snapshot_layout.h"
 
 namespace haven::vmm {
-
-inline constexpr const char* kSnapshotFileName = "snapshot.json";
-inline constexpr const char* kSnapshotMemoryName = "memory";
-inline constexpr uint32_t kSnapshotVersion = 1;
 
 struct SnapshotRegion {
   uint64_t guest_address = 0;
@@ -35,23 +30,13 @@ struct SnapshotRegion {
   uint64_t file_offset = 0;
 };
 
-struct Snapshot {
-  VmConfig config;
+// The whole of snapshot.json: the summary havend reads (config, copies) and the VMM's state.
+struct Snapshot : SnapshotSummary {
   kvm::VmState vm;
   std::vector<kvm::VcpuState> vcpus;
   devices::DeviceState devices;
   std::vector<SnapshotRegion> memory;
-  // Per disk of `config`: the copy's file name in the snapshot directory, or nullopt for a
-  // read-only disk (used in place).
-  std::vector<std::optional<std::string>> disk_copies;
-  // A UEFI guest's variable store: its copy's file name in the snapshot directory.
-  std::optional<std::string> nvram_copy;
 };
-
-inline constexpr const char* kSnapshotNvramName = "nvram.fd";
-
-// "disk-N.img".
-std::string snapshot_disk_name(size_t index);
 
 Result<void> write_snapshot_file(const std::string& dir, const Snapshot& snapshot);
 // Reads and checks dir/snapshot.json (format, version, sizes of every KVM structure).

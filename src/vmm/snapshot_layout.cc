@@ -1,0 +1,90 @@
+#include "vmm/snapshot_layout.h"
+
+#include <cerrno>
+
+#include <unistd.h>
+
+#include "base/sys.h"
+#include "base/units.h"
+
+namespace haven::vmm {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kFormat = "haven-vm-snapshot";
+constexpr size_t kMaxSnapshotFile = 64 * MiB;
+
+}  // namespace
+
+std::string snapshot_disk_name(size_t index) {
+  return fmt::format("disk-{}.img", index);
+}
+
+Result<json> read_snapshot_document(const std::string& dir) {
+  std::string path = dir + "/" + kSnapshotFileName;
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT)
+    return make_error("{}: no {} (not a snapshot, or an unfinished one)", dir, kSnapshotFileName);
+  auto bytes = TRY(sys::read_file(path, kMaxSnapshotFile));
+  try {
+    return json::parse(bytes.begin(), bytes.end());
+  } catch (const json::exception& error) {  // parse_error, or out_of_range for a huge number
+    return make_error("{}: not valid JSON: {}", path, error.what());
+  }
+}
+
+Result<SnapshotSummary> parse_snapshot_summary(const json& doc) {
+  if (!doc.is_object() || !doc.contains("format")) return make_error("no 'format'");
+  if (!doc["format"].is_string()) return make_error("'format' is not a string");
+  if (doc["format"].get<std::string>() != kFormat)
+    return make_error("not a Haven VM snapshot (format '{}')", doc["format"].get<std::string>());
+  if (!doc.contains("version")) return make_error("no 'version'");
+  if (!doc["version"].is_number_unsigned()) return make_error("'version' is not a number");
+  if (doc["version"].get<uint64_t>() != kSnapshotVersion)
+    return make_error("snapshot version {}; this Haven reads version {}",
+                      doc["version"].get<uint64_t>(), kSnapshotVersion);
+  SnapshotSummary summary;
+  if (!doc.contains("config")) return make_error("no 'config'");
+  summary.config = TRY(with_context(vm_config_from_json(doc["config"].dump()), "config"));
+  if (!doc.contains("disk_copies") || !doc["disk_copies"].is_array() ||
+      doc["disk_copies"].size() != summary.config.disks.size())
+    return make_error("'disk_copies' does not list every disk");
+  for (const json& copy : doc["disk_copies"]) {
+    if (copy.is_null()) {
+      summary.disk_copies.emplace_back();
+      continue;
+    }
+    if (!copy.is_string()) return make_error("'disk_copies' holds a non-string");
+    std::string name = copy.get<std::string>();
+    if (name.empty() || name.find('/') != std::string::npos || name.starts_with("."))
+      return make_error("disk copy '{}' is not a plain file name", name);
+    summary.disk_copies.push_back(name);
+  }
+  if (doc.contains("nvram_copy")) {
+    const json& copy = doc["nvram_copy"];
+    if (!copy.is_string() || copy.get<std::string>() != kSnapshotNvramName)
+      return make_error("'nvram_copy' is not \"{}\"", kSnapshotNvramName);
+    if (summary.config.firmware != Firmware::uefi)
+      return make_error("'nvram_copy' in a snapshot of a guest without UEFI");
+    summary.nvram_copy = copy.get<std::string>();
+  }
+  return summary;
+}
+
+json snapshot_summary_document(const SnapshotSummary& summary) {
+  json disks = json::array();
+  for (const auto& copy : summary.disk_copies) disks.push_back(copy ? json(*copy) : json());
+  json doc = {{"format", kFormat},
+              {"version", kSnapshotVersion},
+              {"config", json::parse(vm_config_to_json(summary.config))},
+              {"disk_copies", disks}};
+  if (summary.nvram_copy) doc["nvram_copy"] = *summary.nvram_copy;
+  return doc;
+}
+
+Result<SnapshotSummary> read_snapshot_summary(const std::string& dir) {
+  json doc = TRY(read_snapshot_document(dir));
+  return with_context(parse_snapshot_summary(doc), "{}/{}", dir, kSnapshotFileName);
+}
+
+}  // namespace haven::vmm

@@ -1,0 +1,90 @@
+#include "vmm/snapshot_layout.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "base/units.h"
+
+namespace haven::vmm {
+namespace {
+
+using json = nlohmann::json;
+
+SnapshotSummary make_summary() {
+  SnapshotSummary summary;
+  summary.config.firmware = Firmware::uefi;
+  summary.config.cpus = 2;
+  summary.config.memory = 512 * MiB;
+  summary.config.disks = {{"/images/root.img", false, false}, {"/images/seed.iso", true, false}};
+  summary.disk_copies = {snapshot_disk_name(0), std::nullopt};
+  summary.nvram_copy = kSnapshotNvramName;
+  return summary;
+}
+
+class SnapshotLayoutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = ::testing::TempDir() + "haven-snapshot-layout-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+    m_dir = dir;
+  }
+  void TearDown() override { std::filesystem::remove_all(m_dir); }
+
+  void write(const json& doc) {
+    std::ofstream(m_dir + "/" + kSnapshotFileName, std::ios::trunc) << doc.dump();
+  }
+
+  std::string m_dir;
+};
+
+TEST_F(SnapshotLayoutTest, DisksAreNamedByTheirIndex) {
+  EXPECT_EQ(snapshot_disk_name(0), "disk-0.img");
+  EXPECT_EQ(snapshot_disk_name(12), "disk-12.img");
+}
+
+// havend and the CLI read a snapshot without the VMM's state: a document holding only the
+// summary's fields is enough for them (haven-vmm's reader refuses it, see snapshot_file_test).
+TEST_F(SnapshotLayoutTest, TheSummaryNeedsNoVmmState) {
+  write(snapshot_summary_document(make_summary()));
+  auto read = read_snapshot_summary(m_dir);
+  ASSERT_TRUE(read) << read.error().message();
+  EXPECT_EQ(read->config.firmware, Firmware::uefi);
+  EXPECT_EQ(read->config.cpus, 2u);
+  EXPECT_EQ(read->config.memory, 512 * MiB);
+  ASSERT_EQ(read->config.disks.size(), 2u);
+  EXPECT_EQ(read->disk_copies, make_summary().disk_copies);
+  EXPECT_EQ(read->nvram_copy, std::optional<std::string>(kSnapshotNvramName));
+}
+
+TEST_F(SnapshotLayoutTest, AMissingFileSaysTheSnapshotIsUnfinished) {
+  auto read = read_snapshot_summary(m_dir);
+  ASSERT_FALSE(read);
+  EXPECT_NE(read.error().message().find("unfinished"), std::string::npos) << read.error().message();
+}
+
+TEST_F(SnapshotLayoutTest, ErrorsNameTheFileAndTheField) {
+  json doc = snapshot_summary_document(make_summary());
+  doc["disk_copies"] = json::array({"../escape.img", nullptr});
+  write(doc);
+  auto read = read_snapshot_summary(m_dir);
+  ASSERT_FALSE(read);
+  EXPECT_NE(read.error().message().find(kSnapshotFileName), std::string::npos)
+      << read.error().message();
+  EXPECT_NE(read.error().message().find("not a plain file name"), std::string::npos)
+      << read.error().message();
+}
+
+TEST_F(SnapshotLayoutTest, OddlyTypedHeadersAreErrors) {
+  for (json doc : {json::array(), json{{"format", 7}}, json{{"format", "haven-vm-snapshot"}},
+                   json{{"format", "haven-vm-snapshot"}, {"version", -1}},
+                   json{{"format", "haven-vm-snapshot"}, {"version", "1"}}}) {
+    write(doc);
+    EXPECT_FALSE(read_snapshot_summary(m_dir)) << doc.dump();
+  }
+}
+
+}  // namespace
+}  // namespace haven::vmm
