@@ -33,10 +33,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int i = 0; i < 64; ++i) {
     auto chain = queue->pop();
     if (!chain || !*chain) break;
-    for (const auto* list : {&(*chain)->readable, &(*chain)->writable})
-      for (const auto& buffer : *list)
+    for (auto list : {(*chain)->readable(), (*chain)->writable()})
+      for (const auto& buffer : list)
         if (!memory.contains(buffer.address, buffer.length)) std::abort();
-    if (!queue->push_used((*chain)->head, 1)) std::abort();  // the used ring was checked
+    auto written = static_cast<uint32_t>(std::min<uint64_t>((*chain)->writable_bytes(), 1));
+    // The used ring was checked.
+    if (!queue->push_used(std::move(**chain), written)) std::abort();
   }
   (void)queue->should_notify();
   return 0;

@@ -181,7 +181,8 @@ Result<void> Block::resume() {
   if (!m_session.has_queue(0)) return {};
   // Room for every request, the two polls and the write-zeroes retries.
   m_uring = TRY(with_context(Uring::create(2 * kQueueSize), "{}", m_options.path));
-  m_pending.assign(kQueueSize, {});
+  m_pending.clear();
+  m_pending.resize(kQueueSize);
   m_free.clear();
   for (uint32_t slot = kQueueSize; slot-- > 0;) m_free.push_back(slot);
   m_in_flight = 0;
@@ -302,9 +303,10 @@ void Block::serve_queue() {
   m_session.notify(0);
 }
 
-Result<void> Block::complete(uint16_t head, GuestAddr status, uint8_t value, uint32_t used_length) {
+Result<void> Block::complete(DescriptorChain chain, GuestAddr status, uint8_t value,
+                             uint32_t used_length) {
   TRY(m_session.memory().write<uint8_t>(status, value));
-  return m_session.queue(0).push_used(head, used_length);
+  return m_session.queue(0).push_used(std::move(chain), used_length);
 }
 
 Result<void> Block::start(DescriptorChain chain) {
@@ -312,7 +314,7 @@ Result<void> Block::start(DescriptorChain chain) {
       m_session.memory(), chain, {m_sectors, m_options.readonly, kMaxRangeSectors}));
   using Kind = BlockRequest::Kind;
   if (request.kind == Kind::complete)
-    return complete(chain.head, request.status, request.status_value, 1);
+    return complete(std::move(chain), request.status, request.status_value, 1);
   if (request.kind == Kind::get_id) {
     std::array<uint8_t, kIdBytes> id{};
     std::memcpy(id.data(), m_options.serial.data(),
@@ -322,7 +324,7 @@ Result<void> Block::start(DescriptorChain chain) {
       std::memcpy(piece.iov_base, id.data() + at, piece.iov_len);
       at += piece.iov_len;
     }
-    return complete(chain.head, request.status, kStatusOk, request.used_length);
+    return complete(std::move(chain), request.status, kStatusOk, request.used_length);
   }
 
   bool writes = request.kind != Kind::read && request.kind != Kind::flush;
@@ -331,7 +333,7 @@ Result<void> Block::start(DescriptorChain chain) {
       log::error("{} (the guest gets an I/O error)", ready.error().message());
       m_requests.fetch_add(1, std::memory_order_relaxed);
       m_errors.fetch_add(1, std::memory_order_relaxed);
-      return complete(chain.head, request.status, kStatusIoError, 1);
+      return complete(std::move(chain), request.status, kStatusIoError, 1);
     }
   }
   if (m_view && writes)
@@ -345,7 +347,7 @@ Result<void> Block::start(DescriptorChain chain) {
   if (m_tracker && writes) m_tracker->mark(request.offset, request.length);
   uint32_t slot = m_free.back();
   Pending& pending = m_pending[slot];
-  pending.head = chain.head;
+  pending.chain = std::move(chain);
   pending.status = request.status;
   pending.used_length = request.used_length;
   pending.type = request.type;
@@ -428,8 +430,8 @@ bool Block::finish(uint64_t slot, int result) {
     else
       log::warn("{}: short transfer ({} of {} bytes)", m_options.path, result, pending.expected);
   }
-  auto completed = complete(pending.head, pending.status, ok ? kStatusOk : kStatusIoError,
-                            ok ? pending.used_length : 1);
+  auto completed = complete(std::move(pending.chain), pending.status,
+                            ok ? kStatusOk : kStatusIoError, ok ? pending.used_length : 1);
   pending.iovecs.clear();
   m_free.push_back(static_cast<uint32_t>(slot));
   if (!completed) m_session.fail(completed.error());

@@ -121,7 +121,7 @@ class Block final : public VirtioDevice {
  private:
   // One request in flight in the io_uring.
   struct Pending {
-    uint16_t head = 0;
+    DescriptorChain chain;  // given back to the driver when the I/O completes
     memory::GuestAddr status;
     uint32_t used_length = 0;  // bytes the guest sees written (data + status)
     uint64_t expected = 0;     // result that means success
@@ -142,7 +142,7 @@ class Block final : public VirtioDevice {
   void drop(uint64_t slot);
   // Parses one request and queues its I/O, or completes it at once. Errors break the device.
   Result<void> start(DescriptorChain chain);
-  Result<void> complete(uint16_t head, memory::GuestAddr status, uint8_t value,
+  Result<void> complete(DescriptorChain chain, memory::GuestAddr status, uint8_t value,
                         uint32_t used_length);
   // Before the worker ends: cancels the polls and reaps every completion (discarding them)
   // until the ring holds nothing. With DEFER_TASKRUN only the worker can run the ring's

@@ -35,18 +35,18 @@ bool in_range(const BlockGeometry& geometry, uint64_t sector, uint64_t bytes) {
 Result<BlockRequest> parse_block_request(const memory::GuestMemory& memory,
                                          const DescriptorChain& chain,
                                          const BlockGeometry& geometry) {
-  if (chain.readable_bytes < kHeaderSize || chain.writable_bytes < 1)
-    return make_error("request {} without a header or a status byte", chain.head);
-  RequestHeader header{};
-  TRY(copy_from_buffers(memory, chain.readable, 0,
-                        std::span(reinterpret_cast<uint8_t*>(&header), sizeof(header))));
+  if (chain.readable_bytes() < kHeaderSize || chain.writable_bytes() < 1)
+    return make_error("request {} without a header or a status byte", chain.head());
+  ChainReader reader(memory, chain);
+  auto header = TRY(reader.read_object<RequestHeader>());
   BlockRequest request;
   request.type = header.type;
-  // The status byte is the last device-writable byte.
-  const Buffer& last = chain.writable.back();
+  // The status byte is the last device-writable byte; the data the device writes goes before.
+  const Buffer& last = chain.writable().back();
   request.status = last.address + (last.length - 1);
-  uint64_t room = chain.writable_bytes - 1;  // for data the device writes
-  uint64_t payload = chain.readable_bytes - kHeaderSize;
+  ChainWriter writer(memory, chain);
+  uint64_t room = writer.remaining() - 1;
+  uint64_t payload = reader.remaining();
   auto answer = [&](uint8_t status) {
     request.kind = BlockRequest::Kind::complete;
     request.status_value = status;
@@ -61,7 +61,7 @@ Result<BlockRequest> parse_block_request(const memory::GuestMemory& memory,
       request.kind = BlockRequest::Kind::read;
       request.offset = header.sector * kSector;
       request.length = room;
-      request.data = TRY(buffer_iovecs(memory, chain.writable, 0, room));
+      request.data = TRY(writer.take_iovecs(room));
       request.used_length = static_cast<uint32_t>(room + 1);
       return request;
     case Block::kTypeOut:
@@ -71,7 +71,7 @@ Result<BlockRequest> parse_block_request(const memory::GuestMemory& memory,
       request.kind = BlockRequest::Kind::write;
       request.offset = header.sector * kSector;
       request.length = payload;
-      request.data = TRY(buffer_iovecs(memory, chain.readable, kHeaderSize, payload));
+      request.data = TRY(reader.take_iovecs(payload));
       return request;
     case Block::kTypeFlush:
       if (geometry.readonly) return answer(Block::kStatusOk);
@@ -81,7 +81,7 @@ Result<BlockRequest> parse_block_request(const memory::GuestMemory& memory,
       uint64_t length = std::min<uint64_t>(room, Block::kIdBytes);
       request.kind = BlockRequest::Kind::get_id;
       request.length = length;
-      request.data = TRY(buffer_iovecs(memory, chain.writable, 0, length));
+      request.data = TRY(writer.take_iovecs(length));
       request.used_length = static_cast<uint32_t>(length + 1);
       return request;
     }
@@ -89,9 +89,7 @@ Result<BlockRequest> parse_block_request(const memory::GuestMemory& memory,
     case Block::kTypeWriteZeroes: {
       if (geometry.readonly) return answer(Block::kStatusIoError);
       if (payload != kSegmentSize) return answer(Block::kStatusUnsupported);  // one range
-      Segment segment{};
-      TRY(copy_from_buffers(memory, chain.readable, kHeaderSize,
-                            std::span(reinterpret_cast<uint8_t*>(&segment), sizeof(segment))));
+      auto segment = TRY(reader.read_object<Segment>());
       uint64_t bytes = uint64_t{segment.sectors} * kSector;
       if (segment.sectors > geometry.max_range_sectors ||
           !in_range(geometry, segment.sector, bytes))

@@ -70,13 +70,14 @@ void Console::receive() {
     if (!*chain) break;  // the driver kicks when it posts buffers
     {
       std::lock_guard lock(m_input_mutex);
-      size_t take = std::min<uint64_t>(m_input.size(), (*chain)->writable_bytes);
+      size_t take = std::min<uint64_t>(m_input.size(), (*chain)->writable_bytes());
       chunk.assign(m_input.begin(), m_input.begin() + static_cast<long>(take));
       m_input.erase(m_input.begin(), m_input.begin() + static_cast<long>(take));
     }
-    if (auto copied = copy_to_buffers(m_session.memory(), (*chain)->writable, 0, chunk); !copied)
-      return m_session.fail(copied.error());
-    if (auto pushed = queue.push_used((*chain)->head, static_cast<uint32_t>(chunk.size())); !pushed)
+    ChainWriter writer(m_session.memory(), **chain);
+    if (auto copied = writer.write(chunk); !copied) return m_session.fail(copied.error());
+    auto written = static_cast<uint32_t>(writer.offset());
+    if (auto pushed = queue.push_used(std::move(**chain), written); !pushed)
       return m_session.fail(pushed.error());
   }
   m_session.notify(kRx);
@@ -90,11 +91,11 @@ void Console::transmit() {
     auto chain = queue.pop();
     if (!chain) return m_session.fail(chain.error());
     if (!*chain) break;
-    bytes.resize(std::min<uint64_t>((*chain)->readable_bytes, 1 << 20));
-    if (auto copied = copy_from_buffers(m_session.memory(), (*chain)->readable, 0, bytes); !copied)
-      return m_session.fail(copied.error());
+    ChainReader reader(m_session.memory(), **chain);
+    bytes.resize(std::min<uint64_t>(reader.remaining(), 1 << 20));
+    if (auto copied = reader.read(bytes); !copied) return m_session.fail(copied.error());
     m_output(bytes);
-    if (auto pushed = queue.push_used((*chain)->head, 0); !pushed)
+    if (auto pushed = queue.push_used(std::move(**chain), 0); !pushed)
       return m_session.fail(pushed.error());
   }
   m_session.notify(kTx);

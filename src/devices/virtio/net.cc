@@ -136,26 +136,24 @@ void Net::receive() {
       watch_tap(false);
       break;
     }
-    if ((*chain)->writable_bytes < kHeaderSize)
+    if ((*chain)->writable_bytes() < kHeaderSize)
       return m_session.fail(Error::from_message("receive buffer smaller than the header"));
-    auto iovecs = buffer_iovecs(memory, (*chain)->writable, 0, (*chain)->writable_bytes);
+    ChainWriter frame(memory, **chain);
+    auto iovecs = frame.take_iovecs(frame.remaining());
     if (!iovecs) return m_session.fail(iovecs.error());
     ssize_t got = ::readv(m_tap.get(), iovecs->data(), static_cast<int>(iovecs->size()));
     if (got < 0) {
-      queue.undo_pop();
+      queue.undo_pop(std::move(**chain));
       if (errno != EAGAIN && errno != EINTR)
         log::warn("{}: read: {}", m_options.tap, std::strerror(errno));
       break;
     }
     // Without mergeable buffers every frame fits one chain.
-    uint16_t one = 1;
-    if (auto set = copy_to_buffers(memory, (*chain)->writable, kNumBuffersOffset,
-                                   std::span(reinterpret_cast<const uint8_t*>(&one), 2));
-        !set)
-      return m_session.fail(set.error());
+    ChainWriter count(memory, **chain, kNumBuffersOffset);
+    if (auto set = count.write_object<uint16_t>(1); !set) return m_session.fail(set.error());
     m_rx_bytes.fetch_add(static_cast<uint64_t>(got), std::memory_order_relaxed);
     m_rx_frames.fetch_add(1, std::memory_order_relaxed);
-    if (auto pushed = queue.push_used((*chain)->head, static_cast<uint32_t>(got)); !pushed)
+    if (auto pushed = queue.push_used(std::move(**chain), static_cast<uint32_t>(got)); !pushed)
       return m_session.fail(pushed.error());
   }
   m_session.notify(kRx);
@@ -169,16 +167,18 @@ void Net::transmit() {
     auto chain = queue.pop();
     if (!chain) return m_session.fail(chain.error());
     if (!*chain) break;
-    auto iovecs = buffer_iovecs(memory, (*chain)->readable, 0, (*chain)->readable_bytes);
+    ChainReader frame(memory, **chain);
+    uint64_t length = frame.remaining();
+    auto iovecs = frame.take_iovecs(length);
     if (!iovecs) return m_session.fail(iovecs.error());
-    if ((*chain)->readable_bytes < kHeaderSize ||
+    if (length < kHeaderSize ||
         ::writev(m_tap.get(), iovecs->data(), static_cast<int>(iovecs->size())) < 0) {
       ++m_dropped_tx;  // a full TAP queue or a malformed frame: dropped, as a NIC would
     } else {
-      m_tx_bytes.fetch_add((*chain)->readable_bytes, std::memory_order_relaxed);
+      m_tx_bytes.fetch_add(length, std::memory_order_relaxed);
       m_tx_frames.fetch_add(1, std::memory_order_relaxed);
     }
-    if (auto pushed = queue.push_used((*chain)->head, 0); !pushed)
+    if (auto pushed = queue.push_used(std::move(**chain), 0); !pushed)
       return m_session.fail(pushed.error());
   }
   m_session.notify(kTx);

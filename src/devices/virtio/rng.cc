@@ -31,8 +31,9 @@ void Rng::serve() {
     auto chain = queue.pop();
     if (!chain) return m_session.fail(chain.error());
     if (!*chain) break;
+    ChainWriter writer(m_session.memory(), **chain);
     uint32_t length =
-        static_cast<uint32_t>(std::min<uint64_t>((*chain)->writable_bytes, kMaxRequestBytes));
+        static_cast<uint32_t>(std::min<uint64_t>(writer.remaining(), kMaxRequestBytes));
     random.resize(length);
     size_t filled = 0;
     while (filled < length) {
@@ -40,11 +41,10 @@ void Rng::serve() {
       if (got <= 0) break;  // EINTR: hand out what we have
       filled += static_cast<size_t>(got);
     }
-    if (auto copied = copy_to_buffers(m_session.memory(), (*chain)->writable, 0,
-                                      std::span(random.data(), filled));
-        !copied)
+    if (auto copied = writer.write(std::span(random.data(), filled)); !copied)
       return m_session.fail(copied.error());
-    if (auto pushed = queue.push_used((*chain)->head, static_cast<uint32_t>(filled)); !pushed)
+    auto written = static_cast<uint32_t>(writer.offset());
+    if (auto pushed = queue.push_used(std::move(**chain), written); !pushed)
       return m_session.fail(pushed.error());
   }
   m_session.notify(0);

@@ -186,7 +186,7 @@ void Scsi::serve_requests() {
     if (!*chain) break;
     auto written = command(**chain);
     if (!written) return m_session.fail(written.error());
-    if (auto pushed = queue.push_used((*chain)->head, *written); !pushed)
+    if (auto pushed = queue.push_used(std::move(**chain), *written); !pushed)
       return m_session.fail(pushed.error());
   }
   m_session.notify(kRequestQueue);
@@ -201,7 +201,7 @@ void Scsi::serve_control() {
     if (!*chain) break;
     auto written = control(**chain);
     if (!written) return m_session.fail(written.error());
-    if (auto pushed = queue.push_used((*chain)->head, *written); !pushed)
+    if (auto pushed = queue.push_used(std::move(**chain), *written); !pushed)
       return m_session.fail(pushed.error());
   }
   m_session.notify(kControlQueue);
@@ -232,28 +232,30 @@ Result<uint32_t> Scsi::command(const DescriptorChain& chain) {
                       sense_size, kMaxCdbSize, kMaxSenseSize);
   uint64_t request_bytes = kRequestFixedBytes + cdb_size;
   uint64_t header = kResponseFixedBytes + sense_size;
-  if (chain.readable_bytes < request_bytes || chain.writable_bytes < header)
+  if (chain.readable_bytes() < request_bytes || chain.writable_bytes() < header)
     return make_error(
-        "request {}: {} and {} bytes of buffers, short of its {}- and {}-byte headers", chain.head,
-        chain.readable_bytes, chain.writable_bytes, request_bytes, header);
+        "request {}: {} and {} bytes of buffers, short of its {}- and {}-byte headers",
+        chain.head(), chain.readable_bytes(), chain.writable_bytes(), request_bytes, header);
+  ChainReader reader(memory, chain);
   std::vector<uint8_t> request(request_bytes);
-  TRY(copy_from_buffers(memory, chain.readable, 0, request));
+  TRY(reader.read(request));
   m_requests.fetch_add(1, std::memory_order_relaxed);
 
   std::vector<uint8_t> response(header, 0);
-  uint64_t capacity = chain.writable_bytes - header;  // data-in bytes the driver offers
+  ChainWriter data(memory, chain, header);
+  uint64_t capacity = data.remaining();  // data-in bytes the driver offers
   uint64_t moved = 0;
   auto address = decode_lun(std::span(request).first<8>());
   if (!address) {
     response[11] = kResponseBadTarget;
-  } else if (chain.readable_bytes > request_bytes && capacity > 0) {
+  } else if (reader.remaining() > 0 && capacity > 0) {
     // Data both ways needs VIRTIO_SCSI_F_INOUT, not offered (virtio 1.2, 5.6.6.1).
     response[11] = kResponseFailure;
   } else {
     scsi::Response result = execute(*address, std::span(request).subspan(kRequestFixedBytes));
     uint64_t length = result.read ? result.read->length : result.data.size();
     moved = std::min(length, capacity);
-    if (moved > 0 && !TRY(transfer(chain, header, result, moved))) {
+    if (moved > 0 && !TRY(transfer(data, result, moved))) {
       result = m_cdrom.read_failed();
       moved = 0;
     }
@@ -270,18 +272,16 @@ Result<uint32_t> Scsi::command(const DescriptorChain& chain) {
     }
   }
   put_le<uint32_t>(response, 4, static_cast<uint32_t>(capacity - moved));  // resid
-  TRY(copy_to_buffers(memory, chain.writable, 0, response));
+  TRY(ChainWriter(memory, chain).write(response));
   return static_cast<uint32_t>(header + moved);
 }
 
-Result<bool> Scsi::transfer(const DescriptorChain& chain, uint64_t header,
-                            const scsi::Response& response, uint64_t length) {
-  const memory::GuestMemory& memory = m_session.memory();
+Result<bool> Scsi::transfer(ChainWriter& data, const scsi::Response& response, uint64_t length) {
   if (!response.read) {
-    TRY(copy_to_buffers(memory, chain.writable, header, std::span(response.data).first(length)));
+    TRY(data.write(std::span(response.data).first(length)));
     return true;
   }
-  auto iovecs = TRY(buffer_iovecs(memory, chain.writable, header, length));
+  auto iovecs = TRY(data.take_iovecs(length));
   if (auto read = read_fully(m_fd.get(), std::move(iovecs), response.read->offset); !read) {
     log::warn("{}: {} (the guest gets a medium error)", m_path, read.error().message());
     return false;
@@ -296,27 +296,29 @@ Result<uint32_t> Scsi::control(const DescriptorChain& chain) {
   // answer: response) and for AN lun[8], event_requested (16 bytes; answer: event_actual,
   // response).
   std::array<uint8_t, 24> request{};
-  if (chain.readable_bytes < 4) return make_error("control request {} has no type", chain.head);
-  TRY(copy_from_buffers(memory, chain.readable, 0, std::span(request).first(4)));
+  if (chain.readable_bytes() < 4) return make_error("control request {} has no type", chain.head());
+  ChainReader reader(memory, chain);
+  TRY(reader.read(std::span(request).first(4)));
   uint32_t type = 0;
   std::memcpy(&type, request.data(), 4);
+  ChainWriter writer(memory, chain);
   if (type == kControlTmf) {
-    if (chain.readable_bytes < 24 || chain.writable_bytes < 1)
-      return make_error("task management request {} is short", chain.head);
-    TRY(copy_from_buffers(memory, chain.readable, 0, request));
+    if (chain.readable_bytes() < 24 || chain.writable_bytes() < 1)
+      return make_error("task management request {} is short", chain.head());
+    TRY(reader.read(std::span(request).subspan(4)));
     uint32_t function = 0;
     std::memcpy(&function, request.data() + 4, 4);
     uint8_t answer = task_management(function, std::span(request).subspan<8, 8>());
-    TRY(copy_to_buffers(memory, chain.writable, 0, std::span(&answer, 1)));
-    return 1;
+    TRY(writer.write_object(answer));
+    return static_cast<uint32_t>(writer.offset());
   }
   if (type == kControlAnQuery || type == kControlAnSubscribe) {
-    if (chain.readable_bytes < 16 || chain.writable_bytes < 5)
-      return make_error("notification request {} is short", chain.head);
+    if (chain.readable_bytes() < 16 || chain.writable_bytes() < 5)
+      return make_error("notification request {} is short", chain.head());
     // No event class is ever reported: event_actual 0, response OK.
     std::array<uint8_t, 5> answer{};
-    TRY(copy_to_buffers(memory, chain.writable, 0, answer));
-    return static_cast<uint32_t>(answer.size());
+    TRY(writer.write(answer));
+    return static_cast<uint32_t>(writer.offset());
   }
   return 0;  // an unknown type: returned untouched, as QEMU does
 }

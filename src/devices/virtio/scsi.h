@@ -20,6 +20,7 @@
 
 #include "base/unique_fd.h"
 #include "devices/scsi/cdrom.h"
+#include "devices/virtio/buffers.h"
 #include "devices/virtio/device.h"
 #include "devices/virtio/session.h"
 
@@ -110,10 +111,9 @@ class Scsi final : public VirtioDevice {
   Result<uint32_t> command(const DescriptorChain& chain);
   // What target 0 answers for `cdb` at `address`: REPORT LUNS, the drive, or an absent LUN.
   scsi::Response execute(Address address, std::span<const uint8_t> cdb);
-  // Copies `length` bytes of data-in (for a READ, from the image) after the response header;
-  // false when the image could not be read.
-  Result<bool> transfer(const DescriptorChain& chain, uint64_t header,
-                        const scsi::Response& response, uint64_t length);
+  // Copies `length` bytes of data-in (for a READ, from the image) into `data`, the buffers
+  // after the response header; false when the image could not be read.
+  Result<bool> transfer(ChainWriter& data, const scsi::Response& response, uint64_t length);
   Result<uint32_t> control(const DescriptorChain& chain);
   uint8_t task_management(uint32_t function, std::span<const uint8_t, 8> lun);
 

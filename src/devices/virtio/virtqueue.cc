@@ -72,25 +72,25 @@ Result<std::optional<DescriptorChain>> Virtqueue::pop() {
       TRY(m_memory->read<uint16_t>(driver + 4 + 2 * static_cast<uint64_t>(m_next_avail % size())));
   ++m_next_avail;
   DescriptorChain chain;
-  chain.head = head;
+  chain.m_head = head;
   TRY(with_context(walk(head, chain), "descriptor chain {}", head));
+  chain.m_spent = false;
   return chain;
 }
 
 Result<void> Virtqueue::add_buffer(DescriptorChain& chain, uint64_t address, uint32_t length,
                                    bool writable) const {
-  if (!writable && !chain.writable.empty())
+  if (!writable && !chain.m_writable.empty())
     return make_error("a device-readable buffer follows a device-writable one");
   if (!m_memory->contains(GuestAddr(address), length))
     return make_error("buffer {:#x} (+{}) is outside guest memory", address, length);
   if (length == 0) return {};
-  if (writable) {
-    chain.writable.push_back({GuestAddr(address), length});
-    chain.writable_bytes += length;
-  } else {
-    chain.readable.push_back({GuestAddr(address), length});
-    chain.readable_bytes += length;
-  }
+  uint64_t& total = writable ? chain.m_writable_bytes : chain.m_readable_bytes;
+  if (total + length > DescriptorChain::kMaxBytes)
+    return make_error("{} buffers of more than {} bytes",
+                      writable ? "device-writable" : "device-readable", DescriptorChain::kMaxBytes);
+  total += length;
+  (writable ? chain.m_writable : chain.m_readable).push_back({GuestAddr(address), length});
   return {};
 }
 
@@ -132,7 +132,26 @@ Result<void> Virtqueue::walk(uint16_t head, DescriptorChain& chain) const {
   }
 }
 
-Result<void> Virtqueue::push_used(uint16_t head, uint32_t written) {
+DescriptorChain& DescriptorChain::operator=(DescriptorChain&& other) noexcept {
+  m_head = other.m_head;
+  m_spent = std::exchange(other.m_spent, true);
+  m_readable = std::move(other.m_readable);
+  m_writable = std::move(other.m_writable);
+  m_readable_bytes = std::exchange(other.m_readable_bytes, 0);
+  m_writable_bytes = std::exchange(other.m_writable_bytes, 0);
+  return *this;
+}
+
+void Virtqueue::undo_pop(DescriptorChain chain) {
+  if (!chain.spent()) --m_next_avail;
+}
+
+Result<void> Virtqueue::push_used(DescriptorChain chain, uint32_t written) {
+  if (chain.spent()) return make_error("a request was completed twice (or never popped)");
+  if (written > chain.writable_bytes())
+    return make_error("request {}: {} bytes reported written into {} bytes of buffers",
+                      chain.head(), written, chain.writable_bytes());
+  const uint16_t head = chain.head();
   const GuestAddr device = m_layout.device_ring;
   struct {
     uint32_t id;

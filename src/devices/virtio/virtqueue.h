@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -40,13 +42,39 @@ struct Buffer {
   uint32_t length = 0;
 };
 
-// One request: the head index (to return it) and its buffers, device-readable ones first.
-struct DescriptorChain {
-  uint16_t head = 0;
-  std::vector<Buffer> readable;
-  std::vector<Buffer> writable;
-  uint64_t readable_bytes = 0;
-  uint64_t writable_bytes = 0;
+// One request popped from a queue: its head index and buffers, device-readable ones first.
+// Move-only, and given back by value: push_used() or undo_pop() takes it, so a request cannot
+// be returned to the driver twice (a moved-from chain is spent, and push_used refuses it).
+// Read and write its bytes through ChainReader and ChainWriter (devices/virtio/buffers.h).
+class DescriptorChain {
+ public:
+  // Each direction's buffers add up to at most this: the used ring reports the bytes written
+  // in 32 bits, and no device takes a request anywhere near as long.
+  static constexpr uint64_t kMaxBytes = UINT32_MAX;
+
+  DescriptorChain() = default;
+  DescriptorChain(DescriptorChain&& other) noexcept { *this = std::move(other); }
+  DescriptorChain& operator=(DescriptorChain&& other) noexcept;
+  DescriptorChain(const DescriptorChain&) = delete;
+  DescriptorChain& operator=(const DescriptorChain&) = delete;
+
+  uint16_t head() const { return m_head; }
+  std::span<const Buffer> readable() const { return m_readable; }
+  std::span<const Buffer> writable() const { return m_writable; }
+  uint64_t readable_bytes() const { return m_readable_bytes; }
+  uint64_t writable_bytes() const { return m_writable_bytes; }
+  // Moved from (or never popped): not a request.
+  bool spent() const { return m_spent; }
+
+ private:
+  friend class Virtqueue;
+
+  uint16_t m_head = 0;
+  bool m_spent = true;
+  std::vector<Buffer> m_readable;
+  std::vector<Buffer> m_writable;
+  uint64_t m_readable_bytes = 0;
+  uint64_t m_writable_bytes = 0;
 };
 
 class Virtqueue {
@@ -63,9 +91,10 @@ class Virtqueue {
   Result<std::optional<DescriptorChain>> pop();
   // Gives back the chain pop() just returned, unconsumed (the device had nothing to put in it
   // yet); the next pop() returns it again.
-  void undo_pop() { --m_next_avail; }
-  // Returns a request to the driver with the number of bytes the device wrote into it.
-  Result<void> push_used(uint16_t head, uint32_t written);
+  void undo_pop(DescriptorChain chain);
+  // Returns a request to the driver with the number of bytes the device wrote into it (at
+  // most its writable bytes). A spent chain is an error: the device completed it already.
+  Result<void> push_used(DescriptorChain chain, uint32_t written);
   // After pushing: whether the driver wants an interrupt for what was pushed since the last
   // call (the event index, or the driver ring's "no interrupt" flag).
   Result<bool> should_notify();

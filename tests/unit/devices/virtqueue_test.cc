@@ -56,12 +56,12 @@ TEST_F(VirtqueueTest, ChainSplitsIntoReadableAndWritableBuffers) {
       {{kData, 16, false}, {kData + 0x100, 512, false}, {kData + 0x1000, 1, true}});
   auto popped = q.pop().value();
   ASSERT_TRUE(popped);
-  EXPECT_EQ(popped->head, head);
-  ASSERT_EQ(popped->readable.size(), 2u);
-  ASSERT_EQ(popped->writable.size(), 1u);
-  EXPECT_EQ(popped->readable[1].address, GuestAddr(kData + 0x100));
-  EXPECT_EQ(popped->readable_bytes, 528u);
-  EXPECT_EQ(popped->writable_bytes, 1u);
+  EXPECT_EQ(popped->head(), head);
+  ASSERT_EQ(popped->readable().size(), 2u);
+  ASSERT_EQ(popped->writable().size(), 1u);
+  EXPECT_EQ(popped->readable()[1].address, GuestAddr(kData + 0x100));
+  EXPECT_EQ(popped->readable_bytes(), 528u);
+  EXPECT_EQ(popped->writable_bytes(), 1u);
   EXPECT_FALSE(q.pop().value());
 }
 
@@ -72,8 +72,8 @@ TEST_F(VirtqueueTest, UsedRingCarriesHeadAndLength) {
   auto a = q.pop().value();
   auto b = q.pop().value();
   ASSERT_TRUE(a && b);
-  ASSERT_TRUE(q.push_used(b->head, 3));
-  ASSERT_TRUE(q.push_used(a->head, 8));
+  ASSERT_TRUE(q.push_used(std::move(*b), 3));
+  ASSERT_TRUE(q.push_used(std::move(*a), 8));
   auto used = driver.take_used();
   ASSERT_EQ(used.size(), 2u);
   EXPECT_EQ(used[0].id, second);
@@ -90,7 +90,7 @@ TEST_F(VirtqueueTest, RingIndicesWrapAround) {
     wrap.add_chain({{kData, 4, true}});
     auto chain = q2.pop().value();
     ASSERT_TRUE(chain) << "at " << i;
-    ASSERT_TRUE(q2.push_used(chain->head, 4));
+    ASSERT_TRUE(q2.push_used(std::move(*chain), 4));
   }
   EXPECT_EQ(wrap.take_used().size(), 70000u % 65536u);
   EXPECT_EQ(q2.used_index(), static_cast<uint16_t>(70000));
@@ -102,9 +102,9 @@ TEST_F(VirtqueueTest, IndirectTableIsWalked) {
                             {{kData, 16, false}, {kData + 16, 100, true}, {kData + 200, 1, true}});
   auto chain = q.pop().value();
   ASSERT_TRUE(chain);
-  EXPECT_EQ(chain->readable.size(), 1u);
-  EXPECT_EQ(chain->writable.size(), 2u);
-  EXPECT_EQ(chain->writable_bytes, 101u);
+  EXPECT_EQ(chain->readable().size(), 1u);
+  EXPECT_EQ(chain->writable().size(), 2u);
+  EXPECT_EQ(chain->writable_bytes(), 101u);
 }
 
 TEST_F(VirtqueueTest, IndirectWithoutTheFeatureBreaksTheQueue) {
@@ -226,11 +226,11 @@ TEST_F(VirtqueueTest, CreateRejectsBadLayouts) {
 TEST_F(VirtqueueTest, NoInterruptFlagSuppressesNotification) {
   auto q = queue(true, false);
   driver.add_chain({{kData, 4, true}});
-  ASSERT_TRUE(q.push_used(take(q).head, 0));
+  ASSERT_TRUE(q.push_used(take(q), 0));
   driver.set_driver_flags(1);
   EXPECT_FALSE(q.should_notify().value());
   driver.add_chain({{kData, 4, true}});
-  ASSERT_TRUE(q.push_used(take(q).head, 0));
+  ASSERT_TRUE(q.push_used(take(q), 0));
   driver.set_driver_flags(0);
   EXPECT_TRUE(q.should_notify().value());
   EXPECT_FALSE(q.should_notify().value()) << "nothing new was pushed";
@@ -240,9 +240,9 @@ TEST_F(VirtqueueTest, EventIndexNotifiesOnlyWhenTheUsedEventIsCrossed) {
   auto q = queue(true, true);
   driver.set_used_event(1);  // the driver wants to hear once the used index passes 1
   for (int i = 0; i < 2; ++i) driver.add_chain({{kData, 4, true}});
-  ASSERT_TRUE(q.push_used(take(q).head, 0));  // used index 1: not past 1 yet
+  ASSERT_TRUE(q.push_used(take(q), 0));  // used index 1: not past 1 yet
   EXPECT_FALSE(q.should_notify().value());
-  ASSERT_TRUE(q.push_used(take(q).head, 0));  // used index 2: crossed
+  ASSERT_TRUE(q.push_used(take(q), 0));  // used index 2: crossed
   EXPECT_TRUE(q.should_notify().value());
 }
 
@@ -263,16 +263,16 @@ TEST_F(VirtqueueTest, PositionLetsAQueueBuiltAgainCarryOn) {
   driver.add_chain({{kData, 4, true}});
   driver.add_chain({{kData + 4, 4, true}});
   uint16_t third = driver.add_chain({{kData + 8, 4, true}});
-  ASSERT_TRUE(q.push_used(take(q).head, 4));
+  ASSERT_TRUE(q.push_used(take(q), 4));
   ASSERT_TRUE(q.should_notify().value());
   driver.set_used_event(1);  // the driver wants to hear of the second one too
-  ASSERT_TRUE(q.push_used(take(q).head, 4));
+  ASSERT_TRUE(q.push_used(take(q), 4));
   QueuePosition position = q.position();
   EXPECT_EQ(position, (QueuePosition{2, 2, 1}));
 
   // The same rings in a new process: without the position it would serve them from the start.
   auto fresh = queue(true, true);
-  EXPECT_EQ(take(fresh).head, 0) << "a new queue starts at the first request";
+  EXPECT_EQ(take(fresh).head(), 0) << "a new queue starts at the first request";
   auto again = queue(true, true);
   again.set_position(position);
   EXPECT_EQ(again.position(), position);
@@ -281,9 +281,9 @@ TEST_F(VirtqueueTest, PositionLetsAQueueBuiltAgainCarryOn) {
   EXPECT_FALSE(again.should_notify().value()) << "nothing new since";
   auto chain = again.pop().value();
   ASSERT_TRUE(chain);
-  EXPECT_EQ(chain->head, third);
+  EXPECT_EQ(chain->head(), third);
   EXPECT_FALSE(again.pop().value());
-  ASSERT_TRUE(again.push_used(chain->head, 4));
+  ASSERT_TRUE(again.push_used(std::move(*chain), 4));
   auto used = driver.take_used();
   ASSERT_EQ(used.size(), 3u);
   EXPECT_EQ(used[2].id, third) << "written after the two used entries before the snapshot";
@@ -314,6 +314,61 @@ TEST(VirtioBuffers, RefusesToOverrunTheBuffers) {
   std::vector<uint8_t> data(4);
   EXPECT_FALSE(copy_to_buffers(memory, buffers, 0, data));
   EXPECT_FALSE(copy_from_buffers(memory, buffers, 1, std::span(data).first(3)));
+}
+
+TEST_F(VirtqueueTest, AChainIsGivenBackOnlyOnce) {
+  auto q = queue();
+  driver.add_chain({{kData, 8, true}});
+  DescriptorChain chain = take(q);
+  EXPECT_FALSE(chain.spent());
+  DescriptorChain moved = std::move(chain);
+  EXPECT_TRUE(chain.spent())
+      << "a moved-from chain is no request";  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(chain.writable_bytes(), 0u);      // NOLINT(bugprone-use-after-move)
+  ASSERT_TRUE(q.push_used(std::move(moved), 8));
+  auto again = q.push_used(std::move(moved), 8);  // NOLINT(bugprone-use-after-move)
+  ASSERT_FALSE(again) << "the request went back to the driver twice";
+  EXPECT_NE(again.error().message().find("completed twice"), std::string::npos)
+      << again.error().message();
+  EXPECT_EQ(driver.take_used().size(), 1u);
+  EXPECT_EQ(q.used_index(), 1);
+  EXPECT_FALSE(q.push_used(DescriptorChain(), 0)) << "a chain never popped is no request either";
+}
+
+TEST_F(VirtqueueTest, MoreWrittenThanTheBuffersHoldIsRefused) {
+  auto q = queue();
+  driver.add_chain({{kData, 16, false}, {kData + 16, 8, true}});
+  auto pushed = q.push_used(take(q), 9);
+  ASSERT_FALSE(pushed);
+  EXPECT_NE(pushed.error().message().find("9 bytes reported written into 8"), std::string::npos)
+      << pushed.error().message();
+  EXPECT_TRUE(driver.take_used().empty());
+}
+
+TEST_F(VirtqueueTest, UndoPopServesTheSameChainAgain) {
+  auto q = queue();
+  uint16_t head = driver.add_chain({{kData, 8, true}});
+  q.undo_pop(take(q));
+  DescriptorChain again = take(q);
+  EXPECT_EQ(again.head(), head);
+  q.undo_pop(DescriptorChain());  // not popped: nothing to give back
+  EXPECT_FALSE(q.pop().value());
+}
+
+// A chain's bytes must fit the used ring's 32-bit length: 4096 indirect entries of 1 MiB each
+// (the same guest memory every time, as a hostile driver may) make 4 GiB, one byte too many.
+TEST_F(VirtqueueTest, ChainsLongerThanTheUsedLengthCanSayAreRefused) {
+  auto q = queue(true);
+  std::vector<DriverBuffer> huge(Virtqueue::kMaxIndirectDescriptors,
+                                 {0, static_cast<uint32_t>(kMemorySize), true});
+  driver.add_indirect_chain(0x20000, huge);
+  expect_broken(q, "device-writable buffers of more than 4294967295 bytes");
+  huge.pop_back();  // 4 GiB less 1 MiB: a (silly) chain, but one the ring can report
+  VirtqueueDriver fits(memory, 0x40000, kSize);
+  fits.add_indirect_chain(0x20000, huge);
+  auto fitting = Virtqueue::create(memory, fits.layout(), true, false).value();
+  auto chain = take(fitting);
+  EXPECT_EQ(chain.writable_bytes(), (Virtqueue::kMaxIndirectDescriptors - 1) * kMemorySize);
 }
 
 }  // namespace
