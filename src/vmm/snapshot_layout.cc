@@ -60,6 +60,18 @@ Result<SnapshotSummary> parse_snapshot_summary(const json& doc) {
       return make_error("disk copy '{}' is not a plain file name", name);
     summary.disk_copies.push_back(name);
   }
+  // The VMM's state is decoded only by haven-vmm, but a file without it in shape is refused
+  // here, before havend builds a guest on it.
+  if (!doc.contains("vm") || !doc["vm"].is_object()) return make_error("no 'vm' state");
+  if (!doc.contains("vcpus") || !doc["vcpus"].is_array())
+    return make_error("'vcpus' is not a list");
+  if (doc["vcpus"].size() != summary.config.cpus)
+    return make_error("{} vCPU states for a VM of {} vCPUs", doc["vcpus"].size(),
+                      summary.config.cpus);
+  if (!doc.contains("devices") || !doc["devices"].is_object())
+    return make_error("'devices' is not an object");
+  if (!doc.contains("memory") || !doc["memory"].is_array())
+    return make_error("'memory' is not a list of regions");
   if (doc.contains("nvram_copy")) {
     const json& copy = doc["nvram_copy"];
     if (!copy.is_string() || copy.get<std::string>() != kSnapshotNvramName)

@@ -36,8 +36,10 @@ struct SnapshotSummary {
   std::optional<std::string> nvram_copy;
 };
 
-// Reads and checks dir/snapshot.json's format, version, config and copies. A directory
-// without the file is an error that says the snapshot is missing or unfinished.
+// Reads and checks dir/snapshot.json's format, version, config and copies, and that the VMM's
+// state is there in shape (one state per vCPU, the devices, the memory regions) without
+// decoding it: haven-vmm does, when it restores. A directory without the file is an error
+// that says the snapshot is missing or unfinished.
 Result<SnapshotSummary> read_snapshot_summary(const std::string& dir);
 
 // The parts vmm/snapshot_file.cc builds on: dir/snapshot.json parsed (not checked), the

@@ -23,6 +23,7 @@
 #include "block/point_in_time.h"
 #include "devices/virtio/device.h"
 #include "devices/virtio/session.h"
+#include "devices/virtio/virtqueue.h"
 
 namespace haven::devices::virtio {
 

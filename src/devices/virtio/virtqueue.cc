@@ -133,6 +133,7 @@ Result<void> Virtqueue::walk(uint16_t head, DescriptorChain& chain) const {
 }
 
 DescriptorChain& DescriptorChain::operator=(DescriptorChain&& other) noexcept {
+  if (this == &other) return *this;
   m_head = other.m_head;
   m_spent = std::exchange(other.m_spent, true);
   m_readable = std::move(other.m_readable);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -45,10 +46,20 @@ TEST_F(SnapshotLayoutTest, DisksAreNamedByTheirIndex) {
   EXPECT_EQ(snapshot_disk_name(12), "disk-12.img");
 }
 
-// havend and the CLI read a snapshot without the VMM's state: a document holding only the
-// summary's fields is enough for them (haven-vmm's reader refuses it, see snapshot_file_test).
-TEST_F(SnapshotLayoutTest, TheSummaryNeedsNoVmmState) {
-  write(snapshot_summary_document(make_summary()));
+// A document with the summary's fields and the VMM's state in shape: every part there, none
+// of it decodable by haven-vmm.
+json shaped_document() {
+  json doc = snapshot_summary_document(make_summary());
+  doc["vm"] = json::object();
+  doc["vcpus"] = json::array({json::object(), json::object()});
+  doc["devices"] = json::object();
+  doc["memory"] = json::array();
+  return doc;
+}
+
+// havend and the CLI read a snapshot without decoding the VMM's state (haven-vmm does).
+TEST_F(SnapshotLayoutTest, TheSummaryDoesNotDecodeTheVmmState) {
+  write(shaped_document());
   auto read = read_snapshot_summary(m_dir);
   ASSERT_TRUE(read) << read.error().message();
   EXPECT_EQ(read->config.firmware, Firmware::uefi);
@@ -59,6 +70,23 @@ TEST_F(SnapshotLayoutTest, TheSummaryNeedsNoVmmState) {
   EXPECT_EQ(read->nvram_copy, std::optional<std::string>(kSnapshotNvramName));
 }
 
+// ...but a file whose VMM state is missing or out of shape is refused before havend builds a
+// guest on it.
+TEST_F(SnapshotLayoutTest, TheVmmStateMustBeThereInShape) {
+  for (const char* part : {"vm", "vcpus", "devices", "memory"}) {
+    json doc = shaped_document();
+    doc.erase(part);
+    write(doc);
+    auto read = read_snapshot_summary(m_dir);
+    ASSERT_FALSE(read) << "accepted without '" << part << "'";
+    EXPECT_NE(read.error().message().find(part), std::string::npos) << read.error().message();
+  }
+  json doc = shaped_document();
+  doc["vcpus"].push_back(json::object());  // 3 states for 2 vCPUs
+  write(doc);
+  EXPECT_FALSE(read_snapshot_summary(m_dir));
+}
+
 TEST_F(SnapshotLayoutTest, AMissingFileSaysTheSnapshotIsUnfinished) {
   auto read = read_snapshot_summary(m_dir);
   ASSERT_FALSE(read);
@@ -66,7 +94,7 @@ TEST_F(SnapshotLayoutTest, AMissingFileSaysTheSnapshotIsUnfinished) {
 }
 
 TEST_F(SnapshotLayoutTest, ErrorsNameTheFileAndTheField) {
-  json doc = snapshot_summary_document(make_summary());
+  json doc = shaped_document();
   doc["disk_copies"] = json::array({"../escape.img", nullptr});
   write(doc);
   auto read = read_snapshot_summary(m_dir);
