@@ -17,6 +17,8 @@ namespace {
 
 using nlohmann::json;
 constexpr size_t kStreamChunk = 64 << 10;
+// The largest ?since= taken: 2^53, up to which every whole number reads exactly as a double.
+constexpr double kMaxSince = 9007199254740992.0;
 
 // The VMM's own counters into a metrics answer: per vCPU and per device as it gave them, and
 // the totals a dashboard wants (vCPU time, VM exits, disk and network bytes).
@@ -85,12 +87,12 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
 
   // The serial console's output: what is logged so far, or (?follow=1) a stream that goes on
   // while the guest runs.
-  route(server, routes, "GET", R"(/v1/vms/([^/]+)/console)",
+  route(server, routes, "GET", R"(/v1/vms/([^/]+)/console)", {{"follow", true, 0, 1}},
         [=, this](const httplib::Request& req, httplib::Response& res) {
           auto vm = lookup(req, res);
           if (!vm) return;
           std::string path = m_supervisor.paths().console_log(vm->name);
-          bool follow = req.has_param("follow") && req.get_param_value("follow") != "0";
+          bool follow = query_value(req, "follow").value_or(0) == 1;
           if (!follow) {
             auto bytes = sys::read_file(path, 64 << 20);
             res.set_content(bytes ? std::string(bytes->begin(), bytes->end()) : std::string(),
@@ -131,11 +133,10 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
         });
 
   // State changes as a stream of JSON lines: ?since=SEQ gives what came after SEQ first.
-  route(server, routes, "GET", "/v1/events",
+  route(server, routes, "GET", "/v1/events", {{"since", true, 0, kMaxSince}},
         [this](const httplib::Request& req, httplib::Response& res) {
           uint64_t since = m_events.last_seq();
-          if (req.has_param("since"))
-            since = std::strtoull(req.get_param_value("since").c_str(), nullptr, 10);
+          if (auto asked = query_value(req, "since")) since = static_cast<uint64_t>(*asked);
           auto cursor = std::make_shared<uint64_t>(since);
           res.set_chunked_content_provider(
               "application/x-ndjson", [this, cursor](size_t, httplib::DataSink& sink) {

@@ -113,12 +113,10 @@ void ApiServer::add_protection_routes(httplib::Server& server, std::vector<Route
   route(server, routes, "GET", "/v1/jobs", [this](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, {{"jobs", m_jobs.list()}});
   });
-  route(server, routes, "GET", R"(/v1/jobs/([^/]+))",
+  // ?wait=MS (at most 10 s): answers as soon as the job ends, else after MS.
+  route(server, routes, "GET", R"(/v1/jobs/([^/]+))", {{"wait", true, 0, 10000}},
         [this](const httplib::Request& req, httplib::Response& res) {
-          // ?wait=MS (at most 10 s): answers as soon as the job ends, else after MS.
-          long wait = 0;
-          if (req.has_param("wait"))
-            wait = std::clamp(std::atol(req.get_param_value("wait").c_str()), 0L, 10000L);
+          auto wait = static_cast<int64_t>(query_value(req, "wait").value_or(0));
           auto job = wait ? m_jobs.wait(req.matches[1], std::chrono::milliseconds(wait))
                           : m_jobs.find(req.matches[1]);
           if (!job)

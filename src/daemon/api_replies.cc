@@ -1,5 +1,10 @@
 #include "daemon/api_replies.h"
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+
 #include "daemon/http_status.h"
 
 namespace haven::daemon {
@@ -33,18 +38,77 @@ json describe(const VmDefinition& definition, const VmStatus& status) {
   return vm;
 }
 
+namespace {
+
+// `text` as a number, all of it: a whole one when `integer`; nullopt for anything else (empty,
+// trailing bytes, inf, nan, out of range of a double).
+std::optional<double> parse_query_number(const std::string& text, bool integer) {
+  const char* end = text.data() + text.size();
+  if (integer) {
+    int64_t value = 0;
+    auto [at, error] = std::from_chars(text.data(), end, value);
+    if (error != std::errc() || at != end) return std::nullopt;
+    return static_cast<double>(value);
+  }
+  double value = 0;
+  auto [at, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || at != end || !std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+Result<void> check_query(const httplib::Request& req,
+                         const std::vector<ApiServer::QueryParameter>& query) {
+  for (const auto& [name, value] : req.params) {
+    auto taken = std::find_if(query.begin(), query.end(),
+                              [&](const ApiServer::QueryParameter& p) { return p.name == name; });
+    if (taken == query.end()) {
+      std::string known;
+      for (const auto& parameter : query) known += (known.empty() ? "" : ", ") + parameter.name;
+      return field_error(ErrorKind::invalid, name, "{} {} takes no query parameter '{}' ({})",
+                         req.method, req.path, name,
+                         known.empty() ? "it takes none" : "it takes " + known);
+    }
+    if (req.params.count(name) > 1)
+      return field_error(ErrorKind::invalid, name, "query parameter '{}' is given twice", name);
+    auto number = parse_query_number(value, taken->integer);
+    if (!number || *number < taken->minimum || *number > taken->maximum)
+      return field_error(ErrorKind::invalid, name, "query parameter '{}' is '{}': {} from {} to {}",
+                         name, value, taken->integer ? "a whole number" : "a number",
+                         taken->minimum, taken->maximum);
+  }
+  return {};
+}
+
+std::optional<double> query_value(const httplib::Request& req, const std::string& name) {
+  if (!req.has_param(name)) return std::nullopt;
+  return parse_query_number(req.get_param_value(name), false);  // a whole number reads too
+}
+
 void route(httplib::Server& server, std::vector<ApiServer::Route>* record, const char* method,
            const std::string& pattern, httplib::Server::Handler handler) {
-  if (record) record->push_back({method, pattern});
+  route(server, record, method, pattern, {}, std::move(handler));
+}
+
+void route(httplib::Server& server, std::vector<ApiServer::Route>* record, const char* method,
+           const std::string& pattern, std::vector<ApiServer::QueryParameter> query,
+           httplib::Server::Handler handler) {
+  if (record) record->push_back({method, pattern, query});
+  httplib::Server::Handler checked = [query = std::move(query), handler = std::move(handler)](
+                                         const httplib::Request& req, httplib::Response& res) {
+    if (auto valid = check_query(req, query); !valid) return reply_error(res, valid.error());
+    handler(req, res);
+  };
   std::string_view verb = method;
   if (verb == "GET")
-    server.Get(pattern, std::move(handler));
+    server.Get(pattern, std::move(checked));
   else if (verb == "POST")
-    server.Post(pattern, std::move(handler));
+    server.Post(pattern, std::move(checked));
   else if (verb == "PUT")
-    server.Put(pattern, std::move(handler));
+    server.Put(pattern, std::move(checked));
   else
-    server.Delete(pattern, std::move(handler));
+    server.Delete(pattern, std::move(checked));
 }
 
 }  // namespace haven::daemon

@@ -5,6 +5,7 @@
 // api_console.cc). Needs cpp-httplib, so only those files include it.
 
 #include <expected>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,19 @@ Error request_error(Error error);
 // A VM as the API shows it: its definition, status and state.
 nlohmann::json describe(const VmDefinition& definition, const VmStatus& status);
 
-// Serves `handler` for METHOD PATTERN and notes the route in `record` (when given).
+// Serves `handler` for METHOD PATTERN and notes the route in `record` (when given). The route
+// takes the query parameters in `query` and no others (see ApiServer::QueryParameter); the
+// handler runs only for a request whose query passed the check.
 void route(httplib::Server& server, std::vector<ApiServer::Route>* record, const char* method,
            const std::string& pattern, httplib::Server::Handler handler);
+void route(httplib::Server& server, std::vector<ApiServer::Route>* record, const char* method,
+           const std::string& pattern, std::vector<ApiServer::QueryParameter> query,
+           httplib::Server::Handler handler);
+
+// Checks a request's query against the parameters its route takes.
+Result<void> check_query(const httplib::Request& req,
+                         const std::vector<ApiServer::QueryParameter>& query);
+// The value of query parameter `name` of a request route() has checked; nullopt when absent.
+std::optional<double> query_value(const httplib::Request& req, const std::string& name);
 
 }  // namespace haven::daemon

@@ -44,9 +44,19 @@ class ApiServer {
   Result<void> serve(const std::string& socket_path, const std::optional<Tcp>& tcp);
   void stop();
 
+  // A query parameter a route takes: a number in [minimum, maximum], whole when `integer`.
+  // route() checks every request's query before its handler runs: a parameter the route does
+  // not take, one given twice, or a value out of form or range is answered 400 naming it.
+  struct QueryParameter {
+    std::string name;
+    bool integer = false;
+    double minimum = 0;
+    double maximum = 0;
+  };
   struct Route {
     std::string method;   // GET, POST, PUT, DELETE
     std::string pattern;  // the path as a regular expression: /v1/vms/([^/]+)
+    std::vector<QueryParameter> query;
   };
   // Every route served, in the order registered (the OpenAPI contract test walks them).
   const std::vector<Route>& routes() const { return m_routes; }

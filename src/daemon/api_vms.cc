@@ -2,7 +2,6 @@
 // /v1/vms/NAME/start|stop|kill|pause|resume.
 
 #include <chrono>
-#include <cstdlib>
 
 #include "daemon/api_replies.h"
 
@@ -85,6 +84,7 @@ void ApiServer::add_vm_routes(httplib::Server& server, std::vector<Route>* route
 
   // Actions: POST /v1/vms/NAME/start|stop|kill|pause|resume.
   route(server, routes, "POST", R"(/v1/vms/([^/]+)/(start|stop|kill|pause|resume))",
+        {{"timeout", false, 0, 3600}},
         [=, this](const httplib::Request& req, httplib::Response& res) {
           auto vm = lookup(req, res);
           if (!vm) return;
@@ -93,17 +93,9 @@ void ApiServer::add_vm_routes(httplib::Server& server, std::vector<Route>* route
           if (action == "start") {
             done = m_supervisor.start(*vm);
           } else if (action == "stop") {
-            auto grace = std::chrono::milliseconds(kDefaultStopGrace);
-            if (req.has_param("timeout")) {
-              char* end = nullptr;
-              std::string text = req.get_param_value("timeout");
-              double seconds = std::strtod(text.c_str(), &end);
-              if (end == text.c_str() || *end || seconds < 0 || seconds > 3600)
-                return reply_error(
-                    res, field_error(ErrorKind::invalid, "timeout", "seconds from 0 to 3600"));
-              grace = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-            }
-            done = m_supervisor.stop(vm->name, grace);
+            double seconds = query_value(req, "timeout").value_or(kDefaultStopGrace.count());
+            done = m_supervisor.stop(
+                vm->name, std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
           } else if (action == "kill") {
             done = m_supervisor.kill(vm->name);
           } else if (action == "pause") {

@@ -69,6 +69,7 @@ class ApiHarness : public ::testing::Test {
   Answer send(const std::string& method, const std::string& path) {
     httplib::Result res = method == "GET"      ? m_client->Get(path)
                           : method == "DELETE" ? m_client->Delete(path)
+                          : method == "PUT"    ? m_client->Put(path, "", "application/json")
                                                : m_client->Post(path, "", "application/json");
     if (!res) return {};
     return {res->status, nlohmann::json::parse(res->body, nullptr, false)};

@@ -1,9 +1,11 @@
 // docs/openapi.yaml against the routes havend really serves, both ways: every route in the
 // code is in the spec and every path and method of the spec is served; every spec route,
 // asked about a guest or job that does not exist or with an empty body, answers with one of
-// the statuses the spec lists for it. (The spec is read line by line in the block style it is
-// written in — paths at two spaces, methods at four, statuses at eight; a spec in another
-// shape fails this test loudly rather than passing.)
+// the statuses the spec lists for it; every route takes the query parameters its spec lists,
+// of the same type and range, and answers 400 to others and to values out of range. (The spec
+// is read line by line in the block style it is written in — paths at two spaces, methods at
+// four, statuses at eight, a query parameter's schema on one line; a spec in another shape
+// fails this test loudly rather than passing.)
 
 #include <gtest/gtest.h>
 
@@ -17,13 +19,24 @@
 namespace haven::daemon {
 namespace {
 
+// A query parameter as the spec gives it: {type: integer|number, minimum: A, maximum: B}.
+struct SpecQuery {
+  bool integer = false;
+  double minimum = 0, maximum = 0;
+  bool operator==(const SpecQuery&) const = default;
+};
+using QueryList = std::map<std::string, SpecQuery>;
+
 struct SpecRoute {
   std::set<int> statuses;
+  QueryList query;  // its own and its path's
 };
 
 struct Spec {
   std::map<std::pair<std::string, std::string>, SpecRoute> routes;  // (METHOD, path) -> route
   std::map<std::string, std::string> text_of_path;                  // path -> its block, for enums
+  std::map<std::string, QueryList> path_query;                      // path-level query parameters
+  std::vector<std::string> problems;                                // what could not be read
 };
 
 Spec read_spec(const std::string& file) {
@@ -35,7 +48,13 @@ Spec read_spec(const std::string& file) {
   static const std::regex path_line(R"(^  (/v1/[^:]*):\s*$)");
   static const std::regex method_line(R"(^    (get|post|put|delete):\s*$)");
   static const std::regex status_line("^        \"([0-9]{3})\":");
+  static const std::regex name_line(R"(^ +- name: ([a-z_]+)\s*$)");
+  static const std::regex query_line(R"(^ +in: query\s*$)");
+  static const std::regex schema_line(
+      R"(^ +schema: \{type: (integer|number), minimum: ([0-9.]+), maximum: ([0-9.]+)\}\s*$)");
   std::smatch match;
+  std::string parameter;  // the last "- name:" seen, and whether it is a query parameter
+  bool query = false;
   while (std::getline(in, line)) {
     if (line == "paths:") {
       in_paths = true;
@@ -52,9 +71,26 @@ Spec read_spec(const std::string& file) {
       spec.routes[{method, path}];
     } else if (!method.empty() && std::regex_search(line, match, status_line)) {
       spec.routes[{method, path}].statuses.insert(std::stoi(match[1]));
+    } else if (std::regex_search(line, match, name_line)) {
+      parameter = match[1];
+      query = false;
+    } else if (!parameter.empty() && std::regex_search(line, match, query_line)) {
+      query = true;
+    } else if (query && line.find("schema:") != std::string::npos) {
+      if (std::regex_search(line, match, schema_line)) {
+        SpecQuery read{match[1] == "integer", std::stod(match[2]), std::stod(match[3])};
+        (method.empty() ? spec.path_query[path] : spec.routes[{method, path}].query)[parameter] =
+            read;
+      } else {
+        spec.problems.push_back(path + " ?" + parameter + ": schema not read: " + line);
+      }
+      parameter.clear();
+      query = false;
     }
     if (!path.empty()) spec.text_of_path[path] += line + "\n";
   }
+  for (auto& [key, route] : spec.routes)
+    for (const auto& [name, read] : spec.path_query[key.second]) route.query.emplace(name, read);
   return spec;
 }
 
@@ -81,8 +117,72 @@ class OpenApiContractTest : public ApiHarness {
 TEST_F(OpenApiContractTest, TheSpecReadsAsExpected) {
   // A reader that found nothing would make the other tests pass vacuously.
   EXPECT_GE(m_spec.routes.size(), 15u);
-  for (const auto& [key, route] : m_spec.routes)
+  size_t queries = 0;
+  for (const auto& [key, route] : m_spec.routes) {
     EXPECT_FALSE(route.statuses.empty()) << key.first << " " << key.second << " lists no status";
+    queries += route.query.size();
+  }
+  EXPECT_GE(queries, 4u);
+  for (const std::string& problem : m_spec.problems) ADD_FAILURE() << problem;
+}
+
+// The spec route that `route` serves, or nullptr.
+const SpecRoute* spec_of(const Spec& spec, const ApiServer::Route& route) {
+  for (const auto& [key, specified] : spec.routes)
+    if (key.first == route.method && spec_shape(key.second) == code_shape(route.pattern))
+      return &specified;
+  return nullptr;
+}
+
+TEST_F(OpenApiContractTest, EachRouteTakesTheQueryParametersItsSpecLists) {
+  for (const ApiServer::Route& route : m_api->routes()) {
+    const SpecRoute* specified = spec_of(m_spec, route);
+    if (!specified) continue;  // reported by the test above
+    QueryList served;
+    for (const auto& parameter : route.query)
+      served[parameter.name] = {parameter.integer, parameter.minimum, parameter.maximum};
+    for (const auto& [name, read] : served) {
+      auto in_spec = specified->query.find(name);
+      if (in_spec == specified->query.end())
+        ADD_FAILURE() << route.method << " " << route.pattern << " takes ?" << name
+                      << ", which docs/openapi.yaml does not list";
+      else
+        EXPECT_EQ(in_spec->second, read)
+            << route.method << " " << route.pattern << " ?" << name << ": the spec says "
+            << (in_spec->second.integer ? "integer " : "number ") << in_spec->second.minimum << ".."
+            << in_spec->second.maximum << ", the code " << (read.integer ? "integer " : "number ")
+            << read.minimum << ".." << read.maximum;
+    }
+    for (const auto& [name, _] : specified->query)
+      EXPECT_TRUE(served.count(name))
+          << route.method << " " << route.pattern << ": the spec lists ?" << name
+          << ", which the route does not take";
+  }
+}
+
+TEST_F(OpenApiContractTest, QueryParametersOutOfTheirRangeOrUnknownAre400) {
+  for (const auto& [key, route] : m_spec.routes) {
+    const auto& [method, path] = key;
+    std::string concrete = std::regex_replace(path, std::regex(R"(\{action\})"), "stop");
+    concrete = std::regex_replace(concrete, std::regex(R"(\{[^}]*\})"), "nobody");
+    std::vector<std::pair<std::string, std::string>> refused = {{"bogus=1", "bogus"}};
+    for (const auto& [name, read] : route.query) {
+      refused.push_back({name + "=abc", name});
+      refused.push_back({name + "=" + std::to_string(read.maximum + 1), name});
+      refused.push_back({name + "=-1", name});
+      refused.push_back({name + "=nan", name});
+      refused.push_back({name + "=0&" + name + "=1", name});  // (httplib drops exact repeats)
+      if (read.integer) refused.push_back({name + "=0.5", name});
+    }
+    for (const auto& [query, field] : refused) {
+      Answer answer = send(method, concrete + "?" + query);
+      EXPECT_EQ(answer.status, 400)
+          << method << " " << concrete << "?" << query << ": " << answer.body;
+      std::string named = answer.body.is_object() ? answer.body.value("field", "") : "";
+      EXPECT_EQ(named, field) << answer.body;
+      EXPECT_TRUE(route.statuses.count(400)) << method << " " << path << " does not list 400";
+    }
+  }
 }
 
 TEST_F(OpenApiContractTest, EveryRouteServedIsInTheSpecAndTheOtherWayRound) {
