@@ -60,7 +60,7 @@ CmosRtc::~CmosRtc() {
 }
 
 void CmosRtc::set_nvram(uint8_t index, uint8_t value) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (index < m_ram.size() && !is_time_register(index) && index > kStatusD) m_ram[index] = value;
 }
 
@@ -74,19 +74,20 @@ std::chrono::nanoseconds CmosRtc::periodic_interval() const {
 }
 
 void CmosRtc::run_periodic(std::stop_token stop) {
-  std::unique_lock lock(m_mutex);
-  auto enabled = [this] {
+  MutexUniqueLock lock(m_mutex);
+  auto enabled = [this]() HAVEN_REQUIRES(m_mutex) {
     return (m_ram[kStatusB] & kBPeriodic) && (m_ram[kStatusA] & kARateMask);
   };
   auto next = std::chrono::steady_clock::now();
   while (!stop.stop_requested()) {
     if (!enabled()) {
-      m_periodic_changed.wait(lock, stop, enabled);
+      m_periodic_changed.wait(lock.native(), stop, enabled);
       next = std::chrono::steady_clock::now();
       continue;
     }
     next += periodic_interval();
-    if (m_periodic_changed.wait_until(lock, stop, next, [&] { return !enabled(); })) continue;
+    auto disabled = [&]() HAVEN_REQUIRES(m_mutex) { return !enabled(); };
+    if (m_periodic_changed.wait_until(lock.native(), stop, next, disabled)) continue;
     if (stop.stop_requested()) break;
     // A tick: flag it and pulse the line (IRQ 8 is edge-triggered on the PIC).
     m_flags |= kCInterrupt | kCPeriodic;
@@ -99,7 +100,7 @@ void CmosRtc::run_periodic(std::stop_token stop) {
 }
 
 void CmosRtc::read(uint64_t offset, std::span<uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   for (size_t i = 0; i < data.size(); ++i) {
     if (offset + i == 0)
       data[i] = m_index;
@@ -111,7 +112,7 @@ void CmosRtc::read(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void CmosRtc::write(uint64_t offset, std::span<const uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   for (size_t i = 0; i < data.size(); ++i) {
     if (offset + i == 0)
       m_index = data[i] & kIndexMask;
@@ -213,12 +214,12 @@ int64_t CmosRtc::stored_time() const {
 }
 
 DeviceState CmosRtc::save_state() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return {{"index", m_index}, {"ram", state_bytes(m_ram)}, {"offset", m_offset}};
 }
 
 Result<void> CmosRtc::restore_state(const DeviceState& state) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_index = TRY(state_field<uint8_t>(state, "index"));
   if (m_index > kIndexMask) return make_error("state field 'index' is out of range");
   TRY(state_bytes_into(state, "ram", m_ram));

@@ -4,9 +4,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <thread>
 
+#include "base/mutex.h"
 #include "devices/bus.h"
 #include "devices/guest_request.h"
 
@@ -39,26 +39,26 @@ class CmosRtc final : public BusDevice {
   Result<void> restore_state(const DeviceState& state) override;
 
  private:
-  uint8_t read_data();
-  void write_data(uint8_t value);
-  int64_t now() const;
-  void store_time(int64_t seconds);  // into the time registers of m_ram
-  int64_t stored_time() const;
-  uint8_t encode(int value) const;
-  int decode(uint8_t value) const;
+  uint8_t read_data() HAVEN_REQUIRES(m_mutex);
+  void write_data(uint8_t value) HAVEN_REQUIRES(m_mutex);
+  int64_t now() const HAVEN_REQUIRES(m_mutex);
+  void store_time(int64_t seconds) HAVEN_REQUIRES(m_mutex);  // into the time registers of m_ram
+  int64_t stored_time() const HAVEN_REQUIRES(m_mutex);
+  uint8_t encode(int value) const HAVEN_REQUIRES(m_mutex);
+  int decode(uint8_t value) const HAVEN_REQUIRES(m_mutex);
   // The periodic interrupt's thread: sleeps until PIE is set, then ticks at the rate.
   void run_periodic(std::stop_token stop);
-  std::chrono::nanoseconds periodic_interval() const;
+  std::chrono::nanoseconds periodic_interval() const HAVEN_REQUIRES(m_mutex);
 
-  std::mutex m_mutex;
+  Mutex m_mutex;
   std::condition_variable_any m_periodic_changed;
   Clock m_clock;
   IrqLine m_irq;
-  uint8_t m_index = 0;
-  std::array<uint8_t, 128> m_ram{};
-  int64_t m_offset = 0;     // guest time minus host time, seconds
-  uint8_t m_flags = 0;      // register C
-  std::jthread m_periodic;  // last: it uses the members above
+  uint8_t m_index HAVEN_GUARDED_BY(m_mutex) = 0;
+  std::array<uint8_t, 128> m_ram HAVEN_GUARDED_BY(m_mutex){};
+  int64_t m_offset HAVEN_GUARDED_BY(m_mutex) = 0;  // guest time minus host time, seconds
+  uint8_t m_flags HAVEN_GUARDED_BY(m_mutex) = 0;   // register C
+  std::jthread m_periodic;                         // last: it uses the members above
 };
 
 }  // namespace haven::devices::legacy

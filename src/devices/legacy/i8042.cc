@@ -46,7 +46,7 @@ void I8042::update_irq() {
 }
 
 void I8042::read(uint64_t offset, std::span<uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   for (uint8_t& byte : data) {
     if (offset == kCommandOffset) {
       byte = status();
@@ -72,7 +72,7 @@ void I8042::read(uint64_t offset, std::span<uint8_t> data) {
 void I8042::write(uint64_t offset, std::span<const uint8_t> data) {
   bool reset = false;
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     if (data.size() != 1) return;
     if (offset == kCommandOffset) {
       m_last_was_command = true;
@@ -192,7 +192,7 @@ void I8042::keyboard_command(uint8_t value) {
 }
 
 DeviceState I8042::save_state() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return {{"output", std::vector<uint8_t>(m_output.begin(), m_output.end())},
           {"command_byte", m_command_byte},
           {"output_port", m_output_port},
@@ -218,7 +218,7 @@ Result<void> I8042::restore_state(const DeviceState& state) {
   auto pending_keyboard = TRY(state_field<uint8_t>(state, "pending_keyboard"));
   auto last_was_command = TRY(state_field<bool>(state, "last_was_command"));
   auto self_tested = TRY(state_field<bool>(state, "self_tested"));
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_output = std::move(output);
   m_command_byte = command_byte;
   m_output_port = output_port;

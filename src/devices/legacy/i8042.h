@@ -17,8 +17,8 @@
 
 #include <cstdint>
 #include <deque>
-#include <mutex>
 
+#include "base/mutex.h"
 #include "devices/bus.h"
 #include "devices/guest_request.h"
 
@@ -40,24 +40,29 @@ class I8042 final : public BusDevice {
   Result<void> restore_state(const DeviceState& state) override;
 
  private:
-  void controller_command(uint8_t command, bool& reset);
-  void data_write(uint8_t value, bool& reset);
-  void keyboard_command(uint8_t value);
-  void push(uint8_t byte);
-  uint8_t status() const;
-  void update_irq();
+  void controller_command(uint8_t command, bool& reset) HAVEN_REQUIRES(m_mutex);
+  void data_write(uint8_t value, bool& reset) HAVEN_REQUIRES(m_mutex);
+  void keyboard_command(uint8_t value) HAVEN_REQUIRES(m_mutex);
+  void push(uint8_t byte) HAVEN_REQUIRES(m_mutex);
+  uint8_t status() const HAVEN_REQUIRES(m_mutex);
+  void update_irq() HAVEN_REQUIRES(m_mutex);
 
   GuestRequestHandler m_on_request;
   IrqLine m_irq;
-  mutable std::mutex m_mutex;
-  std::deque<uint8_t> m_output;     // bytes the guest reads from the data port
-  uint8_t m_command_byte = 0x45;    // keyboard interrupt, system flag, translation
-  uint8_t m_output_port = 0x03;     // bit 0: CPU running (not reset); bit 1: A20 enabled
-  uint8_t m_pending_command = 0;    // a controller command waiting for its data byte
-  uint8_t m_pending_keyboard = 0;   // a keyboard command waiting for its argument
-  bool m_last_was_command = false;  // status bit 3
-  bool m_self_tested = false;       // status bit 2 (system flag)
-  bool m_irq_level = false;
+  mutable Mutex m_mutex;
+  std::deque<uint8_t> m_output
+      HAVEN_GUARDED_BY(m_mutex);  // bytes the guest reads from the data port
+  uint8_t m_command_byte HAVEN_GUARDED_BY(m_mutex) =
+      0x45;  // keyboard interrupt, system flag, translation
+  uint8_t m_output_port HAVEN_GUARDED_BY(m_mutex) =
+      0x03;  // bit 0: CPU running (not reset); bit 1: A20 enabled
+  uint8_t m_pending_command HAVEN_GUARDED_BY(m_mutex) =
+      0;  // a controller command waiting for its data byte
+  uint8_t m_pending_keyboard HAVEN_GUARDED_BY(m_mutex) =
+      0;  // a keyboard command waiting for its argument
+  bool m_last_was_command HAVEN_GUARDED_BY(m_mutex) = false;  // status bit 3
+  bool m_self_tested HAVEN_GUARDED_BY(m_mutex) = false;       // status bit 2 (system flag)
+  bool m_irq_level HAVEN_GUARDED_BY(m_mutex) = false;
 };
 
 }  // namespace haven::devices::legacy

@@ -38,7 +38,7 @@ constexpr uint8_t kMsrDcd = 0x80;
 }  // namespace
 
 void Uart8250::read(uint64_t offset, std::span<uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   // Wider accesses touch consecutive registers, as they would on an ISA bus.
   for (size_t i = 0; i < data.size(); ++i)
     data[i] = offset + i < 8 ? read_register(static_cast<uint8_t>(offset + i)) : 0xff;
@@ -46,19 +46,19 @@ void Uart8250::read(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void Uart8250::write(uint64_t offset, std::span<const uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   for (size_t i = 0; i < data.size(); ++i)
     if (offset + i < 8) write_register(static_cast<uint8_t>(offset + i), data[i]);
   update_irq();
 }
 
 void Uart8250::emit(std::span<const uint8_t> bytes) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_output(bytes);
 }
 
 size_t Uart8250::enqueue_input(std::span<const uint8_t> bytes) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   size_t room = kInputCapacity - m_input.size();
   size_t taken = std::min(room, bytes.size());
   m_input.insert(m_input.end(), bytes.begin(), bytes.begin() + static_cast<ptrdiff_t>(taken));
@@ -166,7 +166,7 @@ void Uart8250::update_irq() {
 }
 
 DeviceState Uart8250::save_state() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   std::vector<uint8_t> input(m_input.begin(), m_input.end());
   return {{"ier", m_ier},
           {"lcr", m_lcr},
@@ -182,7 +182,7 @@ DeviceState Uart8250::save_state() {
 
 Result<void> Uart8250::restore_state(const DeviceState& state) {
   auto input = TRY(state_byte_vector(state, "input", kInputCapacity));
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_ier = TRY(state_field<uint8_t>(state, "ier"));
   m_lcr = TRY(state_field<uint8_t>(state, "lcr"));
   m_mcr = TRY(state_field<uint8_t>(state, "mcr"));

@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <span>
 
+#include "base/mutex.h"
 #include "devices/bus.h"
 #include "devices/guest_request.h"
 
@@ -46,24 +46,24 @@ class Uart8250 final : public BusDevice {
   Result<void> restore_state(const DeviceState& state) override;
 
  private:
-  uint8_t read_register(uint8_t reg);
-  void write_register(uint8_t reg, uint8_t value);
-  uint8_t interrupt_identification() const;
-  uint8_t modem_status() const;
-  void update_irq();
+  uint8_t read_register(uint8_t reg) HAVEN_REQUIRES(m_mutex);
+  void write_register(uint8_t reg, uint8_t value) HAVEN_REQUIRES(m_mutex);
+  uint8_t interrupt_identification() const HAVEN_REQUIRES(m_mutex);
+  uint8_t modem_status() const HAVEN_REQUIRES(m_mutex);
+  void update_irq() HAVEN_REQUIRES(m_mutex);
 
-  std::mutex m_mutex;
+  Mutex m_mutex;
   ByteSink m_output;
   IrqLine m_irq;
-  std::deque<uint8_t> m_input;
-  uint8_t m_ier = 0;
-  uint8_t m_lcr = 0;
-  uint8_t m_mcr = 0;
-  uint8_t m_fcr = 0;
-  uint8_t m_scratch = 0;
-  uint16_t m_divisor = 12;  // 9600 baud
-  bool m_thr_empty_pending = false;
-  bool m_irq_level = false;
+  std::deque<uint8_t> m_input HAVEN_GUARDED_BY(m_mutex);
+  uint8_t m_ier HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint8_t m_lcr HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint8_t m_mcr HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint8_t m_fcr HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint8_t m_scratch HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint16_t m_divisor HAVEN_GUARDED_BY(m_mutex) = 12;  // 9600 baud
+  bool m_thr_empty_pending HAVEN_GUARDED_BY(m_mutex) = false;
+  bool m_irq_level HAVEN_GUARDED_BY(m_mutex) = false;
   std::atomic<bool> m_baud_rate_set{false};
 };
 

@@ -29,7 +29,7 @@ uint32_t entry_dword(const MsiMessage& message, bool masked, uint32_t index) {
 }  // namespace
 
 Msix::Msix(uint16_t vector_count, std::unique_ptr<MsiVectors> vectors)
-    : m_vectors(std::move(vectors)), m_entries(vector_count) {}
+    : m_vectors(std::move(vectors)), m_vector_count(vector_count), m_entries(vector_count) {}
 
 void Msix::install(ConfigSpace& config, uint8_t offset, uint8_t bar, uint32_t table_offset,
                    uint32_t pba_offset) {
@@ -42,7 +42,7 @@ void Msix::install(ConfigSpace& config, uint8_t offset, uint8_t bar, uint32_t ta
 
 void Msix::control_written(const ConfigSpace& config) {
   uint16_t control = config.u16(static_cast<uint8_t>(m_offset + 2));
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   bool enabled = control & kControlEnable;
   bool masked = control & kControlFunctionMask;
   if (enabled == m_enabled && masked == m_function_masked) return;
@@ -73,7 +73,7 @@ void Msix::refresh(uint16_t vector) {
 
 void Msix::table_read(uint64_t offset, std::span<uint8_t> data) {
   std::fill(data.begin(), data.end(), 0);
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   for (size_t i = 0; i < data.size(); ++i) {
     uint64_t at = offset + i;
     uint64_t index = at / kEntrySize;
@@ -86,7 +86,7 @@ void Msix::table_read(uint64_t offset, std::span<uint8_t> data) {
 
 void Msix::table_write(uint64_t offset, std::span<const uint8_t> data) {
   if (data.empty()) return;
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   uint64_t first = offset / kEntrySize;
   uint64_t last = (offset + data.size() - 1) / kEntrySize;
   for (size_t i = 0; i < data.size(); ++i) {
@@ -119,7 +119,7 @@ void Msix::table_write(uint64_t offset, std::span<const uint8_t> data) {
 
 void Msix::pba_read(uint64_t offset, std::span<uint8_t> data) {
   std::fill(data.begin(), data.end(), 0);
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   for (size_t i = 0; i < data.size(); ++i) {
     for (uint32_t bit = 0; bit < 8; ++bit) {
       uint64_t vector = (offset + i) * 8 + bit;
@@ -130,7 +130,7 @@ void Msix::pba_read(uint64_t offset, std::span<uint8_t> data) {
 }
 
 DeviceState Msix::save_state() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   DeviceState entries = DeviceState::array();
   for (const Entry& entry : m_entries)
     entries.push_back({{"address", entry.message.address},
@@ -141,7 +141,7 @@ DeviceState Msix::save_state() const {
 }
 
 Result<void> Msix::restore_state(const DeviceState& state) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_enabled = TRY(state_field<bool>(state, "enabled"));
   m_function_masked = TRY(state_field<bool>(state, "function_masked"));
   if (!state.contains("entries") || !state["entries"].is_array() ||
@@ -161,12 +161,12 @@ Result<void> Msix::restore_state(const DeviceState& state) {
 }
 
 bool Msix::enabled() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return m_enabled;
 }
 
 bool Msix::signal(uint16_t vector) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (!m_enabled || vector >= m_entries.size()) return false;
   Entry& entry = m_entries[vector];
   if (!deliverable(entry) || !entry.routed) {

@@ -9,11 +9,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <vector>
 
+#include "base/mutex.h"
 #include "devices/device_state.h"
 #include "devices/pci/config_space.h"
 #include "devices/pci/msi.h"
@@ -27,7 +27,7 @@ class Msix {
 
   Msix(uint16_t vector_count, std::unique_ptr<MsiVectors> vectors);
 
-  uint16_t vector_count() const { return static_cast<uint16_t>(m_entries.size()); }
+  uint16_t vector_count() const { return m_vector_count; }
   uint32_t table_size() const { return vector_count() * kEntrySize; }
   uint32_t pba_size() const { return (vector_count() + 63) / 64 * 8; }
 
@@ -59,16 +59,17 @@ class Msix {
     bool pending = false;
     std::optional<MsiMessage> routed;
   };
-  bool deliverable(const Entry& entry) const;
+  bool deliverable(const Entry& entry) const HAVEN_REQUIRES(m_mutex);
   // Brings the route and pending state of `vector` up to date after a change.
-  void refresh(uint16_t vector);
+  void refresh(uint16_t vector) HAVEN_REQUIRES(m_mutex);
 
-  mutable std::mutex m_mutex;
+  mutable Mutex m_mutex;
   std::unique_ptr<MsiVectors> m_vectors;
-  std::vector<Entry> m_entries;
+  const uint16_t m_vector_count;
+  std::vector<Entry> m_entries HAVEN_GUARDED_BY(m_mutex);
   uint8_t m_offset = 0;
-  bool m_enabled = false;
-  bool m_function_masked = false;
+  bool m_enabled HAVEN_GUARDED_BY(m_mutex) = false;
+  bool m_function_masked HAVEN_GUARDED_BY(m_mutex) = false;
 };
 
 }  // namespace haven::devices::pci

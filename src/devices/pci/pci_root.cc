@@ -32,7 +32,7 @@ std::string slot_name(uint32_t index) {
 }  // namespace
 
 Result<void> PciRoot::add(uint32_t device, uint32_t fn, std::shared_ptr<PciFunction> function) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (device >= kDevicesPerBus) return make_error("PCI device number {} is not 0..31", device);
   if (fn >= kFunctionsPerDevice) return make_error("PCI function number {} is not 0..7", fn);
   uint32_t index = device * kFunctionsPerDevice + fn;
@@ -53,7 +53,7 @@ PciFunction* PciRoot::selected(uint32_t& register_offset) {
 }
 
 void PciRoot::read(uint64_t offset, std::span<uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   std::fill(data.begin(), data.end(), 0xff);
   if (offset == 0 && data.size() == 4) {
     std::memcpy(data.data(), &m_address, 4);
@@ -69,7 +69,7 @@ void PciRoot::read(uint64_t offset, std::span<uint8_t> data) {
 void PciRoot::write(uint64_t offset, std::span<const uint8_t> data) {
   bool reset = false;
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     if (offset == 0 && data.size() == 4) {
       // Only dword accesses reach the address register; bits 1:0 and 30:24 are reserved.
       uint32_t value;
@@ -114,13 +114,13 @@ DeviceState PciRoot::save_state() {
       DeviceState state = m_functions[index]->save_state();
       if (!state.is_null()) functions[slot_key(index)] = std::move(state);
     }
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return {{"address", m_address}, {"reset_control", m_reset_control}, {"functions", functions}};
 }
 
 Result<void> PciRoot::restore_state(const DeviceState& state) {
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     m_address = TRY(state_field<uint32_t>(state, "address"));
     m_reset_control = TRY(state_field<uint8_t>(state, "reset_control"));
   }

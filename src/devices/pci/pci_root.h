@@ -10,9 +10,9 @@
 
 #include <array>
 #include <memory>
-#include <mutex>
 
 #include "base/error.h"
+#include "base/mutex.h"
 #include "devices/bus.h"
 #include "devices/guest_request.h"
 #include "devices/pci/pci_function.h"
@@ -50,13 +50,14 @@ class PciRoot final : public BusDevice {
 
  private:
   // The function the address register selects, or null (nothing there: reads see ones).
-  PciFunction* selected(uint32_t& register_offset);
+  PciFunction* selected(uint32_t& register_offset) HAVEN_REQUIRES(m_mutex);
 
-  std::mutex m_mutex;
+  Mutex m_mutex;
   GuestRequestHandler m_on_request;
-  uint32_t m_address = 0;
-  uint8_t m_reset_control = 0;
+  uint32_t m_address HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint8_t m_reset_control HAVEN_GUARDED_BY(m_mutex) = 0;
   // By device * kFunctionsPerDevice + function.
+  // Filled while the machine is built, before any vCPU runs; only read after.
   std::array<std::shared_ptr<PciFunction>, kDevicesPerBus * kFunctionsPerDevice> m_functions;
 };
 

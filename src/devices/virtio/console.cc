@@ -48,7 +48,7 @@ void Console::reset() {
 size_t Console::enqueue_input(std::span<const uint8_t> bytes) {
   size_t accepted;
   {
-    std::lock_guard lock(m_input_mutex);
+    MutexLock lock(m_input_mutex);
     accepted = std::min(bytes.size(), kMaxPendingInput - m_input.size());
     m_input.insert(m_input.end(), bytes.begin(), bytes.begin() + static_cast<long>(accepted));
   }
@@ -62,14 +62,14 @@ void Console::receive() {
   std::vector<uint8_t> chunk;
   while (true) {
     {
-      std::lock_guard lock(m_input_mutex);
+      MutexLock lock(m_input_mutex);
       if (m_input.empty()) break;
     }
     auto chain = queue.pop();
     if (!chain) return m_session.fail(chain.error());
     if (!*chain) break;  // the driver kicks when it posts buffers
     {
-      std::lock_guard lock(m_input_mutex);
+      MutexLock lock(m_input_mutex);
       size_t take = std::min<uint64_t>(m_input.size(), (*chain)->writable_bytes());
       chunk.assign(m_input.begin(), m_input.begin() + static_cast<long>(take));
       m_input.erase(m_input.begin(), m_input.begin() + static_cast<long>(take));

@@ -8,8 +8,8 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 
+#include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "devices/virtio/device.h"
 #include "devices/virtio/session.h"
@@ -59,8 +59,8 @@ class Console final : public VirtioDevice {
 
   Output m_output;
   UniqueFd m_input_ready;  // eventfd: input waits
-  std::mutex m_input_mutex;
-  std::deque<uint8_t> m_input;
+  Mutex m_input_mutex;
+  std::deque<uint8_t> m_input HAVEN_GUARDED_BY(m_input_mutex);
 
   Session m_session;
 };

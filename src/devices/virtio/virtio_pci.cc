@@ -86,8 +86,8 @@ Result<std::shared_ptr<VirtioPci>> VirtioPci::create(std::unique_ptr<VirtioDevic
                                   "{} MSI-X vectors", device->name()));
   auto pci = std::make_shared<VirtioPci>(Key(), std::move(device), memory, platform, slot,
                                          std::move(vectors));
-  for (Queue& queue : pci->m_queues)
-    queue.notify = TRY(with_context(sys::eventfd(0, EFD_NONBLOCK), "{}", pci->name()));
+  for (UniqueFd& notify : pci->m_notify)
+    notify = TRY(with_context(sys::eventfd(0, EFD_NONBLOCK), "{}", pci->name()));
   return pci;
 }
 
@@ -106,6 +106,7 @@ VirtioPci::VirtioPci(Key, std::unique_ptr<VirtioDevice> device, const memory::Gu
       m_platform(platform),
       m_slot(slot),
       m_msix(static_cast<uint16_t>(m_device->queue_sizes().size() + 1), std::move(vectors)),
+      m_notify(m_device->queue_sizes().size()),
       m_queue_vectors(m_device->queue_sizes().size()) {
   m_offered =
       m_device->features() | kFeatureVersion1 | kFeatureIndirectDescriptors | kFeatureEventIndex;
@@ -123,7 +124,7 @@ VirtioPci::VirtioPci(Key, std::unique_ptr<VirtioDevice> device, const memory::Gu
 }
 
 VirtioPci::~VirtioPci() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_device->reset();
   unregister_doorbells();
 }
@@ -140,7 +141,7 @@ void VirtioPci::add_capabilities() {
   };
   vendor_cap(kCapCommon, kCommonOffset, kCommonSize, 16);
   uint8_t notify = vendor_cap(kCapNotify, kNotifyOffset,
-                              std::max<uint64_t>(4, kNotifyMultiplier * m_queues.size()), 20);
+                              std::max<uint64_t>(4, kNotifyMultiplier * m_notify.size()), 20);
   config().set_u32(static_cast<uint8_t>(notify + 16), kNotifyMultiplier);
   vendor_cap(kCapIsr, kIsrOffset, 4, 16);
   vendor_cap(kCapDevice, kDeviceConfigOffset, kDeviceConfigSize, 16);
@@ -149,7 +150,7 @@ void VirtioPci::add_capabilities() {
 }
 
 uint8_t VirtioPci::status() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return m_broken ? m_status | kStatusNeedsReset : m_status;
 }
 
@@ -160,7 +161,7 @@ void VirtioPci::config_written(uint32_t offset, uint32_t length) {
 }
 
 void VirtioPci::bars_changed() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (!m_active) return;
   unregister_doorbells();
   register_doorbells();
@@ -172,7 +173,7 @@ void VirtioPci::bar_read(int bar, uint64_t offset, std::span<uint8_t> data) {
   if (offset >= kCommonOffset && offset < kCommonOffset + kCommonSize) {
     read_common(offset - kCommonOffset, data);
   } else if (offset == kIsrOffset) {
-    std::lock_guard lock(m_intx_mutex);
+    MutexLock lock(m_intx_mutex);
     data[0] = m_isr.exchange(0);
     m_platform.set_intx(m_slot, false);
   } else if (offset >= kDeviceConfigOffset && offset < kDeviceConfigOffset + kDeviceConfigSize) {
@@ -191,10 +192,10 @@ void VirtioPci::bar_write(int bar, uint64_t offset, std::span<const uint8_t> dat
   } else if (offset >= kDeviceConfigOffset && offset < kDeviceConfigOffset + kDeviceConfigSize) {
     m_device->write_config(offset - kDeviceConfigOffset, data);
   } else if (offset >= kNotifyOffset &&
-             offset < kNotifyOffset + kNotifyMultiplier * m_queues.size()) {
+             offset < kNotifyOffset + kNotifyMultiplier * m_notify.size()) {
     // Reached only when no doorbell is registered for the queue (or KVM lacks ioeventfd).
     uint64_t index = (offset - kNotifyOffset) / kNotifyMultiplier;
-    ::eventfd_write(m_queues[index].notify.get(), 1);
+    ::eventfd_write(m_notify[index].get(), 1);
   } else if (offset >= kMsixTableOffset && offset < kMsixTableOffset + m_msix.table_size()) {
     m_msix.table_write(offset - kMsixTableOffset, data);
   }
@@ -231,14 +232,14 @@ std::array<uint8_t, VirtioPci::kCommonSize> VirtioPci::common_registers() const 
 }
 
 void VirtioPci::read_common(uint64_t offset, std::span<uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   auto registers = common_registers();
   for (size_t i = 0; i < data.size() && offset + i < kCommonSize; ++i)
     data[i] = registers[offset + i];
 }
 
 void VirtioPci::write_common(uint64_t offset, std::span<const uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   auto registers = common_registers();
   for (size_t i = 0; i < data.size() && offset + i < kCommonSize; ++i)
     registers[offset + i] = data[i];
@@ -341,7 +342,7 @@ void VirtioPci::activate(std::span<const std::optional<QueuePosition>> positions
   bool event_index = m_driver_features & kFeatureEventIndex;
   for (size_t i = 0; i < m_queues.size(); ++i) {
     const Queue& queue = m_queues[i];
-    activation.notify_fds.push_back(queue.notify.get());
+    activation.notify_fds.push_back(m_notify[i].get());
     if (!queue.enabled) {
       activation.queues.emplace_back();
       continue;
@@ -388,9 +389,9 @@ void VirtioPci::reset() {
     queue.descriptors = queue.driver_ring = queue.device_ring = 0;
     m_queue_vectors[i] = kNoVector;
     eventfd_t ignored;
-    ::eventfd_read(queue.notify.get(), &ignored);
+    ::eventfd_read(m_notify[i].get(), &ignored);
   }
-  std::lock_guard lock(m_intx_mutex);
+  MutexLock lock(m_intx_mutex);
   m_isr = 0;
   m_platform.set_intx(m_slot, false);
 }
@@ -407,7 +408,7 @@ void VirtioPci::register_doorbells() {
   if (!bar) return;
   for (size_t i = 0; i < m_queues.size(); ++i) {
     uint64_t address = *bar + kNotifyOffset + kNotifyMultiplier * i;
-    if (auto result = m_platform.add_doorbell(m_queues[i].notify.get(), address, 2); !result) {
+    if (auto result = m_platform.add_doorbell(m_notify[i].get(), address, 2); !result) {
       log::warn("{} queue {}: {}; notifications will exit to Haven", name(), i,
                 result.error().message());
       continue;
@@ -419,7 +420,7 @@ void VirtioPci::register_doorbells() {
 void VirtioPci::unregister_doorbells() {
   for (size_t i = 0; i < m_queues.size(); ++i) {
     if (!m_doorbells[i]) continue;
-    m_platform.remove_doorbell(m_queues[i].notify.get(), m_doorbells[i], 2);
+    m_platform.remove_doorbell(m_notify[i].get(), m_doorbells[i], 2);
     m_doorbells[i] = 0;
   }
 }
@@ -445,7 +446,7 @@ void VirtioPci::config_changed() {
 }
 
 void VirtioPci::raise_intx(uint8_t isr_bit) {
-  std::lock_guard lock(m_intx_mutex);
+  MutexLock lock(m_intx_mutex);
   m_isr |= isr_bit;
   if (!intx_disabled()) m_platform.set_intx(m_slot, true);
 }

@@ -13,11 +13,11 @@
 #include <array>
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "devices/pci/msix.h"
 #include "devices/pci/pci_device.h"
@@ -92,7 +92,6 @@ class VirtioPci final : public pci::PciDevice, private Interrupts {
     uint64_t descriptors = 0;
     uint64_t driver_ring = 0;
     uint64_t device_ring = 0;
-    UniqueFd notify;  // eventfd the doorbell signals
   };
 
   // Interrupts, for the device's worker.
@@ -101,17 +100,19 @@ class VirtioPci final : public pci::PciDevice, private Interrupts {
   void raise_intx(uint8_t isr_bit);
 
   void add_capabilities();
-  void read_common(uint64_t offset, std::span<uint8_t> data);
-  void write_common(uint64_t offset, std::span<const uint8_t> data);
-  std::array<uint8_t, kCommonSize> common_registers() const;
-  void apply_common(uint64_t field, const std::array<uint8_t, kCommonSize>& registers);
-  void set_status(uint8_t status);
+  void read_common(uint64_t offset, std::span<uint8_t> data) HAVEN_EXCLUDES(m_mutex);
+  void write_common(uint64_t offset, std::span<const uint8_t> data) HAVEN_EXCLUDES(m_mutex);
+  std::array<uint8_t, kCommonSize> common_registers() const HAVEN_REQUIRES(m_mutex);
+  void apply_common(uint64_t field, const std::array<uint8_t, kCommonSize>& registers)
+      HAVEN_REQUIRES(m_mutex);
+  void set_status(uint8_t status) HAVEN_REQUIRES(m_mutex);
   // `positions` (restoring a snapshot): where each queue continues.
-  void activate(std::span<const std::optional<QueuePosition>> positions = {});
-  void reset();
-  void fail(const std::string& why);
-  void register_doorbells();
-  void unregister_doorbells();
+  void activate(std::span<const std::optional<QueuePosition>> positions = {})
+      HAVEN_REQUIRES(m_mutex);
+  void reset() HAVEN_REQUIRES(m_mutex);
+  void fail(const std::string& why);  // any thread: touches only atomics
+  void register_doorbells() HAVEN_REQUIRES(m_mutex);
+  void unregister_doorbells() HAVEN_REQUIRES(m_mutex);
 
   std::unique_ptr<VirtioDevice> m_device;
   const memory::GuestMemory& m_memory;
@@ -119,21 +120,25 @@ class VirtioPci final : public pci::PciDevice, private Interrupts {
   uint32_t m_slot;
   pci::Msix m_msix;
   uint64_t m_offered = 0;
+  // Per queue, the eventfd its doorbell signals: made with the device, never replaced, so
+  // read without the mutex (the doorbell path and the worker's activation use it).
+  std::vector<UniqueFd> m_notify;
 
-  mutable std::mutex m_mutex;
-  uint32_t m_device_feature_select = 0;
-  uint32_t m_driver_feature_select = 0;
-  uint64_t m_driver_features = 0;
-  uint8_t m_status = 0;
-  uint16_t m_queue_select = 0;
-  std::vector<Queue> m_queues;
-  bool m_active = false;
-  std::vector<uint64_t> m_doorbells;  // registered doorbell address per queue (0: none)
+  mutable Mutex m_mutex;
+  uint32_t m_device_feature_select HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint32_t m_driver_feature_select HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint64_t m_driver_features HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint8_t m_status HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint16_t m_queue_select HAVEN_GUARDED_BY(m_mutex) = 0;
+  std::vector<Queue> m_queues HAVEN_GUARDED_BY(m_mutex);
+  bool m_active HAVEN_GUARDED_BY(m_mutex) = false;
+  std::vector<uint64_t> m_doorbells
+      HAVEN_GUARDED_BY(m_mutex);  // registered doorbell address per queue (0: none)
 
   // Read by the worker when it raises interrupts.
   std::atomic<uint16_t> m_config_vector{kNoVector};
   std::vector<std::atomic<uint16_t>> m_queue_vectors;
-  std::mutex m_intx_mutex;  // ISR bits and the INTx line change together
+  Mutex m_intx_mutex;  // ISR bits and the INTx line change together
   std::atomic<uint8_t> m_isr{0};
   std::atomic<uint8_t> m_config_generation{0};
   std::atomic<bool> m_broken{false};

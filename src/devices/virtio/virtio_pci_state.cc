@@ -7,12 +7,12 @@
 namespace haven::devices::virtio {
 
 void VirtioPci::pause() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (m_active) m_device->pause();
 }
 
 void VirtioPci::resume() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (!m_active) return;
   if (auto resumed = m_device->resume(); !resumed) fail(resumed.error().message());
 }
@@ -20,7 +20,7 @@ void VirtioPci::resume() {
 DeviceState VirtioPci::save_state() {
   DeviceState state = PciDevice::save_state();
   state["msix"] = m_msix.save_state();
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   state["device_feature_select"] = m_device_feature_select;
   state["driver_feature_select"] = m_driver_feature_select;
   state["driver_features"] = m_driver_features;
@@ -55,13 +55,13 @@ DeviceState VirtioPci::save_state() {
 
 Result<void> VirtioPci::restore_state(const DeviceState& state) {
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     if (m_active) return make_error("{} is already running", name());
   }
   TRY(PciDevice::restore_state(state));
   if (!state.contains("msix")) return make_error("state has no 'msix'");
   TRY(with_context(m_msix.restore_state(state["msix"]), "MSI-X"));
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_device_feature_select = TRY(state_field<uint32_t>(state, "device_feature_select"));
   m_driver_feature_select = TRY(state_field<uint32_t>(state, "driver_feature_select"));
   m_driver_features = TRY(state_field<uint64_t>(state, "driver_features"));
