@@ -33,7 +33,7 @@ bool Bus::may_change() {
 Result<void> Bus::add(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t length) {
   if (length == 0 || base + length < base)
     return make_error("{} bus: bad range {:#x}+{:#x} for {}", m_name, base, length, device->name());
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (!may_change())
     return make_error("{} bus: {} at {:#x}: the bus took its last change", m_name, device->name(),
                       base);
@@ -52,7 +52,7 @@ Result<void> Bus::add(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t
 }
 
 bool Bus::remove(const BusDevice& device, uint64_t base) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (!may_change()) return false;
   auto table = std::make_unique<Table>(*m_tables.back());
   auto it = std::find_if(table->begin(), table->end(), [&](const Range& range) {

@@ -3,12 +3,12 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string_view>
 #include <vector>
 
 #include "base/error.h"
+#include "base/mutex.h"
 #include "devices/device_state.h"
 
 namespace haven::devices {
@@ -71,15 +71,15 @@ class Bus {
   using Table = std::vector<Range>;  // sorted by base
   const Range* find(uint64_t address, uint64_t length) const;
   // Makes `table` the current one (the caller holds m_mutex).
-  void publish(std::unique_ptr<Table> table);
+  void publish(std::unique_ptr<Table> table) HAVEN_REQUIRES(m_mutex);
   // False (and a warning, once) when the bus has taken kMaxChanges changes.
-  bool may_change();
+  bool may_change() HAVEN_REQUIRES(m_mutex);
 
   std::string_view m_name;
   std::atomic<const Table*> m_current;
-  std::mutex m_mutex;                            // serializes changes
-  std::vector<std::unique_ptr<Table>> m_tables;  // the current one last
-  bool m_warned = false;
+  Mutex m_mutex;                                                           // serializes changes
+  std::vector<std::unique_ptr<Table>> m_tables HAVEN_GUARDED_BY(m_mutex);  // the current one last
+  bool m_warned HAVEN_GUARDED_BY(m_mutex) = false;
 };
 
 }  // namespace haven::devices

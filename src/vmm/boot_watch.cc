@@ -36,7 +36,7 @@ BootWatch::BootWatch(Firmware firmware, std::function<void(const std::string&)> 
 void BootWatch::observe(std::span<const uint8_t> bytes) {
   std::string why;
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     if (m_state == State::finished) return;
     std::string text = m_tail;
     text.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -74,7 +74,7 @@ void BootWatch::observe(std::span<const uint8_t> bytes) {
 void BootWatch::deadline_passed(std::chrono::seconds timeout) {
   std::string why;
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     if (m_state == State::finished) return;
     if (m_state == State::searching)
       why = fmt::format("the firmware started no boot loader within {} s (boot_timeout)",
@@ -85,17 +85,17 @@ void BootWatch::deadline_passed(std::chrono::seconds timeout) {
 }
 
 bool BootWatch::handed_over() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return m_state == State::handed_over;
 }
 
 void BootWatch::stand_down() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_state = State::finished;
 }
 
 bool BootWatch::finished() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return m_state == State::finished;
 }
 

@@ -17,11 +17,11 @@
 
 #include <chrono>
 #include <functional>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "base/mutex.h"
 #include "vmm/vm_config.h"
 
 namespace haven::vmm {
@@ -48,13 +48,14 @@ class BootWatch {
 
  private:
   enum class State { searching, handed_over, finished };
-  void finish_with(const std::string& why);
+  void finish_with(const std::string& why) HAVEN_REQUIRES(m_mutex);
 
   std::span<const Marker> m_markers;
   std::function<void(const std::string&)> m_give_up;
-  mutable std::mutex m_mutex;
-  State m_state = State::searching;
-  std::string m_tail;  // the end of the previous output, for markers split across writes
+  mutable Mutex m_mutex;
+  State m_state HAVEN_GUARDED_BY(m_mutex) = State::searching;
+  std::string m_tail
+      HAVEN_GUARDED_BY(m_mutex);  // the end of the previous output, for markers split across writes
 };
 
 }  // namespace haven::vmm

@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include <deque>
-#include <mutex>
 #include <optional>
 
 #include "base/log.h"
+#include "base/mutex.h"
 #include "base/sys.h"
 #include "base/terminal.h"
 #include "base/unix_socket.h"
@@ -108,7 +108,7 @@ class SocketConsole final : public Console {
   ~SocketConsole() override { ::unlink(m_path.c_str()); }
 
   void write(std::span<const uint8_t> bytes) override {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     m_history.insert(m_history.end(), bytes.begin(), bytes.end());
     if (m_history.size() > kHistory)
       m_history.erase(m_history.begin(),
@@ -126,7 +126,7 @@ class SocketConsole final : public Console {
     if (!client) return;
     int fd = client.get();
     {
-      std::lock_guard lock(m_mutex);
+      MutexLock lock(m_mutex);
       if (m_client) loop.remove(m_client.get());
       m_client = std::move(client);
       std::vector<uint8_t> history(m_history.begin(), m_history.end());
@@ -137,14 +137,14 @@ class SocketConsole final : public Console {
       auto n = sys::read_some(fd, buffer);
       if (n && *n > 0) return deliver_all(input, std::span<const uint8_t>(buffer, *n));
       if (!n && n.error().code() == EAGAIN) return;
-      std::lock_guard lock(m_mutex);
+      MutexLock lock(m_mutex);
       loop.remove(fd);
       if (m_client.get() == fd) m_client.reset();
     });
     if (!added) log::warn("console socket client: {}", added.error().message());
   }
 
-  void send_locked(std::span<const uint8_t> bytes) {
+  void send_locked(std::span<const uint8_t> bytes) HAVEN_REQUIRES(m_mutex) {
     if (!m_client) return;
     while (!bytes.empty()) {
       ssize_t n = ::send(m_client.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -156,9 +156,9 @@ class SocketConsole final : public Console {
 
   UniqueFd m_listener;
   std::string m_path;
-  std::mutex m_mutex;
-  UniqueFd m_client;              // guarded by m_mutex
-  std::deque<uint8_t> m_history;  // guarded by m_mutex
+  Mutex m_mutex;
+  UniqueFd m_client HAVEN_GUARDED_BY(m_mutex);
+  std::deque<uint8_t> m_history HAVEN_GUARDED_BY(m_mutex);
 };
 
 // Output to a log file as well as to the console it wraps; input is the wrapped console's.

@@ -65,7 +65,7 @@ class KvmMsiVectors final : public devices::pci::MsiVectors {
 Result<std::unique_ptr<devices::pci::MsiVectors>> KvmPciPlatform::allocate_msi(uint16_t count) {
   uint32_t first;
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     if (m_next_gsi < x86::kIoapicPins) m_next_gsi = x86::kIoapicPins;
     if (m_next_gsi + count > kMaxGsi)
       return make_error("out of interrupt routes ({} in use)", m_next_gsi);
@@ -78,7 +78,7 @@ Result<std::unique_ptr<devices::pci::MsiVectors>> KvmPciPlatform::allocate_msi(u
 }
 
 Result<void> KvmPciPlatform::route_msi(uint32_t gsi, std::optional<MsiMessage> message) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (message)
     m_msi_routes[gsi] = *message;
   else if (!m_msi_routes.erase(gsi))
@@ -109,7 +109,7 @@ Result<void> KvmPciPlatform::load_routes() {
 }
 
 void KvmPciPlatform::set_intx(uint32_t slot, bool level) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   uint32_t gsi = x86::pci_intx_gsi(slot);
   uint32_t& asserting = m_intx_slots[gsi - x86::kPciIntxFirstGsi];
   bool was = asserting != 0;

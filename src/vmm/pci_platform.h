@@ -8,8 +8,8 @@
 
 #include <array>
 #include <map>
-#include <mutex>
 
+#include "base/mutex.h"
 #include "devices/pci/pci_platform.h"
 #include "kvm/vm.h"
 
@@ -30,13 +30,14 @@ class KvmPciPlatform final : public devices::pci::PciPlatform {
   Result<void> route_msi(uint32_t gsi, std::optional<devices::pci::MsiMessage> message);
 
  private:
-  Result<void> load_routes();
+  Result<void> load_routes() HAVEN_REQUIRES(m_mutex);
 
   kvm::Vm& m_vm;
-  std::mutex m_mutex;
-  uint32_t m_next_gsi = 0;
-  std::map<uint32_t, devices::pci::MsiMessage> m_msi_routes;
-  std::array<uint32_t, 8> m_intx_slots{};  // per shared line: bit N set while slot N asserts
+  Mutex m_mutex;
+  uint32_t m_next_gsi HAVEN_GUARDED_BY(m_mutex) = 0;
+  std::map<uint32_t, devices::pci::MsiMessage> m_msi_routes HAVEN_GUARDED_BY(m_mutex);
+  std::array<uint32_t, 8> m_intx_slots
+      HAVEN_GUARDED_BY(m_mutex){};  // per shared line: bit N set while slot N asserts
 };
 
 }  // namespace haven::vmm

@@ -14,7 +14,7 @@ Result<std::unique_ptr<StopControl>> StopControl::create() {
 
 void StopControl::request(StopReason reason) {
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     if (m_reason) return;
     m_reason = std::move(reason);
   }
@@ -25,7 +25,7 @@ void StopControl::request(StopReason reason) {
 }
 
 std::optional<StopReason> StopControl::reason() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return m_reason;
 }
 

@@ -2,10 +2,10 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <optional>
 
 #include "base/error.h"
+#include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "vmm/stop_reason.h"
 
@@ -30,8 +30,8 @@ class StopControl {
  private:
   UniqueFd m_event;
   std::atomic<bool> m_requested{false};
-  mutable std::mutex m_mutex;
-  std::optional<StopReason> m_reason;  // guarded by m_mutex
+  mutable Mutex m_mutex;
+  std::optional<StopReason> m_reason HAVEN_GUARDED_BY(m_mutex);
 };
 
 }  // namespace haven::vmm

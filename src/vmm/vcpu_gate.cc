@@ -3,40 +3,41 @@
 namespace haven::vmm {
 
 void VcpuGate::close() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_closed = true;
 }
 
 bool VcpuGate::wait_parked(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(m_mutex);
-  return m_changed.wait_for(lock, timeout, [this] { return m_parked + m_gone >= m_vcpus; });
+  MutexUniqueLock lock(m_mutex);
+  auto parked = [this]() HAVEN_REQUIRES(m_mutex) { return m_parked + m_gone >= m_vcpus; };
+  return m_changed.wait_for(lock.native(), timeout, parked);
 }
 
 void VcpuGate::open() {
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     m_closed = false;
   }
   m_changed.notify_all();
 }
 
 bool VcpuGate::closed() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return m_closed;
 }
 
 void VcpuGate::park() {
-  std::unique_lock lock(m_mutex);
+  MutexUniqueLock lock(m_mutex);
   if (!m_closed) return;
   ++m_parked;
   m_changed.notify_all();
-  m_changed.wait(lock, [this] { return !m_closed; });
+  m_changed.wait(lock.native(), [this]() HAVEN_REQUIRES(m_mutex) { return !m_closed; });
   --m_parked;
 }
 
 void VcpuGate::leave() {
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     ++m_gone;
   }
   m_changed.notify_all();

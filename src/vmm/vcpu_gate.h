@@ -3,9 +3,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <mutex>
 
 #include "base/error.h"
+#include "base/mutex.h"
 
 namespace haven::vmm {
 
@@ -31,11 +31,11 @@ class VcpuGate {
 
  private:
   const size_t m_vcpus;
-  mutable std::mutex m_mutex;
+  mutable Mutex m_mutex;
   std::condition_variable m_changed;
-  bool m_closed = false;
-  size_t m_parked = 0;
-  size_t m_gone = 0;
+  bool m_closed HAVEN_GUARDED_BY(m_mutex) = false;
+  size_t m_parked HAVEN_GUARDED_BY(m_mutex) = 0;
+  size_t m_gone HAVEN_GUARDED_BY(m_mutex) = 0;
 };
 
 }  // namespace haven::vmm

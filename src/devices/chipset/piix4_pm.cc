@@ -3,9 +3,9 @@
 #include <time.h>
 
 #include <algorithm>
-#include <mutex>
 
 #include "base/log.h"
+#include "base/mutex.h"
 #include "devices/chipset/i440fx_host.h"
 
 namespace haven::devices::chipset {
@@ -42,7 +42,7 @@ class Piix4Pm::Registers final : public BusDevice {
   std::string_view name() const override { return "piix4-pm-registers"; }
 
   void read(uint64_t offset, std::span<uint8_t> data) override {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     uint32_t ticks = timer_ticks();
     auto byte_of = [](uint32_t value, uint64_t index) {
       return static_cast<uint8_t>(value >> (8 * index));
@@ -65,7 +65,7 @@ class Piix4Pm::Registers final : public BusDevice {
   void write(uint64_t offset, std::span<const uint8_t> data) override {
     bool power_off = false;
     {
-      std::lock_guard lock(m_mutex);
+      MutexLock lock(m_mutex);
       for (size_t i = 0; i < data.size(); ++i) {
         uint64_t at = offset + i;
         uint16_t byte = data[i];
@@ -95,13 +95,13 @@ class Piix4Pm::Registers final : public BusDevice {
   }
 
   void press_power_button() {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     m_status |= kPowerButton;
     update_sci();
   }
 
   DeviceState save() const {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     return {{"status", m_status},
             {"enable", m_enable},
             {"control", m_control},
@@ -113,7 +113,7 @@ class Piix4Pm::Registers final : public BusDevice {
     auto control = TRY(state_field<uint16_t>(state, "control"));
     auto timer = TRY(state_field<uint32_t>(state, "timer"));
     if (timer > 0xffffff) return make_error("pm timer {:#x}: wider than 24 bits", timer);
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     // The timer goes on from where it stood (a guest's clocksource must not jump back).
     m_origin = m_clock() - uint64_t{timer} * 1000000000u / kTimerHz;
     m_status = status;
@@ -128,7 +128,7 @@ class Piix4Pm::Registers final : public BusDevice {
     auto elapsed = static_cast<unsigned __int128>(m_clock() - m_origin);
     return static_cast<uint32_t>(elapsed * kTimerHz / 1000000000u) & 0xffffff;
   }
-  void update_sci() {
+  void update_sci() HAVEN_REQUIRES(m_mutex) {
     bool level = (m_status & m_enable & kSciSources) != 0;
     if (level != m_sci_level && m_sci) m_sci(level);
     m_sci_level = level;
@@ -138,11 +138,11 @@ class Piix4Pm::Registers final : public BusDevice {
   IrqLine m_sci;
   Clock m_clock;
   uint64_t m_origin;
-  mutable std::mutex m_mutex;
-  uint16_t m_status = 0;
-  uint16_t m_enable = 0;
-  uint16_t m_control = kSciEnable;
-  bool m_sci_level = false;
+  mutable Mutex m_mutex;
+  uint16_t m_status HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint16_t m_enable HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint16_t m_control HAVEN_GUARDED_BY(m_mutex) = kSciEnable;
+  bool m_sci_level HAVEN_GUARDED_BY(m_mutex) = false;
 };
 
 Piix4Pm::Piix4Pm(Bus& pio, GuestRequestHandler on_request, IrqLine sci, Clock clock)

@@ -46,12 +46,12 @@ FwCfg::FwCfg(const memory::GuestMemory& memory) : m_memory(memory) {
 }
 
 void FwCfg::add_item(uint16_t key, std::vector<uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_items[key] = std::move(data);
 }
 
 Result<void> FwCfg::add_file(const std::string& name, std::vector<uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (name.empty() || name.size() > kMaxFileName || name.find('\0') != std::string::npos)
     return make_error("fw_cfg: file name '{}' is not 1 to {} characters", name, kMaxFileName);
   if (std::any_of(m_files.begin(), m_files.end(), [&](const auto& f) { return f.first == name; }))
@@ -68,13 +68,13 @@ Result<void> FwCfg::add_file(const std::string& name, std::vector<uint8_t> data)
 Result<void> FwCfg::set_refresh(const std::string& name, Refresh refresh) {
   auto key = file_key(name);
   if (!key) return make_error("fw_cfg: no file '{}'", name);
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_refresh[*key] = std::move(refresh);
   return {};
 }
 
 std::optional<uint16_t> FwCfg::file_key(const std::string& name) const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   for (const auto& [file, key] : m_files)
     if (file == name) return key;
   return std::nullopt;
@@ -117,7 +117,7 @@ uint8_t FwCfg::next_byte() {
 }
 
 void FwCfg::read(uint64_t offset, std::span<uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (offset < kDmaOffset) {
     // Either port of the pair reads the data stream, a byte at a time.
     for (uint8_t& byte : data) byte = offset < 2 ? next_byte() : 0xff;
@@ -130,7 +130,7 @@ void FwCfg::read(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void FwCfg::write(uint64_t offset, std::span<const uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (offset == kSelectorOffset && data.size() == 2) {
     select(static_cast<uint16_t>(data[0] | data[1] << 8));
   } else if (offset == kDmaOffset && data.size() == 4) {
@@ -188,7 +188,7 @@ bool FwCfg::dma_transfer(uint32_t control, uint32_t length, uint64_t address) {
 }
 
 DeviceState FwCfg::save_state() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return {{"key", m_key}, {"offset", m_offset}, {"dma_address", m_dma_address}};
 }
 
@@ -196,7 +196,7 @@ Result<void> FwCfg::restore_state(const DeviceState& state) {
   auto key = TRY(state_field<uint16_t>(state, "key"));
   auto offset = TRY(state_field<uint64_t>(state, "offset"));
   auto dma_address = TRY(state_field<uint64_t>(state, "dma_address"));
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   select(key);  // a file made when selected (the ACPI tables) is made again, as it was read
   m_offset = offset;
   m_dma_address = dma_address;

@@ -25,11 +25,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "devices/bus.h"
 #include "memory/guest_memory.h"
 
@@ -71,22 +71,22 @@ class FwCfg final : public BusDevice {
   Result<void> restore_state(const DeviceState& state) override;
 
  private:
-  void select(uint16_t key);
-  uint8_t next_byte();
-  void dma(uint64_t descriptor_address);
+  void select(uint16_t key) HAVEN_REQUIRES(m_mutex);
+  uint8_t next_byte() HAVEN_REQUIRES(m_mutex);
+  void dma(uint64_t descriptor_address) HAVEN_REQUIRES(m_mutex);
   // One transfer's work; false when it must report an error.
-  bool dma_transfer(uint32_t control, uint32_t length, uint64_t address);
-  const std::vector<uint8_t>* selected() const;
-  void rebuild_directory();
+  bool dma_transfer(uint32_t control, uint32_t length, uint64_t address) HAVEN_REQUIRES(m_mutex);
+  const std::vector<uint8_t>* selected() const HAVEN_REQUIRES(m_mutex);
+  void rebuild_directory() HAVEN_REQUIRES(m_mutex);
 
   const memory::GuestMemory& m_memory;
-  mutable std::mutex m_mutex;
-  std::map<uint16_t, std::vector<uint8_t>> m_items;
-  std::map<uint16_t, Refresh> m_refresh;
-  std::vector<std::pair<std::string, uint16_t>> m_files;
-  uint16_t m_key = kSignatureKey;
-  uint64_t m_offset = 0;
-  uint64_t m_dma_address = 0;
+  mutable Mutex m_mutex;
+  std::map<uint16_t, std::vector<uint8_t>> m_items HAVEN_GUARDED_BY(m_mutex);
+  std::map<uint16_t, Refresh> m_refresh HAVEN_GUARDED_BY(m_mutex);
+  std::vector<std::pair<std::string, uint16_t>> m_files HAVEN_GUARDED_BY(m_mutex);
+  uint16_t m_key HAVEN_GUARDED_BY(m_mutex) = kSignatureKey;
+  uint64_t m_offset HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint64_t m_dma_address HAVEN_GUARDED_BY(m_mutex) = 0;
 };
 
 // Little-endian integers as fw_cfg items hold them.

@@ -19,12 +19,12 @@ Pflash::Pflash(std::span<uint8_t> array, std::span<uint8_t> view, bool writable,
     : m_array(array), m_view(view), m_writable(writable), m_persist(std::move(persist)) {}
 
 bool Pflash::in_read_array_mode() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return m_mode == Mode::read_array;
 }
 
 uint8_t Pflash::status() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return m_status;
 }
 
@@ -113,7 +113,7 @@ uint8_t Pflash::query_byte(uint64_t offset) const {
 }
 
 void Pflash::read(uint64_t offset, std::span<uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   for (size_t i = 0; i < data.size(); ++i) {
     uint64_t at = offset + i;
     switch (m_mode) {
@@ -158,7 +158,7 @@ void Pflash::erase(uint64_t offset) {
 }
 
 void Pflash::write(uint64_t offset, std::span<const uint8_t> data) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (data.empty()) return;
   if (m_data_cycle) {
     m_data_cycle = false;
@@ -233,7 +233,7 @@ void Pflash::write(uint64_t offset, std::span<const uint8_t> data) {
 }
 
 DeviceState Pflash::save_state() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return {
       {"mode", static_cast<uint8_t>(m_mode)}, {"data_cycle", m_data_cycle}, {"status", m_status}};
 }
@@ -243,7 +243,7 @@ Result<void> Pflash::restore_state(const DeviceState& state) {
   auto data_cycle = TRY(state_field<bool>(state, "data_cycle"));
   auto status = TRY(state_field<uint8_t>(state, "status"));
   if (mode > static_cast<uint8_t>(Mode::lock)) return make_error("pflash: mode {} unknown", mode);
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   enter(static_cast<Mode>(mode), m_array.size());  // the view shows the array everywhere
   m_data_cycle = data_cycle;
   m_status = status;

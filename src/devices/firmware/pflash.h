@@ -34,10 +34,10 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <span>
 
+#include "base/mutex.h"
 #include "devices/bus.h"
 
 namespace haven::devices::firmware {
@@ -67,22 +67,23 @@ class Pflash final : public BusDevice {
   // Cycle state: which command is being carried out and whether its data write is due.
   enum class Mode : uint8_t { read_array, status, program, erase, id, query, lock };
   // Enters `mode` because of a command written at `offset`.
-  void enter(Mode mode, uint64_t offset);
+  void enter(Mode mode, uint64_t offset) HAVEN_REQUIRES(m_mutex);
   // The view shows the status at `offset` (nullopt: nowhere, the array everywhere).
-  void show_status_at(std::optional<uint64_t> offset);
-  void program(uint64_t offset, std::span<const uint8_t> data);
-  void erase(uint64_t offset);
-  uint8_t query_byte(uint64_t offset) const;
+  void show_status_at(std::optional<uint64_t> offset) HAVEN_REQUIRES(m_mutex);
+  void program(uint64_t offset, std::span<const uint8_t> data) HAVEN_REQUIRES(m_mutex);
+  void erase(uint64_t offset) HAVEN_REQUIRES(m_mutex);
+  uint8_t query_byte(uint64_t offset) const HAVEN_REQUIRES(m_mutex);
 
   std::span<uint8_t> m_array;
   std::span<uint8_t> m_view;
   bool m_writable;
   Persist m_persist;
-  mutable std::mutex m_mutex;
-  Mode m_mode = Mode::read_array;
-  bool m_data_cycle = false;  // the command's second write is due
-  uint8_t m_status = 0x80;
-  std::optional<uint64_t> m_status_cell;  // where the view shows the status instead of data
+  mutable Mutex m_mutex;
+  Mode m_mode HAVEN_GUARDED_BY(m_mutex) = Mode::read_array;
+  bool m_data_cycle HAVEN_GUARDED_BY(m_mutex) = false;  // the command's second write is due
+  uint8_t m_status HAVEN_GUARDED_BY(m_mutex) = 0x80;
+  std::optional<uint64_t> m_status_cell
+      HAVEN_GUARDED_BY(m_mutex);  // where the view shows the status instead of data
 };
 
 }  // namespace haven::devices::firmware
