@@ -3,7 +3,7 @@
 namespace haven::daemon {
 
 void EventLog::append(std::string vm, nlohmann::json status) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
@@ -13,8 +13,9 @@ void EventLog::append(std::string vm, nlohmann::json status) {
 }
 
 std::vector<Event> EventLog::after(uint64_t after, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(m_mutex);
-  m_added.wait_for(lock, timeout, [&] { return m_closed || m_next - 1 > after; });
+  MutexUniqueLock lock(m_mutex);
+  m_added.wait_for(lock.native(), timeout,
+                   [&]() HAVEN_REQUIRES(m_mutex) { return m_closed || m_next - 1 > after; });
   std::vector<Event> events;
   for (const Event& event : m_events)
     if (event.seq > after) events.push_back(event);
@@ -22,18 +23,18 @@ std::vector<Event> EventLog::after(uint64_t after, std::chrono::milliseconds tim
 }
 
 uint64_t EventLog::last_seq() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return m_next - 1;
 }
 
 void EventLog::close() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_closed = true;
   m_added.notify_all();
 }
 
 bool EventLog::closed() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return m_closed;
 }
 

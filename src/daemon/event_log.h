@@ -7,11 +7,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "base/mutex.h"
 
 namespace haven::daemon {
 
@@ -35,11 +36,11 @@ class EventLog {
   bool closed() const;
 
  private:
-  mutable std::mutex m_mutex;
+  mutable Mutex m_mutex;
   std::condition_variable m_added;
-  std::deque<Event> m_events;
-  uint64_t m_next = 1;
-  bool m_closed = false;
+  std::deque<Event> m_events HAVEN_GUARDED_BY(m_mutex);
+  uint64_t m_next HAVEN_GUARDED_BY(m_mutex) = 1;
+  bool m_closed HAVEN_GUARDED_BY(m_mutex) = false;
 };
 
 nlohmann::json event_to_json(const Event& event);

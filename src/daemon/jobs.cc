@@ -24,14 +24,14 @@ constexpr size_t kKeptJobs = 100;
 Jobs::~Jobs() {
   std::list<Runner> runners;
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     runners.swap(m_runners);
   }
   runners.clear();  // joins
 }
 
 std::string Jobs::start(const std::string& kind, const std::string& vm, Work work) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   prune();
   // Unique across daemon restarts too, so a client following a job never gets another's.
   std::array<uint8_t, 6> random{};
@@ -45,7 +45,7 @@ std::string Jobs::start(const std::string& kind, const std::string& vm, Work wor
   auto done_flag = std::make_shared<std::atomic<bool>>(false);
   std::jthread thread([this, id, work = std::move(work), done_flag] {
     Report report = [this, id](nlohmann::json progress) {
-      std::lock_guard reporting(m_mutex);
+      MutexLock reporting(m_mutex);
       m_jobs[id].progress = std::move(progress);
     };
     Result<nlohmann::json> result = make_error("the job did not run");
@@ -55,7 +55,7 @@ std::string Jobs::start(const std::string& kind, const std::string& vm, Work wor
       result = make_error("internal error: {}", error.what());
     }
     {
-      std::lock_guard ending(m_mutex);
+      MutexLock ending(m_mutex);
       Job& done = m_jobs[id];
       done.ended_at = now();
       if (result) {
@@ -99,7 +99,7 @@ nlohmann::json Jobs::describe(const Job& job) {
 }
 
 std::optional<nlohmann::json> Jobs::find(const std::string& id) const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   auto found = m_jobs.find(id);
   if (found == m_jobs.end()) return std::nullopt;
   return describe(found->second);
@@ -107,8 +107,8 @@ std::optional<nlohmann::json> Jobs::find(const std::string& id) const {
 
 std::optional<nlohmann::json> Jobs::wait(const std::string& id,
                                          std::chrono::milliseconds wait) const {
-  std::unique_lock lock(m_mutex);
-  m_ended.wait_for(lock, wait, [&] {
+  MutexUniqueLock lock(m_mutex);
+  m_ended.wait_for(lock.native(), wait, [&]() HAVEN_REQUIRES(m_mutex) {
     auto found = m_jobs.find(id);
     return found == m_jobs.end() || found->second.state != "running";
   });
@@ -118,7 +118,7 @@ std::optional<nlohmann::json> Jobs::wait(const std::string& id,
 }
 
 nlohmann::json Jobs::list() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [id, job] : m_jobs) out.push_back(describe(job));
   return out;

@@ -13,7 +13,6 @@
 #include <list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -21,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/mutex.h"
 
 namespace haven::daemon {
 
@@ -51,12 +51,12 @@ class Jobs {
     int64_t started_at = 0, ended_at = 0;
   };
   static nlohmann::json describe(const Job& job);
-  void prune();  // m_mutex held
+  void prune() HAVEN_REQUIRES(m_mutex);
 
-  mutable std::mutex m_mutex;
+  mutable Mutex m_mutex;
   mutable std::condition_variable m_ended;
-  std::map<std::string, Job> m_jobs;
-  uint64_t m_next = 1;
+  std::map<std::string, Job> m_jobs HAVEN_GUARDED_BY(m_mutex);
+  uint64_t m_next HAVEN_GUARDED_BY(m_mutex) = 1;
   struct Runner {
     std::jthread thread;
     std::shared_ptr<std::atomic<bool>> done;  // set as the thread ends, after its last lock

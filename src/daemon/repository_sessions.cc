@@ -12,7 +12,7 @@ Result<std::shared_ptr<store::Repository>> RepositorySessions::open(const std::s
   store::ChunkId secret = store::sha256(
       std::span(reinterpret_cast<const uint8_t*>(passphrase.data()), passphrase.size()));
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     std::erase_if(m_open, [&](const auto& entry) { return now - entry.second.used > kIdle; });
     if (auto found = m_open.find(path);
         found != m_open.end() && CRYPTO_memcmp(found->second.secret.bytes.data(),
@@ -29,7 +29,7 @@ Result<std::shared_ptr<store::Repository>> RepositorySessions::open(const std::s
   };
   std::shared_ptr<store::Repository> repository =
       TRY(about_field(store::Repository::open(path, source), ErrorKind::invalid, "repo"));
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (m_open.size() >= kMaxOpen && !m_open.contains(path)) {
     auto oldest = m_open.begin();
     for (auto it = m_open.begin(); it != m_open.end(); ++it)

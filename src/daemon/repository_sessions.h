@@ -9,10 +9,10 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "base/error.h"
+#include "base/mutex.h"
 #include "store/chunk_id.h"
 #include "store/repository.h"
 
@@ -34,8 +34,8 @@ class RepositorySessions {
     store::ChunkId secret;  // SHA-256 of the passphrase it was opened with
     std::chrono::steady_clock::time_point used;
   };
-  std::mutex m_mutex;
-  std::map<std::string, Entry> m_open;
+  Mutex m_mutex;
+  std::map<std::string, Entry> m_open HAVEN_GUARDED_BY(m_mutex);
 };
 
 }  // namespace haven::daemon

@@ -153,7 +153,7 @@ Result<std::unique_ptr<Supervisor>> Supervisor::open(SupervisorPaths paths, List
   DIR* dir = ::opendir(status_dir.c_str());
   if (!dir) return errno_error("open directory {}", status_dir);
   std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, ::closedir);
-  std::lock_guard lock(supervisor->m_mutex);
+  MutexLock lock(supervisor->m_mutex);
   while (dirent* entry = ::readdir(dir)) {
     std::string file = entry->d_name;
     if (file.size() <= 5 || file.substr(file.size() - 5) != ".json") continue;
@@ -212,7 +212,7 @@ void Supervisor::set_status(const std::string& name, VmStatus status) {
 }
 
 VmStatus Supervisor::status(const std::string& name) const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   auto found = m_status.find(name);
   return found == m_status.end() ? VmStatus{} : found->second;
 }
@@ -220,7 +220,7 @@ VmStatus Supervisor::status(const std::string& name) const {
 Result<void> Supervisor::start(const VmDefinition& definition,
                                const std::optional<std::string>& restore_from) {
   const std::string& name = definition.name;
-  std::unique_lock lock(m_mutex);
+  MutexUniqueLock lock(m_mutex);
   if (auto found = m_status.find(name); found != m_status.end() && is_up(found->second.state))
     return field_error(ErrorKind::conflict, "state", "'{}' is {}", name,
                        to_string(found->second.state));
@@ -330,7 +330,7 @@ void Supervisor::watch(const std::string& name, std::shared_ptr<Process> process
         auto connected = connect_unix(socket);
         if (connected) {
           console = connected->get();
-          std::lock_guard lock(m_mutex);
+          MutexLock lock(m_mutex);
           process->console = std::move(*connected);
           m_changed.notify_all();
         }
@@ -349,7 +349,7 @@ void Supervisor::watch(const std::string& name, std::shared_ptr<Process> process
       if (fds[1].revents) return;  // the daemon is going away; the guest stays
       if (console >= 0 && fds[2].revents) {
         if (!drain(console)) {
-          std::lock_guard lock(m_mutex);
+          MutexLock lock(m_mutex);
           process->console.reset();
           console = -1;
         }
@@ -372,15 +372,16 @@ void Supervisor::watch(const std::string& name, std::shared_ptr<Process> process
 
 Result<void> Supervisor::send_console_input(const std::string& name,
                                             std::span<const uint8_t> bytes) {
-  std::unique_lock lock(m_mutex);
+  MutexUniqueLock lock(m_mutex);
   auto found = m_processes.find(name);
   if (found == m_processes.end())
     return field_error(ErrorKind::conflict, "state", "'{}' is {}", name,
                        to_string(m_status[name].state));
   // Right after a start the watcher may not have connected to the console yet.
   std::shared_ptr<Process> process = found->second;
-  m_changed.wait_for(lock, std::chrono::seconds(5),
-                     [&] { return process->console || !m_processes.count(name); });
+  m_changed.wait_for(lock.native(), std::chrono::seconds(5), [&]() HAVEN_REQUIRES(m_mutex) {
+    return process->console || !m_processes.count(name);
+  });
   if (!process->console)
     return field_error(ErrorKind::conflict, "state", "'{}' has no console connection", name);
   while (!bytes.empty()) {
@@ -400,7 +401,7 @@ Result<void> Supervisor::send_console_input(const std::string& name,
 
 void Supervisor::on_exit(const std::string& name, const std::shared_ptr<Process>& process,
                          int status, bool known) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   auto found = m_processes.find(name);
   if (found == m_processes.end() || found->second != process) return;
   ProcessEnd end;
@@ -424,12 +425,13 @@ void Supervisor::on_exit(const std::string& name, const std::shared_ptr<Process>
 }
 
 bool Supervisor::wait_until_down(const std::string& name, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(m_mutex);
-  return m_changed.wait_for(lock, timeout, [&] { return !m_processes.count(name); });
+  MutexUniqueLock lock(m_mutex);
+  return m_changed.wait_for(lock.native(), timeout,
+                            [&]() HAVEN_REQUIRES(m_mutex) { return !m_processes.count(name); });
 }
 
 Result<void> Supervisor::signal(const std::string& name, int signo, VmState from, VmState to) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   auto found = m_processes.find(name);
   VmStatus current = m_status[name];
   if (found == m_processes.end() || current.state != from)
@@ -454,7 +456,7 @@ Result<void> Supervisor::pause_or_resume(const std::string& name, bool pause) {
   VmState to = pause ? VmState::paused : VmState::running;
   std::shared_ptr<Process> process;
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     auto found = m_processes.find(name);
     if (found == m_processes.end() || m_status[name].state != from)
       return field_error(ErrorKind::conflict, "state", "'{}' is {}, not {}", name,
@@ -467,7 +469,7 @@ Result<void> Supervisor::pause_or_resume(const std::string& name, bool pause) {
   TRY(vmm::control_request(
       control, vmm::control::request(pause ? vmm::control::Op::pause : vmm::control::Op::resume),
       kControlTimeout));
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   auto found = m_processes.find(name);
   if (found == m_processes.end() || found->second != process)
     return field_error(ErrorKind::conflict, "state", "'{}' ended meanwhile", name);
@@ -479,7 +481,7 @@ Result<void> Supervisor::pause_or_resume(const std::string& name, bool pause) {
 
 Result<nlohmann::json> Supervisor::vmm_stats(const std::string& name) {
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     if (!m_processes.count(name))
       return field_error(ErrorKind::conflict, "state", "'{}' is not running", name);
   }
@@ -499,7 +501,7 @@ Result<vmm::control::SnapshotAnswer> Supervisor::snapshot(const std::string& nam
 Result<nlohmann::json> Supervisor::control(const std::string& name, const nlohmann::json& request,
                                            std::chrono::milliseconds timeout) {
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     VmState state = m_status[name].state;
     if (!m_processes.count(name) || (state != VmState::running && state != VmState::paused))
       return field_error(ErrorKind::conflict, "state", "'{}' is {}, not running or paused", name,
@@ -515,7 +517,7 @@ Result<nlohmann::json> Supervisor::control(const std::string& name, const nlohma
 }
 
 Result<void> Supervisor::reserve(const std::string& name, const std::string& what) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   auto [found, added] = m_reserved.emplace(name, what);
   if (!added)
     return field_error(ErrorKind::conflict, "state", "'{}' is busy ({})", name, found->second);
@@ -523,7 +525,7 @@ Result<void> Supervisor::reserve(const std::string& name, const std::string& wha
 }
 
 void Supervisor::set_repo_keys(const std::string& name, std::optional<store::KeyHandoff> keys) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (keys)
     m_repo_keys[name] = std::move(*keys);
   else
@@ -531,14 +533,14 @@ void Supervisor::set_repo_keys(const std::string& name, std::optional<store::Key
 }
 
 void Supervisor::release(const std::string& name) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   m_reserved.erase(name);
 }
 
 Result<void> Supervisor::stop(const std::string& name, std::chrono::milliseconds grace) {
   bool paused;
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     auto found = m_processes.find(name);
     if (found == m_processes.end())
       return field_error(ErrorKind::conflict, "state", "'{}' is {}", name,
@@ -564,7 +566,7 @@ Result<void> Supervisor::stop(const std::string& name, std::chrono::milliseconds
     }
   }
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     auto found = m_processes.find(name);
     if (found == m_processes.end()) return {};  // it ended meanwhile
     // A VMM paused by SIGSTOP must run to take the SIGTERM (one paused through its control
@@ -580,7 +582,7 @@ Result<void> Supervisor::stop(const std::string& name, std::chrono::milliseconds
 
 Result<void> Supervisor::kill(const std::string& name) {
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     auto found = m_processes.find(name);
     if (found == m_processes.end())
       return field_error(ErrorKind::conflict, "state", "'{}' is {}", name,
@@ -594,7 +596,7 @@ Result<void> Supervisor::kill(const std::string& name) {
 }
 
 Result<void> Supervisor::forget(const std::string& name) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (m_processes.count(name))
     return field_error(ErrorKind::conflict, "state", "'{}' is running", name);
   m_status.erase(name);

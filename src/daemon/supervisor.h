@@ -18,7 +18,6 @@
 #include <list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -27,6 +26,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "base/error.h"
+#include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "daemon/cgroups.h"
 #include "daemon/vm_record.h"
@@ -103,7 +103,7 @@ class Supervisor {
   const Cgroups& cgroups() const { return m_cgroups; }
   // Watcher threads held (running VMMs, plus ended ones not joined yet).
   size_t watcher_count() const {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     return m_watchers.size();
   }
   // Waits until the guest is no longer running (for tests and `stop`); false on timeout.
@@ -115,8 +115,8 @@ class Supervisor {
   Supervisor(SupervisorPaths paths, Listener listener);
 
  private:
-  void set_status(const std::string& name, VmStatus status);  // m_mutex held
-  void watch(const std::string& name, std::shared_ptr<Process> process);
+  void set_status(const std::string& name, VmStatus status) HAVEN_REQUIRES(m_mutex);
+  void watch(const std::string& name, std::shared_ptr<Process> process) HAVEN_REQUIRES(m_mutex);
   void on_exit(const std::string& name, const std::shared_ptr<Process>& process, int status,
                bool known);
   Result<void> signal(const std::string& name, int signo, VmState from, VmState to);
@@ -125,13 +125,15 @@ class Supervisor {
 
   SupervisorPaths m_paths;
   Listener m_listener;
-  mutable std::mutex m_mutex;
+  mutable Mutex m_mutex;
   std::condition_variable m_changed;
-  std::map<std::string, VmStatus> m_status;
-  std::map<std::string, std::shared_ptr<Process>> m_processes;
-  std::map<std::string, std::string> m_reserved;                    // guest -> what holds it
-  std::map<std::string, store::KeyHandoff> m_repo_keys;             // guest -> its restore's keys
-  Result<void> check_memory(const VmDefinition& definition) const;  // m_mutex held
+  std::map<std::string, VmStatus> m_status HAVEN_GUARDED_BY(m_mutex);
+  std::map<std::string, std::shared_ptr<Process>> m_processes HAVEN_GUARDED_BY(m_mutex);
+  std::map<std::string, std::string> m_reserved
+      HAVEN_GUARDED_BY(m_mutex);  // guest -> what holds it
+  std::map<std::string, store::KeyHandoff> m_repo_keys
+      HAVEN_GUARDED_BY(m_mutex);  // guest -> its restore's keys
+  Result<void> check_memory(const VmDefinition& definition) const HAVEN_REQUIRES(m_mutex);
 
   Cgroups m_cgroups;
   UniqueFd m_shutdown;  // an eventfd the watcher threads also poll
@@ -139,7 +141,7 @@ class Supervisor {
     std::jthread thread;
     std::shared_ptr<std::atomic<bool>> done;  // set as the thread ends
   };
-  std::list<Watcher> m_watchers;  // guarded by m_mutex
+  std::list<Watcher> m_watchers HAVEN_GUARDED_BY(m_mutex);
 };
 
 }  // namespace haven::daemon

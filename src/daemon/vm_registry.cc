@@ -22,6 +22,7 @@ Result<std::unique_ptr<VmRegistry>> VmRegistry::open(const std::string& director
   DIR* dir = ::opendir(directory.c_str());
   if (!dir) return errno_error("open directory {}", directory);
   std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, ::closedir);
+  MutexLock lock(registry->m_mutex);  // not shared yet, but the analysis wants it held
   while (dirent* entry = ::readdir(dir)) {
     std::string name = entry->d_name;
     if (name.size() <= 5 || name.substr(name.size() - 5) != ".json") continue;
@@ -42,7 +43,7 @@ Result<void> VmRegistry::write(const VmDefinition& definition) {
 }
 
 Result<void> VmRegistry::add(const VmDefinition& definition) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (m_vms.count(definition.name)) return make_error("name: '{}' exists", definition.name);
   TRY(write(definition));
   m_vms.emplace(definition.name, definition);
@@ -50,7 +51,7 @@ Result<void> VmRegistry::add(const VmDefinition& definition) {
 }
 
 Result<void> VmRegistry::replace(const VmDefinition& definition) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   auto found = m_vms.find(definition.name);
   if (found == m_vms.end()) return make_error("no VM named '{}'", definition.name);
   TRY(write(definition));
@@ -59,7 +60,7 @@ Result<void> VmRegistry::replace(const VmDefinition& definition) {
 }
 
 Result<void> VmRegistry::remove(const std::string& name) {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   auto found = m_vms.find(name);
   if (found == m_vms.end()) return make_error("no VM named '{}'", name);
   if (::unlink(file_of(name).c_str()) != 0) return errno_error("remove {}", file_of(name));
@@ -69,14 +70,14 @@ Result<void> VmRegistry::remove(const std::string& name) {
 }
 
 std::optional<VmDefinition> VmRegistry::find(const std::string& name) const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   auto found = m_vms.find(name);
   if (found == m_vms.end()) return std::nullopt;
   return found->second;
 }
 
 std::vector<VmDefinition> VmRegistry::list() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   std::vector<VmDefinition> all;
   for (const auto& [name, definition] : m_vms) all.push_back(definition);
   return all;

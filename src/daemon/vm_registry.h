@@ -4,12 +4,12 @@
 // atomically (temp + rename + fsync), so a crash leaves every definition whole. Thread-safe.
 
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
+#include "base/mutex.h"
 #include "daemon/vm_record.h"
 
 namespace haven::daemon {
@@ -35,8 +35,8 @@ class VmRegistry {
   std::string file_of(const std::string& name) const { return m_directory + "/" + name + ".json"; }
 
   std::string m_directory;
-  mutable std::mutex m_mutex;
-  std::map<std::string, VmDefinition> m_vms;
+  mutable Mutex m_mutex;
+  std::map<std::string, VmDefinition> m_vms HAVEN_GUARDED_BY(m_mutex);
 };
 
 }  // namespace haven::daemon
