@@ -17,8 +17,8 @@ namespace {
 
 using nlohmann::json;
 constexpr size_t kStreamChunk = 64 << 10;
-// The largest ?since= taken: 2^53, up to which every whole number reads exactly as a double.
-constexpr double kMaxSince = 9007199254740992.0;
+// The largest ?since= taken: 2^53 - 1, up to which every whole number reads exactly as a double.
+constexpr double kMaxSince = 9007199254740991.0;
 
 // The VMM's own counters into a metrics answer: per vCPU and per device as it gave them, and
 // the totals a dashboard wants (vCPU time, VM exits, disk and network bytes).

@@ -58,32 +58,57 @@ std::optional<double> parse_query_number(const std::string& text, bool integer) 
 
 }  // namespace
 
+namespace {
+
+// The parameters of the request target's query string only: httplib also puts a form-encoded
+// body's fields into req.params (curl -d sends JSON that way), and those are no query.
+httplib::Params url_query(const httplib::Request& req) {
+  httplib::Params params;
+  if (auto mark = req.target.find('?'); mark != std::string::npos)
+    httplib::detail::parse_query_text(req.target.substr(mark + 1), params);
+  return params;
+}
+
+// `text` fit for a message and a JSON field: bytes outside printable ASCII become '?'.
+std::string printable(std::string text) {
+  for (char& c : text)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  return text;
+}
+
+}  // namespace
+
 Result<void> check_query(const httplib::Request& req,
                          const std::vector<ApiServer::QueryParameter>& query) {
-  for (const auto& [name, value] : req.params) {
+  httplib::Params params = url_query(req);
+  for (const auto& [name, value] : params) {
     auto taken = std::find_if(query.begin(), query.end(),
                               [&](const ApiServer::QueryParameter& p) { return p.name == name; });
+    std::string shown = printable(name);
     if (taken == query.end()) {
       std::string known;
       for (const auto& parameter : query) known += (known.empty() ? "" : ", ") + parameter.name;
-      return field_error(ErrorKind::invalid, name, "{} {} takes no query parameter '{}' ({})",
-                         req.method, req.path, name,
+      return field_error(ErrorKind::invalid, shown, "{} {} takes no query parameter '{}' ({})",
+                         req.method, req.path, shown,
                          known.empty() ? "it takes none" : "it takes " + known);
     }
-    if (req.params.count(name) > 1)
-      return field_error(ErrorKind::invalid, name, "query parameter '{}' is given twice", name);
+    if (params.count(name) > 1)
+      return field_error(ErrorKind::invalid, shown, "query parameter '{}' is given twice", shown);
     auto number = parse_query_number(value, taken->integer);
     if (!number || *number < taken->minimum || *number > taken->maximum)
-      return field_error(ErrorKind::invalid, name, "query parameter '{}' is '{}': {} from {} to {}",
-                         name, value, taken->integer ? "a whole number" : "a number",
-                         taken->minimum, taken->maximum);
+      return field_error(ErrorKind::invalid, shown,
+                         "query parameter '{}' is '{}': {} from {} to {}", shown, printable(value),
+                         taken->integer ? "a whole number" : "a number", taken->minimum,
+                         taken->maximum);
   }
   return {};
 }
 
 std::optional<double> query_value(const httplib::Request& req, const std::string& name) {
-  if (!req.has_param(name)) return std::nullopt;
-  return parse_query_number(req.get_param_value(name), false);  // a whole number reads too
+  httplib::Params params = url_query(req);
+  auto found = params.find(name);
+  if (found == params.end()) return std::nullopt;
+  return parse_query_number(found->second, false);  // a whole number reads too
 }
 
 void route(httplib::Server& server, std::vector<ApiServer::Route>* record, const char* method,

@@ -61,7 +61,7 @@ class Jobs {
     std::jthread thread;
     std::shared_ptr<std::atomic<bool>> done;  // set as the thread ends, after its last lock
   };
-  std::list<Runner> m_runners;  // last: joined before the jobs go
+  std::list<Runner> m_runners HAVEN_GUARDED_BY(m_mutex);  // last: joined before the jobs go
 };
 
 }  // namespace haven::daemon

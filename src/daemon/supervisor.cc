@@ -220,7 +220,7 @@ VmStatus Supervisor::status(const std::string& name) const {
 Result<void> Supervisor::start(const VmDefinition& definition,
                                const std::optional<std::string>& restore_from) {
   const std::string& name = definition.name;
-  MutexUniqueLock lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (auto found = m_status.find(name); found != m_status.end() && is_up(found->second.state))
     return field_error(ErrorKind::conflict, "state", "'{}' is {}", name,
                        to_string(found->second.state));

@@ -74,5 +74,25 @@ TEST_F(ApiServerTest, MemoryTheHostCannotCommitIs409) {
   EXPECT_EQ(refused.body.value("field", ""), "memory") << refused.body;
 }
 
+// curl -d sends its body as a form; httplib then files the body under the request's
+// parameters. The body is still the JSON it holds, and the query check looks at the URL only.
+TEST_F(ApiServerTest, AJsonBodySentAsAFormIsStillJson) {
+  serve();
+  auto res = m_client->Post("/v1/vms", vm("formed").dump(), "application/x-www-form-urlencoded");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 201) << res->body;
+}
+
+TEST_F(ApiServerTest, QueryBytesThatAreNotTextAre400Not500) {
+  serve();
+  ASSERT_EQ(post("/v1/vms", vm("a")).status, 201);
+  for (const char* path : {"/v1/vms/a/stop?timeout=%FF", "/v1/vms/a/stop?%FF=1"}) {
+    Answer answer = send("POST", path);
+    EXPECT_EQ(answer.status, 400) << path;
+    ASSERT_TRUE(answer.body.is_object()) << path;
+    EXPECT_NE(answer.body.value("error", "").find("'?"), std::string::npos) << answer.body;
+  }
+}
+
 }  // namespace
 }  // namespace haven::daemon

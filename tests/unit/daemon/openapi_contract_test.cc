@@ -14,6 +14,8 @@
 #include <regex>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "unit/daemon/api_harness.h"
 
 namespace haven::daemon {
@@ -168,7 +170,7 @@ TEST_F(OpenApiContractTest, QueryParametersOutOfTheirRangeOrUnknownAre400) {
     std::vector<std::pair<std::string, std::string>> refused = {{"bogus=1", "bogus"}};
     for (const auto& [name, read] : route.query) {
       refused.push_back({name + "=abc", name});
-      refused.push_back({name + "=" + std::to_string(read.maximum + 1), name});
+      refused.push_back({name + "=" + fmt::format("{}", read.maximum + 1), name});
       refused.push_back({name + "=-1", name});
       refused.push_back({name + "=nan", name});
       refused.push_back({name + "=0&" + name + "=1", name});  // (httplib drops exact repeats)
