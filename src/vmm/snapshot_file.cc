@@ -11,7 +11,6 @@ using devices::state_struct;
 using devices::state_struct_field;
 using json = nlohmann::json;
 
-constexpr size_t kMaxVcpus = 1024;
 constexpr size_t kMaxEntries = 4096;  // CPUID entries, MSRs
 
 json vcpu_to_json(const kvm::VcpuState& state) {
@@ -82,21 +81,13 @@ Result<kvm::VmState> vm_from_json(const json& doc) {
 
 Result<Snapshot> parse(const json& doc) {
   Snapshot snapshot;
+  // The summary also checked the VMM state's shape: 'vm' and 'devices' are objects, 'memory'
+  // a list, and 'vcpus' a list of one state per vCPU of the config. Here it is decoded.
   static_cast<SnapshotSummary&>(snapshot) = TRY(parse_snapshot_summary(doc));
-  if (!doc.contains("vm")) return make_error("no 'vm'");
   snapshot.vm = TRY(with_context(vm_from_json(doc["vm"]), "vm"));
-  if (!doc.contains("vcpus") || !doc["vcpus"].is_array() || doc["vcpus"].size() > kMaxVcpus)
-    return make_error("'vcpus' is not a list");
   for (size_t i = 0; i < doc["vcpus"].size(); ++i)
     snapshot.vcpus.push_back(TRY(with_context(vcpu_from_json(doc["vcpus"][i]), "vCPU {}", i)));
-  if (snapshot.vcpus.size() != snapshot.config.cpus)
-    return make_error("{} vCPU states for a VM of {} vCPUs", snapshot.vcpus.size(),
-                      snapshot.config.cpus);
-  if (!doc.contains("devices") || !doc["devices"].is_object())
-    return make_error("'devices' is not an object");
   snapshot.devices = doc["devices"];
-  if (!doc.contains("memory") || !doc["memory"].is_array())
-    return make_error("'memory' is not a list of regions");
   for (const json& region : doc["memory"])
     snapshot.memory.push_back({TRY(state_field<uint64_t>(region, "guest_address")),
                                TRY(state_field<uint64_t>(region, "size")),

@@ -49,40 +49,32 @@ Result<void> copy_to_buffers(const memory::GuestMemory& memory, std::span<const 
   return {};
 }
 
+Result<void> ChainCursor::check(uint64_t length) const {
+  if (length > remaining())
+    return make_error("request needs {} bytes more than its {} {} bytes", length - remaining(),
+                      m_total, m_direction);
+  return {};
+}
+
+Result<std::vector<iovec>> ChainCursor::take_iovecs(uint64_t length) {
+  TRY(check(length));
+  auto iovecs = TRY(buffer_iovecs(*m_memory, m_buffers, m_offset, length));
+  m_offset += length;
+  return iovecs;
+}
+
 Result<void> ChainReader::read(std::span<uint8_t> out) {
-  if (out.size() > remaining())
-    return make_error("request needs {} bytes more than its {} readable bytes",
-                      out.size() - remaining(), m_total);
+  TRY(check(out.size()));
   TRY(copy_from_buffers(*m_memory, m_buffers, m_offset, out));
   m_offset += out.size();
   return {};
 }
 
-Result<std::vector<iovec>> ChainReader::take_iovecs(uint64_t length) {
-  if (length > remaining())
-    return make_error("request needs {} bytes more than its {} readable bytes",
-                      length - remaining(), m_total);
-  auto iovecs = TRY(buffer_iovecs(*m_memory, m_buffers, m_offset, length));
-  m_offset += length;
-  return iovecs;
-}
-
 Result<void> ChainWriter::write(std::span<const uint8_t> data) {
-  if (data.size() > remaining())
-    return make_error("request needs {} bytes more than its {} writable bytes",
-                      data.size() - remaining(), m_total);
+  TRY(check(data.size()));
   TRY(copy_to_buffers(*m_memory, m_buffers, m_offset, data));
   m_offset += data.size();
   return {};
-}
-
-Result<std::vector<iovec>> ChainWriter::take_iovecs(uint64_t length) {
-  if (length > remaining())
-    return make_error("request needs {} bytes more than its {} writable bytes",
-                      length - remaining(), m_total);
-  auto iovecs = TRY(buffer_iovecs(*m_memory, m_buffers, m_offset, length));
-  m_offset += length;
-  return iovecs;
 }
 
 }  // namespace haven::devices::virtio

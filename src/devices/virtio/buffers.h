@@ -31,17 +31,40 @@ Result<std::vector<iovec>> buffer_iovecs(const memory::GuestMemory& memory,
                                          std::span<const Buffer> buffers, uint64_t offset,
                                          uint64_t length);
 
-// The device-readable bytes of a chain, front to back, starting `offset` bytes in.
-class ChainReader {
+// Where a ChainReader or ChainWriter stands in one direction's buffers of a chain.
+class ChainCursor {
  public:
-  ChainReader(const memory::GuestMemory& memory, const DescriptorChain& chain, uint64_t offset = 0)
-      : m_memory(&memory),
-        m_buffers(chain.readable()),
-        m_total(chain.readable_bytes()),
-        m_offset(std::min(offset, m_total)) {}
-
   uint64_t offset() const { return m_offset; }
   uint64_t remaining() const { return m_total - m_offset; }
+  // The next `length` bytes as host iovecs, for the caller to read or fill; fails (and stays
+  // put) if fewer remain.
+  Result<std::vector<iovec>> take_iovecs(uint64_t length);
+
+ protected:
+  // A start past the end is the end.
+  ChainCursor(const memory::GuestMemory& memory, std::span<const Buffer> buffers, uint64_t total,
+              uint64_t offset, const char* direction)
+      : m_memory(&memory),
+        m_buffers(buffers),
+        m_total(total),
+        m_offset(std::min(offset, total)),
+        m_direction(direction) {}
+  // Fails unless `length` more bytes are there.
+  Result<void> check(uint64_t length) const;
+
+  const memory::GuestMemory* m_memory;
+  std::span<const Buffer> m_buffers;
+  uint64_t m_total;
+  uint64_t m_offset;
+  const char* m_direction;  // "readable" or "writable", for errors
+};
+
+// The device-readable bytes of a chain, front to back, starting `offset` bytes in.
+class ChainReader : public ChainCursor {
+ public:
+  ChainReader(const memory::GuestMemory& memory, const DescriptorChain& chain, uint64_t offset = 0)
+      : ChainCursor(memory, chain.readable(), chain.readable_bytes(), offset, "readable") {}
+
   // The next out.size() bytes; fails (and stays put) if fewer remain.
   Result<void> read(std::span<uint8_t> out);
   template <class T>
@@ -50,42 +73,22 @@ class ChainReader {
     TRY(read(std::span(reinterpret_cast<uint8_t*>(&value), sizeof(T))));
     return value;
   }
-  // The next `length` bytes as host iovecs, for the caller to read from.
-  Result<std::vector<iovec>> take_iovecs(uint64_t length);
-
- private:
-  const memory::GuestMemory* m_memory;
-  std::span<const Buffer> m_buffers;
-  uint64_t m_total;
-  uint64_t m_offset;
 };
 
 // The device-writable bytes of a chain, filled front to back from `offset` bytes in.
 // `offset()` is how far it got: what the device reports written, when it started at 0.
-class ChainWriter {
+// take_iovecs() counts the bytes it hands out as written.
+class ChainWriter : public ChainCursor {
  public:
   ChainWriter(const memory::GuestMemory& memory, const DescriptorChain& chain, uint64_t offset = 0)
-      : m_memory(&memory),
-        m_buffers(chain.writable()),
-        m_total(chain.writable_bytes()),
-        m_offset(std::min(offset, m_total)) {}
+      : ChainCursor(memory, chain.writable(), chain.writable_bytes(), offset, "writable") {}
 
-  uint64_t offset() const { return m_offset; }
-  uint64_t remaining() const { return m_total - m_offset; }
   // Copies `data` in next; fails (and stays put) if it does not fit.
   Result<void> write(std::span<const uint8_t> data);
   template <class T>
   requires std::is_trivially_copyable_v<T> Result<void> write_object(const T& value) {
     return write(std::span(reinterpret_cast<const uint8_t*>(&value), sizeof(T)));
   }
-  // The next `length` bytes as host iovecs, for the caller to fill (counted as written).
-  Result<std::vector<iovec>> take_iovecs(uint64_t length);
-
- private:
-  const memory::GuestMemory* m_memory;
-  std::span<const Buffer> m_buffers;
-  uint64_t m_total;
-  uint64_t m_offset;
 };
 
 }  // namespace haven::devices::virtio
