@@ -153,36 +153,58 @@ Result<void> HydratingImage::fill(uint64_t index, std::vector<uint8_t>& buffer) 
   return {};
 }
 
+bool HydratingImage::replaced(uint64_t index, uint64_t offset, uint64_t end, bool overwrite) const {
+  uint64_t start = index * m_options.granularity;
+  return overwrite && offset <= start && start + block_bytes(index) <= end;
+}
+
+bool HydratingImage::try_prepare(uint64_t offset, uint64_t length, bool overwrite) {
+  if (complete() || length == 0) return true;
+  uint64_t end = std::min(offset + length, m_options.disk_bytes);
+  if (offset >= end) return true;
+  const uint64_t granularity = m_options.granularity;
+  std::lock_guard lock(m_mutex);
+  for (uint64_t index = offset / granularity; index * granularity < end; ++index)
+    if (!is_present(index) && !replaced(index, offset, end, overwrite)) return false;
+  hold_replaced(offset, end, overwrite);
+  return true;
+}
+
 Result<void> HydratingImage::prepare(uint64_t offset, uint64_t length, bool overwrite) {
   if (complete() || length == 0) return {};
   uint64_t end = std::min(offset + length, m_options.disk_bytes);
   if (offset >= end) return {};
   const uint64_t granularity = m_options.granularity;
-  auto replaced = [&](uint64_t index) {  // whole, by the write: nothing to fetch
-    uint64_t start = index * granularity;
-    return overwrite && offset <= start && start + block_bytes(index) <= end;
-  };
-  for (uint64_t index = offset / granularity; index * granularity < end; ++index) {
-    if (replaced(index)) continue;
-    TRY(with_context(fill(index, m_buffer), "{}: block {} (disk offset {})", m_options.image, index,
-                     index * granularity));
+  // Only once every fetch succeeded is anything held: when one fails the write is not made,
+  // and a block marked present that it never wrote would read as zeros instead of the
+  // backup's data. The check that every block is present and the hold are one step
+  // (try_prepare): a block found present before a fetch of another may be missing again by
+  // the end of it (a whole write to it failed meanwhile), and is then filled again.
+  while (true) {
+    for (uint64_t index = offset / granularity; index * granularity < end; ++index) {
+      if (replaced(index, offset, end, overwrite)) continue;  // whole, by the write: no fetch
+      TRY(with_context(fill(index, m_buffer), "{}: block {} (disk offset {})", m_options.image,
+                       index, index * granularity));
+    }
+    if (try_prepare(offset, length, overwrite)) return {};
   }
-  std::lock_guard lock(m_mutex);
-  // Only once every fetch succeeded: when one fails the write is not made, and a block marked
-  // present that it never wrote would read as zeros instead of the backup's data.
-  // Unsettled until the writes to it complete (settle()): persist() leaves them out meanwhile,
-  // so a crash before the data lands never lists a block that holds neither old nor new data.
-  // Another write to an unsettled block counts too: the block settles with the last of them,
-  // present if any landed.
+}
+
+// Unsettled until the writes to it complete (settle()): persist() leaves them out meanwhile, so
+// a crash before the data lands never lists a block that holds neither old nor new data.
+// Another write to an unsettled block counts too: the block settles with the last of them,
+// present if any landed.
+void HydratingImage::hold_replaced(uint64_t offset, uint64_t end, bool overwrite) {
+  if (!overwrite) return;  // a read settles nothing: it must not count as a write
+  const uint64_t granularity = m_options.granularity;
   for (uint64_t index = offset / granularity; index * granularity < end; ++index) {
     if (auto found = m_unsettled.find(index); found != m_unsettled.end()) {
       ++found->second.writes;
-    } else if (!is_present(index) && replaced(index)) {
+    } else if (!is_present(index) && replaced(index, offset, end, overwrite)) {
       set_present(index);
       m_unsettled.emplace(index, Unsettled{});
     }
   }
-  return {};
 }
 
 void HydratingImage::settle(uint64_t offset, uint64_t length, bool landed) {

@@ -76,8 +76,12 @@ class HydratingImage {
   // Before the guest's I/O to [offset, offset + length): makes every block it touches
   // present, fetching the missing ones. `overwrite`: the I/O replaces the range, so blocks it
   // covers whole are only marked present. Fails when a fetch does (no block the range covers
-  // whole is marked then). From one thread at a time (the device's I/O thread).
+  // whole is marked then). From one thread at a time (the block stack's worker).
   Result<void> prepare(uint64_t offset, uint64_t length, bool overwrite);
+  // prepare() when it needs no fetch: true, with the same bookkeeping, when every block the
+  // I/O touches is present or replaced whole; false, changing nothing, otherwise. Never
+  // blocks on a fetch (the device's I/O thread).
+  bool try_prepare(uint64_t offset, uint64_t length, bool overwrite);
   // Once after each guest write that prepare(..., true) announced, when it ended. A block a
   // write replaced whole settles with the last write to it then in flight: if any landed, it
   // may be listed as present from now on; if all failed or were dropped (a device reset), it
@@ -96,6 +100,8 @@ class HydratingImage {
   void pause_fill(bool paused);
   HydrationProgress progress() const;
   bool complete() const { return m_complete.load(std::memory_order_acquire); }
+  // Whether it keeps a state file (false: a throwaway image).
+  bool persistent() const { return m_options.persistent; }
 
   HydratingImage(UniqueFd fd, Options options, Fetch fetch, std::vector<uint64_t> present);
 
@@ -103,6 +109,11 @@ class HydratingImage {
   uint64_t block_bytes(uint64_t index) const;
   bool is_present(uint64_t index) const { return m_present[index / 64] >> (index % 64) & 1; }
   void set_present(uint64_t index);  // under m_mutex
+  // Whether block `index` lies whole in [offset, end) and an overwrite replaces it.
+  bool replaced(uint64_t index, uint64_t offset, uint64_t end, bool overwrite) const;
+  // Marks the blocks an overwrite of [offset, end) replaces present and unsettled; counts
+  // another write to those already unsettled. Under m_mutex.
+  void hold_replaced(uint64_t offset, uint64_t end, bool overwrite);
   // Fetches block `index` (unless present) and writes it to the image; takes m_mutex only
   // around the bookkeeping and the write, not the fetch.
   Result<void> fill(uint64_t index, std::vector<uint8_t>& buffer);
@@ -132,7 +143,7 @@ class HydratingImage {
   bool m_filling = false;
   std::condition_variable_any m_fill_resumed;
   std::atomic<bool> m_complete{false};
-  std::vector<uint8_t> m_buffer;                         // prepare()'s fetches (one I/O thread)
+  std::vector<uint8_t> m_buffer;                         // prepare()'s fetches (one thread)
   std::function<void(const HydrationProgress&)> m_done;  // after each pass
   std::jthread m_thread;                                 // last: stops before the rest goes
 };

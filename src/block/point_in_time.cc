@@ -71,13 +71,29 @@ CopyBeforeWrite::CopyBeforeWrite(Mapping states, UniqueFd data, int image_fd, ui
       m_granularity(granularity),
       m_buffer(std::make_unique<uint8_t[]>(granularity)) {}
 
+bool CopyBeforeWrite::settled(uint64_t offset, uint64_t length) const {
+  uint64_t end = std::min(offset + length, m_disk_bytes);
+  for (uint64_t index = offset / m_granularity; index * m_granularity < end; ++index) {
+    uint8_t state = state_of(m_states, index).load();
+    if (state == static_cast<uint8_t>(BlockView::wanted) ||
+        state == static_cast<uint8_t>(BlockView::copying))
+      return false;
+  }
+  return true;
+}
+
 Result<void> CopyBeforeWrite::before_write(uint64_t offset, uint64_t length) {
   uint64_t end = std::min(offset + length, m_disk_bytes);
+  Result<void> failed = {};
   for (uint64_t index = offset / m_granularity; index * m_granularity < end; ++index) {
     auto state = state_of(m_states, index);
     uint8_t expected = static_cast<uint8_t>(BlockView::wanted);
     if (!state.compare_exchange_strong(expected, static_cast<uint8_t>(BlockView::copying)))
-      continue;  // not wanted, read already, or copied
+      continue;     // not wanted, read already, or copied
+    if (!failed) {  // the write goes ahead: every block it touches that is wanted fails too
+      state.store(kFailed);
+      continue;
+    }
     uint64_t start = index * m_granularity;
     std::span<uint8_t> block(m_buffer.get(),
                              std::min<uint64_t>(m_granularity, m_disk_bytes - start));
@@ -87,12 +103,13 @@ Result<void> CopyBeforeWrite::before_write(uint64_t offset, uint64_t length) {
     }();
     if (!copied) {
       state.store(kFailed);
-      return copied;
+      failed = std::move(copied);
+      continue;
     }
     state.store(static_cast<uint8_t>(BlockView::copied));
-    ++m_copied;
+    m_copied.fetch_add(1, std::memory_order_relaxed);
   }
-  return {};
+  return failed;
 }
 
 Result<std::unique_ptr<PointInTimeReader>> PointInTimeReader::open(const std::string& state_path,

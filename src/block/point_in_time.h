@@ -40,10 +40,13 @@ class CopyBeforeWrite {
                                                          uint64_t disk_bytes, uint32_t granularity,
                                                          std::span<const uint64_t> wanted);
   // Before a write, discard or write-zeroes to [offset, offset + length) is submitted:
-  // copies aside every wanted block it touches. On failure the view is broken (the backup
-  // then fails) and the write may go ahead.
+  // copies aside every wanted block it touches. On failure every wanted block it touches is
+  // marked failed (the backup then fails when it reads one) and the write may go ahead.
   Result<void> before_write(uint64_t offset, uint64_t length);
-  uint64_t copied_blocks() const { return m_copied; }
+  // Whether a write to [offset, offset + length) needs no copy: no block it touches is
+  // wanted or being copied. Never blocks.
+  bool settled(uint64_t offset, uint64_t length) const;
+  uint64_t copied_blocks() const { return m_copied.load(std::memory_order_relaxed); }
 
   CopyBeforeWrite(Mapping states, UniqueFd data, int image_fd, uint64_t disk_bytes,
                   uint32_t granularity);
@@ -54,7 +57,7 @@ class CopyBeforeWrite {
   int m_image_fd;
   uint64_t m_disk_bytes;
   uint32_t m_granularity;
-  uint64_t m_copied = 0;
+  std::atomic<uint64_t> m_copied{0};  // read from other threads (counters)
   std::unique_ptr<uint8_t[]> m_buffer;
 };
 

@@ -39,18 +39,25 @@ Result<std::unique_ptr<Block>> Block::open(const BlockOptions& options,
         TRY(with_context(block::ChangeTracker::open(options.path, bytes), "{}", options.path));
   else if (!options.readonly)
     block::drop_tracking(options.path);
+  auto stack = TRY(block::Stack::create(options.path));
   return std::make_unique<Block>(Key(), std::move(fd), options, bytes / kSectorSize,
-                                 std::move(tracker), std::move(lazy));
+                                 std::move(stack), std::move(tracker), std::move(lazy));
 }
 
 Block::Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors,
-             std::unique_ptr<block::ChangeTracker> tracker,
+             std::unique_ptr<block::Stack> stack, std::unique_ptr<block::ChangeTracker> tracker,
              std::unique_ptr<block::HydratingImage> lazy)
-    : m_fd(std::move(fd)),
-      m_options(options),
-      m_tracker(std::move(tracker)),
-      m_lazy(std::move(lazy)),
-      m_sectors(sectors) {
+    : m_fd(std::move(fd)), m_options(options), m_stack(std::move(stack)), m_sectors(sectors) {
+  // In the order a request passes them: marked changed, made present, copied aside (a running
+  // backup's view, added last, copies what hydration made present).
+  if (tracker) {
+    m_tracking = std::make_shared<block::TrackingLayer>(std::move(tracker));
+    m_stack->add(m_tracking);
+  }
+  if (lazy) {
+    m_hydration = std::make_shared<block::HydrationLayer>(std::move(lazy));
+    m_stack->add(m_hydration);
+  }
   // Configuration layout (virtio 1.2, 5.2.4).
   put<uint64_t>(m_config, 0, m_sectors);            // capacity
   put<uint32_t>(m_config, 12, kQueueSize - 2);      // seg_max: header and status aside
@@ -79,13 +86,14 @@ DeviceState Block::counters() const {
                           {"write_bytes", m_write_bytes.load(std::memory_order_relaxed)},
                           {"requests", m_requests.load(std::memory_order_relaxed)},
                           {"errors", m_errors.load(std::memory_order_relaxed)}};
-  if (m_tracker) {
-    counters["dirty_blocks"] = m_tracker->bitmap().dirty_count();
-    counters["cbt_valid"] = m_tracker->valid();
-    counters["cbt_baseline"] = m_tracker->baseline();
+  if (m_tracking) {
+    const block::ChangeTracker& tracker = m_tracking->tracker();
+    counters["dirty_blocks"] = tracker.bitmap().dirty_count();
+    counters["cbt_valid"] = tracker.valid();
+    counters["cbt_baseline"] = tracker.baseline();
   }
-  if (m_lazy) {
-    auto progress = m_lazy->progress();
+  if (m_hydration) {
+    auto progress = m_hydration->image().progress();
     counters["hydrated_blocks"] = progress.present_blocks;
     counters["total_blocks"] = progress.total_blocks;
     counters["hydration_failed"] = progress.failed_blocks;
@@ -94,15 +102,15 @@ DeviceState Block::counters() const {
     counters["hydration_paused"] = progress.paused;
     counters["hydration_filling"] = progress.filling;
   }
-  if (m_view) counters["backup_copied_blocks"] = m_view->copied_blocks();
+  if (m_view) counters["backup_copied_blocks"] = m_view->view().copied_blocks();
   return counters;
 }
 
 Result<Block::BackupView> Block::begin_backup(const std::string& state_path,
                                               const std::string& data_path,
                                               const std::string& baseline, uint32_t granularity) {
-  if (m_lazy && !m_lazy->complete()) {
-    auto progress = m_lazy->progress();
+  if (restoring()) {
+    auto progress = m_hydration->image().progress();
     return make_error(
         "{} is still being restored ({} of {} chunks present): back it up once "
         "its fill completes",
@@ -118,17 +126,17 @@ Result<Block::BackupView> Block::begin_backup(const std::string& state_path,
     end_backup(false, {});
   }
   view.disk_bytes = m_sectors * kSectorSize;
-  m_view_fd = TRY(sys::open(m_options.path, O_RDONLY | O_CLOEXEC));
+  auto view_fd = TRY(sys::open(m_options.path, O_RDONLY | O_CLOEXEC));
   std::vector<uint64_t> wanted;  // empty: every block
-  if (m_tracker) {
-    wanted = m_tracker->begin_backup();
-    view.incremental = m_tracker->valid() && !baseline.empty() && m_tracker->baseline() == baseline;
+  block::ChangeTracker* tracker = m_tracking ? &m_tracking->tracker() : nullptr;
+  if (tracker) {
+    wanted = tracker->begin_backup();
+    view.incremental = tracker->valid() && !baseline.empty() && tracker->baseline() == baseline;
     if (!view.incremental) {
       wanted.clear();
-    } else if (view.granularity != m_tracker->bitmap().granularity()) {
+    } else if (view.granularity != tracker->bitmap().granularity()) {
       // The backup reads whole chunks: a chunk is wanted when any tracked block in it changed.
-      block::DirtyBitmap changed(m_tracker->bitmap().disk_bytes(),
-                                 m_tracker->bitmap().granularity());
+      block::DirtyBitmap changed(tracker->bitmap().disk_bytes(), tracker->bitmap().granularity());
       changed.merge(wanted);
       block::DirtyBitmap chunks(view.disk_bytes, view.granularity);
       for (uint64_t b = 0; b < changed.block_count(); ++b)
@@ -136,14 +144,15 @@ Result<Block::BackupView> Block::begin_backup(const std::string& state_path,
       wanted = chunks.words();
     }
   }
-  auto created = block::CopyBeforeWrite::create(state_path, data_path, m_view_fd.get(),
+  auto created = block::CopyBeforeWrite::create(state_path, data_path, view_fd.get(),
                                                 view.disk_bytes, view.granularity, wanted);
   if (!created) {
-    if (m_tracker) m_tracker->end_backup(false, {});
-    m_view_fd.reset();
+    if (tracker) tracker->end_backup(false, {});
     return std::unexpected(std::move(created).error());
   }
-  m_view = std::move(*created);
+  m_view = std::make_shared<block::CopyBeforeWriteLayer>(m_options.path, std::move(view_fd),
+                                                         std::move(*created));
+  m_stack->add(m_view);
   uint64_t blocks = (view.disk_bytes + view.granularity - 1) / view.granularity;
   view.wanted_blocks = 0;
   if (wanted.empty())
@@ -155,15 +164,16 @@ Result<Block::BackupView> Block::begin_backup(const std::string& state_path,
 }
 
 bool Block::pause_fill(bool paused) {
-  if (!m_lazy) return false;
-  m_lazy->pause_fill(paused);
+  if (!m_hydration) return false;
+  m_hydration->image().pause_fill(paused);
   return true;
 }
 
 void Block::end_backup(bool committed, const std::string& baseline) {
-  if (m_tracker && m_tracker->backup_pending()) m_tracker->end_backup(committed, baseline);
+  if (m_tracking && m_tracking->tracker().backup_pending())
+    m_tracking->tracker().end_backup(committed, baseline);
+  if (m_view) m_stack->remove(m_view.get());
   m_view.reset();
-  m_view_fd.reset();
 }
 
 void Block::read_config(uint64_t offset, std::span<uint8_t> data) {
@@ -204,13 +214,15 @@ void Block::run(Worker& worker) {
   if (auto enabled = m_uring->enable(); !enabled) return m_session.fail(enabled.error());
   io_uring* ring = m_uring->get();
   // A multishot poll posts one completion per kick; the eventfd's counter is never read back
-  // (it would take 2^64 kicks to fill), which saves a system call per kick.
-  auto arm_kick = [&] {
-    io_uring_sqe* kick = io_uring_get_sqe(ring);
-    io_uring_prep_poll_multishot(kick, m_session.notify_fd(0), POLLIN);
-    io_uring_sqe_set_data64(kick, kKickTag);
+  // (it would take 2^64 kicks to fill), which saves a system call per kick. The same for the
+  // block stack's ready eventfd.
+  auto arm = [&](int fd, uint64_t tag) {
+    io_uring_sqe* poll = io_uring_get_sqe(ring);
+    io_uring_prep_poll_multishot(poll, fd, POLLIN);
+    io_uring_sqe_set_data64(poll, tag);
   };
-  arm_kick();
+  arm(m_session.notify_fd(0), kKickTag);
+  arm(m_stack->ready_fd(), kReadyTag);
   io_uring_sqe* stop = io_uring_get_sqe(ring);
   io_uring_prep_poll_add(stop, worker.stop_fd(), POLLIN);
   io_uring_sqe_set_data64(stop, kStopTag);
@@ -225,22 +237,25 @@ void Block::run(Worker& worker) {
       break;
     }
     unsigned head = 0, seen = 0;
+    bool ready = false;
     io_uring_cqe* cqe = nullptr;
     io_uring_for_each_cqe(ring, head, cqe) {
       ++seen;
       uint64_t tag = io_uring_cqe_get_data64(cqe);
       if (tag == kStopTag) {
         stop_armed = false;
-      } else if (tag == kKickTag) {
-        if (!(cqe->flags & IORING_CQE_F_MORE)) arm_kick();  // the kernel ended the poll
+      } else if (tag == kKickTag || tag == kReadyTag) {
+        if (!(cqe->flags & IORING_CQE_F_MORE))  // the kernel ended the poll
+          arm(tag == kKickTag ? m_session.notify_fd(0) : m_stack->ready_fd(), tag);
+        ready |= tag == kReadyTag;
       } else if (!stop_armed && !m_draining) {
-        --m_in_flight;  // resetting: the guest will not look at it
-        drop(tag);
+        drop(tag);  // resetting: the guest will not look at it
       } else if (!finish(tag, cqe->res)) {
         break;
       }
     }
     io_uring_cq_advance(ring, seen);
+    if (ready && !take_ready(stop_armed || m_draining)) break;
     if (stop_armed)
       serve_queue();  // starts new requests, interrupts for the finished ones
     else if (m_draining)
@@ -250,12 +265,17 @@ void Block::run(Worker& worker) {
 }
 
 void Block::empty_ring(bool stop_armed) {
+  // The stack's worker first: what it has not started is called off, what it runs is waited
+  // for, and all of it is dropped, so nothing of it is left to reach the ring.
+  m_stack->cancel();
+  m_stack->wait_idle();
+  take_ready(false);
   io_uring* ring = m_uring->get();
-  // The kick poll is always armed here (or about to be, by an SQE not submitted yet, which
-  // the cancel follows in order).
-  bool kick_armed = true;
+  // The polls are always armed here (or about to be, by an SQE not submitted yet, which the
+  // cancel follows in order).
+  bool kick_armed = true, ready_armed = true;
   unsigned cancels = 0;
-  for (uint64_t tag : {kKickTag, kStopTag}) {
+  for (uint64_t tag : {kKickTag, kReadyTag, kStopTag}) {
     if (tag == kStopTag && !stop_armed) continue;
     io_uring_sqe* sqe = io_uring_get_sqe(ring);
     if (!sqe) {
@@ -266,7 +286,7 @@ void Block::empty_ring(bool stop_armed) {
     io_uring_sqe_set_data64(sqe, kCancelTag);
     ++cancels;
   }
-  while (m_in_flight > 0 || kick_armed || stop_armed || cancels > 0) {
+  while (m_in_flight > 0 || kick_armed || ready_armed || stop_armed || cancels > 0) {
     if (int err = io_uring_submit_and_wait(ring, 1); err < 0 && err != -EINTR) {
       log::error("{}: io_uring_submit_and_wait: {}", m_options.path, std::strerror(-err));
       return;
@@ -276,11 +296,12 @@ void Block::empty_ring(bool stop_armed) {
     io_uring_for_each_cqe(ring, head, cqe) {
       ++seen;
       uint64_t tag = io_uring_cqe_get_data64(cqe);
-      if (tag < kQueueSize) {
-        --m_in_flight;
+      if (tag < kQueueSize)
         drop(tag);
-      } else if (tag == kKickTag && !(cqe->flags & IORING_CQE_F_MORE))
+      else if (tag == kKickTag && !(cqe->flags & IORING_CQE_F_MORE))
         kick_armed = false;
+      else if (tag == kReadyTag && !(cqe->flags & IORING_CQE_F_MORE))
+        ready_armed = false;
       else if (tag == kStopTag)
         stop_armed = false;
       else if (tag == kCancelTag)
@@ -327,93 +348,109 @@ Result<void> Block::start(DescriptorChain chain) {
     return complete(std::move(chain), request.status, kStatusOk, request.used_length);
   }
 
-  bool writes = request.kind != Kind::read && request.kind != Kind::flush;
-  if (m_lazy && request.kind != Kind::flush) {
-    if (auto ready = m_lazy->prepare(request.offset, request.length, writes); !ready) {
-      log::error("{} (the guest gets an I/O error)", ready.error().message());
-      m_requests.fetch_add(1, std::memory_order_relaxed);
-      m_errors.fetch_add(1, std::memory_order_relaxed);
-      return complete(std::move(chain), request.status, kStatusIoError, 1);
-    }
-  }
-  if (m_view && writes)
-    if (auto copied = m_view->before_write(request.offset, request.length); !copied)
-      log::error("{}: the running backup fails: {}", m_options.path, copied.error().message());
-
-  io_uring_sqe* sqe = io_uring_get_sqe(m_uring->get());
-  if (!sqe) return make_error("io_uring submission queue full");
-  // Marked before the data moves: a bit set for a write that then fails costs a chunk's read,
-  // a write missing from the bitmap would cost a backup.
-  if (m_tracker && writes) m_tracker->mark(request.offset, request.length);
   uint32_t slot = m_free.back();
+  m_free.pop_back();
+  ++m_in_flight;
   Pending& pending = m_pending[slot];
   pending.chain = std::move(chain);
   pending.status = request.status;
   pending.used_length = request.used_length;
   pending.type = request.type;
-  pending.offset = request.offset;
-  pending.length = request.length;
   pending.unmap = request.unmap;
-  pending.expected = 0;
   pending.iovecs = std::move(request.data);
-  auto iovec_count = static_cast<unsigned>(pending.iovecs.size());
+  pending.io.offset = request.offset;
+  pending.io.length = request.length;
+  pending.expected = 0;
   switch (request.kind) {
     case Kind::read:
+      pending.io.kind = block::Io::Kind::read;
       pending.expected = request.length;
-      io_uring_prep_readv(sqe, m_fd.get(), pending.iovecs.data(), iovec_count, request.offset);
       break;
     case Kind::write:
+      pending.io.kind = block::Io::Kind::write;
       pending.expected = request.length;
-      io_uring_prep_writev(sqe, m_fd.get(), pending.iovecs.data(), iovec_count, request.offset);
       break;
     case Kind::flush:
+      pending.io.kind = block::Io::Kind::flush;
+      break;
+    case Kind::discard:
+      pending.io.kind = block::Io::Kind::discard;
+      break;
+    default:
+      pending.io.kind = block::Io::Kind::write_zeroes;
+      break;
+  }
+  if (!m_stack->before(slot, pending.io)) return {};  // the stack's worker hands it back
+  return submit(slot);
+}
+
+Result<void> Block::submit(uint32_t slot) {
+  Pending& pending = m_pending[slot];
+  io_uring_sqe* sqe = io_uring_get_sqe(m_uring->get());
+  if (!sqe) {  // the device breaks: the request is dropped
+    drop(slot);
+    return make_error("io_uring submission queue full");
+  }
+  auto iovec_count = static_cast<unsigned>(pending.iovecs.size());
+  const block::Io& io = pending.io;
+  switch (io.kind) {
+    case block::Io::Kind::read:
+      io_uring_prep_readv(sqe, m_fd.get(), pending.iovecs.data(), iovec_count, io.offset);
+      break;
+    case block::Io::Kind::write:
+      io_uring_prep_writev(sqe, m_fd.get(), pending.iovecs.data(), iovec_count, io.offset);
+      break;
+    case block::Io::Kind::flush:
       io_uring_prep_fsync(sqe, m_fd.get(), IORING_FSYNC_DATASYNC);
       break;
     default: {  // discard, write zeroes
       int mode =
-          FALLOC_FL_KEEP_SIZE | (request.unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
-      io_uring_prep_fallocate(sqe, m_fd.get(), mode, request.offset, request.length);
+          FALLOC_FL_KEEP_SIZE | (pending.unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+      io_uring_prep_fallocate(sqe, m_fd.get(), mode, io.offset, io.length);
       break;
     }
   }
   io_uring_sqe_set_data64(sqe, slot);
-  m_free.pop_back();
-  ++m_in_flight;
   return {};
 }
 
 void Block::drop(uint64_t slot) {
   if (slot >= m_pending.size()) return;
-  const Pending& pending = m_pending[slot];
+  --m_in_flight;
   // A write the guest will never hear of: a restoring disk must not count its blocks present.
-  if (m_lazy && pending.type != kTypeIn && pending.type != kTypeFlush)
-    m_lazy->settle(pending.offset, pending.length, false);
+  m_stack->finished(m_pending[slot].io, false);
 }
 
-bool Block::finish(uint64_t slot, int result) {
-  --m_in_flight;
-  if (slot >= m_pending.size()) return true;
-  Pending& pending = m_pending[slot];
-  // Filesystems without FALLOC_FL_ZERO_RANGE (tmpfs): punching a hole also reads as zeros.
-  if (result == -EOPNOTSUPP && pending.type == kTypeWriteZeroes && !pending.unmap) {
-    pending.unmap = true;
-    if (io_uring_sqe* sqe = io_uring_get_sqe(m_uring->get())) {
-      io_uring_prep_fallocate(sqe, m_fd.get(), FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-                              pending.offset, pending.length);
-      io_uring_sqe_set_data64(sqe, slot);
-      ++m_in_flight;
-      return true;
+bool Block::take_ready(bool serving) {
+  bool alive = serving && !m_session.broken();
+  for (block::Stack::Ready& ready : m_stack->take_ready()) {
+    uint64_t slot = ready.tag;
+    bool prepared = ready.phase == block::Stack::Phase::before && ready.result;
+    if (!alive) {  // resetting, or broken: nothing more reaches the ring or the guest
+      --m_in_flight;
+      if (prepared) m_stack->finished(m_pending[slot].io, false);
+      continue;
     }
+    if (prepared) {
+      if (auto submitted = submit(static_cast<uint32_t>(slot)); !submitted) {
+        m_session.fail(submitted.error());
+        alive = false;
+      }
+      continue;
+    }
+    // A preparation that failed (a fetch), or a flush whose state was made durable or not.
+    if (!ready.result)
+      log::error(
+          "{}{}", ready.result.error().message(),
+          ready.phase == block::Stack::Phase::before ? " (the guest gets an I/O error)" : "");
+    if (!respond(slot, ready.result.has_value())) alive = false;
   }
-  bool ok = result >= 0 && static_cast<uint64_t>(result) == pending.expected;
-  if (m_lazy && pending.type != kTypeIn && pending.type != kTypeFlush)
-    m_lazy->settle(pending.offset, pending.length, ok);
-  // A restoring image's flush also makes the list of what it holds durable.
-  if (ok && m_lazy && pending.type == kTypeFlush)
-    if (auto persisted = m_lazy->persist(); !persisted) {
-      log::error("{}: {}", m_options.path, persisted.error().message());
-      ok = false;
-    }
+  return alive || !serving;
+}
+
+bool Block::respond(uint64_t slot, bool ok) {
+  --m_in_flight;
+  Pending& pending = m_pending[slot];
   m_requests.fetch_add(1, std::memory_order_relaxed);
   if (!ok)
     m_errors.fetch_add(1, std::memory_order_relaxed);
@@ -421,21 +458,40 @@ bool Block::finish(uint64_t slot, int result) {
     m_read_bytes.fetch_add(pending.expected, std::memory_order_relaxed);
   else if (pending.type == kTypeOut)
     m_write_bytes.fetch_add(pending.expected, std::memory_order_relaxed);
-  if (!ok && result >= 0 && static_cast<uint64_t>(result) == pending.expected) {
-    // the flush's persist failed, logged above
-  } else if (!ok) {
-    if (result < 0)
-      log::warn("{}: request type {} failed: {}", m_options.path, pending.type,
-                std::strerror(-result));
-    else
-      log::warn("{}: short transfer ({} of {} bytes)", m_options.path, result, pending.expected);
-  }
   auto completed = complete(std::move(pending.chain), pending.status,
                             ok ? kStatusOk : kStatusIoError, ok ? pending.used_length : 1);
   pending.iovecs.clear();
   m_free.push_back(static_cast<uint32_t>(slot));
   if (!completed) m_session.fail(completed.error());
   return completed.has_value();
+}
+
+bool Block::finish(uint64_t slot, int result) {
+  if (slot >= m_pending.size()) return true;
+  Pending& pending = m_pending[slot];
+  // Filesystems without FALLOC_FL_ZERO_RANGE (tmpfs): punching a hole also reads as zeros.
+  if (result == -EOPNOTSUPP && pending.type == kTypeWriteZeroes && !pending.unmap) {
+    pending.unmap = true;
+    if (io_uring_sqe* sqe = io_uring_get_sqe(m_uring->get())) {
+      io_uring_prep_fallocate(sqe, m_fd.get(), FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+                              pending.io.offset, pending.io.length);
+      io_uring_sqe_set_data64(sqe, slot);
+      return true;
+    }
+  }
+  bool ok = result >= 0 && static_cast<uint64_t>(result) == pending.expected;
+  if (!ok) {
+    if (result < 0)
+      log::warn("{}: request type {} failed: {}", m_options.path, pending.type,
+                std::strerror(-result));
+    else
+      log::warn("{}: short transfer ({} of {} bytes)", m_options.path, result, pending.expected);
+  }
+  m_stack->finished(pending.io, ok);
+  // A flush completes once the layers made their state durable (a restoring image's list of
+  // what it holds): on the stack's worker when there is any.
+  if (ok && pending.io.kind == block::Io::Kind::flush && !m_stack->after_flush(slot)) return true;
+  return respond(slot, ok);
 }
 
 }  // namespace haven::devices::virtio

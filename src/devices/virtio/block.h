@@ -3,11 +3,15 @@
 // virtio-blk (virtio 1.2, 5.2) on a raw image file or block device. One request queue;
 // reads, writes, flushes (fdatasync) and discard/write-zeroes (fallocate) go to the kernel
 // through io_uring, many in flight at once. The worker thread lives in its ring: the queue's
-// notify eventfd and the stop eventfd are polled by the ring itself, so one io_uring_enter
-// both submits the new requests and waits for kicks and completions. get-id answers a serial. A
-// read-only disk offers VIRTIO_BLK_F_RO and fails writes. Requests that fall off the end of the
-// disk or have no room for their status byte get an error status; a ring that cannot be parsed
-// marks the device broken.
+// notify eventfd, the stop eventfd and the block stack's ready eventfd are polled by the ring
+// itself, so one io_uring_enter both submits the new requests and waits for kicks and
+// completions. Between the queue and the image sits the disk's block stack (block/stack.h):
+// changed-block tracking, instant restore's hydration, a running backup's copy-before-write.
+// A request that must wait for one of them (a fetch, a copy) is prepared on the stack's
+// worker while this thread serves the others. get-id answers a serial. A read-only disk
+// offers VIRTIO_BLK_F_RO and fails writes. Requests that fall off the end of the disk or have
+// no room for their status byte get an error status; a ring that cannot be parsed marks the
+// device broken.
 
 #include <array>
 #include <atomic>
@@ -19,8 +23,11 @@
 #include "base/unique_fd.h"
 #include "base/uring.h"
 #include "block/change_tracker.h"
+#include "block/copy_before_write_layer.h"
 #include "block/hydrating_image.h"
-#include "block/point_in_time.h"
+#include "block/hydration_layer.h"
+#include "block/stack.h"
+#include "block/tracking_layer.h"
 #include "devices/virtio/device.h"
 #include "devices/virtio/session.h"
 #include "devices/virtio/virtqueue.h"
@@ -104,7 +111,7 @@ class Block final : public VirtioDevice {
   // disk is not being restored.
   bool pause_fill(bool paused);
   // Still being restored from a backup (its image lacks chunks).
-  bool restoring() const { return m_lazy && !m_lazy->complete(); }
+  bool restoring() const { return m_hydration && !m_hydration->image().complete(); }
   // read_bytes, write_bytes, requests, errors; with tracking, dirty_blocks and cbt_valid;
   // while restoring, hydrated_blocks, total_blocks, hydration_failed, hydration_complete and
   // fetched_bytes; during a backup, backup_copied_blocks.
@@ -117,17 +124,19 @@ class Block final : public VirtioDevice {
 
  public:
   Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors,
-        std::unique_ptr<block::ChangeTracker> tracker, std::unique_ptr<block::HydratingImage> lazy);
+        std::unique_ptr<block::Stack> stack, std::unique_ptr<block::ChangeTracker> tracker,
+        std::unique_ptr<block::HydratingImage> lazy);
 
  private:
-  // One request in flight in the io_uring.
+  // One request between the queue and its completion: in the block stack's worker or in the
+  // io_uring.
   struct Pending {
-    DescriptorChain chain;  // given back to the driver when the I/O completes
+    DescriptorChain chain;  // given back to the driver when the request completes
     memory::GuestAddr status;
     uint32_t used_length = 0;  // bytes the guest sees written (data + status)
     uint64_t expected = 0;     // result that means success
     uint32_t type = 0;
-    uint64_t offset = 0, length = 0;  // for the write-zeroes fallback
+    block::Io io;
     bool unmap = false;
     std::vector<iovec> iovecs;
   };
@@ -137,12 +146,20 @@ class Block final : public VirtioDevice {
   void run(Worker& worker);
   // Pops what the driver made available and prepares its I/O (submitted by run()'s next wait).
   void serve_queue();
+  // Parses one request and hands it to the block stack, then to the ring, or completes it at
+  // once. Errors break the device.
+  Result<void> start(DescriptorChain chain);
+  // Queues the I/O of the request in `slot` in the ring; on failure the request is dropped.
+  Result<void> submit(uint32_t slot);
   // One completion of a request in `slot`; false when the device broke.
   bool finish(uint64_t slot, int result);
+  // What the block stack's worker finished: prepared requests go to the ring, the others
+  // complete. `serving` false (resetting): all are dropped. False when the device broke.
+  bool take_ready(bool serving);
+  // Completes the request in `slot` (status ok or I/O error) and frees the slot.
+  bool respond(uint64_t slot, bool ok);
   // A request in `slot` whose completion is discarded (reset).
   void drop(uint64_t slot);
-  // Parses one request and queues its I/O, or completes it at once. Errors break the device.
-  Result<void> start(DescriptorChain chain);
   Result<void> complete(DescriptorChain chain, memory::GuestAddr status, uint8_t value,
                         uint32_t used_length);
   // Before the worker ends: cancels the polls and reaps every completion (discarding them)
@@ -155,24 +172,24 @@ class Block final : public VirtioDevice {
   static constexpr uint64_t kKickTag = uint64_t{1} << 32;
   static constexpr uint64_t kStopTag = kKickTag + 1;
   static constexpr uint64_t kCancelTag = kKickTag + 2;
+  static constexpr uint64_t kReadyTag = kKickTag + 3;
 
   UniqueFd m_fd;
   BlockOptions m_options;
-  // Destroyed after the worker (reset() in the destructor): its last write-back sees every
-  // mark.
-  std::unique_ptr<block::ChangeTracker> m_tracker;
-  // Stops its background thread before the image's fd goes.
-  std::unique_ptr<block::HydratingImage> m_lazy;
-  // A running backup's view, and the buffered fd it copies through.
-  UniqueFd m_view_fd;
-  std::unique_ptr<block::CopyBeforeWrite> m_view;
+  // Layers (held by the stack too), destroyed after the worker (reset() in the destructor):
+  // the tracker's last write-back sees every mark; the hydrating image stops its background
+  // thread before the image's fd goes.
+  std::shared_ptr<block::TrackingLayer> m_tracking;
+  std::shared_ptr<block::HydrationLayer> m_hydration;
+  std::shared_ptr<block::CopyBeforeWriteLayer> m_view;  // a running backup's
+  std::unique_ptr<block::Stack> m_stack;
   uint64_t m_sectors;
   std::array<uint8_t, 60> m_config{};
 
   std::unique_ptr<Uring> m_uring;
   std::vector<Pending> m_pending;  // by slot
   std::vector<uint32_t> m_free;    // free slots
-  uint32_t m_in_flight = 0;
+  uint32_t m_in_flight = 0;        // started and neither completed nor dropped
   // Set while pausing for a snapshot: on stop, requests in flight complete normally (a reset
   // discards them instead). Written before the worker is told to stop, read by it after.
   std::atomic<bool> m_draining{false};

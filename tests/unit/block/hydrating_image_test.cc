@@ -206,6 +206,51 @@ TEST_F(HydratingImageTest, ABlockSettlesWithTheLastWriteToItInFlight) {
   EXPECT_EQ(source.fetches(1), 0);
 }
 
+TEST_F(HydratingImageTest, AReadOfABlockAWriteReplacesDoesNotHoldItUnsettled) {
+  FakeSource source(kDisk);
+  auto image = open(source);
+  ASSERT_NE(image, nullptr);
+  ASSERT_TRUE(image->prepare(kGranularity, kGranularity, true));  // W replaces block 1
+  EXPECT_TRUE(image->try_prepare(kGranularity, 512, false)) << "a read of it needs no fetch";
+  ASSERT_TRUE(image->prepare(kGranularity + 512, 512, false));
+  image->settle(kGranularity, kGranularity, true);  // W landed; the reads settle nothing
+  ASSERT_TRUE(image->persist());
+  auto state = load_bitmap_file(HydratingImage::state_path(m_image));
+  ASSERT_TRUE(state && *state);
+  EXPECT_EQ((*state)->words, std::vector<uint64_t>{0b10}) << "block 1 is listed as present";
+  EXPECT_EQ(source.total_fetches(), 0);
+}
+
+TEST_F(HydratingImageTest, TryPrepareTakesOnlyWhatNeedsNoFetchAndChangesNothingOtherwise) {
+  FakeSource source(kDisk);
+  auto image = open(source);
+  ASSERT_NE(image, nullptr);
+  EXPECT_FALSE(image->try_prepare(0, 512, false)) << "block 0 is missing";
+  EXPECT_FALSE(image->try_prepare(512, kGranularity, true)) << "a partial write of two blocks";
+  EXPECT_EQ(image->progress().present_blocks, 0u);
+  EXPECT_TRUE(image->try_prepare(2 * kGranularity, 2 * kGranularity, true)) << "two whole blocks";
+  EXPECT_EQ(image->progress().present_blocks, 2u);
+  EXPECT_TRUE(image->try_prepare(2 * kGranularity + 100, 10, false));
+  EXPECT_EQ(source.total_fetches(), 0);
+}
+
+TEST_F(HydratingImageTest, ABlockMissingAgainWhileAnotherIsFetchedIsFilledBeforeTheWrite) {
+  FakeSource source(kDisk);
+  auto image = open(source);
+  ASSERT_NE(image, nullptr);
+  ASSERT_TRUE(image->prepare(kGranularity, kGranularity, true));  // W1 replaces block 1
+  // W2 writes the end of block 1 and the start of block 2: block 2 is fetched, and meanwhile
+  // W1 fails, so block 1 is missing again by the time the fetch ends.
+  source.on_fetch([&](uint64_t index) {
+    if (index == 2) image->settle(kGranularity, kGranularity, false);
+  });
+  ASSERT_TRUE(image->prepare(2 * kGranularity - 512, 1024, true));
+  EXPECT_EQ(source.fetches(2), 1);
+  EXPECT_EQ(source.fetches(1), 1) << "block 1 was filled from the backup before W2 lands";
+  EXPECT_EQ(image_bytes(kGranularity, 512), source_bytes(kGranularity, 512));
+  EXPECT_EQ(image->progress().present_blocks, 2u);
+}
+
 TEST_F(HydratingImageTest, PresentBlocksSurviveAReopenWithTheSameSource) {
   FakeSource source(kDisk);
   {

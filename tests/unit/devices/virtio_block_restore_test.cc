@@ -4,10 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "block/hydrating_image.h"
@@ -44,13 +48,20 @@ std::vector<uint8_t> pattern_bytes(uint64_t offset, uint64_t length) {
   return bytes;
 }
 
-// The backup being restored, in memory: counts fetches and fails the blocks it is told to.
+// The backup being restored, in memory: counts fetches, fails the blocks it is told to, and
+// holds a fetch of the block it is told to until let go (a slow source).
 class FakeBackup {
  public:
   block::HydratingImage::Fetch fetch() {
     return [this](uint64_t index, std::span<uint8_t> data) -> Result<void> {
-      std::lock_guard lock(m_mutex);
+      std::unique_lock lock(m_mutex);
       ++m_fetches;
+      if (m_held && *m_held == index) {
+        m_holding = true;
+        m_changed.notify_all();
+        m_changed.wait(lock, [&] { return !m_held; });
+        m_holding = false;
+      }
       if (m_failing.contains(index)) return make_error("block {}: chunk unreadable", index);
       auto bytes = backup_bytes(index * kGranularity, data.size());
       std::copy(bytes.begin(), bytes.end(), data.begin());
@@ -65,9 +76,26 @@ class FakeBackup {
     std::lock_guard lock(m_mutex);
     return m_fetches;
   }
+  void hold(uint64_t index) {
+    std::lock_guard lock(m_mutex);
+    m_held = index;
+  }
+  // Until a fetch of the held block waits (10 s at most, a bound, not a synchronization).
+  bool wait_holding() {
+    std::unique_lock lock(m_mutex);
+    return m_changed.wait_for(lock, std::chrono::seconds(10), [&] { return m_holding; });
+  }
+  void let_go() {
+    std::lock_guard lock(m_mutex);
+    m_held.reset();
+    m_changed.notify_all();
+  }
 
  private:
   std::mutex m_mutex;
+  std::condition_variable m_changed;
+  std::optional<uint64_t> m_held;
+  bool m_holding = false;
   std::set<uint64_t> m_failing;
   int m_fetches = 0;
 };
@@ -75,6 +103,7 @@ class FakeBackup {
 class BlockRestoreTest : public BlockTest {
  protected:
   void TearDown() override {
+    m_backup.let_go();      // a fetch a failed test still holds would hold the reset up
     BlockTest::TearDown();  // the device (and its image's fetch of m_backup) goes first
     ::unlink(block::HydratingImage::state_path(m_path).c_str());
     ::unlink(state_path().c_str());
@@ -135,6 +164,57 @@ TEST_F(BlockRestoreTest, AReadOfWhatWasNeverFetchedReturnsTheBackup) {
   EXPECT_EQ(m_backup.fetches(), 3);
   EXPECT_EQ(read_guest(16, 4096), backup_bytes(16 * 512, 4096));
   EXPECT_EQ(m_backup.fetches(), 3) << "a present block is not fetched again";
+  EXPECT_FALSE(failed());
+}
+
+TEST_F(BlockRestoreTest, AReadOfAPresentBlockDoesNotWaitForAFetchOfAnother) {
+  open_restoring(false);
+  EXPECT_EQ(read_guest(16, 4096), backup_bytes(16 * 512, 4096)) << "block 2, now present";
+  m_backup.hold(5);
+  uint16_t slow = publish(Block::kTypeIn, 40, {{kData, 4096, true}}, 0);  // block 5
+  kick();
+  ASSERT_TRUE(m_backup.wait_holding());
+  uint16_t fast = publish(Block::kTypeIn, 16, {{kData + 0x1000, 4096, true}}, 1);
+  kick();
+  auto used = wait_used(1);
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, fast) << "the present block's read completed while block 5 was fetched";
+  EXPECT_EQ(m_memory->read<uint8_t>(GuestAddr(block_test::kStatus + 1)).value(), Block::kStatusOk);
+  EXPECT_EQ(guest_bytes(kData + 0x1000, 4096), backup_bytes(16 * 512, 4096));
+  // A write to another missing block that it replaces whole needs no fetch either.
+  ASSERT_TRUE(m_memory->fill(GuestAddr(kData + 0x2000), 4096, 0x5a));
+  uint16_t whole = publish(Block::kTypeOut, 80, {{kData + 0x2000, 4096, false}}, 2);  // block 10
+  kick();
+  used = wait_used(1);
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, whole);
+  m_backup.let_go();
+  used = wait_used(1);
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, slow);
+  EXPECT_EQ(m_memory->read<uint8_t>(GuestAddr(block_test::kStatus)).value(), Block::kStatusOk);
+  EXPECT_EQ(guest_bytes(kData, 4096), backup_bytes(40 * 512, 4096));
+  EXPECT_EQ(read_guest(80, 4096), std::vector<uint8_t>(4096, 0x5a));
+  EXPECT_FALSE(failed());
+}
+
+// Whether the fetch is let go before the pause drains or while it does, the request completes
+// before pause() returns.
+TEST_F(BlockRestoreTest, APauseWithAFetchInProgressCompletesTheRequest) {
+  open_restoring(false);
+  m_backup.hold(3);
+  uint16_t slow = publish(Block::kTypeIn, 24, {{kData, 4096, true}}, 0);  // block 3
+  kick();
+  ASSERT_TRUE(m_backup.wait_holding());
+  std::thread letting_go([&] { m_backup.let_go(); });
+  m_block->pause();  // drains: returns once the fetch ended and the read completed
+  letting_go.join();
+  auto used = m_driver->take_used();
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0].id, slow);
+  EXPECT_EQ(guest_bytes(kData, 4096), backup_bytes(24 * 512, 4096));
+  ASSERT_TRUE(m_block->resume());
+  EXPECT_EQ(read_guest(24, 4096), backup_bytes(24 * 512, 4096));
   EXPECT_FALSE(failed());
 }
 
