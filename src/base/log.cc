@@ -3,16 +3,17 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 #include <string>
+
+#include "base/mutex.h"
 
 namespace haven::log {
 namespace {
 
 std::atomic<Level> g_level{Level::info};
 std::atomic<bool> g_raw{false};
-std::mutex g_mutex;
-std::string g_program = "haven";
+Mutex g_mutex;
+std::string g_program HAVEN_GUARDED_BY(g_mutex) = "haven";
 
 const char* level_name(Level level) {
   switch (level) {
@@ -31,7 +32,7 @@ const char* level_name(Level level) {
 }  // namespace
 
 void set_program_name(std::string_view name) {
-  std::lock_guard lock(g_mutex);
+  MutexLock lock(g_mutex);
   g_program = name;
 }
 void set_level(Level level) {
@@ -45,7 +46,7 @@ void set_raw_terminal(bool raw) {
 }
 
 void write(Level level, std::string_view message) {
-  std::lock_guard lock(g_mutex);
+  MutexLock lock(g_mutex);
   std::string line =
       fmt::format("{}: {}{}{}", g_program, level_name(level), message, g_raw ? "\r\n" : "\n");
   // Best effort: a failed write to stderr has nowhere to be reported.

@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
 
 #include "base/thread_annotations.h"
 
@@ -52,6 +53,46 @@ class HAVEN_SCOPED_CAPABILITY MutexUniqueLock {
 
  private:
   std::unique_lock<std::mutex> m_lock;
+};
+
+// A reader-writer mutex: many readers (SharedLock) or one writer (MutexLock-like WriterLock).
+class HAVEN_CAPABILITY("mutex") SharedMutex {
+ public:
+  SharedMutex() = default;
+  SharedMutex(const SharedMutex&) = delete;
+  SharedMutex& operator=(const SharedMutex&) = delete;
+
+  void lock() HAVEN_ACQUIRE() { m_mutex.lock(); }
+  void unlock() HAVEN_RELEASE() { m_mutex.unlock(); }
+  void lock_shared() HAVEN_ACQUIRE_SHARED() { m_mutex.lock_shared(); }
+  void unlock_shared() HAVEN_RELEASE_SHARED() { m_mutex.unlock_shared(); }
+
+ private:
+  std::shared_mutex m_mutex;
+};
+
+class HAVEN_SCOPED_CAPABILITY WriterLock {
+ public:
+  explicit WriterLock(SharedMutex& mutex) HAVEN_ACQUIRE(mutex) : m_mutex(mutex) { m_mutex.lock(); }
+  ~WriterLock() HAVEN_RELEASE() { m_mutex.unlock(); }
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+
+ private:
+  SharedMutex& m_mutex;
+};
+
+class HAVEN_SCOPED_CAPABILITY SharedLock {
+ public:
+  explicit SharedLock(SharedMutex& mutex) HAVEN_ACQUIRE_SHARED(mutex) : m_mutex(mutex) {
+    m_mutex.lock_shared();
+  }
+  ~SharedLock() HAVEN_RELEASE() { m_mutex.unlock_shared(); }
+  SharedLock(const SharedLock&) = delete;
+  SharedLock& operator=(const SharedLock&) = delete;
+
+ private:
+  SharedMutex& m_mutex;
 };
 
 }  // namespace haven

@@ -91,24 +91,20 @@ Result<std::unique_ptr<HydratingImage>> HydratingImage::open(const Options& opti
     return make_error("{} has {} bytes, the backup {}", options.image, st.st_size,
                       options.disk_bytes);
   }
-  auto image = std::make_unique<HydratingImage>(std::move(fd), options, std::move(fetch),
-                                                std::move(state.words));
-  image->m_fill_paused = options.fill_paused;
-  if (state.valid) {
-    image->m_complete = true;
-    image->m_fetch = nullptr;
-  }
-  return image;
+  return std::make_unique<HydratingImage>(std::move(fd), options, std::move(fetch),
+                                          std::move(state.words), state.valid);
 }
 
 HydratingImage::HydratingImage(UniqueFd fd, Options options, Fetch fetch,
-                               std::vector<uint64_t> present)
+                               std::vector<uint64_t> present, bool complete)
     : m_fd(std::move(fd)),
       m_options(std::move(options)),
       m_blocks((m_options.disk_bytes + m_options.granularity - 1) / m_options.granularity),
-      m_fetch(std::move(fetch)),
+      m_fetch(complete ? nullptr : std::move(fetch)),  // a complete image reads no source
       m_present(std::move(present)),
-      m_present_count(count_bits(m_present)) {}
+      m_present_count(count_bits(m_present)),
+      m_fill_paused(m_options.fill_paused),
+      m_complete(complete) {}
 
 HydratingImage::~HydratingImage() {
   if (m_thread.joinable()) {
@@ -135,7 +131,7 @@ void HydratingImage::set_present(uint64_t index) {
 Result<void> HydratingImage::fill(uint64_t index, std::vector<uint8_t>& buffer) {
   Fetch fetch;
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     if (is_present(index)) return {};
     fetch = m_fetch;
   }
@@ -144,7 +140,7 @@ Result<void> HydratingImage::fill(uint64_t index, std::vector<uint8_t>& buffer) 
   // held up behind a slow source (the first fetch may wait for the repository to open).
   buffer.resize(block_bytes(index));
   TRY(fetch(index, buffer));
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (is_present(index)) return {};  // the background pass wrote it meanwhile
   TRY(with_context(sys::write_at(m_fd.get(), buffer, index * m_options.granularity), "{}",
                    m_options.image));
@@ -163,7 +159,7 @@ bool HydratingImage::try_prepare(uint64_t offset, uint64_t length, bool overwrit
   uint64_t end = std::min(offset + length, m_options.disk_bytes);
   if (offset >= end) return true;
   const uint64_t granularity = m_options.granularity;
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   for (uint64_t index = offset / granularity; index * granularity < end; ++index)
     if (!is_present(index) && !replaced(index, offset, end, overwrite)) return false;
   hold_replaced(offset, end, overwrite);
@@ -209,7 +205,7 @@ void HydratingImage::hold_replaced(uint64_t offset, uint64_t end, bool overwrite
 
 void HydratingImage::settle(uint64_t offset, uint64_t length, bool landed) {
   if (length == 0) return;
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   if (m_unsettled.empty()) return;
   uint64_t end = std::min(offset + length, m_options.disk_bytes);
   for (uint64_t index = offset / m_options.granularity; index * m_options.granularity < end;
@@ -229,10 +225,10 @@ void HydratingImage::settle(uint64_t offset, uint64_t length, bool landed) {
 
 Result<void> HydratingImage::persist() {
   if (!m_options.persistent) return {};
-  std::lock_guard persisting(m_persist_mutex);
+  MutexLock persisting(m_persist_mutex);
   TrackingState state;
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     if (!m_changed) return {};
     m_changed = false;
     state.granularity = m_options.granularity;
@@ -249,12 +245,12 @@ Result<void> HydratingImage::persist() {
     return save_bitmap_file(state_path(m_options.image), state);
   }();
   if (saved && state.valid) {  // complete and durable: a plain image from now on
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     m_fetch = nullptr;
     m_complete.store(true, std::memory_order_release);
   }
   if (!saved) {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     m_changed = true;  // try again next time
   }
   return saved;
@@ -268,7 +264,7 @@ void HydratingImage::start_hydration(std::function<void(const HydrationProgress&
 
 void HydratingImage::start_pass() {
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     m_filling = true;
     m_failed = 0;  // counted again by this pass
   }
@@ -282,14 +278,21 @@ void HydratingImage::hydrate(std::stop_token stop,
   std::vector<uint8_t> buffer;
   uint64_t failed = 0;
   for (uint64_t index = 0; index < m_blocks && !stop.stop_requested(); ++index) {
+    bool paused = false;
+    {
+      MutexLock lock(m_mutex);
+      paused = m_fill_paused;
+    }
+    if (paused) {  // what is there is made durable, then the pass waits to be let go on
+      if (auto saved = persist(); !saved) log::warn("{}", saved.error().message());
+      MutexUniqueLock lock(m_mutex);
+      m_fill_resumed.wait(lock.native(), stop,
+                          [&]() HAVEN_REQUIRES(m_mutex) { return !m_fill_paused; });
+      if (stop.stop_requested()) break;
+    }
     Fetch fetch;
     {
-      std::unique_lock lock(m_mutex);
-      if (m_fill_paused) {
-        if (auto saved = persist_unlocked(lock); !saved) log::warn("{}", saved.error().message());
-        m_fill_resumed.wait(lock, stop, [&] { return !m_fill_paused; });
-        if (stop.stop_requested()) break;
-      }
+      MutexLock lock(m_mutex);
       if (is_present(index)) continue;
       fetch = m_fetch;
     }
@@ -299,12 +302,12 @@ void HydratingImage::hydrate(std::stop_token stop,
       log::error("{}: hydrating block {} (disk offset {}): {}", m_options.image, index,
                  index * m_options.granularity, fetched.error().message());
       ++failed;
-      std::lock_guard lock(m_mutex);
+      MutexLock lock(m_mutex);
       m_failed = failed;
       continue;
     }
     {
-      std::lock_guard lock(m_mutex);
+      MutexLock lock(m_mutex);
       if (!is_present(index)) {  // else the guest wrote it meanwhile: its data wins
         // A block of zeros needs no write: the image was made sparse, so a block nobody
         // wrote reads as zeros already (a hole stays a hole).
@@ -330,7 +333,7 @@ void HydratingImage::hydrate(std::stop_token stop,
   // writes still in flight, that is a later flush's or the close's.
   if (auto saved = persist(); !saved) log::warn("{}", saved.error().message());
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     m_filling = false;
   }
   if (done) done(progress());
@@ -339,7 +342,7 @@ void HydratingImage::hydrate(std::stop_token stop,
 void HydratingImage::pause_fill(bool paused) {
   bool ended = false;
   {
-    std::lock_guard lock(m_mutex);
+    MutexLock lock(m_mutex);
     m_fill_paused = paused;
     ended = !m_filling && m_present_count < m_blocks;
   }
@@ -351,16 +354,8 @@ void HydratingImage::pause_fill(bool paused) {
   }
 }
 
-// persist() from the fill thread while it holds m_mutex: released around the call.
-Result<void> HydratingImage::persist_unlocked(std::unique_lock<std::mutex>& lock) {
-  lock.unlock();
-  auto saved = persist();
-  lock.lock();
-  return saved;
-}
-
 HydrationProgress HydratingImage::progress() const {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return {m_present_count, m_blocks,      m_failed, m_fetched_bytes,
           complete(),      m_fill_paused, m_filling};
 }

@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -29,6 +28,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "block/bitmap_file.h"
 
@@ -103,44 +103,47 @@ class HydratingImage {
   // Whether it keeps a state file (false: a throwaway image).
   bool persistent() const { return m_options.persistent; }
 
-  HydratingImage(UniqueFd fd, Options options, Fetch fetch, std::vector<uint64_t> present);
+  // `complete`: the state file says so (the image is a plain disk).
+  HydratingImage(UniqueFd fd, Options options, Fetch fetch, std::vector<uint64_t> present,
+                 bool complete);
 
  private:
   uint64_t block_bytes(uint64_t index) const;
-  bool is_present(uint64_t index) const { return m_present[index / 64] >> (index % 64) & 1; }
-  void set_present(uint64_t index);  // under m_mutex
+  bool is_present(uint64_t index) const HAVEN_REQUIRES(m_mutex) {
+    return m_present[index / 64] >> (index % 64) & 1;
+  }
+  void set_present(uint64_t index) HAVEN_REQUIRES(m_mutex);
   // Whether block `index` lies whole in [offset, end) and an overwrite replaces it.
   bool replaced(uint64_t index, uint64_t offset, uint64_t end, bool overwrite) const;
   // Marks the blocks an overwrite of [offset, end) replaces present and unsettled; counts
   // another write to those already unsettled. Under m_mutex.
-  void hold_replaced(uint64_t offset, uint64_t end, bool overwrite);
+  void hold_replaced(uint64_t offset, uint64_t end, bool overwrite) HAVEN_REQUIRES(m_mutex);
   // Fetches block `index` (unless present) and writes it to the image; takes m_mutex only
   // around the bookkeeping and the write, not the fetch.
   Result<void> fill(uint64_t index, std::vector<uint8_t>& buffer);
   void start_pass();
   void hydrate(std::stop_token stop, std::function<void(const HydrationProgress&)> done);
-  Result<void> persist_unlocked(std::unique_lock<std::mutex>& lock);
 
   UniqueFd m_fd;
   Options m_options;
   uint64_t m_blocks = 0;
-  mutable std::mutex m_mutex;
-  std::mutex m_persist_mutex;  // one persist at a time, so an older state never lands last
-  Fetch m_fetch;               // dropped once complete: the source is closed
-  std::vector<uint64_t> m_present;
-  uint64_t m_present_count = 0;
+  mutable Mutex m_mutex;
+  Mutex m_persist_mutex;  // one persist at a time, so an older state never lands last
+  Fetch m_fetch HAVEN_GUARDED_BY(m_mutex);  // dropped once complete: the source is closed
+  std::vector<uint64_t> m_present HAVEN_GUARDED_BY(m_mutex);
+  uint64_t m_present_count HAVEN_GUARDED_BY(m_mutex) = 0;
   // Blocks a write replaces whole, marked present before it lands: until every write to the
   // block then in flight completed (settle()), and whether any of them landed.
   struct Unsettled {
     uint32_t writes = 1;
     bool landed = false;
   };
-  std::unordered_map<uint64_t, Unsettled> m_unsettled;
-  uint64_t m_failed = 0;
-  uint64_t m_fetched_bytes = 0;
-  bool m_changed = false;  // since the last persist
-  bool m_fill_paused = false;
-  bool m_filling = false;
+  std::unordered_map<uint64_t, Unsettled> m_unsettled HAVEN_GUARDED_BY(m_mutex);
+  uint64_t m_failed HAVEN_GUARDED_BY(m_mutex) = 0;
+  uint64_t m_fetched_bytes HAVEN_GUARDED_BY(m_mutex) = 0;
+  bool m_changed HAVEN_GUARDED_BY(m_mutex) = false;  // since the last persist
+  bool m_fill_paused HAVEN_GUARDED_BY(m_mutex) = false;
+  bool m_filling HAVEN_GUARDED_BY(m_mutex) = false;
   std::condition_variable_any m_fill_resumed;
   std::atomic<bool> m_complete{false};
   std::vector<uint8_t> m_buffer;                         // prepare()'s fetches (one thread)

@@ -35,29 +35,29 @@ Result<std::vector<IndexEntry>> decode_index(std::span<const uint8_t> bytes) {
 }
 
 void ChunkIndex::add(const IndexEntry& entry) {
-  std::unique_lock lock(m_mutex);
+  WriterLock lock(m_mutex);
   m_map.emplace(entry.id, entry.location);
 }
 
 std::optional<ChunkLocation> ChunkIndex::find(const ChunkId& id) const {
-  std::shared_lock lock(m_mutex);
+  SharedLock lock(m_mutex);
   auto found = m_map.find(id);
   if (found == m_map.end()) return std::nullopt;
   return found->second;
 }
 
 void ChunkIndex::clear() {
-  std::unique_lock lock(m_mutex);
+  WriterLock lock(m_mutex);
   m_map.clear();
 }
 
 size_t ChunkIndex::size() const {
-  std::shared_lock lock(m_mutex);
+  SharedLock lock(m_mutex);
   return m_map.size();
 }
 
 std::vector<IndexEntry> ChunkIndex::entries() const {
-  std::shared_lock lock(m_mutex);
+  SharedLock lock(m_mutex);
   std::vector<IndexEntry> out;
   out.reserve(m_map.size());
   for (const auto& [id, location] : m_map) out.push_back({id, location});
@@ -65,11 +65,15 @@ std::vector<IndexEntry> ChunkIndex::entries() const {
 }
 
 void ChunkIndex::replace_with(ChunkIndex&& other) {
-  std::unique_lock lock(m_mutex, std::defer_lock);
-  std::unique_lock other_lock(other.m_mutex, std::defer_lock);
-  std::lock(lock, other_lock);
-  m_map = std::move(other.m_map);
-  other.m_map.clear();
+  // The other's entries are taken out under its lock, then swapped in under this one: never
+  // both locks at once, so two indexes replacing each other cannot deadlock.
+  std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> taken;
+  {
+    WriterLock other_lock(other.m_mutex);
+    taken.swap(other.m_map);
+  }
+  WriterLock lock(m_mutex);
+  m_map.swap(taken);
 }
 
 }  // namespace haven::store

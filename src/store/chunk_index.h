@@ -6,14 +6,13 @@
 
 #include <array>
 #include <cstdint>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <span>
 #include <unordered_map>
 #include <vector>
 
 #include "base/error.h"
+#include "base/mutex.h"
 #include "store/chunk_id.h"
 
 namespace haven::store {
@@ -50,8 +49,8 @@ class ChunkIndex {
   std::vector<IndexEntry> entries() const;
 
  private:
-  mutable std::shared_mutex m_mutex;
-  std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> m_map;
+  mutable SharedMutex m_mutex;
+  std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> m_map HAVEN_GUARDED_BY(m_mutex);
 };
 
 }  // namespace haven::store

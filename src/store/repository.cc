@@ -197,7 +197,7 @@ Result<void> Repository::write_index(const std::vector<IndexEntry>& entries) {
 }
 
 Result<int> Repository::pack_fd(const PackId& pack) const {
-  std::lock_guard lock(m_packs_mutex);
+  MutexLock lock(m_packs_mutex);
   auto found = m_packs.find(pack);
   if (found != m_packs.end()) return found->second.get();
   std::string name = pack_name(pack);
@@ -361,29 +361,32 @@ Result<std::vector<SnapshotHead>> Repository::list_snapshot_heads(
 
 bool ChunkWriter::claim(const ChunkId& id) {
   if (m_repository.index().contains(id)) return false;
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   return m_claimed.insert(id).second;
 }
 
 Result<void> ChunkWriter::write(const ChunkId& id, std::span<const uint8_t> blob,
                                 uint32_t plain_size) {
-  std::unique_lock lock(m_mutex);
-  if (!m_pack)
-    m_pack.emplace(TRY(PackWriter::create(m_repository.tmp_dir(), m_repository.packs_dir())));
-  uint64_t offset = TRY(m_pack->append(blob));
-  m_pack_entries.push_back(
-      {id, {m_pack->id(), offset, static_cast<uint32_t>(blob.size()), plain_size}});
-  if (m_pack->size() < kPackTarget) return {};
-  // A full pack is committed (fsync, rename) outside the lock: the other threads go on
-  // filling a new one meanwhile instead of waiting for the disk.
-  PackWriter full = std::move(*m_pack);
-  m_pack.reset();
-  std::vector<IndexEntry> entries = std::move(m_pack_entries);
-  m_pack_entries.clear();
-  lock.unlock();
-  TRY(full.commit());
-  TRY(m_repository.protect(full.final_path()));
-  lock.lock();
+  std::optional<PackWriter> full;
+  std::vector<IndexEntry> entries;
+  {
+    MutexLock lock(m_mutex);
+    if (!m_pack)
+      m_pack.emplace(TRY(PackWriter::create(m_repository.tmp_dir(), m_repository.packs_dir())));
+    uint64_t offset = TRY(m_pack->append(blob));
+    m_pack_entries.push_back(
+        {id, {m_pack->id(), offset, static_cast<uint32_t>(blob.size()), plain_size}});
+    if (m_pack->size() < kPackTarget) return {};
+    // A full pack is committed (fsync, rename) outside the lock: the other threads go on
+    // filling a new one meanwhile instead of waiting for the disk.
+    full.emplace(std::move(*m_pack));
+    m_pack.reset();
+    entries = std::move(m_pack_entries);
+    m_pack_entries.clear();
+  }
+  TRY(full->commit());
+  TRY(m_repository.protect(full->final_path()));
+  MutexLock lock(m_mutex);
   m_entries.insert(m_entries.end(), entries.begin(), entries.end());
   return {};
 }
@@ -399,7 +402,7 @@ Result<void> ChunkWriter::commit_pack() {
 }
 
 Result<void> ChunkWriter::finish() {
-  std::lock_guard lock(m_mutex);
+  MutexLock lock(m_mutex);
   TRY(commit_pack());
   TRY(m_repository.write_index(m_entries));
   m_entries.clear();

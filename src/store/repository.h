@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "store/blob.h"
 #include "store/chunk_index.h"
@@ -146,8 +147,8 @@ class Repository {
   std::optional<MasterKeys> m_keys;
   ChunkIndex m_index;
   std::set<std::string> m_index_files;  // loaded into m_index; one reload_index at a time
-  mutable std::mutex m_packs_mutex;
-  mutable std::map<PackId, UniqueFd> m_packs;
+  mutable Mutex m_packs_mutex;
+  mutable std::map<PackId, UniqueFd> m_packs HAVEN_GUARDED_BY(m_packs_mutex);
 };
 
 // Where a backup's new chunks go, from several threads: each chunk is claimed once (so two
@@ -165,14 +166,14 @@ class ChunkWriter {
   Result<void> finish();
 
  private:
-  Result<void> commit_pack();
+  Result<void> commit_pack() HAVEN_REQUIRES(m_mutex);
 
   Repository& m_repository;
-  std::mutex m_mutex;
-  std::unordered_set<ChunkId, ChunkIdHash> m_claimed;
-  std::optional<PackWriter> m_pack;
-  std::vector<IndexEntry> m_pack_entries;  // in the open pack
-  std::vector<IndexEntry> m_entries;       // in committed packs
+  Mutex m_mutex;
+  std::unordered_set<ChunkId, ChunkIdHash> m_claimed HAVEN_GUARDED_BY(m_mutex);
+  std::optional<PackWriter> m_pack HAVEN_GUARDED_BY(m_mutex);
+  std::vector<IndexEntry> m_pack_entries HAVEN_GUARDED_BY(m_mutex);  // in the open pack
+  std::vector<IndexEntry> m_entries HAVEN_GUARDED_BY(m_mutex);       // in committed packs
 };
 
 }  // namespace haven::store

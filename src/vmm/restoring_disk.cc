@@ -4,10 +4,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
-#include <mutex>
 #include <optional>
 
 #include "base/log.h"
+#include "base/mutex.h"
 #include "base/sys.h"
 #include "store/key_handoff.h"
 #include "store/repo_config.h"
@@ -44,8 +44,8 @@ Result<std::unique_ptr<store::Repository>> open_repository(const std::string& pa
 // Rereading the index after a failed read, at most every few seconds (a repository gone
 // altogether is not listed again for every block).
 struct IndexReload {
-  std::mutex mutex;
-  std::chrono::steady_clock::time_point last{};
+  Mutex mutex;
+  std::chrono::steady_clock::time_point last HAVEN_GUARDED_BY(mutex){};
 };
 constexpr auto kReloadInterval = std::chrono::seconds(5);
 
@@ -79,7 +79,7 @@ Result<void> fetch_chunk(const Source& source, uint64_t index, std::span<uint8_t
   // was read (the snapshot itself is held): catch up with the index files and retry.
   bool reloaded = false;
   {
-    std::lock_guard lock(source.reload->mutex);
+    MutexLock lock(source.reload->mutex);
     auto now = std::chrono::steady_clock::now();
     if (now - source.reload->last >= kReloadInterval) {
       source.reload->last = now;

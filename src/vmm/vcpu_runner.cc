@@ -3,10 +3,10 @@
 #include <signal.h>
 
 #include <cstdlib>
-#include <mutex>
 #include <set>
 
 #include "base/log.h"
+#include "base/mutex.h"
 
 namespace haven::vmm {
 namespace {
@@ -15,10 +15,10 @@ void on_kick(int) {}
 
 // Stray accesses are logged once per address: guests probe many ports nothing answers.
 void note_stray_access(const char* space, uint64_t address, bool is_write) {
-  static std::mutex mutex;
-  static std::set<uint64_t> seen;
+  static Mutex mutex;
+  static std::set<uint64_t> seen HAVEN_GUARDED_BY(mutex);
   {
-    std::lock_guard lock(mutex);
+    MutexLock lock(mutex);
     if (!seen.insert(address).second) return;
   }
   log::debug("guest {} {} {:#x}: no device there", is_write ? "wrote" : "read", space, address);
