@@ -55,7 +55,7 @@ class HAVEN_SCOPED_CAPABILITY MutexUniqueLock {
   std::unique_lock<std::mutex> m_lock;
 };
 
-// A reader-writer mutex: many readers (SharedLock) or one writer (MutexLock-like WriterLock).
+// A reader-writer mutex: many readers (SharedLock) or one writer (ExclusiveLock).
 class HAVEN_CAPABILITY("mutex") SharedMutex {
  public:
   SharedMutex() = default;
@@ -71,12 +71,14 @@ class HAVEN_CAPABILITY("mutex") SharedMutex {
   std::shared_mutex m_mutex;
 };
 
-class HAVEN_SCOPED_CAPABILITY WriterLock {
+class HAVEN_SCOPED_CAPABILITY ExclusiveLock {
  public:
-  explicit WriterLock(SharedMutex& mutex) HAVEN_ACQUIRE(mutex) : m_mutex(mutex) { m_mutex.lock(); }
-  ~WriterLock() HAVEN_RELEASE() { m_mutex.unlock(); }
-  WriterLock(const WriterLock&) = delete;
-  WriterLock& operator=(const WriterLock&) = delete;
+  explicit ExclusiveLock(SharedMutex& mutex) HAVEN_ACQUIRE(mutex) : m_mutex(mutex) {
+    m_mutex.lock();
+  }
+  ~ExclusiveLock() HAVEN_RELEASE() { m_mutex.unlock(); }
+  ExclusiveLock(const ExclusiveLock&) = delete;
+  ExclusiveLock& operator=(const ExclusiveLock&) = delete;
 
  private:
   SharedMutex& m_mutex;

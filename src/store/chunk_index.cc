@@ -35,7 +35,7 @@ Result<std::vector<IndexEntry>> decode_index(std::span<const uint8_t> bytes) {
 }
 
 void ChunkIndex::add(const IndexEntry& entry) {
-  WriterLock lock(m_mutex);
+  ExclusiveLock lock(m_mutex);
   m_map.emplace(entry.id, entry.location);
 }
 
@@ -47,7 +47,7 @@ std::optional<ChunkLocation> ChunkIndex::find(const ChunkId& id) const {
 }
 
 void ChunkIndex::clear() {
-  WriterLock lock(m_mutex);
+  ExclusiveLock lock(m_mutex);
   m_map.clear();
 }
 
@@ -69,10 +69,10 @@ void ChunkIndex::replace_with(ChunkIndex&& other) {
   // both locks at once, so two indexes replacing each other cannot deadlock.
   std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> taken;
   {
-    WriterLock other_lock(other.m_mutex);
+    ExclusiveLock other_lock(other.m_mutex);
     taken.swap(other.m_map);
   }
-  WriterLock lock(m_mutex);
+  ExclusiveLock lock(m_mutex);
   m_map.swap(taken);
 }
 
