@@ -152,6 +152,52 @@ Result<void> ensure_directory(const std::string& path, mode_t mode) {
   return {};
 }
 
+Result<struct stat> stat_fd(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return errno_error("stat {}", path);
+  return st;
+}
+
+Result<struct stat> stat_path(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errno_error("stat {}", path);
+  return st;
+}
+
+Result<bool> exists(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  return errno_error("stat {}", path);
+}
+
+Result<void> resize(int fd, uint64_t bytes, const std::string& path) {
+  if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
+    return errno_error("size {} to {} bytes", path, bytes);
+  return {};
+}
+
+Result<void> sync_data(int fd, const std::string& path) {
+  if (::fdatasync(fd) != 0) return errno_error("fdatasync {}", path);
+  return {};
+}
+
+Result<void> sync_all(int fd, const std::string& path) {
+  if (::fsync(fd) != 0) return errno_error("fsync {}", path);
+  return {};
+}
+
+Result<void> rename(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) return errno_error("rename {} to {}", from, to);
+  return {};
+}
+
+Result<void> remove_file(const std::string& path, bool missing_ok) {
+  if (::unlink(path.c_str()) != 0 && !(missing_ok && errno == ENOENT))
+    return errno_error("remove {}", path);
+  return {};
+}
+
 Result<uint64_t> image_size(int fd, const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return errno_error("stat {}", path);

@@ -3,6 +3,7 @@
 // Every syscall Haven makes outside the KVM wrappers goes through here once, so each failure
 // names the call, its object and errno.
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -21,6 +22,21 @@ Result<UniqueFd> open(const std::string& path, int flags, mode_t mode = 0);
 // mkdir: make_directory fails when `path` exists (EEXIST), ensure_directory accepts it.
 Result<void> make_directory(const std::string& path, mode_t mode);
 Result<void> ensure_directory(const std::string& path, mode_t mode);
+
+// fstat and stat, the error naming `path` (what the fd is).
+Result<struct stat> stat_fd(int fd, const std::string& path);
+Result<struct stat> stat_path(const std::string& path);
+// Whether `path` exists: false only when it does not (ENOENT); any other failure is an error.
+Result<bool> exists(const std::string& path);
+// ftruncate: sets the file's size to `bytes` (sparse when growing).
+Result<void> resize(int fd, uint64_t bytes, const std::string& path);
+// fdatasync and fsync.
+Result<void> sync_data(int fd, const std::string& path);
+Result<void> sync_all(int fd, const std::string& path);
+// rename(2), the error naming both paths.
+Result<void> rename(const std::string& from, const std::string& to);
+// unlink(2); `missing_ok`: a path already gone is not an error.
+Result<void> remove_file(const std::string& path, bool missing_ok = false);
 
 // The bytes a disk image holds: a regular file's size or a block device's (BLKGETSIZE64);
 // anything else is an error naming `path`.

@@ -86,7 +86,7 @@ Result<Decoded> decode(const std::vector<uint8_t>& bytes) {
 }
 
 Result<std::optional<Decoded>> load(const std::string& path) {
-  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) return std::nullopt;
+  if (!TRY(sys::exists(path))) return std::nullopt;
   auto bytes = TRY(sys::read_file(path, kHeaderBytes + 8 * kMaxWords + 8));
   return with_context(decode(bytes), "{}", path);
 }
@@ -141,16 +141,16 @@ Result<std::optional<TrackingState>> load_bitmap_file(const std::string& path) {
 }
 
 bool image_newer_than_tracking(const std::string& image, const std::string& path) {
-  struct stat disk {
-  }, bits{};
-  if (::stat(image.c_str(), &disk) != 0 || ::stat(path.c_str(), &bits) != 0) return false;
+  auto image_stat = sys::stat_path(image), bits_stat = sys::stat_path(path);
+  if (!image_stat || !bits_stat) return false;
+  const struct stat &disk = *image_stat, &bits = *bits_stat;
   if (disk.st_mtim.tv_sec != bits.st_mtim.tv_sec) return disk.st_mtim.tv_sec > bits.st_mtim.tv_sec;
   return disk.st_mtim.tv_nsec > bits.st_mtim.tv_nsec;
 }
 
 void drop_tracking(const std::string& image) {
   std::string path = tracking_path(image);
-  if (::unlink(path.c_str()) == 0)
+  if (sys::remove_file(path))
     log::info(
         "{}: opened without changed-block tracking, so {} is removed (the next tracked "
         "backup reads the whole disk)",

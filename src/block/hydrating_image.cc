@@ -32,7 +32,8 @@ bool HydratingImage::is_complete(const std::string& image) {
 }
 
 bool HydratingImage::is_restoring(const std::string& image) {
-  if (::access(state_path(image).c_str(), F_OK) != 0 && errno == ENOENT) return false;
+  auto there = sys::exists(state_path(image));
+  if (there && !*there) return false;
   return !is_complete(image);
 }
 
@@ -63,17 +64,13 @@ Result<std::unique_ptr<HydratingImage>> HydratingImage::open(const Options& opti
           saved->disk_bytes != options.disk_bytes || saved->words.size() != state.words.size())
         return make_error("{} belongs to another restore ({}, {} bytes), not {}", path,
                           saved->baseline, saved->disk_bytes, options.source);
-      struct stat st {};
-      if (::stat(options.image.c_str(), &st) == 0)
+      if (TRY(sys::exists(options.image)))
         state = std::move(*saved);
-      else if (errno == ENOENT)  // the blocks it lists went with the image: start over
+      else  // the blocks it lists went with the image: start over
         TRY(save_bitmap_file(path, state));
-      else
-        return errno_error("stat {}", options.image);
     } else {
       // The state first: an image without one is somebody's disk, never overwritten.
-      struct stat st {};
-      if (::stat(options.image.c_str(), &st) == 0)
+      if (TRY(sys::exists(options.image)))
         return make_error("{} exists and is not being restored; refusing to overwrite it",
                           options.image);
       TRY(save_bitmap_file(path, state));
@@ -82,11 +79,9 @@ Result<std::unique_ptr<HydratingImage>> HydratingImage::open(const Options& opti
     flags |= O_TRUNC;  // throwaway: always starts empty
   }
   auto fd = TRY(sys::open(options.image, flags, 0600));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", options.image);
+  struct stat st = TRY(sys::stat_fd(fd.get(), options.image));
   if (st.st_size == 0) {
-    if (::ftruncate(fd.get(), static_cast<off_t>(options.disk_bytes)) != 0)
-      return errno_error("size {} to {} bytes", options.image, options.disk_bytes);
+    TRY(sys::resize(fd.get(), options.disk_bytes, options.image));
   } else if (static_cast<uint64_t>(st.st_size) != options.disk_bytes) {
     return make_error("{} has {} bytes, the backup {}", options.image, st.st_size,
                       options.disk_bytes);
@@ -241,7 +236,7 @@ Result<void> HydratingImage::persist() {
   }
   // Every block listed has been written; it must be on disk before the list is.
   auto saved = [&]() -> Result<void> {
-    if (::fdatasync(m_fd.get()) != 0) return errno_error("fdatasync {}", m_options.image);
+    TRY(sys::sync_data(m_fd.get(), m_options.image));
     return save_bitmap_file(state_path(m_options.image), state);
   }();
   if (saved && state.valid) {  // complete and durable: a plain image from now on

@@ -47,8 +47,7 @@ Result<std::unique_ptr<CopyBeforeWrite>> CopyBeforeWrite::create(const std::stri
   if (!wanted.empty() && wanted.size() != (blocks + 63) / 64)
     return make_error("{}: {} bitmap words for {} blocks", state_path, wanted.size(), blocks);
   auto state_fd = TRY(sys::open(state_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (::ftruncate(state_fd.get(), static_cast<off_t>(blocks)) != 0)
-    return errno_error("size {}", state_path);
+  TRY(sys::resize(state_fd.get(), blocks, state_path));
   auto states =
       TRY(with_context(Mapping::of_fd(state_fd.get(), blocks, PROT_READ | PROT_WRITE, MAP_SHARED),
                        "{}", state_path));
@@ -56,8 +55,7 @@ Result<std::unique_ptr<CopyBeforeWrite>> CopyBeforeWrite::create(const std::stri
     if (wanted.empty() || (wanted[i / 64] >> (i % 64) & 1))
       states.data()[i] = static_cast<uint8_t>(BlockView::wanted);
   auto data = TRY(sys::open(data_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (::ftruncate(data.get(), static_cast<off_t>(disk_bytes)) != 0)
-    return errno_error("size {}", data_path);
+  TRY(sys::resize(data.get(), disk_bytes, data_path));
   return std::make_unique<CopyBeforeWrite>(std::move(states), std::move(data), image_fd, disk_bytes,
                                            granularity);
 }
@@ -120,8 +118,7 @@ Result<std::unique_ptr<PointInTimeReader>> PointInTimeReader::open(const std::st
   TRY(check_geometry(disk_bytes, granularity));
   uint64_t blocks = block_count(disk_bytes, granularity);
   auto state_fd = TRY(sys::open(state_path, O_RDWR | O_CLOEXEC));
-  struct stat st {};
-  if (::fstat(state_fd.get(), &st) != 0) return errno_error("stat {}", state_path);
+  struct stat st = TRY(sys::stat_fd(state_fd.get(), state_path));
   if (static_cast<uint64_t>(st.st_size) != blocks)
     return make_error("{}: {} bytes for {} blocks", state_path, st.st_size, blocks);
   auto states =

@@ -122,8 +122,7 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
   uint64_t size = TRY(sys::image_size(fd.get(), options.source));
   timespec looked{};
   ::clock_gettime(CLOCK_REALTIME, &looked);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", options.source);
+  struct stat st = TRY(sys::stat_fd(fd.get(), options.source));
   (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   auto extents = TRY(data_extents(fd.get(), size, S_ISREG(st.st_mode), options.source));
 

@@ -19,7 +19,7 @@ std::string record_path(const Repository& repository, const std::string& snapsho
 
 Result<void> write_boot_record(const Repository& repository, const BootRecord& record) {
   std::string dir = repository.path() + "/verify";
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", dir);
+  TRY(sys::ensure_directory(dir, 0700));
   std::string transcript = record.transcript;
   if (transcript.size() > kBootTranscriptBytes)
     transcript.erase(0, transcript.size() - kBootTranscriptBytes);
@@ -36,7 +36,7 @@ Result<void> write_boot_record(const Repository& repository, const BootRecord& r
 Result<std::optional<BootRecord>> read_boot_record(const Repository& repository,
                                                    const std::string& snapshot) {
   std::string path = record_path(repository, snapshot);
-  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) return std::nullopt;
+  if (!TRY(sys::exists(path))) return std::nullopt;
   auto bytes = TRY(sys::read_file(path, 4 * kBootTranscriptBytes));
   auto doc = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return make_error("{}: not JSON", path);
@@ -56,7 +56,7 @@ Result<std::optional<BootRecord>> read_boot_record(const Repository& repository,
 }
 
 void remove_boot_record(const Repository& repository, const std::string& snapshot) {
-  ::unlink(record_path(repository, snapshot).c_str());
+  (void)sys::remove_file(record_path(repository, snapshot), true);  // best effort
 }
 
 }  // namespace haven::store

@@ -27,7 +27,7 @@ Result<PackWriter> PackWriter::create(std::string tmp_dir, std::string packs_dir
 }
 
 PackWriter::~PackWriter() {
-  if (!m_committed && m_fd) ::unlink(m_tmp_path.c_str());
+  if (!m_committed && m_fd) (void)sys::remove_file(m_tmp_path);  // best effort
 }
 
 Result<uint64_t> PackWriter::append(std::span<const uint8_t> blob) {
@@ -43,7 +43,7 @@ std::string PackWriter::final_path() const {
 }
 
 Result<void> PackWriter::commit() {
-  if (::fsync(m_fd.get()) != 0) return errno_error("fsync {}", m_tmp_path);
+  TRY(sys::sync_all(m_fd.get(), m_tmp_path));
   std::string name = pack_name(m_id);
   std::string directory = m_packs_dir + "/" + name.substr(0, 2);
   if (::mkdir(directory.c_str(), 0755) == 0)
@@ -51,8 +51,7 @@ Result<void> PackWriter::commit() {
   else if (errno != EEXIST)
     return errno_error("mkdir {}", directory);
   std::string final_path = this->final_path();
-  if (::rename(m_tmp_path.c_str(), final_path.c_str()) != 0)
-    return errno_error("rename {} to {}", m_tmp_path, final_path);
+  TRY(sys::rename(m_tmp_path, final_path));
   m_committed = true;
   return fsync_directory(directory);
 }

@@ -12,6 +12,7 @@
 
 #include "base/atomic_file.h"
 #include "base/log.h"
+#include "base/sys.h"
 #include "store/boot_record.h"
 
 namespace haven::store {
@@ -68,9 +69,8 @@ Result<std::map<std::string, uint64_t>> pack_files(const std::string& packs_dir)
     if (!dir) continue;  // a stray file
     while (dirent* entry = ::readdir(dir)) {
       if (entry->d_name[0] == '.') continue;
-      struct stat st {};
-      if (::stat((directory + "/" + entry->d_name).c_str(), &st) == 0)
-        packs[entry->d_name] = static_cast<uint64_t>(st.st_size);
+      if (auto st = sys::stat_path(directory + "/" + entry->d_name))
+        packs[entry->d_name] = static_cast<uint64_t>(st->st_size);
     }
     ::closedir(dir);
   }
@@ -232,8 +232,7 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
   // 1. The pruned manifests.
   std::string snapshots_dir = repository.path() + "/snapshots";
   for (const std::string& id : removing) {
-    if (::unlink((snapshots_dir + "/" + id).c_str()) != 0)
-      return errno_error("remove snapshot {}", id);
+    TRY(with_context(sys::remove_file(snapshots_dir + "/" + id), "snapshot {}", id));
     remove_boot_record(repository, id);
   }
   TRY(fsync_directory(snapshots_dir));
@@ -263,10 +262,11 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
   TRY(repository.replace_index(kept_entries, old_index));
 
   // 4. Packs nobody needs now.
+  // Best effort: a pack left behind is only space, found again by the next prune.
   for (const std::string& name : delete_packs)
-    ::unlink(pack_path(repository.packs_dir(), name).c_str());
+    (void)sys::remove_file(pack_path(repository.packs_dir(), name), true);
   for (const std::string& name : rewrite_packs)
-    ::unlink(pack_path(repository.packs_dir(), name).c_str());
+    (void)sys::remove_file(pack_path(repository.packs_dir(), name), true);
   TRY(fsync_directory(repository.packs_dir()));
   return report;
 }

@@ -77,8 +77,7 @@ Result<std::unique_ptr<Repository>> Repository::open_unlocked(const std::string&
 Result<std::unique_ptr<Repository>> Repository::open(const std::string& path,
                                                      const PassphraseSource& passphrase,
                                                      const MasterKeys* unlocked) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return errno_error("repository {}", path);
+  struct stat st = TRY(with_context(sys::stat_path(path), "repository"));
   if (!S_ISDIR(st.st_mode)) return make_error("repository {}: not a directory", path);
   auto text = sys::read_file(path + "/config.json", 1 << 20);
   if (!text) {
@@ -127,7 +126,8 @@ Result<WriterLock> Repository::lock_for_writing() {
   if (::ftruncate(fd.get(), 0) == 0) (void)::pwrite(fd.get(), pid.data(), pid.size(), 0);
   // Whatever is in tmp/ now was left by a writer that died.
   if (auto names = sys::list_directory(tmp_dir()))
-    for (const std::string& name : *names) ::unlink((tmp_dir() + "/" + name).c_str());
+    for (const std::string& name : *names)
+      (void)sys::remove_file(tmp_dir() + "/" + name, true);  // best effort: tried again next time
   return WriterLock(std::move(fd));
 }
 
@@ -177,9 +177,7 @@ Result<void> Repository::replace_index(const std::vector<IndexEntry>& entries,
   m_index.clear();
   m_index_files.clear();
   TRY(write_index(entries));
-  for (const std::string& name : old_files)
-    if (::unlink((m_path + "/index/" + name).c_str()) != 0 && errno != ENOENT)
-      return errno_error("remove index file {}", name);
+  for (const std::string& name : old_files) TRY(sys::remove_file(m_path + "/index/" + name, true));
   return fsync_directory(m_path + "/index");
 }
 
@@ -284,8 +282,7 @@ Result<SnapshotHead> Repository::read_snapshot_head(const std::string& id) const
 Result<SnapshotHead> Repository::read_head_of(const std::string& id) const {
   std::string file = m_path + "/snapshots/" + id;
   UniqueFd fd = TRY(sys::open(file, O_RDONLY | O_CLOEXEC));
-  struct stat info;
-  if (::fstat(fd.get(), &info) != 0) return errno_error("stat {}", file);
+  struct stat info = TRY(sys::stat_fd(fd.get(), file));
   auto size = static_cast<uint64_t>(info.st_size);
   if (size > kMaxMetadataFile)
     return make_error("{}: {} bytes, more than a manifest may take", file, size);

@@ -70,9 +70,9 @@ struct Target {
 
 Result<void> restore_snapshot(const Repository& repository, const Snapshot& snapshot,
                               const RestoreOptions& options) {
-  struct stat st {};
-  bool exists = ::stat(options.target.c_str(), &st) == 0;
-  bool device = exists && S_ISBLK(st.st_mode);
+  auto st = sys::stat_path(options.target);
+  bool exists = st.has_value();
+  bool device = exists && S_ISBLK(st->st_mode);
   if (exists && !device && !options.overwrite)
     return make_error("{} exists (restore to a new path, or allow overwriting it)", options.target);
   Target target;
@@ -85,8 +85,7 @@ Result<void> restore_snapshot(const Repository& repository, const Snapshot& snap
       return make_error("{} holds {} bytes, the snapshot {}", writing, bytes, snapshot.size);
   } else {
     target.buffered = TRY(sys::open(writing, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (::ftruncate(target.buffered.get(), static_cast<off_t>(snapshot.size)) != 0)
-      return errno_error("size {} to {} bytes", writing, snapshot.size);
+    TRY(sys::resize(target.buffered.get(), snapshot.size, writing));
   }
   if (auto direct = sys::open(writing, O_WRONLY | O_DIRECT | O_CLOEXEC); direct) {
     target.direct = std::move(*direct);
@@ -135,14 +134,13 @@ Result<void> restore_snapshot(const Repository& repository, const Snapshot& snap
   };
   auto restored = run_parallel(segments, options.threads, work, report);
   if (!restored) {
-    if (!device) ::unlink(writing.c_str());
+    if (!device) (void)sys::remove_file(writing, true);  // best effort: the error below says more
     return std::unexpected(std::move(restored).error().with_context(
         fmt::format("restore snapshot {} to {}", snapshot.id, options.target)));
   }
-  if (::fsync(target.buffered.get()) != 0) return errno_error("fsync {}", writing);
+  TRY(sys::sync_all(target.buffered.get(), writing));
   if (!device) {
-    if (::rename(writing.c_str(), options.target.c_str()) != 0)
-      return errno_error("rename {} to {}", writing, options.target);
+    TRY(sys::rename(writing, options.target));
     TRY(fsync_parent_directory(options.target));
   }
   return {};

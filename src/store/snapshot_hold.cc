@@ -45,7 +45,7 @@ Result<void> write_hold(const Repository& repository, SnapshotHold& hold) {
   if (hold.snapshot.empty() || hold.snapshot.find('/') != std::string::npos)
     return make_error("hold: '{}' is not a snapshot id", hold.snapshot);
   std::string dir = holds_dir(repository);
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", dir);
+  TRY(sys::ensure_directory(dir, 0700));
   // Named by the snapshot, the host and the image: each restore has its own.
   std::string who = hold.host + '\0' + hold.image;
   ChunkId key = sha256(std::span(reinterpret_cast<const uint8_t*>(who.data()), who.size()));
@@ -65,7 +65,7 @@ Result<void> write_hold(const Repository& repository, SnapshotHold& hold) {
   std::string manifest = repository.path() + "/snapshots/" + hold.snapshot;
   if (::access(manifest.c_str(), F_OK) != 0) {
     int error = errno;
-    ::unlink(hold.file.c_str());
+    (void)sys::remove_file(hold.file, true);
     return std::unexpected(Error::from_errno(
         fmt::format("snapshot {}{}", hold.snapshot, error == ENOENT ? " (removed by a prune)" : ""),
         error));
@@ -76,7 +76,7 @@ Result<void> write_hold(const Repository& repository, SnapshotHold& hold) {
 Result<std::vector<SnapshotHold>> read_holds(const Repository& repository) {
   std::string dir = holds_dir(repository);
   std::vector<SnapshotHold> holds;
-  if (::access(dir.c_str(), F_OK) != 0 && errno == ENOENT) return holds;
+  if (!TRY(sys::exists(dir))) return holds;
   for (const std::string& name : TRY(sys::list_directory(dir))) {
     if (!is_hold_name(name)) continue;  // temporaries of a write that died
     std::string path = dir + "/" + name;
@@ -104,9 +104,7 @@ Result<std::vector<SnapshotHold>> read_holds(const Repository& repository) {
 }
 
 Result<void> remove_hold(const SnapshotHold& hold) {
-  if (::unlink(hold.file.c_str()) != 0 && errno != ENOENT)
-    return errno_error("remove hold {}", hold.file);
-  return {};
+  return with_context(sys::remove_file(hold.file, true), "hold");
 }
 
 }  // namespace haven::store

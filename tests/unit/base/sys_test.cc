@@ -291,3 +291,44 @@ TEST(ListDirectory, NamesSortedWithoutDotsAndMissingIsAnError) {
 
 }  // namespace
 }  // namespace haven
+
+namespace haven {
+namespace {
+
+TEST(SysFiles, ExistsResizeStatRenameAndRemove) {
+  std::string dir = ::testing::TempDir() + "haven-sys-files." + std::to_string(::getpid());
+  ASSERT_TRUE(sys::ensure_directory(dir, 0700));
+  std::string path = dir + "/a", moved = dir + "/b";
+  EXPECT_EQ(sys::exists(path), false);
+  auto fd = sys::open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_TRUE(fd);
+  EXPECT_EQ(sys::exists(path), true);
+  ASSERT_TRUE(sys::resize(fd->get(), 1 << 20, path));
+  auto st = sys::stat_fd(fd->get(), path);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->st_size, 1 << 20);
+  ASSERT_TRUE(sys::sync_data(fd->get(), path));
+  ASSERT_TRUE(sys::sync_all(fd->get(), path));
+  ASSERT_TRUE(sys::rename(path, moved));
+  EXPECT_EQ(sys::exists(path), false);
+  EXPECT_EQ(sys::stat_path(moved)->st_size, 1 << 20);
+  ASSERT_TRUE(sys::remove_file(moved));
+  auto again = sys::remove_file(moved);
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message().find(moved), std::string::npos);
+  EXPECT_TRUE(sys::remove_file(moved, true)) << "missing is fine when asked";
+  auto renamed = sys::rename(path, moved);
+  ASSERT_FALSE(renamed);
+  EXPECT_NE(renamed.error().message().find(path), std::string::npos);
+  // Below a regular file: neither there nor missing, an error.
+  ASSERT_TRUE(sys::open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  auto below = sys::exists(path + "/x");
+  ASSERT_FALSE(below);
+  EXPECT_EQ(below.error().code(), ENOTDIR);
+  EXPECT_FALSE(sys::stat_path(dir + "/none"));
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
+}
+
+}  // namespace
+}  // namespace haven
