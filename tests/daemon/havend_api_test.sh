@@ -208,7 +208,8 @@ for name in counter counter2; do "$haven" vm rm "$name" >/dev/null || fail "rm $
 # first time and not at all the second (nothing changed); a running guest's disk is backed up
 # through its VMM's point-in-time view, incrementally, and restores to the same bytes.
 "$haven" repo init "$work/repo" >/dev/null || fail "repo init"
-head -c 3M /dev/urandom >"$work/data.img" && truncate -s 8M "$work/data.img"
+# Sizes in bytes: busybox's head (the rig) takes no M suffix.
+head -c $((3 << 20)) /dev/urandom >"$work/data.img" && truncate -s $((8 << 20)) "$work/data.img"
 "$haven" vm create saved --kernel "$guests/idle.elf" --memory 32M \
   --disk "path=$work/data.img,cbt=on" >/dev/null || fail "create saved"
 read_of() { sed -n 's/.*"read_bytes": *\([0-9]*\).*/\1/p' | head -n 1; }
