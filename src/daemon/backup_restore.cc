@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "base/atomic_file.h"
+#include "base/sys.h"
 #include "block/hydrating_image.h"
 #include "store/repository.h"
 #include "store/restore.h"
@@ -22,8 +23,7 @@ class NewDiskDir {
  public:
   static Result<NewDiskDir> make(const std::string& path, const std::string& name) {
     std::string parent = path.substr(0, path.rfind('/'));
-    if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
-      return errno_error("mkdir {}", parent);
+    TRY(sys::ensure_directory(parent, 0700));
     if (::mkdir(path.c_str(), 0700) != 0)
       return with_kind<NewDiskDir>(
           errno_error("mkdir {} (left from an earlier guest '{}'?)", path, name),

@@ -5,6 +5,7 @@
 
 #include "base/atomic_file.h"
 #include "base/file_extents.h"
+#include "base/sys.h"
 #include "vmm/snapshot_layout.h"
 
 namespace haven::daemon {
@@ -22,19 +23,22 @@ Result<VmDefinition> prepare_restore(const std::string& snapshot_dir, const std:
   definition.config.console_log.reset();
 
   std::vector<std::string> made;
-  auto undo = [&] {
-    for (const std::string& file : made) ::unlink(file.c_str());
+  auto undo = [&] {  // best effort: the error that led here says more
+    for (const std::string& file : made) (void)sys::remove_file(file, true);
     ::rmdir(disk_dir.c_str());
+  };
+  // The guest's own directory, before its first file: new, or it is another guest's.
+  auto make_disk_dir = [&]() -> Result<void> {
+    TRY(sys::ensure_directory(disk_dir.substr(0, disk_dir.rfind('/')), 0700));
+    if (auto created = sys::make_directory(disk_dir, 0700); !created)
+      return std::unexpected(Error::from_errno(
+          fmt::format("mkdir {} (left from an earlier guest '{}'?)", disk_dir, name),
+          created.error().code()));
+    return {};
   };
   for (size_t i = 0; i < definition.config.disks.size(); ++i) {
     if (!snapshot.disk_copies[i]) continue;  // read-only: in place
-    if (made.empty()) {
-      std::string parent = disk_dir.substr(0, disk_dir.rfind('/'));
-      if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
-        return errno_error("mkdir {}", parent);
-      if (::mkdir(disk_dir.c_str(), 0700) != 0)
-        return errno_error("mkdir {} (left from an earlier guest '{}'?)", disk_dir, name);
-    }
+    if (made.empty()) TRY(make_disk_dir());
     std::string target = disk_dir + "/" + vmm::snapshot_disk_name(i);
     auto copied = copy_sparse_file(snapshot_dir + "/" + *snapshot.disk_copies[i], target);
     if (!copied) {
@@ -47,13 +51,7 @@ Result<VmDefinition> prepare_restore(const std::string& snapshot_dir, const std:
   }
   // A UEFI guest's variable store goes with it (boot entries its installer wrote).
   if (snapshot.nvram_copy) {
-    if (made.empty()) {
-      std::string parent = disk_dir.substr(0, disk_dir.rfind('/'));
-      if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
-        return errno_error("mkdir {}", parent);
-      if (::mkdir(disk_dir.c_str(), 0700) != 0)
-        return errno_error("mkdir {} (left from an earlier guest '{}'?)", disk_dir, name);
-    }
+    if (made.empty()) TRY(make_disk_dir());
     std::string target = disk_dir + "/" + vmm::kSnapshotNvramName;
     auto copied = copy_sparse_file(snapshot_dir + "/" + *snapshot.nvram_copy, target);
     if (!copied) {

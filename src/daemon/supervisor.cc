@@ -73,8 +73,7 @@ Result<void> remove_disk_dir(const std::string& dir) {
     if (std::string(entry->d_name) != "." && std::string(entry->d_name) != "..")
       files.push_back(dir + "/" + entry->d_name);
   ::closedir(listing);
-  for (const std::string& file : files)
-    if (::unlink(file.c_str()) != 0 && errno != ENOENT) return errno_error("remove {}", file);
+  for (const std::string& file : files) TRY(sys::remove_file(file, true));
   if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return errno_error("remove {}", dir);
   return {};
 }
@@ -88,9 +87,9 @@ Result<void> send_signal(const Supervisor::Process& process, int signo) {
 std::string log_tail(const std::string& path) {
   auto fd = sys::open(path, O_RDONLY | O_CLOEXEC);
   if (!fd) return {};
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0) return {};
-  uint64_t size = static_cast<uint64_t>(st.st_size);
+  auto st = sys::stat_fd(fd->get(), path);
+  if (!st) return {};
+  uint64_t size = static_cast<uint64_t>(st->st_size);
   uint64_t from = size > kLogTailBytes ? size - kLogTailBytes : 0;
   std::vector<uint8_t> tail(size - from);
   if (!sys::read_at(fd->get(), tail, from)) return {};
@@ -604,7 +603,7 @@ Result<void> Supervisor::forget(const std::string& name) {
        {m_paths.status_dir() + "/" + name + ".json", m_paths.run_dir() + "/" + name + ".json",
         m_paths.console_socket(name), m_paths.control_socket(name), m_paths.console_log(name),
         m_paths.vmm_log(name)})
-    if (::unlink(file.c_str()) != 0 && errno != ENOENT) return errno_error("remove {}", file);
+    TRY(sys::remove_file(file, true));
   TRY(remove_disk_dir(m_paths.disk_dir(name)));
   return {};
 }

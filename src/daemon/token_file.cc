@@ -10,8 +10,7 @@ namespace haven::daemon {
 
 Result<std::string> read_token_file(const std::string& path) {
   auto fd = TRY(sys::open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", path);
+  struct stat st = TRY(sys::stat_fd(fd.get(), path));
   if (!S_ISREG(st.st_mode)) return make_error("token file {}: not a regular file", path);
   if (st.st_uid != ::geteuid())
     return make_error("token file {}: owned by uid {}, not by havend's user", path, st.st_uid);

@@ -114,8 +114,8 @@ void end_view(Supervisor& supervisor, const std::string& name, size_t index, Run
   if (!ended)
     log::warn("{}: disk {}: ending the backup view: {} (the next backup reads what it must)", name,
               index, ended.error().message());
-  ::unlink(view.state.c_str());
-  ::unlink(view.data.c_str());
+  (void)sys::remove_file(view.state, true);  // best effort: a leftover is only space
+  (void)sys::remove_file(view.data, true);
 }
 
 Result<json> back_up_running(Supervisor& supervisor, store::Repository& repository,
@@ -219,7 +219,7 @@ Result<std::vector<uint8_t>> read_nvram(const vmm::VmConfig& config, const std::
   if (config.firmware != vmm::Firmware::uefi || !config.nvram) return std::vector<uint8_t>{};
   auto bytes = sys::read_file(copy.empty() ? *config.nvram : copy, store::kMaxManifestNvram);
   if (!copy.empty()) {
-    ::unlink(copy.c_str());
+    (void)sys::remove_file(copy, true);  // best effort: a leftover is only space
     // No copy: the guest's store was not mapped (yet); its file is all there is.
     if (!bytes && bytes.error().code() == ENOENT)
       bytes = sys::read_file(*config.nvram, store::kMaxManifestNvram);

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/sys.h"
 #include "vmm/snapshot_layout.h"
 
 namespace haven::daemon {
@@ -77,8 +78,7 @@ std::string vm_definition_to_json(const VmDefinition& definition) {
 Result<void> keep_nvram(VmDefinition& definition, const std::string& disk_dir) {
   if (definition.config.firmware != vmm::Firmware::uefi || definition.config.nvram) return {};
   std::string parent = disk_dir.substr(0, disk_dir.rfind('/'));
-  for (const std::string& dir : {parent, disk_dir})
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", dir);
+  for (const std::string& dir : {parent, disk_dir}) TRY(sys::ensure_directory(dir, 0700));
   definition.config.nvram = disk_dir + "/" + vmm::kSnapshotNvramName;
   return {};
 }

@@ -16,8 +16,7 @@ constexpr size_t kMaxDefinitionBytes = 1 << 20;
 }  // namespace
 
 Result<std::unique_ptr<VmRegistry>> VmRegistry::open(const std::string& directory) {
-  if (::mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST)
-    return errno_error("mkdir {}", directory);
+  TRY(sys::ensure_directory(directory, 0700));
   auto registry = std::make_unique<VmRegistry>(directory);
   DIR* dir = ::opendir(directory.c_str());
   if (!dir) return errno_error("open directory {}", directory);
@@ -63,7 +62,7 @@ Result<void> VmRegistry::remove(const std::string& name) {
   MutexLock lock(m_mutex);
   auto found = m_vms.find(name);
   if (found == m_vms.end()) return make_error("no VM named '{}'", name);
-  if (::unlink(file_of(name).c_str()) != 0) return errno_error("remove {}", file_of(name));
+  TRY(sys::remove_file(file_of(name)));
   TRY(fsync_directory(m_directory));
   m_vms.erase(found);
   return {};
