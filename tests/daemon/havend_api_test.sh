@@ -14,7 +14,14 @@ export HAVEN_SOCKET=$work/run/havend.sock  # run/ does not exist: havend makes i
 daemon_pid=
 cleanup() {
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
-  pkill -KILL -f "haven-vmm --config $work/" 2>/dev/null
+  # The guests outlive havend by design: kill this test's VMMs (by their command line, from
+  # /proc: the rig's busybox has no pkill).
+  local process
+  for process in /proc/[0-9]*; do
+    case "$(tr '\0' ' ' <"$process/cmdline" 2>/dev/null)" in
+      *"haven-vmm --config $work/"*) kill -KILL "${process#/proc/}" 2>/dev/null ;;
+    esac
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
