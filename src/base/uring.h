@@ -24,7 +24,6 @@ class Uring {
   // Call once from the thread that will submit and wait; only it may use the ring afterwards.
   Result<void> enable();
   io_uring* get() { return &m_ring; }
-  // Completions are deferred to the owning thread's waits (else the kernel posts them at once).
 
  private:
   struct Key {

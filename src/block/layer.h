@@ -17,6 +17,7 @@ struct Io {
   Kind kind = Kind::read;
   uint64_t offset = 0;
   uint64_t length = 0;
+  bool unmap = false;  // a write-zeroes that may leave a hole (a discard always may)
 
   // Whether it changes what the disk holds.
   bool writes() const {

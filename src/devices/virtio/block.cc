@@ -1,7 +1,6 @@
 #include "devices/virtio/block.h"
 
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <poll.h>
 #include <sys/stat.h>
 
@@ -26,28 +25,25 @@ void put(std::array<uint8_t, 60>& config, size_t offset, T value) {
 
 Result<std::unique_ptr<Block>> Block::open(const BlockOptions& options,
                                            std::unique_ptr<block::HydratingImage> lazy) {
-  int flags = (options.readonly ? O_RDONLY : O_RDWR) | (options.direct ? O_DIRECT : 0);
-  auto fd = TRY(sys::open(options.path, flags));
-  uint64_t bytes = TRY(sys::image_size(fd.get(), options.path));
-  if (bytes % kSectorSize)
-    log::warn("{}: size {} is not a multiple of 512; the guest sees {} bytes", options.path, bytes,
-              bytes / kSectorSize * kSectorSize);
-  if (bytes < kSectorSize) return make_error("{}: an empty disk image", options.path);
+  auto image = TRY(block::ImageFile::open(options.path, options.readonly, options.direct));
   std::unique_ptr<block::ChangeTracker> tracker;
   if (options.track_changes && !options.readonly)  // a read-only disk never changes
-    tracker =
-        TRY(with_context(block::ChangeTracker::open(options.path, bytes), "{}", options.path));
+    tracker = TRY(
+        with_context(block::ChangeTracker::open(options.path, image.bytes()), "{}", options.path));
   else if (!options.readonly)
     block::drop_tracking(options.path);
   auto stack = TRY(block::Stack::create(options.path));
-  return std::make_unique<Block>(Key(), std::move(fd), options, bytes / kSectorSize,
-                                 std::move(stack), std::move(tracker), std::move(lazy));
+  return std::make_unique<Block>(Key(), std::move(image), options, std::move(stack),
+                                 std::move(tracker), std::move(lazy));
 }
 
-Block::Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors,
+Block::Block(Key, block::ImageFile image, const BlockOptions& options,
              std::unique_ptr<block::Stack> stack, std::unique_ptr<block::ChangeTracker> tracker,
              std::unique_ptr<block::HydratingImage> lazy)
-    : m_fd(std::move(fd)), m_options(options), m_stack(std::move(stack)), m_sectors(sectors) {
+    : m_image(std::move(image)),
+      m_options(options),
+      m_stack(std::move(stack)),
+      m_sectors(m_image.sectors()) {
   // In the order a request passes them: marked changed, made present, copied aside (a running
   // backup's view, added last, copies what hydration made present).
   if (tracker) {
@@ -356,19 +352,16 @@ Result<void> Block::start(DescriptorChain chain) {
   pending.status = request.status;
   pending.used_length = request.used_length;
   pending.type = request.type;
-  pending.unmap = request.unmap;
   pending.iovecs = std::move(request.data);
   pending.io.offset = request.offset;
   pending.io.length = request.length;
-  pending.expected = 0;
+  pending.io.unmap = request.unmap;
   switch (request.kind) {
     case Kind::read:
       pending.io.kind = block::Io::Kind::read;
-      pending.expected = request.length;
       break;
     case Kind::write:
       pending.io.kind = block::Io::Kind::write;
-      pending.expected = request.length;
       break;
     case Kind::flush:
       pending.io.kind = block::Io::Kind::flush;
@@ -391,25 +384,7 @@ Result<void> Block::submit(uint32_t slot) {
     drop(slot);
     return make_error("io_uring submission queue full");
   }
-  auto iovec_count = static_cast<unsigned>(pending.iovecs.size());
-  const block::Io& io = pending.io;
-  switch (io.kind) {
-    case block::Io::Kind::read:
-      io_uring_prep_readv(sqe, m_fd.get(), pending.iovecs.data(), iovec_count, io.offset);
-      break;
-    case block::Io::Kind::write:
-      io_uring_prep_writev(sqe, m_fd.get(), pending.iovecs.data(), iovec_count, io.offset);
-      break;
-    case block::Io::Kind::flush:
-      io_uring_prep_fsync(sqe, m_fd.get(), IORING_FSYNC_DATASYNC);
-      break;
-    default: {  // discard, write zeroes
-      int mode =
-          FALLOC_FL_KEEP_SIZE | (pending.unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
-      io_uring_prep_fallocate(sqe, m_fd.get(), mode, io.offset, io.length);
-      break;
-    }
-  }
+  m_image.prepare(sqe, pending.io, pending.iovecs);
   io_uring_sqe_set_data64(sqe, slot);
   return {};
 }
@@ -455,9 +430,9 @@ bool Block::respond(uint64_t slot, bool ok) {
   if (!ok)
     m_errors.fetch_add(1, std::memory_order_relaxed);
   else if (pending.type == kTypeIn)
-    m_read_bytes.fetch_add(pending.expected, std::memory_order_relaxed);
+    m_read_bytes.fetch_add(pending.io.length, std::memory_order_relaxed);
   else if (pending.type == kTypeOut)
-    m_write_bytes.fetch_add(pending.expected, std::memory_order_relaxed);
+    m_write_bytes.fetch_add(pending.io.length, std::memory_order_relaxed);
   auto completed = complete(std::move(pending.chain), pending.status,
                             ok ? kStatusOk : kStatusIoError, ok ? pending.used_length : 1);
   pending.iovecs.clear();
@@ -469,23 +444,22 @@ bool Block::respond(uint64_t slot, bool ok) {
 bool Block::finish(uint64_t slot, int result) {
   if (slot >= m_pending.size()) return true;
   Pending& pending = m_pending[slot];
-  // Filesystems without FALLOC_FL_ZERO_RANGE (tmpfs): punching a hole also reads as zeros.
-  if (result == -EOPNOTSUPP && pending.type == kTypeWriteZeroes && !pending.unmap) {
-    pending.unmap = true;
+  if (block::ImageFile::retry_as_hole(pending.io, result)) {
+    pending.io.unmap = true;
     if (io_uring_sqe* sqe = io_uring_get_sqe(m_uring->get())) {
-      io_uring_prep_fallocate(sqe, m_fd.get(), FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-                              pending.io.offset, pending.io.length);
+      m_image.prepare(sqe, pending.io, pending.iovecs);
       io_uring_sqe_set_data64(sqe, slot);
       return true;
     }
   }
-  bool ok = result >= 0 && static_cast<uint64_t>(result) == pending.expected;
+  const uint64_t expected = block::ImageFile::expected(pending.io);
+  bool ok = result >= 0 && static_cast<uint64_t>(result) == expected;
   if (!ok) {
     if (result < 0)
       log::warn("{}: request type {} failed: {}", m_options.path, pending.type,
                 std::strerror(-result));
     else
-      log::warn("{}: short transfer ({} of {} bytes)", m_options.path, result, pending.expected);
+      log::warn("{}: short transfer ({} of {} bytes)", m_options.path, result, expected);
   }
   m_stack->finished(pending.io, ok);
   // A flush completes once the layers made their state durable (a restoring image's list of

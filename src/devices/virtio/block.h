@@ -1,8 +1,8 @@
 #pragma once
 
-// virtio-blk (virtio 1.2, 5.2) on a raw image file or block device. One request queue;
-// reads, writes, flushes (fdatasync) and discard/write-zeroes (fallocate) go to the kernel
-// through io_uring, many in flight at once. The worker thread lives in its ring: the queue's
+// virtio-blk (virtio 1.2, 5.2) on a raw image file or block device (block/image_file.h). One
+// request queue; reads, writes, flushes (fdatasync) and discard/write-zeroes (fallocate) go to
+// the kernel through io_uring, many in flight at once. The worker thread lives in its ring: the queue's
 // notify eventfd, the stop eventfd and the block stack's ready eventfd are polled by the ring
 // itself, so one io_uring_enter both submits the new requests and waits for kicks and
 // completions. Between the queue and the image sits the disk's block stack (block/stack.h):
@@ -26,6 +26,7 @@
 #include "block/copy_before_write_layer.h"
 #include "block/hydrating_image.h"
 #include "block/hydration_layer.h"
+#include "block/image_file.h"
 #include "block/stack.h"
 #include "block/tracking_layer.h"
 #include "devices/virtio/device.h"
@@ -123,7 +124,7 @@ class Block final : public VirtioDevice {
   };
 
  public:
-  Block(Key, UniqueFd fd, const BlockOptions& options, uint64_t sectors,
+  Block(Key, block::ImageFile image, const BlockOptions& options,
         std::unique_ptr<block::Stack> stack, std::unique_ptr<block::ChangeTracker> tracker,
         std::unique_ptr<block::HydratingImage> lazy);
 
@@ -134,10 +135,8 @@ class Block final : public VirtioDevice {
     DescriptorChain chain;  // given back to the driver when the request completes
     memory::GuestAddr status;
     uint32_t used_length = 0;  // bytes the guest sees written (data + status)
-    uint64_t expected = 0;     // result that means success
     uint32_t type = 0;
     block::Io io;
-    bool unmap = false;
     std::vector<iovec> iovecs;
   };
 
@@ -174,7 +173,7 @@ class Block final : public VirtioDevice {
   static constexpr uint64_t kCancelTag = kKickTag + 2;
   static constexpr uint64_t kReadyTag = kKickTag + 3;
 
-  UniqueFd m_fd;
+  block::ImageFile m_image;  // the bottom of the stack
   BlockOptions m_options;
   // Layers (held by the stack too), destroyed after the worker (reset() in the destructor):
   // the tracker's last write-back sees every mark; the hydrating image stops its background

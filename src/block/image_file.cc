@@ -1,0 +1,44 @@
+#include "block/image_file.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+
+#include "base/log.h"
+#include "base/sys.h"
+
+namespace haven::block {
+
+Result<ImageFile> ImageFile::open(const std::string& path, bool readonly, bool direct) {
+  int flags = (readonly ? O_RDONLY : O_RDWR) | (direct ? O_DIRECT : 0) | O_CLOEXEC;
+  auto fd = TRY(sys::open(path, flags));
+  uint64_t bytes = TRY(sys::image_size(fd.get(), path));
+  if (bytes < kSectorSize) return make_error("{}: an empty disk image", path);
+  if (bytes % kSectorSize)
+    log::warn("{}: size {} is not a multiple of 512; the guest sees {} bytes", path, bytes,
+              bytes / kSectorSize * kSectorSize);
+  return ImageFile(path, std::move(fd), bytes);
+}
+
+void ImageFile::prepare(io_uring_sqe* sqe, const Io& io, std::span<const iovec> data) const {
+  auto count = static_cast<unsigned>(data.size());
+  switch (io.kind) {
+    case Io::Kind::read:
+      io_uring_prep_readv(sqe, m_fd.get(), data.data(), count, io.offset);
+      break;
+    case Io::Kind::write:
+      io_uring_prep_writev(sqe, m_fd.get(), data.data(), count, io.offset);
+      break;
+    case Io::Kind::flush:
+      io_uring_prep_fsync(sqe, m_fd.get(), IORING_FSYNC_DATASYNC);
+      break;
+    case Io::Kind::discard:
+    case Io::Kind::write_zeroes: {
+      bool hole = io.kind == Io::Kind::discard || io.unmap;
+      int mode = FALLOC_FL_KEEP_SIZE | (hole ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+      io_uring_prep_fallocate(sqe, m_fd.get(), mode, io.offset, io.length);
+      break;
+    }
+  }
+}
+
+}  // namespace haven::block
