@@ -16,7 +16,7 @@ Result<ImageFile> ImageFile::open(const std::string& path, bool readonly, bool d
   if (bytes % kSectorSize)
     log::warn("{}: size {} is not a multiple of 512; the guest sees {} bytes", path, bytes,
               bytes / kSectorSize * kSectorSize);
-  return ImageFile(path, std::move(fd), bytes);
+  return ImageFile(Key(), path, std::move(fd), bytes);
 }
 
 void ImageFile::prepare(io_uring_sqe* sqe, const Io& io, std::span<const iovec> data) const {

@@ -8,6 +8,7 @@
 #include <liburing.h>
 #include <sys/uio.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -29,7 +30,7 @@ class ImageFile {
 
   const std::string& path() const { return m_path; }
   int fd() const { return m_fd.get(); }
-  // The file's (or device's) size, and what the guest sees of it: whole sectors.
+  // The file's (or device's) size in bytes, and what the guest sees of it: whole sectors.
   uint64_t bytes() const { return m_bytes; }
   uint64_t sectors() const { return m_bytes / kSectorSize; }
 
@@ -46,7 +47,14 @@ class ImageFile {
     return result == -EOPNOTSUPP && io.kind == Io::Kind::write_zeroes && !io.unmap;
   }
 
-  ImageFile(std::string path, UniqueFd fd, uint64_t bytes)
+ private:
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
+  // Only open() can make the key: it checks the size.
+  ImageFile(Key, std::string path, UniqueFd fd, uint64_t bytes)
       : m_path(std::move(path)), m_fd(std::move(fd)), m_bytes(bytes) {}
 
  private:

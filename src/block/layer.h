@@ -2,8 +2,8 @@
 
 // One layer of a disk's block stack (stack.h): something that must happen before a guest's
 // request reaches the image file (a block fetched from a backup, a block copied aside for a
-// running backup, a changed block marked) and after it ended. The image file itself, read and
-// written through io_uring, is below every layer (the device's ring, devices/virtio/block.cc).
+// running backup, a changed block marked) and after it ended. The image file itself
+// (image_file.h), read and written through the device's io_uring, is below every layer.
 
 #include <cstdint>
 

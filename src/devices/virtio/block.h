@@ -2,10 +2,10 @@
 
 // virtio-blk (virtio 1.2, 5.2) on a raw image file or block device (block/image_file.h). One
 // request queue; reads, writes, flushes (fdatasync) and discard/write-zeroes (fallocate) go to
-// the kernel through io_uring, many in flight at once. The worker thread lives in its ring: the queue's
-// notify eventfd, the stop eventfd and the block stack's ready eventfd are polled by the ring
-// itself, so one io_uring_enter both submits the new requests and waits for kicks and
-// completions. Between the queue and the image sits the disk's block stack (block/stack.h):
+// the kernel through io_uring, many in flight at once. The worker thread lives in its ring:
+// the queue's notify eventfd, the stop eventfd and the block stack's ready eventfd are polled
+// by the ring itself, so one io_uring_enter both submits the new requests and waits for kicks
+// and completions. Between the queue and the image sits the disk's block stack (block/stack.h):
 // changed-block tracking, instant restore's hydration, a running backup's copy-before-write.
 // A request that must wait for one of them (a fetch, a copy) is prepared on the stack's
 // worker while this thread serves the others. get-id answers a serial. A read-only disk
@@ -47,7 +47,7 @@ struct BlockOptions {
 class Block final : public VirtioDevice {
  public:
   static constexpr uint16_t kQueueSize = 256;
-  static constexpr uint32_t kSectorSize = 512;
+  static constexpr uint32_t kSectorSize = block::ImageFile::kSectorSize;
   static constexpr uint32_t kIdBytes = 20;  // get-id answer
   // Longest discard or write-zeroes range, in sectors (the config space advertises it).
   static constexpr uint32_t kMaxRangeSectors = 1u << 22;  // 2 GiB
