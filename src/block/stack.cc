@@ -14,14 +14,23 @@ Result<std::unique_ptr<Stack>> Stack::create(std::string name) {
 }
 
 Stack::Stack(std::string name, UniqueFd ready_fd)
-    : m_name(std::move(name)),
-      m_ready_fd(std::move(ready_fd)),
-      m_worker([this](std::stop_token stop) { work(stop); }) {}
+    : m_name(std::move(name)), m_ready_fd(std::move(ready_fd)) {}
 
 Stack::~Stack() {
+  if (!m_worker.joinable()) return;
   m_worker.request_stop();
   m_changed.notify_all();
   m_worker.join();
+}
+
+void Stack::queue(Job job) {
+  // Started by the first job: a disk whose requests never wait (most) keeps no thread.
+  if (!m_worker.joinable()) m_worker = std::jthread([this](std::stop_token stop) { work(stop); });
+  {
+    MutexLock lock(m_mutex);
+    m_jobs.push_back(std::move(job));
+  }
+  m_changed.notify_all();
 }
 
 void Stack::add(std::shared_ptr<Layer> layer) {
@@ -36,11 +45,7 @@ bool Stack::before(uint64_t tag, const Io& io) {
   size_t first = 0;
   while (first < m_layers.size() && m_layers[first]->admit(io)) ++first;
   if (first == m_layers.size()) return true;
-  {
-    MutexLock lock(m_mutex);
-    m_jobs.push_back({tag, Phase::before, io, m_layers, first});
-  }
-  m_changed.notify_all();
+  queue({tag, Phase::before, io, m_layers, first});
   return false;
 }
 
@@ -52,11 +57,7 @@ bool Stack::after_flush(uint64_t tag) {
   if (std::none_of(m_layers.begin(), m_layers.end(),
                    [](const auto& layer) { return layer->keeps_state(); }))
     return true;
-  {
-    MutexLock lock(m_mutex);
-    m_jobs.push_back({tag, Phase::after_flush, Io{Io::Kind::flush, 0, 0}, m_layers, 0});
-  }
-  m_changed.notify_all();
+  queue({tag, Phase::after_flush, Io{Io::Kind::flush, 0, 0}, m_layers, 0});
   return false;
 }
 

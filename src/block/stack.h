@@ -88,6 +88,8 @@ class Stack {
     std::vector<std::shared_ptr<Layer>> taken;  // to take back when the job failed
   };
 
+  // Hands `job` to the worker, starting it the first time (from the I/O thread).
+  void queue(Job job);
   void work(std::stop_token stop);
   Done run(Job& job);
 
@@ -99,7 +101,7 @@ class Stack {
   std::deque<Job> m_jobs HAVEN_GUARDED_BY(m_mutex);
   bool m_busy HAVEN_GUARDED_BY(m_mutex) = false;  // the worker runs a job
   std::vector<Done> m_done HAVEN_GUARDED_BY(m_mutex);
-  std::jthread m_worker;  // last: stops before the rest goes
+  std::jthread m_worker;  // started by the first job; last: stops before the rest goes
 };
 
 }  // namespace haven::block

@@ -9,6 +9,7 @@
 #include "base/atomic_file.h"
 #include "base/sys.h"
 #include "block/hydrating_image.h"
+#include "daemon/new_disk_dir.h"
 #include "store/repository.h"
 #include "store/restore.h"
 #include "store/snapshot_hold.h"
@@ -17,36 +18,6 @@
 
 namespace haven::daemon {
 namespace {
-
-// The new guest's directory of disks: removed with all in it unless the restore succeeds.
-class NewDiskDir {
- public:
-  static Result<NewDiskDir> make(const std::string& path, const std::string& name) {
-    std::string parent = path.substr(0, path.rfind('/'));
-    TRY(sys::ensure_directory(parent, 0700));
-    if (::mkdir(path.c_str(), 0700) != 0)
-      return with_kind<NewDiskDir>(
-          errno_error("mkdir {} (left from an earlier guest '{}'?)", path, name),
-          ErrorKind::conflict, "name");
-    return NewDiskDir(path);
-  }
-  NewDiskDir(NewDiskDir&& other) noexcept : m_path(std::move(other.m_path)) {
-    other.m_path.clear();
-  }
-  NewDiskDir(const NewDiskDir&) = delete;
-  NewDiskDir& operator=(const NewDiskDir&) = delete;
-  NewDiskDir& operator=(NewDiskDir&&) = delete;
-  ~NewDiskDir() {
-    if (m_path.empty()) return;
-    std::error_code ignored;
-    std::filesystem::remove_all(m_path, ignored);
-  }
-  void keep() { m_path.clear(); }
-
- private:
-  explicit NewDiskDir(std::string path) : m_path(std::move(path)) {}
-  std::string m_path;
-};
 
 // The new guest's definition: the snapshot's VM config (keeping, of its writable disks, the
 // snapshot's own, which becomes a plain disk in `disk_dir`), or a bare disk's; then the
