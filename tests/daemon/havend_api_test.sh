@@ -18,7 +18,7 @@ cleanup() {
   # /proc: the rig's busybox has no pkill).
   local process
   for process in /proc/[0-9]*; do
-    case "$(tr '\0' ' ' <"$process/cmdline" 2>/dev/null)" in
+    case "$(tr '\0' ' ' 2>/dev/null <"$process/cmdline")" in
       *"haven-vmm --config $work/"*) kill -KILL "${process#/proc/}" 2>/dev/null ;;
     esac
   done
