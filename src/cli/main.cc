@@ -8,7 +8,13 @@
 #include "cli/restore_command.h"
 #include "cli/run_command.h"
 #include "cli/vm_command.h"
+#include "store/openssl_memory.h"
 #include "vmm/stop_reason.h"
+
+// Unlocking a repository (scrypt) gets huge pages; installed before any library's initializer
+// can use OpenSSL (store/openssl_memory.h).
+[[gnu::section(".preinit_array"), gnu::used]] static constexpr auto* kOpensslMemory =
+    &haven::store::openssl_memory::preinit;
 
 int main(int argc, char** argv) {
   haven::log::set_program_name("haven");

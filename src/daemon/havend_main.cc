@@ -14,9 +14,15 @@
 #include "daemon/supervisor.h"
 #include "daemon/token_file.h"
 #include "daemon/vm_registry.h"
+#include "store/openssl_memory.h"
 #include "vmm/vmm_path.h"
 
 using namespace haven;
+
+// Unlocking a repository (scrypt) gets huge pages; installed before any library's initializer
+// can use OpenSSL (store/openssl_memory.h).
+[[gnu::section(".preinit_array"), gnu::used]] static constexpr auto* kOpensslMemory =
+    &haven::store::openssl_memory::preinit;
 
 int main(int argc, char** argv) {
   log::set_program_name("havend");
