@@ -57,9 +57,7 @@ Result<std::optional<Snapshot>> unchanged_parent(Repository& repository, const s
       continue;
     auto parent = repository.read_snapshot(head->id);
     if (!parent) continue;
-    const ChunkIndex& index = repository.index();
-    if (std::all_of(parent->chunks.begin(), parent->chunks.end(),
-                    [&](const ChunkId& id) { return Snapshot::is_hole(id) || index.contains(id); }))
+    if (repository.index().contains_all(parent->chunks, &Snapshot::is_hole))
       return std::optional<Snapshot>(std::move(*parent));
   }
   return std::optional<Snapshot>();

@@ -1,6 +1,9 @@
 #include "store/chunk_index.h"
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
+#include <stdexcept>
 
 namespace haven::store {
 
@@ -34,46 +37,90 @@ Result<std::vector<IndexEntry>> decode_index(std::span<const uint8_t> bytes) {
   return entries;
 }
 
+size_t ChunkIndex::Table::slot_of(const ChunkId& id) const {
+  const size_t mask = slots.size() - 1;
+  for (size_t slot = ChunkIdHash()(id) & mask;; slot = (slot + 1) & mask) {
+    const uint32_t at = slots[slot];
+    if (at == 0 || entries[at - 1].id == id) return slot;
+  }
+}
+
+const IndexEntry* ChunkIndex::Table::find(const ChunkId& id) const {
+  if (slots.empty()) return nullptr;
+  const uint32_t at = slots[slot_of(id)];
+  return at ? &entries[at - 1] : nullptr;
+}
+
+void ChunkIndex::Table::reserve(size_t count) {
+  if (count > std::numeric_limits<uint32_t>::max() - 1)
+    throw std::length_error("a chunk index of more than 2^32 entries");
+  entries.reserve(count);
+  size_t wanted = 16;
+  while (wanted < 2 * count) wanted *= 2;
+  if (wanted <= slots.size()) return;
+  slots.assign(wanted, 0);
+  for (size_t i = 0; i < entries.size(); ++i)
+    slots[slot_of(entries[i].id)] = static_cast<uint32_t>(i + 1);
+}
+
+void ChunkIndex::Table::insert(const IndexEntry& entry) {
+  if (2 * (entries.size() + 1) > slots.size()) reserve(std::max<size_t>(16, 2 * entries.size()));
+  const size_t slot = slot_of(entry.id);
+  if (slots[slot]) return;  // the first location of an id stays
+  entries.push_back(entry);
+  slots[slot] = static_cast<uint32_t>(entries.size());
+}
+
 void ChunkIndex::add(const IndexEntry& entry) {
   ExclusiveLock lock(m_mutex);
-  m_map.emplace(entry.id, entry.location);
+  m_table.insert(entry);
+}
+
+void ChunkIndex::add(std::span<const IndexEntry> entries) {
+  ExclusiveLock lock(m_mutex);
+  m_table.reserve(m_table.entries.size() + entries.size());
+  for (const IndexEntry& entry : entries) m_table.insert(entry);
 }
 
 std::optional<ChunkLocation> ChunkIndex::find(const ChunkId& id) const {
   SharedLock lock(m_mutex);
-  auto found = m_map.find(id);
-  if (found == m_map.end()) return std::nullopt;
-  return found->second;
+  const IndexEntry* found = m_table.find(id);
+  if (!found) return std::nullopt;
+  return found->location;
+}
+
+bool ChunkIndex::contains_all(std::span<const ChunkId> ids, bool (*exempt)(const ChunkId&)) const {
+  SharedLock lock(m_mutex);
+  for (const ChunkId& id : ids)
+    if (!(exempt && exempt(id)) && !m_table.find(id)) return false;
+  return true;
 }
 
 void ChunkIndex::clear() {
   ExclusiveLock lock(m_mutex);
-  m_map.clear();
+  m_table = {};
 }
 
 size_t ChunkIndex::size() const {
   SharedLock lock(m_mutex);
-  return m_map.size();
+  return m_table.entries.size();
 }
 
 std::vector<IndexEntry> ChunkIndex::entries() const {
   SharedLock lock(m_mutex);
-  std::vector<IndexEntry> out;
-  out.reserve(m_map.size());
-  for (const auto& [id, location] : m_map) out.push_back({id, location});
-  return out;
+  return m_table.entries;
 }
 
 void ChunkIndex::replace_with(ChunkIndex&& other) {
   // The other's entries are taken out under its lock, then swapped in under this one: never
   // both locks at once, so two indexes replacing each other cannot deadlock.
-  std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> taken;
+  Table taken;
   {
     ExclusiveLock other_lock(other.m_mutex);
-    taken.swap(other.m_map);
+    std::swap(taken, other.m_table);
   }
   ExclusiveLock lock(m_mutex);
-  m_map.swap(taken);
+  std::swap(m_table, taken);
 }
 
 }  // namespace haven::store

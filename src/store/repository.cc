@@ -144,7 +144,7 @@ Result<void> Repository::load_index_into(ChunkIndex& index, std::set<std::string
     if (!plain) return std::unexpected(std::move(plain).error().with_context(file));
     auto entries = decode_index(*plain);
     if (!entries) return std::unexpected(std::move(entries).error().with_context(file));
-    for (const IndexEntry& entry : *entries) index.add(entry);
+    index.add(*entries);
     loaded.insert(name);
   }
   return {};
@@ -189,7 +189,7 @@ Result<void> Repository::write_index(const std::vector<IndexEntry>& entries) {
   auto blob = TRY(encode_blob(codec(), BlobKind::index, encode_index(entries), bytes_of(name)));
   TRY(write_file_atomic(m_path + "/index/" + name, blob, true));
   TRY(protect(m_path + "/index/" + name));
-  for (const IndexEntry& entry : entries) m_index.add(entry);
+  m_index.add(entries);
   m_index_files.insert(name);
   return {};
 }
