@@ -4,89 +4,114 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+
+#include "base/mutex.h"
 
 namespace haven::store::openssl_memory {
 namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
-// Before every block; 16 bytes keep the block as aligned as malloc's.
-struct alignas(16) Header {
-  size_t mapped;  // the mapping's length, 0 when the block came from malloc
-  size_t bytes;   // what the caller asked for
+// The large blocks alive now. Small blocks are plain malloc blocks, so a library that frees
+// OpenSSL's memory with free() (or hands malloc's to OpenSSL) keeps working; only release()
+// of a block found here unmaps. Few are ever alive at once (one per running scrypt).
+struct Large {
+  void* block = nullptr;
+  size_t length = 0;  // the mapping's
+  size_t bytes = 0;   // what the caller asked for
 };
-static_assert(sizeof(Header) == 16);
+constexpr size_t kMaxLarge = 32;
 
-std::atomic<uint64_t> g_large_mappings{0};
+// constinit: ready before any library's initializer can allocate.
+constinit Mutex g_mutex;
+constinit std::array<Large, kMaxLarge> g_large HAVEN_GUARDED_BY(g_mutex);
+constinit std::atomic<unsigned> g_live{0};  // entries in g_large: while 0, release() takes no lock
+constinit std::atomic<uint64_t> g_large_mappings{0};
 
-Header* header_of(void* block) {
-  return static_cast<Header*>(block) - 1;
-}
-
-// A mapping that starts on a 2 MiB boundary (so every whole huge page of it can be one), with
-// the header at its start.
+// A mapping that starts on a 2 MiB boundary, so each whole 2 MiB of it can be one huge page;
+// null when there is no room (the caller falls back to malloc).
 void* map_large(size_t bytes) {
-  if (bytes > SIZE_MAX - sizeof(Header) - 2 * kHugePage) return nullptr;
-  const size_t length = (bytes + sizeof(Header) + kHugePage - 1) & ~(kHugePage - 1);
+  if (bytes > SIZE_MAX - 2 * kHugePage) return nullptr;
+  const size_t length = (bytes + kHugePage - 1) & ~(kHugePage - 1);
   // Over-map by one huge page, then give back what lies outside the aligned part.
   void* raw = ::mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
-  auto start = reinterpret_cast<uintptr_t>(raw);
+  const auto start = reinterpret_cast<uintptr_t>(raw);
   const uintptr_t aligned = (start + kHugePage - 1) & ~uintptr_t{kHugePage - 1};
   if (aligned > start) ::munmap(raw, aligned - start);
   if (const uintptr_t end = start + length + kHugePage; end > aligned + length)
     ::munmap(reinterpret_cast<void*>(aligned + length), end - (aligned + length));
-  auto* header = reinterpret_cast<Header*>(aligned);
-  (void)::madvise(header, length, MADV_HUGEPAGE);  // only advice: fine where THP is off
+  auto* block = reinterpret_cast<void*>(aligned);
+  {
+    MutexLock lock(g_mutex);
+    auto free_entry = std::ranges::find(g_large, nullptr, &Large::block);
+    if (free_entry == g_large.end()) {
+      ::munmap(block, length);
+      return nullptr;
+    }
+    *free_entry = {block, length, bytes};
+    g_live.fetch_add(1, std::memory_order_release);
+  }
+  (void)::madvise(block, length, MADV_HUGEPAGE);  // only advice: fine where THP is off
   g_large_mappings.fetch_add(1, std::memory_order_relaxed);
-  *header = {length, bytes};
-  return header + 1;
+  return block;
 }
 
-void* allocate_small(size_t bytes) {
-  auto* header = static_cast<Header*>(std::malloc(bytes + sizeof(Header)));
-  if (!header) return nullptr;
-  *header = {0, bytes};
-  return header + 1;
+// Takes `block` out of the large ones; nullopt when it is a malloc block.
+std::optional<Large> take_large(void* block) {
+  if (g_live.load(std::memory_order_acquire) == 0) return std::nullopt;
+  MutexLock lock(g_mutex);
+  auto entry = std::ranges::find(g_large, block, &Large::block);
+  if (entry == g_large.end()) return std::nullopt;
+  Large taken = *entry;
+  *entry = {};
+  g_live.fetch_sub(1, std::memory_order_relaxed);
+  return taken;
+}
+
+std::optional<size_t> large_bytes(void* block) {
+  if (g_live.load(std::memory_order_acquire) == 0) return std::nullopt;
+  MutexLock lock(g_mutex);
+  auto entry = std::ranges::find(g_large, block, &Large::block);
+  if (entry == g_large.end()) return std::nullopt;
+  return entry->bytes;
 }
 
 }  // namespace
 
 void* allocate(size_t bytes, const char*, int) {
-  return bytes >= kLargeBytes ? map_large(bytes) : allocate_small(bytes);
+  if (bytes >= kLargeBytes)
+    if (void* block = map_large(bytes)) return block;
+  return std::malloc(bytes);
 }
 
 void release(void* block, const char*, int) {
   if (!block) return;
-  Header* header = header_of(block);
-  if (header->mapped)
-    ::munmap(header, header->mapped);
+  if (auto large = take_large(block))
+    ::munmap(large->block, large->length);
   else
-    std::free(header);
+    std::free(block);
 }
 
 void* reallocate(void* block, size_t bytes, const char* file, int line) {
   if (!block) return allocate(bytes, file, line);
+  auto old_bytes = large_bytes(block);
+  if (!old_bytes) return std::realloc(block, bytes);  // a malloc block stays one
   if (bytes == 0) {
     release(block, file, line);
     return nullptr;
   }
-  Header* header = header_of(block);
-  if (!header->mapped && bytes < kLargeBytes) {  // stays with malloc
-    auto* moved = static_cast<Header*>(std::realloc(header, bytes + sizeof(Header)));
-    if (!moved) return nullptr;
-    moved->bytes = bytes;
-    return moved + 1;
-  }
-  void* grown = allocate(bytes, file, line);
-  if (!grown) return nullptr;  // the old block stays valid, as realloc's does
-  std::memcpy(grown, block, std::min(bytes, header->bytes));
+  void* moved = allocate(bytes, file, line);
+  if (!moved) return nullptr;  // the old block stays valid, as realloc's does
+  std::memcpy(moved, block, std::min(bytes, *old_bytes));
   release(block, file, line);
-  return grown;
+  return moved;
 }
 
 bool use_for_openssl() {

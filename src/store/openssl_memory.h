@@ -5,8 +5,8 @@
 // page faults (each a costly exit on a virtualized host such as these machines' PVM) and a TLB
 // miss on most accesses. Large allocations made here are 2 MiB-aligned mappings advised for
 // transparent huge pages instead; on this machine that took scrypt from 450 to 185 ms (under
-// load; docs/PERFORMANCE.md). Small allocations stay with malloc, behind a 16-byte header
-// that says which kind a block is.
+// load; docs/PERFORMANCE.md). Everything else is plain malloc, so a library that mixes
+// OpenSSL's free with the C library's (or the other way) still works.
 //
 // OpenSSL takes an allocator only before its first allocation, and a shared library may make
 // one before main() (Debian's cpp-httplib initializes OpenSSL from a static constructor). An
@@ -22,7 +22,8 @@
 
 namespace haven::store::openssl_memory {
 
-// Allocations of at least this many bytes get a mapping of their own.
+// Allocations of at least this many bytes get a mapping of their own (a realloc of a malloc
+// block stays a malloc block).
 inline constexpr size_t kLargeBytes = size_t{4} << 20;
 
 // Installs the allocator below into OpenSSL; false when OpenSSL has allocated already (the
