@@ -44,6 +44,8 @@ run() {
     done
     echo "  $label run $i: $(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s"
   done
+  # The guest's clocksource and disk interrupts (the last run's), to explain a difference.
+  tr -d '\r' <"/tmp/$label.out" | sed -n "s/^HAVEN-GUEST-\(CLOCKSOURCE\|IRQ\)=/  $label \1: /p"
 }
 
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
