@@ -162,8 +162,10 @@ std::function<int()> add_run_command(CLI::App& app) {
                   "stdio (default), file:PATH, socket:PATH (Haven listens) or none");
   run->add_option("--on-reboot", options->on_reboot,
                   "What a guest reset does: exit (default) or restart");
-  run->add_option("--disk", options->disks,
-                  "A virtio disk: path=IMAGE[,readonly=on][,direct=on] (repeatable)");
+  run->add_option(
+      "--disk", options->disks,
+      "A virtio disk: path=IMAGE[,readonly=on][,direct=on][,cbt=on][,queues=N] (repeatable; "
+      "docs/VM-CONFIG.md)");
   run->add_option("--net", options->nets,
                   "A virtio NIC on a TAP: tap=NAME[,mac=52:54:00:..] (repeatable)");
   run->add_flag("--rng", options->rng, "A virtio entropy source (the guest's /dev/hwrng)");

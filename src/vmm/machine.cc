@@ -108,7 +108,13 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, const k
   TRY(validate(config));
   auto ram = x86::ram_regions(config.memory);
   auto memory = TRY(memory::GuestMemory::create(ram));
-  auto machine = TRY(build(config, kvm, console, virtio_console, std::move(memory)));
+  // Each disk's queues counted out, so that a snapshot keeps them. One stays unwritten: a
+  // snapshot without the field restores with one (as those from before it did), and older
+  // Havens can still read it.
+  VmConfig resolved = config;
+  for (DiskConfig& disk : resolved.disks)
+    if (uint32_t queues = disk_queues(disk, config.cpus); queues > 1) disk.queues = queues;
+  auto machine = TRY(build(resolved, kvm, console, virtio_console, std::move(memory)));
   if (config.firmware == Firmware::none)
     TRY(machine->load_guest(config));
   else
@@ -118,6 +124,12 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, const k
 }
 
 namespace {
+
+// A disk's queues in a snapshot: a snapshot from before disks had several has none written,
+// and its disks had one.
+uint32_t saved_queues(const DiskConfig& saved) {
+  return saved.queues ? saved.queues : 1;
+}
 
 // The guest side of `config` must be the snapshot's: the same RAM, vCPUs and devices in the
 // same slots. Host-side paths (consoles, disk files) may differ.
@@ -130,11 +142,15 @@ Result<void> check_matches(const VmConfig& config, const VmConfig& saved) {
   if (config.disks.size() != saved.disks.size())
     return make_error("{} disks; the snapshot's guest has {}", config.disks.size(),
                       saved.disks.size());
-  for (size_t i = 0; i < config.disks.size(); ++i)
+  for (size_t i = 0; i < config.disks.size(); ++i) {
     if (config.disks[i].readonly != saved.disks[i].readonly)
       return make_error("disk {} is {}; in the snapshot it is {}", i,
                         config.disks[i].readonly ? "read-only" : "writable",
                         saved.disks[i].readonly ? "read-only" : "writable");
+    if (config.disks[i].queues && config.disks[i].queues != saved_queues(saved.disks[i]))
+      return make_error("disk {} has {} queues; in the snapshot it has {}", i,
+                        config.disks[i].queues, saved_queues(saved.disks[i]));
+  }
   if (config.nets.size() != saved.nets.size())
     return make_error("{} network interfaces; the snapshot's guest has {}", config.nets.size(),
                       saved.nets.size());
@@ -168,7 +184,10 @@ Result<std::unique_ptr<Machine>> Machine::restore(const VmConfig& config, const 
         ram[i].size != snapshot.memory[i].size)
       return make_error("{}: memory region {} is not where this machine puts RAM", dir, i);
   auto memory = TRY(map_memory_image(dir + "/" + kSnapshotMemoryName, snapshot.memory));
-  auto machine = TRY(build(config, kvm, console, virtio_console, std::move(memory)));
+  VmConfig resolved = config;  // the disks' queues as the snapshot's guest had them
+  for (size_t i = 0; i < resolved.disks.size(); ++i)
+    resolved.disks[i].queues = saved_queues(snapshot.config.disks[i]);
+  auto machine = TRY(build(resolved, kvm, console, virtio_console, std::move(memory)));
   if (machine->m_boot_watch) machine->m_boot_watch->stand_down();
   // The irqchip and clock first, then the vCPUs; devices last, since restarting a virtio
   // device may raise an interrupt at once and the LAPIC must already be the saved one.

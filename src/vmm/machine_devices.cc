@@ -145,6 +145,7 @@ Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::P
     ++slot;
     return {};
   };
+  static_assert(kMaxDiskQueues == devices::virtio::Block::kMaxQueues);
   for (size_t i = 0; i < config.disks.size(); ++i) {
     const DiskConfig& disk = config.disks[i];
     // The serial (/sys/block/vdX/serial) names the image, so the guest can tell disks apart.
@@ -153,7 +154,8 @@ Result<void> Machine::add_virtio_devices(const VmConfig& config, devices::pci::P
     if (!disk.restore_repo.empty())
       restoring = TRY(with_context(open_restoring_disk(disk), "disk {}", i));
     auto block = TRY(with_context(
-        devices::virtio::Block::open({disk.path, disk.readonly, disk.direct, serial, disk.cbt},
+        devices::virtio::Block::open({disk.path, disk.readonly, disk.direct, serial, disk.cbt,
+                                      static_cast<uint16_t>(disk_queues(disk, config.cpus))},
                                      std::move(restoring)),
         "disk {}", i));
     m_disks.push_back(block.get());

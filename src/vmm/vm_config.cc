@@ -1,6 +1,7 @@
 #include "vmm/vm_config.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include <nlohmann/json.hpp>
 
@@ -53,6 +54,13 @@ Result<std::string> string_field(const json& value, std::string_view field) {
 Result<bool> bool_field(const json& value, std::string_view field) {
   if (!value.is_boolean()) return bad_field(field, "expected true or false");
   return value.get<bool>();
+}
+
+Result<uint32_t> queues_field(const json& value, std::string_view field) {
+  if (!value.is_number_integer() || value.get<int64_t>() < 1 ||
+      (value.is_number_unsigned() && value.get<uint64_t>() > kMaxDiskQueues))
+    return bad_field(field, "expected a number of queues from 1 to {}", kMaxDiskQueues);
+  return static_cast<uint32_t>(value.get<int64_t>());
 }
 
 // What Linux accepts as an interface name (dev_valid_name): 1 to 15 bytes (IFNAMSIZ counts the
@@ -109,10 +117,12 @@ Result<std::vector<DiskConfig>> disks_from_json(const json& value) {
         disk.hydrate = TRY(bool_field(field, name));
       else if (key == "fill_paused")
         disk.fill_paused = TRY(bool_field(field, name));
+      else if (key == "queues")
+        disk.queues = TRY(queues_field(field, name));
       else
         return unknown_field(name,
                              "path, readonly, direct, cbt, restore_repo, restore_snapshot, "
-                             "hydrate, fill_paused");
+                             "hydrate, fill_paused, queues");
     }
     if (disk.path.empty()) return bad_field(fmt::format("disks[{}].path", i), "missing");
     TRY(in_field(check_restore(disk), fmt::format("disks[{}]", i)));
@@ -296,6 +306,15 @@ Result<std::vector<std::pair<std::string, std::string>>> key_values(std::string_
   return pairs;
 }
 
+Result<uint32_t> parse_queues(std::string_view value) {
+  uint32_t queues = 0;
+  auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), queues);
+  if (error != std::errc() || end != value.data() + value.size() || queues < 1 ||
+      queues > kMaxDiskQueues)
+    return make_error("queues: '{}' is not a number from 1 to {}", value, kMaxDiskQueues);
+  return queues;
+}
+
 Result<bool> parse_switch(std::string_view key, std::string_view value) {
   if (value == "on" || value == "true" || value == "yes") return true;
   if (value == "off" || value == "false" || value == "no") return false;
@@ -323,10 +342,12 @@ Result<DiskConfig> parse_disk(std::string_view text) {
       disk.hydrate = TRY(parse_switch(key, value));
     else if (key == "fill-paused")
       disk.fill_paused = TRY(parse_switch(key, value));
+    else if (key == "queues")
+      disk.queues = TRY(parse_queues(value));
     else
       return make_error(
           "unknown disk option '{}' (known: path, readonly, direct, cbt, restore-repo, "
-          "restore-snapshot, hydrate, fill-paused)",
+          "restore-snapshot, hydrate, fill-paused, queues)",
           key);
   }
   if (disk.path.empty()) return make_error("no path= given");
@@ -439,14 +460,22 @@ Result<void> validate(const VmConfig& config) {
       slots)
     return field_error(ErrorKind::invalid, "devices",
                        "at most {} disks, nets, rng and cdrom together", slots);
-  for (const DiskConfig& disk : config.disks)
+  for (const DiskConfig& disk : config.disks) {
     if (disk.path.empty()) return field_error(ErrorKind::invalid, "disks", "a disk without a path");
+    if (disk.queues > kMaxDiskQueues)
+      return field_error(ErrorKind::invalid, "disks", "{} queues (at most {})", disk.queues,
+                         kMaxDiskQueues);
+  }
   if (config.virtio_console && config.virtio_console->kind == ConsoleConfig::Kind::stdio &&
       config.console.kind == ConsoleConfig::Kind::stdio)
     return field_error(ErrorKind::invalid, "virtio_console",
                        "stdio is taken by the serial console (give it a file: or "
                        "socket:, or set console to another)");
   return {};
+}
+
+uint32_t disk_queues(const DiskConfig& disk, uint32_t cpus) {
+  return disk.queues ? disk.queues : std::clamp<uint32_t>(cpus, 1, kMaxDiskQueues);
 }
 
 Result<VmConfig> vm_config_from_json(std::string_view text) {
@@ -578,6 +607,7 @@ std::string vm_config_to_json(const VmConfig& config) {
                    {"readonly", disk.readonly},
                    {"direct", disk.direct},
                    {"cbt", disk.cbt}};
+      if (disk.queues) item["queues"] = disk.queues;
       if (!disk.restore_repo.empty()) {
         item["restore_repo"] = disk.restore_repo;
         item["restore_snapshot"] = disk.restore_snapshot;

@@ -40,8 +40,15 @@ struct DiskConfig {
   bool hydrate = true;
   // The background fill starts paused (the control socket's fill op lets it go on).
   bool fill_paused = false;
+  // virtio-blk request queues, 1 to kMaxDiskQueues; 0: one per vCPU (disk_queues()). A
+  // snapshot keeps the number its guest had.
+  uint32_t queues = 0;
   bool operator==(const DiskConfig&) const = default;
 };
+
+inline constexpr uint32_t kMaxDiskQueues = 16;
+// How many request queues `disk` has in a guest of `cpus` vCPUs.
+uint32_t disk_queues(const DiskConfig& disk, uint32_t cpus);
 
 // A virtio-net interface on a TAP device: Haven creates `tap` (or opens it if it exists).
 struct NetConfig {

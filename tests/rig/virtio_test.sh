@@ -9,7 +9,8 @@ out=/tmp/virtio.out
 
 ro_sha=$(cut -d' ' -f1 /data/ro.sha256)
 
-# disk_boot NAME EXTRA_CMDLINE: rng + a writable ext4 disk + a read-only raw disk.
+# disk_boot NAME EXTRA_CMDLINE: rng + a writable ext4 disk + a read-only raw disk; 2 vCPUs, so
+# each disk has 2 request queues.
 disk_boot() {
   name=$1
   cp /data/disk.img /tmp/disk.img
@@ -21,6 +22,7 @@ disk_boot() {
     { fail "$name: nothing from the guest's /dev/hvc0 in the virtio console file"; return 1; }
   has "$name" "HAVEN-GUEST-HWRNG-BYTES=64" &&
     has "$name" "HAVEN-GUEST-DISKS=vda:131072:0 vdb:2048:1" &&
+    has "$name" "HAVEN-GUEST-VDA-QUEUES=2" &&
     has "$name" "HAVEN-GUEST-HOST-FILE=made on the host" &&
     has "$name" "HAVEN-GUEST-FSTRIM=ok" &&
     has "$name" "HAVEN-GUEST-VDA-DONE" &&

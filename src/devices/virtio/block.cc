@@ -25,6 +25,8 @@ void put(std::array<uint8_t, 60>& config, size_t offset, T value) {
 
 Result<std::unique_ptr<Block>> Block::open(const BlockOptions& options,
                                            std::unique_ptr<block::HydratingImage> lazy) {
+  if (options.queues < 1 || options.queues > kMaxQueues)
+    return make_error("{}: {} request queues (1 to {})", options.path, options.queues, kMaxQueues);
   auto image = TRY(block::ImageFile::open(options.path, options.readonly, options.direct));
   std::unique_ptr<block::ChangeTracker> tracker;
   if (options.track_changes && !options.readonly)  // a read-only disk never changes
@@ -58,7 +60,7 @@ Block::Block(Key, block::ImageFile image, const BlockOptions& options,
   put<uint64_t>(m_config, 0, m_sectors);            // capacity
   put<uint32_t>(m_config, 12, kQueueSize - 2);      // seg_max: header and status aside
   put<uint32_t>(m_config, 20, kSectorSize);         // blk_size
-  put<uint16_t>(m_config, 34, 1);                   // num_queues
+  put<uint16_t>(m_config, 34, m_options.queues);    // num_queues
   put<uint32_t>(m_config, 36, kMaxRangeSectors);    // max_discard_sectors
   put<uint32_t>(m_config, 40, 1);                   // max_discard_seg
   put<uint32_t>(m_config, 44, 4096 / kSectorSize);  // discard_sector_alignment
@@ -73,6 +75,7 @@ Block::~Block() {
 
 uint64_t Block::features() const {
   uint64_t features = kFeatureSegMax | kFeatureBlockSize | kFeatureFlush;
+  if (m_options.queues > 1) features |= kFeatureMultiQueue;
   if (m_options.readonly) return features | kFeatureReadOnly;
   return features | kFeatureDiscard | kFeatureWriteZeroes;
 }
@@ -184,13 +187,16 @@ Result<void> Block::activate(Activation activation) {
 // A new ring each time: the worker thread that enables a ring is its only submitter.
 Result<void> Block::resume() {
   m_draining = false;
-  if (!m_session.has_queue(0)) return {};
-  // Room for every request, the two polls and the write-zeroes retries.
-  m_uring = TRY(with_context(Uring::create(2 * kQueueSize), "{}", m_options.path));
+  bool any = false;
+  for (uint16_t q = 0; q < m_options.queues; ++q) any |= m_session.has_queue(q);
+  if (!any) return {};
+  // Room for every request, its write-zeroes retry and the polls.
+  const uint32_t slots = uint32_t{kQueueSize} * m_options.queues;
+  m_uring = TRY(with_context(Uring::create(2 * slots + kMaxQueues + 2), "{}", m_options.path));
   m_pending.clear();
-  m_pending.resize(kQueueSize);
+  m_pending.resize(slots);
   m_free.clear();
-  for (uint32_t slot = kQueueSize; slot-- > 0;) m_free.push_back(slot);
+  for (uint32_t slot = slots; slot-- > 0;) m_free.push_back(slot);
   m_in_flight = 0;
   return m_session.serve_custom("virtio-blk", [this](Worker& worker) { run(worker); });
 }
@@ -217,14 +223,15 @@ void Block::run(Worker& worker) {
     io_uring_prep_poll_multishot(poll, fd, POLLIN);
     io_uring_sqe_set_data64(poll, tag);
   };
-  arm(m_session.notify_fd(0), kKickTag);
+  for (uint16_t q = 0; q < m_options.queues; ++q)
+    if (m_session.has_queue(q)) arm(m_session.notify_fd(q), kKickTag + q);
   arm(m_stack->ready_fd(), kReadyTag);
   io_uring_sqe* stop = io_uring_get_sqe(ring);
   io_uring_prep_poll_add(stop, worker.stop_fd(), POLLIN);
   io_uring_sqe_set_data64(stop, kStopTag);
   bool stop_armed = true;
 
-  serve_queue();  // the driver may have queued requests before DRIVER_OK's kick
+  serve_queues();  // the driver may have queued requests before DRIVER_OK's kick
   // Pausing, the loop goes on after the stop until the requests in flight are finished.
   auto running = [&] { return stop_armed || (m_draining && m_in_flight > 0); };
   while (running() && !m_session.broken()) {
@@ -240,9 +247,11 @@ void Block::run(Worker& worker) {
       uint64_t tag = io_uring_cqe_get_data64(cqe);
       if (tag == kStopTag) {
         stop_armed = false;
-      } else if (tag == kKickTag || tag == kReadyTag) {
+      } else if (is_kick(tag) || tag == kReadyTag) {
         if (!(cqe->flags & IORING_CQE_F_MORE))  // the kernel ended the poll
-          arm(tag == kKickTag ? m_session.notify_fd(0) : m_stack->ready_fd(), tag);
+          arm(tag == kReadyTag ? m_stack->ready_fd()
+                               : m_session.notify_fd(static_cast<uint16_t>(tag - kKickTag)),
+              tag);
         ready |= tag == kReadyTag;
       } else if (!stop_armed && !m_draining) {
         drop(tag);  // resetting: the guest will not look at it
@@ -253,9 +262,9 @@ void Block::run(Worker& worker) {
     io_uring_cq_advance(ring, seen);
     if (ready && !take_ready(stop_armed || m_draining)) break;
     if (stop_armed)
-      serve_queue();  // starts new requests, interrupts for the finished ones
+      serve_queues();  // starts new requests, interrupts for the finished ones
     else if (m_draining)
-      m_session.notify(0);
+      notify_queues();
   }
   empty_ring(stop_armed);
 }
@@ -269,10 +278,14 @@ void Block::empty_ring(bool stop_armed) {
   io_uring* ring = m_uring->get();
   // The polls are always armed here (or about to be, by an SQE not submitted yet, which the
   // cancel follows in order).
-  bool kick_armed = true, ready_armed = true;
+  std::vector<uint64_t> armed = {kReadyTag};
+  for (uint16_t q = 0; q < m_options.queues; ++q)
+    if (m_session.has_queue(q)) armed.push_back(kKickTag + q);
+  unsigned kicks_armed = static_cast<unsigned>(armed.size() - 1);
+  bool ready_armed = true;
+  if (stop_armed) armed.push_back(kStopTag);
   unsigned cancels = 0;
-  for (uint64_t tag : {kKickTag, kReadyTag, kStopTag}) {
-    if (tag == kStopTag && !stop_armed) continue;
+  for (uint64_t tag : armed) {
     io_uring_sqe* sqe = io_uring_get_sqe(ring);
     if (!sqe) {
       io_uring_submit(ring);
@@ -282,7 +295,7 @@ void Block::empty_ring(bool stop_armed) {
     io_uring_sqe_set_data64(sqe, kCancelTag);
     ++cancels;
   }
-  while (m_in_flight > 0 || kick_armed || ready_armed || stop_armed || cancels > 0) {
+  while (m_in_flight > 0 || kicks_armed > 0 || ready_armed || stop_armed || cancels > 0) {
     if (int err = io_uring_submit_and_wait(ring, 1); err < 0 && err != -EINTR) {
       log::error("{}: io_uring_submit_and_wait: {}", m_options.path, std::strerror(-err));
       return;
@@ -292,10 +305,10 @@ void Block::empty_ring(bool stop_armed) {
     io_uring_for_each_cqe(ring, head, cqe) {
       ++seen;
       uint64_t tag = io_uring_cqe_get_data64(cqe);
-      if (tag < kQueueSize)
+      if (tag < m_pending.size())
         drop(tag);
-      else if (tag == kKickTag && !(cqe->flags & IORING_CQE_F_MORE))
-        kick_armed = false;
+      else if (is_kick(tag) && !(cqe->flags & IORING_CQE_F_MORE))
+        --kicks_armed;
       else if (tag == kReadyTag && !(cqe->flags & IORING_CQE_F_MORE))
         ready_armed = false;
       else if (tag == kStopTag)
@@ -307,31 +320,40 @@ void Block::empty_ring(bool stop_armed) {
   }
 }
 
-void Block::serve_queue() {
+void Block::serve_queues() {
   if (m_session.broken()) return;
-  Virtqueue& queue = m_session.queue(0);
-  while (!m_free.empty()) {
-    auto chain = queue.pop();
-    if (!chain) return m_session.fail(chain.error());
-    if (!*chain) break;
-    if (auto started = start(std::move(**chain)); !started) return m_session.fail(started.error());
+  for (uint16_t q = 0; q < m_options.queues; ++q) {
+    if (!m_session.has_queue(q)) continue;
+    Virtqueue& queue = m_session.queue(q);
+    while (!m_free.empty()) {
+      auto chain = queue.pop();
+      if (!chain) return m_session.fail(chain.error());
+      if (!*chain) break;
+      if (auto started = start(q, std::move(**chain)); !started)
+        return m_session.fail(started.error());
+    }
   }
-  // One interrupt (if the driver wants it) for everything finished since the last one.
-  m_session.notify(0);
+  notify_queues();
 }
 
-Result<void> Block::complete(DescriptorChain chain, GuestAddr status, uint8_t value,
+void Block::notify_queues() {
+  // One interrupt per queue (if the driver wants it) for everything finished since the last.
+  for (uint16_t q = 0; q < m_options.queues && !m_session.broken(); ++q)
+    if (m_session.has_queue(q)) m_session.notify(q);
+}
+
+Result<void> Block::complete(uint16_t queue, DescriptorChain chain, GuestAddr status, uint8_t value,
                              uint32_t used_length) {
   TRY(m_session.memory().write<uint8_t>(status, value));
-  return m_session.queue(0).push_used(std::move(chain), used_length);
+  return m_session.queue(queue).push_used(std::move(chain), used_length);
 }
 
-Result<void> Block::start(DescriptorChain chain) {
+Result<void> Block::start(uint16_t queue, DescriptorChain chain) {
   BlockRequest request = TRY(parse_block_request(
       m_session.memory(), chain, {m_sectors, m_options.readonly, kMaxRangeSectors}));
   using Kind = BlockRequest::Kind;
   if (request.kind == Kind::complete)
-    return complete(std::move(chain), request.status, request.status_value, 1);
+    return complete(queue, std::move(chain), request.status, request.status_value, 1);
   if (request.kind == Kind::get_id) {
     std::array<uint8_t, kIdBytes> id{};
     std::memcpy(id.data(), m_options.serial.data(),
@@ -341,7 +363,7 @@ Result<void> Block::start(DescriptorChain chain) {
       std::memcpy(piece.iov_base, id.data() + at, piece.iov_len);
       at += piece.iov_len;
     }
-    return complete(std::move(chain), request.status, kStatusOk, request.used_length);
+    return complete(queue, std::move(chain), request.status, kStatusOk, request.used_length);
   }
 
   uint32_t slot = m_free.back();
@@ -349,6 +371,7 @@ Result<void> Block::start(DescriptorChain chain) {
   ++m_in_flight;
   Pending& pending = m_pending[slot];
   pending.chain = std::move(chain);
+  pending.queue = queue;
   pending.status = request.status;
   pending.used_length = request.used_length;
   pending.type = request.type;
@@ -433,7 +456,7 @@ bool Block::respond(uint64_t slot, bool ok) {
     m_read_bytes.fetch_add(pending.io.length, std::memory_order_relaxed);
   else if (pending.type == kTypeOut)
     m_write_bytes.fetch_add(pending.io.length, std::memory_order_relaxed);
-  auto completed = complete(std::move(pending.chain), pending.status,
+  auto completed = complete(pending.queue, std::move(pending.chain), pending.status,
                             ok ? kStatusOk : kStatusIoError, ok ? pending.used_length : 1);
   pending.iovecs.clear();
   m_free.push_back(static_cast<uint32_t>(slot));

@@ -1,14 +1,16 @@
 #pragma once
 
 // virtio-blk (virtio 1.2, 5.2) on a raw image file or block device (block/image_file.h). One
-// request queue; reads, writes, flushes (fdatasync) and discard/write-zeroes (fallocate) go to
-// the kernel through io_uring, many in flight at once. The worker thread lives in its ring:
-// the queue's notify eventfd, the stop eventfd and the block stack's ready eventfd are polled
-// by the ring itself, so one io_uring_enter both submits the new requests and waits for kicks
-// and completions. Between the queue and the image sits the disk's block stack (block/stack.h):
-// changed-block tracking, instant restore's hydration, a running backup's copy-before-write.
-// A request that must wait for one of them (a fetch, a copy) is prepared on the stack's
-// worker while this thread serves the others. get-id answers a serial. A read-only disk
+// request queue per vCPU by default (VIRTIO_BLK_F_MQ), each with its own interrupt vector, so
+// the guest completes a request on the CPU that issued it, as QEMU's virtio-blk does; reads,
+// writes, flushes (fdatasync) and discard/write-zeroes (fallocate) go to the kernel through
+// io_uring, many in flight at once. One worker thread serves every queue and lives in its
+// ring: the queues' notify eventfds, the stop eventfd and the block stack's ready eventfd are
+// polled by the ring itself, so one io_uring_enter both submits the new requests and waits
+// for kicks and completions. Between the queue and the image sits the disk's block stack
+// (block/stack.h): changed-block tracking, instant restore's hydration, a running backup's
+// copy-before-write. A request that must wait for one of them (a fetch, a copy) is prepared on the
+// stack's worker while this thread serves the others. get-id answers a serial. A read-only disk
 // offers VIRTIO_BLK_F_RO and fails writes. Requests that fall off the end of the disk or have
 // no room for their status byte get an error status; a ring that cannot be parsed marks the
 // device broken.
@@ -42,11 +44,14 @@ struct BlockOptions {
   std::string serial;   // at most 20 bytes reach the guest
   // Changed-block tracking in PATH.cbt (src/block/change_tracker.h); not for read-only disks.
   bool track_changes = false;
+  // Request queues, 1 to Block::kMaxQueues; more than one offers VIRTIO_BLK_F_MQ.
+  uint16_t queues = 1;
 };
 
 class Block final : public VirtioDevice {
  public:
   static constexpr uint16_t kQueueSize = 256;
+  static constexpr uint16_t kMaxQueues = 16;
   static constexpr uint32_t kSectorSize = block::ImageFile::kSectorSize;
   static constexpr uint32_t kIdBytes = 20;  // get-id answer
   // Longest discard or write-zeroes range, in sectors (the config space advertises it).
@@ -67,6 +72,7 @@ class Block final : public VirtioDevice {
   static constexpr uint64_t kFeatureReadOnly = 1ull << 5;
   static constexpr uint64_t kFeatureBlockSize = 1ull << 6;
   static constexpr uint64_t kFeatureFlush = 1ull << 9;
+  static constexpr uint64_t kFeatureMultiQueue = 1ull << 12;
   static constexpr uint64_t kFeatureDiscard = 1ull << 13;
   static constexpr uint64_t kFeatureWriteZeroes = 1ull << 14;
 
@@ -81,7 +87,9 @@ class Block final : public VirtioDevice {
   DeviceType type() const override { return DeviceType::block; }
   uint32_t pci_class() const override { return 0x018000; }  // mass storage, other
   uint64_t features() const override;
-  std::vector<uint16_t> queue_sizes() const override { return {kQueueSize}; }
+  std::vector<uint16_t> queue_sizes() const override {
+    return std::vector<uint16_t>(m_options.queues, kQueueSize);
+  }
   void read_config(uint64_t offset, std::span<uint8_t> data) override;
   Result<void> activate(Activation activation) override;
   void reset() override;
@@ -133,6 +141,7 @@ class Block final : public VirtioDevice {
   // io_uring.
   struct Pending {
     DescriptorChain chain;  // given back to the driver when the request completes
+    uint16_t queue = 0;     // the one it came from
     memory::GuestAddr status;
     uint32_t used_length = 0;  // bytes the guest sees written (data + status)
     uint32_t type = 0;
@@ -143,11 +152,12 @@ class Block final : public VirtioDevice {
   // The worker thread: serves kicks and completions until told to stop or the ring breaks,
   // then waits for every request still in the kernel, so none writes guest memory after reset.
   void run(Worker& worker);
-  // Pops what the driver made available and prepares its I/O (submitted by run()'s next wait).
-  void serve_queue();
-  // Parses one request and hands it to the block stack, then to the ring, or completes it at
-  // once. Errors break the device.
-  Result<void> start(DescriptorChain chain);
+  // Pops what the driver made available on every queue and prepares its I/O (submitted by
+  // run()'s next wait), then interrupts for what completed.
+  void serve_queues();
+  // Parses one request from `queue` and hands it to the block stack, then to the ring, or
+  // completes it at once. Errors break the device.
+  Result<void> start(uint16_t queue, DescriptorChain chain);
   // Queues the I/O of the request in `slot` in the ring; on failure the request is dropped.
   Result<void> submit(uint32_t slot);
   // One completion of a request in `slot`; false when the device broke.
@@ -159,19 +169,23 @@ class Block final : public VirtioDevice {
   bool respond(uint64_t slot, bool ok);
   // A request in `slot` whose completion is discarded (reset).
   void drop(uint64_t slot);
-  Result<void> complete(DescriptorChain chain, memory::GuestAddr status, uint8_t value,
-                        uint32_t used_length);
+  Result<void> complete(uint16_t queue, DescriptorChain chain, memory::GuestAddr status,
+                        uint8_t value, uint32_t used_length);
+  // Interrupts for every queue with completions the driver has not been told of.
+  void notify_queues();
   // Before the worker ends: cancels the polls and reaps every completion (discarding them)
   // until the ring holds nothing. With DEFER_TASKRUN only the worker can run the ring's
   // deferred work, so anything left armed would keep the ring's teardown retrying forever
   // (seen on Linux 6.1: every VMM exit left a kernel worker spinning, until the rig stalled).
   void empty_ring(bool stop_armed);
 
-  // io_uring user data: request slots are below kQueueSize.
-  static constexpr uint64_t kKickTag = uint64_t{1} << 32;
-  static constexpr uint64_t kStopTag = kKickTag + 1;
-  static constexpr uint64_t kCancelTag = kKickTag + 2;
-  static constexpr uint64_t kReadyTag = kKickTag + 3;
+  // io_uring user data: request slots are below kMaxQueues * kQueueSize; queue q's kicks are
+  // kKickTag + q.
+  static constexpr uint64_t kStopTag = uint64_t{1} << 32;
+  static constexpr uint64_t kCancelTag = kStopTag + 1;
+  static constexpr uint64_t kReadyTag = kStopTag + 2;
+  static constexpr uint64_t kKickTag = uint64_t{2} << 32;
+  bool is_kick(uint64_t tag) const { return tag >= kKickTag && tag < kKickTag + m_options.queues; }
 
   block::ImageFile m_image;  // the bottom of the stack
   BlockOptions m_options;
@@ -186,7 +200,7 @@ class Block final : public VirtioDevice {
   std::array<uint8_t, 60> m_config{};
 
   std::unique_ptr<Uring> m_uring;
-  std::vector<Pending> m_pending;  // by slot
+  std::vector<Pending> m_pending;  // by slot: kQueueSize for each queue
   std::vector<uint32_t> m_free;    // free slots
   uint32_t m_in_flight = 0;        // started and neither completed nor dropped
   // Set while pausing for a snapshot: on stop, requests in flight complete normally (a reset

@@ -341,6 +341,17 @@ TEST(VmConfigDevices, DiskFlagsParse) {
   ASSERT_TRUE(json) << json.error().message();
   EXPECT_TRUE(json->disks.at(0).cbt);
   EXPECT_TRUE(vm_config_from_json(vm_config_to_json(*json))->disks.at(0).cbt) << "round trip";
+  // Queues: one per vCPU unless given; given, they survive a round trip.
+  disk = parse_disk("path=/d,queues=3");
+  ASSERT_TRUE(disk) << disk.error().message();
+  EXPECT_EQ(disk->queues, 3u);
+  EXPECT_EQ(disk_queues(*disk, 8), 3u);
+  EXPECT_EQ(disk_queues(DiskConfig{}, 1), 1u);
+  EXPECT_EQ(disk_queues(DiskConfig{}, 4), 4u);
+  EXPECT_EQ(disk_queues(DiskConfig{}, 64), kMaxDiskQueues);
+  json = vm_config_from_json(R"({"kernel": "/k", "disks": [{"path": "/d", "queues": 2}]})");
+  ASSERT_TRUE(json) << json.error().message();
+  EXPECT_EQ(vm_config_from_json(vm_config_to_json(*json))->disks.at(0).queues, 2u);
   disk = parse_disk("path=/a=b");
   ASSERT_TRUE(disk) << "only the first '=' separates";
   EXPECT_EQ(disk->path, "/a=b");
@@ -359,8 +370,11 @@ TEST(VmConfigDevices, BadDiskFlagsSayWhatIsWrong) {
            Case{"/d,readonly=maybe", "readonly: 'maybe' is not on or off"},
            Case{"/d,cache=none",
                 "unknown disk option 'cache' (known: path, readonly, direct, cbt, restore-repo, "
-                "restore-snapshot, hydrate, fill-paused)"},
+                "restore-snapshot, hydrate, fill-paused, queues)"},
            Case{"/d,", "'' is not KEY=VALUE"},
+           Case{"/d,queues=0", "queues: '0' is not a number from 1 to 16"},
+           Case{"/d,queues=17", "queues: '17' is not a number from 1 to 16"},
+           Case{"/d,queues=2x", "queues: '2x' is not a number from 1 to 16"},
        }) {
     auto disk = parse_disk(c.text);
     ASSERT_FALSE(disk) << "'" << c.text << "' parsed";
@@ -475,9 +489,15 @@ TEST(VmConfigDevices, BadJsonDevicesNameTheField) {
            BadField{R"({"disks": [{"path": "/a", "readonly": "yes"}]})",
                     "field 'disks[0].readonly': expected true or false"},
            BadField{R"({"disks": [{"path": 3}]})", "field 'disks[0].path': expected a string"},
+           BadField{R"({"disks": [{"path": "/a", "queues": 0}]})",
+                    "field 'disks[0].queues': expected a number of queues from 1 to 16"},
+           BadField{R"({"disks": [{"path": "/a", "queues": 99999999999999999999}]})",
+                    "field 'disks[0].queues': expected a number of queues from 1 to 16"},
+           BadField{R"({"disks": [{"path": "/a", "queues": "4"}]})",
+                    "field 'disks[0].queues': expected a number of queues from 1 to 16"},
            BadField{R"({"disks": [{"path": "/a", "cache": "none"}]})",
                     "unknown field 'disks[0].cache' (known: path, readonly, direct, cbt, "
-                    "restore_repo, restore_snapshot, hydrate, fill_paused)"},
+                    "restore_repo, restore_snapshot, hydrate, fill_paused, queues)"},
            BadField{R"({"nets": {"tap": "t"}})", "field 'nets': expected a list"},
            BadField{R"({"nets": [{"tap": "t"}, 5]})",
                     "field 'nets[1]': expected an object with a \"tap\""},
