@@ -1,8 +1,9 @@
 #include "store/chunk_index.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
-#include <limits>
+#include <random>
 #include <stdexcept>
 
 namespace haven::store {
@@ -37,9 +38,41 @@ Result<std::vector<IndexEntry>> decode_index(std::span<const uint8_t> bytes) {
   return entries;
 }
 
+namespace {
+
+// At most this many entries (positions fit in 31 bits, slots in 32).
+constexpr size_t kMaxEntries = size_t{1} << 31;
+
+uint64_t mix(uint64_t x) {  // splitmix64's finalizer: a bijection that spreads every bit
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Where an id's probe starts: all 32 bytes mixed under a key drawn once per process, so the
+// ids of an index file (an unencrypted repository's are anyone's bytes) cannot be chosen to
+// pile up in one run of slots.
+uint64_t slot_hash(const ChunkId& id) {
+  static const std::array<uint64_t, 4> key = [] {
+    std::random_device device;
+    std::array<uint64_t, 4> words;
+    for (uint64_t& word : words) word = (uint64_t{device()} << 32) ^ device();
+    return words;
+  }();
+  uint64_t hash = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    uint64_t word;
+    std::memcpy(&word, id.bytes.data() + 8 * i, sizeof(word));
+    hash = mix(hash ^ word ^ key[i]);
+  }
+  return hash;
+}
+
+}  // namespace
+
 size_t ChunkIndex::Table::slot_of(const ChunkId& id) const {
   const size_t mask = slots.size() - 1;
-  for (size_t slot = ChunkIdHash()(id) & mask;; slot = (slot + 1) & mask) {
+  for (size_t slot = slot_hash(id) & mask;; slot = (slot + 1) & mask) {
     const uint32_t at = slots[slot];
     if (at == 0 || entries[at - 1].id == id) return slot;
   }
@@ -52,9 +85,10 @@ const IndexEntry* ChunkIndex::Table::find(const ChunkId& id) const {
 }
 
 void ChunkIndex::Table::reserve(size_t count) {
-  if (count > std::numeric_limits<uint32_t>::max() - 1)
-    throw std::length_error("a chunk index of more than 2^32 entries");
-  entries.reserve(count);
+  if (count >= kMaxEntries) throw std::length_error("a chunk index of 2^31 entries or more");
+  // Geometrically, so that adding index file after index file copies the entries O(log n)
+  // times, not once per file.
+  if (count > entries.capacity()) entries.reserve(std::max(count, 2 * entries.capacity()));
   size_t wanted = 16;
   while (wanted < 2 * count) wanted *= 2;
   if (wanted <= slots.size()) return;
