@@ -108,12 +108,9 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, const k
   TRY(validate(config));
   auto ram = x86::ram_regions(config.memory);
   auto memory = TRY(memory::GuestMemory::create(ram));
-  // Each disk's queues counted out, so that a snapshot keeps them. One stays unwritten: a
-  // snapshot without the field restores with one (as those from before it did), and older
-  // Havens can still read it.
+  // Each disk's queues counted out, so that a snapshot keeps them (machine_control.cc).
   VmConfig resolved = config;
-  for (DiskConfig& disk : resolved.disks)
-    if (uint32_t queues = disk_queues(disk, config.cpus); queues > 1) disk.queues = queues;
+  for (DiskConfig& disk : resolved.disks) disk.queues = disk_queues(disk, config.cpus);
   auto machine = TRY(build(resolved, kvm, console, virtio_console, std::move(memory)));
   if (config.firmware == Firmware::none)
     TRY(machine->load_guest(config));
@@ -125,8 +122,8 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, const k
 
 namespace {
 
-// A disk's queues in a snapshot: a snapshot from before disks had several has none written,
-// and its disks had one.
+// A disk's queues in a snapshot: written only when more than one (machine_control.cc), and
+// snapshots from before the field had one.
 uint32_t saved_queues(const DiskConfig& saved) {
   return saved.queues ? saved.queues : 1;
 }

@@ -92,6 +92,10 @@ Result<SnapshotResult> Machine::snapshot(const std::string& dir) {
   Snapshot snapshot;
   auto capture = [&]() -> Result<void> {
     snapshot.config = m_config;
+    // A disk's queues are written when more than one: unwritten means one (as in snapshots
+    // from before the field, which older Havens can then still read).
+    for (DiskConfig& disk : snapshot.config.disks)
+      if (disk.queues == 1) disk.queues = 0;
     snapshot.vm = TRY(kvm::save_vm_state(m_vm));
     for (const kvm::Vcpu& vcpu : m_vcpus)
       snapshot.vcpus.push_back(
