@@ -63,24 +63,19 @@ void* map_large(size_t bytes) {
   return block;
 }
 
-// Takes `block` out of the large ones; nullopt when it is a malloc block.
-std::optional<Large> take_large(void* block) {
+// `block`'s entry among the large ones, taken out of the table when `take`; nullopt when it
+// is a malloc block.
+std::optional<Large> find_large(void* block, bool take) {
   if (g_live.load(std::memory_order_acquire) == 0) return std::nullopt;
   MutexLock lock(g_mutex);
   auto entry = std::ranges::find(g_large, block, &Large::block);
   if (entry == g_large.end()) return std::nullopt;
-  Large taken = *entry;
-  *entry = {};
-  g_live.fetch_sub(1, std::memory_order_relaxed);
-  return taken;
-}
-
-std::optional<size_t> large_bytes(void* block) {
-  if (g_live.load(std::memory_order_acquire) == 0) return std::nullopt;
-  MutexLock lock(g_mutex);
-  auto entry = std::ranges::find(g_large, block, &Large::block);
-  if (entry == g_large.end()) return std::nullopt;
-  return entry->bytes;
+  Large found = *entry;
+  if (take) {
+    *entry = {};
+    g_live.fetch_sub(1, std::memory_order_relaxed);
+  }
+  return found;
 }
 
 }  // namespace
@@ -93,7 +88,7 @@ void* allocate(size_t bytes, const char*, int) {
 
 void release(void* block, const char*, int) {
   if (!block) return;
-  if (auto large = take_large(block))
+  if (auto large = find_large(block, true))
     ::munmap(large->block, large->length);
   else
     std::free(block);
@@ -101,15 +96,15 @@ void release(void* block, const char*, int) {
 
 void* reallocate(void* block, size_t bytes, const char* file, int line) {
   if (!block) return allocate(bytes, file, line);
-  auto old_bytes = large_bytes(block);
-  if (!old_bytes) return std::realloc(block, bytes);  // a malloc block stays one
+  auto large = find_large(block, false);
+  if (!large) return std::realloc(block, bytes);  // a malloc block stays one
   if (bytes == 0) {
     release(block, file, line);
     return nullptr;
   }
   void* moved = allocate(bytes, file, line);
   if (!moved) return nullptr;  // the old block stays valid, as realloc's does
-  std::memcpy(moved, block, std::min(bytes, *old_bytes));
+  std::memcpy(moved, block, std::min(bytes, large->bytes));
   release(block, file, line);
   return moved;
 }

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -80,13 +81,18 @@ class BlockTest : public ::testing::Test {
         Virtqueue::create(*m_memory, m_driver->layout(), false, true).value());
     activation.notify_fds = {m_notify.get()};
     activation.interrupts = &*m_interrupts;
-    activation.fail = [this](const std::string& why) {
+    activation.fail = record_failure();
+    auto activated = m_block->activate(std::move(activation));
+    ASSERT_TRUE(activated) << activated.error().message();
+  }
+
+  // An activation's `fail`: keeps the reason and wakes whoever waits for an interrupt.
+  std::function<void(const std::string&)> record_failure() {
+    return [this](const std::string& why) {
       std::lock_guard lock(m_mutex);
       m_failure = why;
       ::eventfd_write(m_interrupt.get(), 1);
     };
-    auto activated = m_block->activate(std::move(activation));
-    ASSERT_TRUE(activated) << activated.error().message();
   }
 
   // Publishes a request with a 16-byte header, `data` and a status byte; returns its head.

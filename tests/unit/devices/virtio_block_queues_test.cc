@@ -69,11 +69,7 @@ class BlockQueuesTest : public BlockTest {
           Virtqueue::create(*m_memory, m_drivers[q]->layout(), false, true).value());
     }
     activation.interrupts = &*m_queue_interrupts;
-    activation.fail = [this](const std::string& why) {
-      std::lock_guard lock(m_mutex);
-      m_failure = why;
-      ::eventfd_write(m_interrupt.get(), 1);
-    };
+    activation.fail = record_failure();
     auto activated = m_block->activate(std::move(activation));
     ASSERT_TRUE(activated) << activated.error().message();
   }
