@@ -16,7 +16,13 @@
 
 namespace haven::store {
 
-enum class BlobKind : uint8_t { chunk = 1, index = 2, manifest = 3, chunk_list = 4 };
+enum class BlobKind : uint8_t {
+  chunk = 1,
+  index = 2,
+  manifest = 3,
+  chunk_list = 4,
+  boot_record = 5,
+};
 
 inline constexpr size_t kBlobHeaderBytes = 8;
 inline constexpr uint8_t kBlobMagic = 0xb7;

@@ -1,9 +1,15 @@
 #pragma once
 
 // The result of a snapshot's boot verification (`haven backup verify --boot`), kept in the
-// repository beside the snapshots: verify/<snapshot id>.json, the latest run's result with
-// the guest's console transcript. Not part of the backup data: losing it loses nothing but
-// the record, and prune removes it with its snapshot.
+// repository beside the snapshots: verify/<snapshot id>, the latest run's result with the
+// guest's console transcript, as JSON in a blob (blob.h) bound to the snapshot's id: sealed in
+// an encrypted repository like everything else there, so a record can be neither read nor
+// forged nor moved to another snapshot without the key. Not part of the backup data: losing it
+// loses nothing but the record, and prune removes it with its snapshot.
+//
+// Older Havens wrote verify/<id>.json in plain text. Such a record is still read from an
+// unencrypted repository; an encrypted one ignores it (anyone could have written it), and the
+// next record of that snapshot replaces it.
 
 #include <cstdint>
 #include <optional>

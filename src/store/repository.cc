@@ -53,7 +53,9 @@ Result<void> Repository::init(const std::string& path, const InitOptions& option
     TRY(random_bytes(keys.data));
     TRY(random_bytes(keys.id));
     std::string key_file = TRY(make_key_file(keys, options.passphrase, options.kdf));
-    TRY(write_file_atomic(path + "/keys/main.json", bytes_of(key_file), true));
+    // The key file is its owner's alone whatever the umask (the passphrase guards it, but an
+    // offline guess at it needs the file).
+    TRY(write_file_atomic(path + "/keys/main.json", bytes_of(key_file), true, 0600));
   }
   // Last: a directory without config.json is not a repository yet.
   TRY(write_file_atomic(path + "/config.json", bytes_of(repo_config_to_json(config)), true));

@@ -208,5 +208,15 @@ TEST_F(RepositoryTest, AHeadIsReadWithoutTheChunkIds) {
   }
 }
 
+TEST_F(RepositoryTest, TheKeyFileIsPrivateWhateverTheUmask) {
+  mode_t old = ::umask(0);
+  auto repo = make_repo(true);
+  ::umask(old);
+  ASSERT_TRUE(repo);
+  struct stat st {};
+  ASSERT_EQ(::stat(path("repo/keys/main.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
 }  // namespace
 }  // namespace haven::store
