@@ -4,19 +4,31 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 
 #include "base/sys.h"
 #include "daemon/api_replies.h"
 #include "daemon/process_metrics.h"
+#include "vmm/console_log.h"
 
 namespace haven::daemon {
 namespace {
 
 using nlohmann::json;
 constexpr size_t kStreamChunk = 64 << 10;
+
+// Whether `path` now names another file than `fd` (or none).
+bool replaced(int fd, const std::string& path) {
+  struct stat open_file {
+  }, named{};
+  if (::fstat(fd, &open_file) != 0) return true;
+  if (::stat(path.c_str(), &named) != 0) return errno == ENOENT;
+  return open_file.st_ino != named.st_ino || open_file.st_dev != named.st_dev;
+}
 // The largest ?since= taken: 2^53 - 1, up to which every whole number reads exactly as a double.
 constexpr double kMaxSince = 9007199254740991.0;
 
@@ -94,28 +106,49 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
           std::string path = m_supervisor.paths().console_log(vm->name);
           bool follow = query_value(req, "follow").value_or(0) == 1;
           if (!follow) {
-            auto bytes = sys::read_file(path, 64 << 20);
-            res.set_content(bytes ? std::string(bytes->begin(), bytes->end()) : std::string(),
-                            "text/plain");
+            // The last kConsoleLogLimit bytes of output (of the log's two files).
+            auto tail = vmm::read_console_log_tail(path, vmm::kConsoleLogLimit);
+            if (!tail) return reply_error(res, tail.error());
+            res.set_content(std::move(*tail), "text/plain");
             return;
           }
           std::string name = vm->name;
+          // The file being followed and how far it was sent; the VMM may replace the file
+          // (console_log.h), which is then followed from its start.
+          struct Followed {
+            std::optional<UniqueFd> fd;
+            uint64_t sent = 0;
+          };
+          auto followed = std::make_shared<Followed>();
           res.set_chunked_content_provider(
-              "text/plain", [this, path, name](size_t offset, httplib::DataSink& sink) {
-                auto fd = sys::open(path, O_RDONLY | O_CLOEXEC);
+              "text/plain", [this, path, name, followed](size_t, httplib::DataSink& sink) {
                 UniqueFd notify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-                if (notify) ::inotify_add_watch(notify.get(), path.c_str(), IN_MODIFY);
+                if (notify)
+                  ::inotify_add_watch(notify.get(), path.c_str(), IN_MODIFY | IN_MOVE_SELF);
                 std::vector<uint8_t> buffer(kStreamChunk);
                 for (;;) {
-                  if (!fd) fd = sys::open(path, O_RDONLY | O_CLOEXEC);
-                  ssize_t got = fd ? ::pread(fd->get(), buffer.data(), buffer.size(),
-                                             static_cast<off_t>(offset))
-                                   : 0;
+                  if (!followed->fd) {
+                    if (auto opened = sys::open(path, O_RDONLY | O_CLOEXEC)) {
+                      followed->fd = std::move(*opened);
+                      followed->sent = 0;
+                    }
+                  }
+                  ssize_t got = followed->fd
+                                    ? ::pread(followed->fd->get(), buffer.data(), buffer.size(),
+                                              static_cast<off_t>(followed->sent))
+                                    : 0;
                   if (got > 0) {
+                    followed->sent += static_cast<uint64_t>(got);
                     if (!sink.write(reinterpret_cast<const char*>(buffer.data()),
                                     static_cast<size_t>(got)))
                       return false;
-                    return true;  // called again with the new offset
+                    return true;  // called again for what came next
+                  }
+                  // All of this file is sent: a new one in its place (the old one became
+                  // LOG.1, whole) is followed next.
+                  if (followed->fd && replaced(followed->fd->get(), path)) {
+                    followed->fd.reset();
+                    continue;
                   }
                   if (!is_up(m_supervisor.status(name).state) || m_events.closed()) {
                     sink.done();

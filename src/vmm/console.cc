@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 
@@ -14,6 +15,7 @@
 #include "base/sys.h"
 #include "base/terminal.h"
 #include "base/unix_socket.h"
+#include "vmm/console_log.h"
 
 namespace haven::vmm {
 namespace {
@@ -164,11 +166,15 @@ class SocketConsole final : public Console {
 // Output to a log file as well as to the console it wraps; input is the wrapped console's.
 class LoggedConsole final : public Console {
  public:
-  LoggedConsole(std::unique_ptr<Console> inner, UniqueFd log)
-      : m_inner(std::move(inner)), m_log(std::move(log)) {}
+  LoggedConsole(std::unique_ptr<Console> inner, UniqueFd log, std::string path, uint64_t limit)
+      : m_inner(std::move(inner)), m_log(std::move(log)), m_path(std::move(path)), m_limit(limit) {}
 
   void write(std::span<const uint8_t> bytes) override {
-    m_log.write(bytes);
+    if (m_log && m_written + bytes.size() > m_limit && m_written > 0) rotate();
+    if (m_log) {
+      m_log->write(bytes);
+      m_written += bytes.size();
+    }
     m_inner->write(bytes);
   }
   Result<void> attach_input(EventLoop& loop, Input input) override {
@@ -176,8 +182,27 @@ class LoggedConsole final : public Console {
   }
 
  private:
+  // The log so far becomes LOG.1 and a new one begins (console_log.h); when that fails the log
+  // stops rather than outgrow its limit.
+  void rotate() {
+    auto rotated = [&]() -> Result<UniqueFd> {
+      TRY(sys::rename(m_path, previous_console_log(m_path)));
+      return sys::open(m_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    }();
+    if (!rotated) {
+      log::warn("console log stopped at {} bytes: {}", m_written, rotated.error().message());
+      m_log.reset();
+      return;
+    }
+    m_log.emplace(std::move(*rotated));
+    m_written = 0;
+  }
+
   std::unique_ptr<Console> m_inner;
-  FileConsole m_log;
+  std::optional<FileConsole> m_log;
+  std::string m_path;
+  uint64_t m_limit;
+  uint64_t m_written = 0;
 };
 
 }  // namespace
@@ -215,8 +240,10 @@ Result<std::unique_ptr<Console>> Console::open(const ConsoleConfig& config) {
     case ConsoleConfig::Kind::none:
       return std::unique_ptr<Console>(std::make_unique<NullConsole>());
     case ConsoleConfig::Kind::file: {
-      UniqueFd fd = TRY(
-          with_context(sys::open(config.path, O_WRONLY | O_CREAT | O_TRUNC, 0644), "console file"));
+      // Appended to: whatever the file held (an earlier run's output, or a file named by
+      // mistake) is kept.
+      UniqueFd fd = TRY(with_context(sys::open(config.path, O_WRONLY | O_CREAT | O_APPEND, 0644),
+                                     "console file"));
       return std::unique_ptr<Console>(std::make_unique<FileConsole>(std::move(fd)));
     }
     case ConsoleConfig::Kind::socket:
@@ -227,12 +254,20 @@ Result<std::unique_ptr<Console>> Console::open(const ConsoleConfig& config) {
 
 Result<std::unique_ptr<Console>> Console::open(const ConsoleConfig& config,
                                                const std::optional<std::string>& log_path) {
+  return open(config, log_path, kConsoleLogLimit);
+}
+
+Result<std::unique_ptr<Console>> Console::open(const ConsoleConfig& config,
+                                               const std::optional<std::string>& log_path,
+                                               uint64_t log_limit) {
   auto console = TRY(open(config));
   if (!log_path) return console;
   UniqueFd log = TRY(with_context(
       sys::open(*log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640), "console log"));
-  return std::unique_ptr<Console>(
-      std::make_unique<LoggedConsole>(std::move(console), std::move(log)));
+  // A new run's log: an earlier run's first part goes.
+  TRY(with_context(sys::remove_file(previous_console_log(*log_path), true), "console log"));
+  return std::unique_ptr<Console>(std::make_unique<LoggedConsole>(
+      std::move(console), std::move(log), *log_path, std::max<uint64_t>(log_limit, 1)));
 }
 
 }  // namespace haven::vmm

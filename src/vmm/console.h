@@ -25,9 +25,13 @@ class Console {
   };
 
   static Result<std::unique_ptr<Console>> open(const ConsoleConfig& config);
-  // The same, with every byte of output also appended to `log_path` (truncated first).
+  // The same, with every byte of output also appended to `log_path` (truncated first), which
+  // becomes LOG.1 each time it reaches `log_limit` bytes (console_log.h).
   static Result<std::unique_ptr<Console>> open(const ConsoleConfig& config,
                                                const std::optional<std::string>& log_path);
+  static Result<std::unique_ptr<Console>> open(const ConsoleConfig& config,
+                                               const std::optional<std::string>& log_path,
+                                               uint64_t log_limit);
   virtual ~Console() = default;
 
   // Guest output. Never blocks on a slow socket reader (output is dropped instead).

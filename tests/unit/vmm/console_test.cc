@@ -16,6 +16,7 @@
 
 #include "base/bytes.h"
 #include "base/sys.h"
+#include "vmm/console_log.h"
 
 namespace haven::vmm {
 namespace {
@@ -142,12 +143,13 @@ TEST(Console, NoneSwallowsOutputAndHasNoInput) {
   EXPECT_TRUE((*console)->attach_input(*loop, {[](std::span<const uint8_t>) {}, [] {}}));
 }
 
-TEST(Console, FileReceivesOutputAndIsTruncatedFirst) {
+// A console file is appended to: a file named by mistake, or an earlier run's output, is kept.
+TEST(Console, FileReceivesOutputAfterWhatItHeld) {
   std::string path = temp_path("file.log");
   {
     auto fd = sys::open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ASSERT_TRUE(fd);
-    ASSERT_TRUE(sys::write_all(fd->get(), bytes_of("old contents from an earlier run")));
+    ASSERT_TRUE(sys::write_all(fd->get(), bytes_of("kept\n")));
   }
   {
     auto console = Console::open({ConsoleConfig::Kind::file, path});
@@ -158,8 +160,40 @@ TEST(Console, FileReceivesOutputAndIsTruncatedFirst) {
     ASSERT_TRUE(loop);
     EXPECT_TRUE((*console)->attach_input(*loop, {[](std::span<const uint8_t>) {}, [] {}}));
   }
-  EXPECT_EQ(file_contents(path), "Linux version 6.1\r\n");
+  EXPECT_EQ(file_contents(path), "kept\nLinux version 6.1\r\n");
   ::unlink(path.c_str());
+}
+
+// The log holds at most two files of the limit: the older part becomes LOG.1, and a new run
+// starts both afresh. Its tail reads across the two.
+TEST(Console, ALogBecomesItsPreviousPartAtItsLimit) {
+  std::string log = temp_path("limited.log");
+  {
+    auto fd = sys::open(previous_console_log(log), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_TRUE(fd);
+    ASSERT_TRUE(sys::write_all(fd->get(), bytes_of("an earlier run's")));
+  }
+  {
+    auto console = Console::open({ConsoleConfig::Kind::none, {}}, log, 10);
+    ASSERT_TRUE(console) << console.error().message();
+    EXPECT_FALSE(exists(previous_console_log(log)));
+    (*console)->write(bytes_of("0123456"));
+    (*console)->write(bytes_of("789"));
+    EXPECT_FALSE(exists(previous_console_log(log)));
+    (*console)->write(bytes_of("abc"));
+    EXPECT_EQ(file_contents(previous_console_log(log)), "0123456789");
+    EXPECT_EQ(file_contents(log), "abc");
+    (*console)->write(bytes_of("defghij"));
+    (*console)->write(bytes_of("kl"));
+    EXPECT_EQ(file_contents(previous_console_log(log)), "abcdefghij");
+    EXPECT_EQ(file_contents(log), "kl");
+  }
+  EXPECT_EQ(read_console_log_tail(log, 1).value_or("?"), "l");
+  EXPECT_EQ(read_console_log_tail(log, 5).value_or("?"), "hijkl");
+  EXPECT_EQ(read_console_log_tail(log, 100).value_or("?"), "abcdefghijkl");
+  EXPECT_EQ(read_console_log_tail(temp_path("no-such.log"), 100).value_or("?"), "");
+  ::unlink(log.c_str());
+  ::unlink(previous_console_log(log).c_str());
 }
 
 TEST(Console, ALogGetsEveryByteTheConsoleGets) {
