@@ -47,8 +47,13 @@ bool all_zero(std::span<const uint8_t> data) {
   return true;
 }
 
-Result<uint64_t> copy_sparse_file(const std::string& from, const std::string& to) {
-  auto source = TRY(sys::open(from, O_RDONLY));
+Result<uint64_t> copy_sparse_file(const std::string& from, const std::string& to,
+                                  SourceLinks links) {
+  int flags = O_RDONLY | (links == SourceLinks::refuse ? O_NOFOLLOW : 0);
+  auto opened = sys::open(from, flags);
+  if (!opened && links == SourceLinks::refuse && opened.error().code() == ELOOP)
+    return make_error("{} is a symbolic link: not copied", from);
+  auto source = TRY(std::move(opened));
   struct stat st {};
   if (::fstat(source.get(), &st) != 0) return errno_error("stat {}", from);
   if (!S_ISREG(st.st_mode)) return make_error("{} is not a regular file", from);

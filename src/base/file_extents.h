@@ -23,9 +23,15 @@ Result<std::vector<Extent>> data_extents(int fd, uint64_t size, bool is_file,
 
 bool all_zero(std::span<const uint8_t> data);
 
+// Whether a copy's source may be a symbolic link: `refuse` for a file named by somebody else
+// (a snapshot directory's contents), so a link there cannot make a privileged copier read a
+// host file it points at.
+enum class SourceLinks { follow, refuse };
+
 // Copies regular file `from` to a new file `to` (which must not exist), holes kept, data
 // fsynced: FICLONE when the file system can share the blocks, else copy_file_range per extent.
 // Returns the bytes of data copied (0 for a reflink).
-Result<uint64_t> copy_sparse_file(const std::string& from, const std::string& to);
+Result<uint64_t> copy_sparse_file(const std::string& from, const std::string& to,
+                                  SourceLinks links = SourceLinks::follow);
 
 }  // namespace haven

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 
 namespace haven::sys {
@@ -29,11 +30,36 @@ Result<int> ioctl(int fd, unsigned long request, unsigned long arg, const char* 
   return ret;
 }
 
+namespace {
+
+const char* kind_of_file(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a file";
+}
+
+}  // namespace
+
+Result<UniqueFd> open_data_file(const std::string& path, int flags, bool block_devices) {
+  UniqueFd fd = TRY(open(path, flags | O_NONBLOCK));
+  struct stat st = TRY(stat_fd(fd.get(), path));
+  if (!S_ISREG(st.st_mode) && !(block_devices && S_ISBLK(st.st_mode)))
+    return make_error("{} is {}, not a regular file{}", path, kind_of_file(st.st_mode),
+                      block_devices ? " or a block device" : "");
+  if (!(flags & O_NONBLOCK)) {
+    int now = ::fcntl(fd.get(), F_GETFL);
+    if (now < 0 || ::fcntl(fd.get(), F_SETFL, now & ~O_NONBLOCK) != 0)
+      return errno_error("fcntl {}", path);
+  }
+  return fd;
+}
+
 Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_size) {
-  UniqueFd fd = TRY(open(path, O_RDONLY));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) < 0) return errno_error("stat {}", path);
-  if (!S_ISREG(st.st_mode)) return make_error("{}: not a regular file", path);
+  UniqueFd fd = TRY(open_data_file(path, O_RDONLY));
+  struct stat st = TRY(stat_fd(fd.get(), path));
   if (static_cast<uint64_t>(st.st_size) > max_size)
     return make_error("{}: {} bytes is larger than the limit of {} bytes", path, st.st_size,
                       max_size);
@@ -47,6 +73,17 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_size)
     done += static_cast<size_t>(n);
   }
   return data;
+}
+
+Result<uint64_t> host_memory() {
+  std::string meminfo = TRY(read_until_end("/proc/meminfo", 1 << 16));
+  size_t at = meminfo.find("MemTotal:");
+  if (at == std::string::npos) return make_error("/proc/meminfo: no MemTotal");
+  char* end = nullptr;
+  unsigned long long kib = std::strtoull(meminfo.c_str() + at + 9, &end, 10);
+  if (end == meminfo.c_str() + at + 9 || kib == 0)
+    return make_error("/proc/meminfo: MemTotal is not a number");
+  return static_cast<uint64_t>(kib) * 1024;
 }
 
 Result<std::string> read_until_end(const std::string& path, size_t max_size) {

@@ -19,6 +19,12 @@ namespace haven::sys {
 
 Result<UniqueFd> open(const std::string& path, int flags, mode_t mode = 0);
 
+// open(2) of a file holding data: a regular file, or with `block_devices` a block device too.
+// It is opened without waiting and its type checked before anything reads it (a FIFO opened
+// for reading would wait for ever for a writer), then made blocking again. Anything else is an
+// error saying what it is ("PATH is a FIFO, not a regular file").
+Result<UniqueFd> open_data_file(const std::string& path, int flags, bool block_devices = false);
+
 // mkdir: make_directory fails when `path` exists (EEXIST), ensure_directory accepts it.
 Result<void> make_directory(const std::string& path, mode_t mode);
 Result<void> ensure_directory(const std::string& path, mode_t mode);
@@ -53,6 +59,9 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_size)
 
 // The names in a directory (not . or ..), sorted.
 Result<std::vector<std::string>> list_directory(const std::string& directory);
+
+// The host's memory (MemTotal of /proc/meminfo), in bytes.
+Result<uint64_t> host_memory();
 
 // Reads until end of file, for files whose size says nothing (/proc, pipes); refuses more than
 // `max_size` bytes.

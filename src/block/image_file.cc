@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 
+#include "base/file_lock.h"
 #include "base/log.h"
 #include "base/sys.h"
 
@@ -10,7 +11,18 @@ namespace haven::block {
 
 Result<ImageFile> ImageFile::open(const std::string& path, bool readonly, bool direct) {
   int flags = (readonly ? O_RDONLY : O_RDWR) | (direct ? O_DIRECT : 0) | O_CLOEXEC;
-  auto fd = TRY(sys::open(path, flags));
+  auto fd = TRY(sys::open_data_file(path, flags, true));
+  // One writer and no readers beside it, or readers only: two guests writing one disk corrupt
+  // its file system, and a guest reading a disk another writes sees it torn.
+  auto mode = readonly ? sys::LockMode::shared : sys::LockMode::exclusive;
+  if (!TRY(sys::try_lock(fd.get(), mode, path))) {
+    std::string holders = sys::describe_lock_holders(fd.get());
+    if (readonly)
+      return make_error("{} is being written by {}; a guest cannot read a disk another one writes",
+                        path, holders);
+    return make_error("{} is in use by {}; a disk is written by one guest at a time", path,
+                      holders);
+  }
   uint64_t bytes = TRY(sys::image_size(fd.get(), path));
   if (bytes < kSectorSize) return make_error("{}: an empty disk image", path);
   if (bytes % kSectorSize)

@@ -23,7 +23,9 @@ class ImageFile {
  public:
   static constexpr uint32_t kSectorSize = 512;
 
-  // Opens `path` read-only or read-write, with O_DIRECT when asked. Refuses an image smaller
+  // Opens `path` read-only or read-write, with O_DIRECT when asked, and locks it (flock): shared
+  // when read-only, exclusive otherwise, so no two guests write one disk and none reads a disk
+  // another writes; the error names the holder. Refuses an image smaller
   // than a sector; one whose size is not a multiple of 512 is shown to the guest rounded down
   // (with a warning).
   static Result<ImageFile> open(const std::string& path, bool readonly, bool direct);

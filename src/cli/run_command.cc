@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/sys.h"
+#include "base/units.h"
 #include "vmm/stop_reason.h"
 #include "vmm/vm_config.h"
 #include "vmm/vmm_path.h"
@@ -101,6 +102,12 @@ Result<vmm::VmConfig> build_config(const RunOptions& options) {
         "--kernel: a kernel is required, or --firmware bios|uefi to boot the guest's own disk "
         "or media");
   TRY(vmm::validate(config));
+  // A guest may not have more RAM than the host: its memory is reserved lazily, so it would
+  // start and fail later, or push the host into swapping and OOM kills (havend's own check
+  // allows for overcommit across guests: havend --memory-overcommit).
+  if (uint64_t host = TRY(sys::host_memory()); config.memory > host)
+    return make_error("--memory: {} is more than this host's {}", format_size(config.memory),
+                      format_size(host));
   // Missing files are the user's to fix: say which, before starting anything.
   auto check_readable = [](const std::string& path, std::string_view what) -> Result<void> {
     if (::access(path.c_str(), R_OK) != 0) return errno_error("{}: {}", what, path);

@@ -38,6 +38,13 @@ json describe(const VmDefinition& definition, const VmStatus& status) {
   return vm;
 }
 
+json describe_broken(const VmRegistry::Broken& broken, const VmStatus& status) {
+  json vm = {{"name", broken.name}, {"state", "broken"}, {"error", broken.error}};
+  vm["status"] = vm_status_to_json(status);
+  if (!is_up(status.state)) vm["status"]["reason"] = broken.error;
+  return vm;
+}
+
 namespace {
 
 // `text` as a number, all of it: a whole one when `integer`; nullopt for anything else (empty,

@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "daemon/api_server.h"
 #include "daemon/vm_record.h"
+#include "daemon/vm_registry.h"
 
 namespace haven::daemon {
 
@@ -32,6 +33,9 @@ Error request_error(Error error);
 
 // A VM as the API shows it: its definition, status and state.
 nlohmann::json describe(const VmDefinition& definition, const VmStatus& status);
+// A guest whose definition did not load: its name, state "broken", the error, and its status
+// (whose reason is the error unless its VMM still runs).
+nlohmann::json describe_broken(const VmRegistry::Broken& broken, const VmStatus& status);
 
 // Serves `handler` for METHOD PATTERN and notes the route in `record` (when given). The route
 // takes the query parameters in `query` and no others (see ApiServer::QueryParameter); the

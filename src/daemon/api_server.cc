@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "daemon/api_replies.h"
+#include "daemon/instance_lock.h"
 #include "daemon/token_file.h"
 
 namespace haven::daemon {
@@ -30,6 +31,13 @@ void ApiServer::stop() {
 }
 
 Result<void> ApiServer::serve(const std::string& socket_path, const std::optional<Tcp>& tcp) {
+  // The socket's directory (say /run/haven) is made when missing; the socket is claimed before
+  // anything is bound, so a second daemon on it leaves the first one's alone.
+  if (size_t slash = socket_path.rfind('/'); slash != std::string::npos && slash > 0) {
+    std::string directory = socket_path.substr(0, slash);
+    TRY(with_context(sys::ensure_directory(directory, 0755), "the socket's directory"));
+  }
+  m_socket_lock = TRY(claim_instance_lock(socket_path + ".lock", "socket " + socket_path));
   if (tcp) {
     m_tcp = std::make_unique<httplib::Server>();
     add_routes(*m_tcp);
@@ -51,11 +59,6 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
     m_tcp_thread = std::jthread([this] {
       if (!m_tcp->listen_after_bind()) log::error("the TCP API stopped");
     });
-  }
-  // The socket's directory (say /run/haven) is made when missing.
-  if (size_t slash = socket_path.rfind('/'); slash != std::string::npos && slash > 0) {
-    std::string directory = socket_path.substr(0, slash);
-    TRY(with_context(sys::ensure_directory(directory, 0755), "the socket's directory"));
   }
   struct stat st {};
   if (::lstat(socket_path.c_str(), &st) == 0) {
@@ -97,8 +100,15 @@ void ApiServer::add_routes(httplib::Server& server) {
 std::optional<VmDefinition> ApiServer::lookup(const httplib::Request& req, httplib::Response& res) {
   std::string name = req.matches[1];
   auto found = m_registry.find(name);
-  if (!found) reply_error(res, kind_error(ErrorKind::not_found, "no VM named '{}'", name));
-  return found;
+  if (found) return found;
+  if (auto broken = m_registry.find_broken(name))
+    reply_error(res, kind_error(ErrorKind::conflict,
+                                "'{}' cannot be used: {}; mend the file and restart havend, or "
+                                "delete the guest",
+                                name, broken->error));
+  else
+    reply_error(res, kind_error(ErrorKind::not_found, "no VM named '{}'", name));
+  return std::nullopt;
 }
 
 }  // namespace haven::daemon

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/unique_fd.h"
 #include "daemon/event_log.h"
 #include "daemon/jobs.h"
 #include "daemon/repository_sessions.h"
@@ -75,7 +76,8 @@ class ApiServer {
   Supervisor& m_supervisor;
   EventLog& m_events;
   RepositorySessions m_repositories;  // before the jobs, which use it
-  Jobs m_jobs;  // before the servers: their handlers may start jobs until they stop
+  Jobs m_jobs;             // before the servers: their handlers may start jobs until they stop
+  UniqueFd m_socket_lock;  // held while serving (instance_lock.h)
   std::unique_ptr<httplib::Server> m_server;  // the Unix socket
   std::unique_ptr<httplib::Server> m_tcp;
   std::jthread m_tcp_thread;

@@ -18,6 +18,9 @@ void ApiServer::add_vm_routes(httplib::Server& server, std::vector<Route>* route
     json vms = json::array();
     for (const VmDefinition& definition : m_registry.list())
       vms.push_back(describe(definition, m_supervisor.status(definition.name)));
+    // A definition that did not load is shown, not hidden: its file waits to be mended.
+    for (const VmRegistry::Broken& broken : m_registry.broken())
+      vms.push_back(describe_broken(broken, m_supervisor.status(broken.name)));
     reply(res, 200, {{"vms", vms}});
   });
 
@@ -25,7 +28,7 @@ void ApiServer::add_vm_routes(httplib::Server& server, std::vector<Route>* route
         [this](const httplib::Request& req, httplib::Response& res) {
           auto definition = vm_definition_from_json(req.body);
           if (!definition) return reply_error(res, request_error(definition.error()));
-          if (m_registry.find(definition->name))
+          if (m_registry.find(definition->name) || m_registry.find_broken(definition->name))
             return reply_error(
                 res, field_error(ErrorKind::conflict, "name", "'{}' exists", definition->name));
           if (auto kept = keep_nvram(*definition, m_supervisor.paths().disk_dir(definition->name));
@@ -69,15 +72,16 @@ void ApiServer::add_vm_routes(httplib::Server& server, std::vector<Route>* route
 
   route(server, routes, "DELETE", R"(/v1/vms/([^/]+))",
         [=, this](const httplib::Request& req, httplib::Response& res) {
-          auto vm = lookup(req, res);
-          if (!vm) return;
-          if (is_up(m_supervisor.status(vm->name).state))
+          // A broken definition's guest may be deleted too (its file goes with it).
+          std::string name = req.matches[1];
+          if (!m_registry.find_broken(name) && !lookup(req, res)) return;
+          if (is_up(m_supervisor.status(name).state))
             return reply_error(res, field_error(ErrorKind::conflict, "state",
-                                                "'{}' is running: stop it first", vm->name));
-          if (auto forgotten = m_supervisor.forget(vm->name); !forgotten)
+                                                "'{}' is running: stop it first", name));
+          if (auto forgotten = m_supervisor.forget(name); !forgotten)
             return reply_error(res, forgotten.error());
-          m_supervisor.set_repo_keys(vm->name, std::nullopt);
-          if (auto removed = m_registry.remove(vm->name); !removed)
+          m_supervisor.set_repo_keys(name, std::nullopt);
+          if (auto removed = m_registry.remove(name); !removed)
             return reply_error(res, removed.error());
           res.status = 204;
         });

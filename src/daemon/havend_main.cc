@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "daemon/api_server.h"
 #include "daemon/event_log.h"
+#include "daemon/instance_lock.h"
 #include "daemon/supervisor.h"
 #include "daemon/token_file.h"
 #include "daemon/vm_registry.h"
@@ -89,6 +90,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   state = absolute;
+  auto state_lock = daemon::claim_instance_lock(state + "/havend.lock", "state directory " + state);
+  if (!state_lock) {
+    log::error("{}", state_lock.error().message());
+    return 1;
+  }
 
   // SIGINT/SIGTERM are taken by a thread of their own (sigwait), so every thread blocks them.
   sigset_t stop_signals;
@@ -118,6 +124,7 @@ int main(int argc, char** argv) {
     log::error("daemon: {}", strerror(errno));
     return 1;
   }
+  if (daemonize) (void)daemon::record_instance_pid(state_lock->get(), state + "/havend.lock");
   daemon::ApiServer api(**registry, **supervisor, events);
   std::jthread signal_waiter([&api, stop_signals] {
     int signo = 0;

@@ -16,6 +16,7 @@
 
 #include "base/atomic_file.h"
 #include "base/bytes.h"
+#include "base/file_lock.h"
 #include "base/log.h"
 #include "base/sys.h"
 #include "base/unix_socket.h"
@@ -45,7 +46,6 @@ namespace {
 constexpr size_t kMaxStatusBytes = 64 << 10;
 constexpr size_t kLogTailBytes = 4096;
 constexpr auto kControlTimeout = std::chrono::seconds(10);
-constexpr auto kTermGrace = std::chrono::seconds(10);  // SIGTERM to SIGKILL
 // A snapshot copies the guest's RAM and writable disks while the guest stands still.
 constexpr auto kSnapshotTimeout = std::chrono::minutes(30);
 
@@ -121,9 +121,7 @@ Supervisor::Supervisor(SupervisorPaths paths, Listener listener)
 }
 
 Result<void> Supervisor::check_memory(const VmDefinition& definition) const {
-  auto meminfo = sys::read_until_end("/proc/meminfo", 1 << 16);
-  if (!meminfo) return std::unexpected(std::move(meminfo).error());
-  uint64_t host = std::strtoull(meminfo->c_str() + meminfo->find(':') + 1, nullptr, 10) * 1024;
+  uint64_t host = TRY(sys::host_memory());
   uint64_t committed = 0;
   for (const auto& [name, process] : m_processes) committed += process->memory;
   double allowed = m_paths.memory_overcommit * static_cast<double>(host);
@@ -135,6 +133,25 @@ Result<void> Supervisor::check_memory(const VmDefinition& definition) const {
         "allowed ({} x the host's {} MiB; havend --memory-overcommit)",
         definition.name, wanted >> 20, (committed + wanted) >> 20,
         static_cast<uint64_t>(allowed) >> 20, m_paths.memory_overcommit, host >> 20);
+  return {};
+}
+
+Result<void> Supervisor::check_disks_free(const VmDefinition& definition) const {
+  for (const vmm::DiskConfig& disk : definition.config.disks) {
+    // A disk that cannot be opened here (not made yet: a restore's) is left to the VMM.
+    auto fd = sys::open_data_file(disk.path, O_RDONLY | O_CLOEXEC, true);
+    if (!fd) continue;
+    auto mode = disk.readonly ? sys::LockMode::shared : sys::LockMode::exclusive;
+    auto free = sys::try_lock(fd->get(), mode, disk.path);
+    if (!free || *free) continue;  // the probe's lock goes with its fd
+    std::string holder;
+    for (pid_t pid : sys::lock_holders(fd->get()))
+      for (const auto& [name, process] : m_processes)
+        if (process->pid == pid) holder = fmt::format("guest '{}' (pid {})", name, pid);
+    if (holder.empty()) holder = sys::describe_lock_holders(fd->get());
+    return field_error(ErrorKind::conflict, "disks", "disk {} is {} by {}", disk.path,
+                       disk.readonly ? "being written" : "in use", holder);
+  }
   return {};
 }
 
@@ -227,6 +244,7 @@ Result<void> Supervisor::start(const VmDefinition& definition,
     return field_error(ErrorKind::conflict, "state", "'{}' is busy ({})", name, held->second);
 
   TRY(check_memory(definition));
+  TRY(check_disks_free(definition));
 
   // cgroups haven/NAME with the limits; the VMM's memory is capped at its guest's RAM plus
   // overhead unless the definition says otherwise.
@@ -250,6 +268,10 @@ Result<void> Supervisor::start(const VmDefinition& definition,
   }
 
   vmm::VmConfig config = definition.config;
+  // havend decides where consoles go, whatever a definition holds (one restored from a
+  // snapshot keeps its virtio console as a device, with nothing behind it).
+  if (config.virtio_console)
+    config.virtio_console = vmm::ConsoleConfig{vmm::ConsoleConfig::Kind::none, ""};
   config.console = {vmm::ConsoleConfig::Kind::socket, m_paths.console_socket(name)};
   config.console_log = m_paths.console_log(name);  // haven-vmm writes it: nothing is lost
   std::string config_path = m_paths.run_dir() + "/" + name + ".json";
@@ -551,19 +573,18 @@ Result<void> Supervisor::stop(const std::string& name, std::chrono::milliseconds
     set_status(name, current);
   }
   std::string control = m_paths.control_socket(name);
-  // Without a power button press, `grace` is between SIGTERM and SIGKILL.
-  std::chrono::milliseconds term_grace = grace;
+  // `grace` is for the guest to shut down after its power button; its VMM then has the term
+  // grace between SIGTERM and SIGKILL whatever `grace` was (0 too: the VMM still ends cleanly).
   if (!paused && grace.count() > 0 && ::access(control.c_str(), F_OK) == 0) {
     auto pressed = vmm::control_request(
         control, vmm::control::request(vmm::control::Op::power_button), kControlTimeout);
     if (pressed && wait_until_down(name, grace)) return {};
-    if (pressed) {
+    if (pressed)
       log::info("{}: the guest did not shut down within {} ms: stopping it", name, grace.count());
-      term_grace = kTermGrace;
-    } else {
+    else
       log::warn("{}: power button: {}", name, pressed.error().message());
-    }
   }
+  const std::chrono::milliseconds term_grace = m_paths.term_grace;
   {
     MutexLock lock(m_mutex);
     auto found = m_processes.find(name);

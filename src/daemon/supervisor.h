@@ -41,6 +41,8 @@ struct SupervisorPaths {
   // Guests' RAM may add up to this times the host's memory (checked at start).
   double memory_overcommit = 1.5;
   bool cgroups = true;  // put each VMM in cgroups haven/NAME with its limits
+  // Between the SIGTERM that stops a VMM and the SIGKILL if it has not ended.
+  std::chrono::milliseconds term_grace = std::chrono::seconds(10);
   std::string run_dir() const { return state + "/run"; }
   std::string log_dir() const { return state + "/logs"; }
   std::string status_dir() const { return state + "/status"; }
@@ -134,6 +136,9 @@ class Supervisor {
   std::map<std::string, store::KeyHandoff> m_repo_keys
       HAVEN_GUARDED_BY(m_mutex);  // guest -> its restore's keys
   Result<void> check_memory(const VmDefinition& definition) const HAVEN_REQUIRES(m_mutex);
+  // Each disk is free for this guest: no other process holds a lock on it that its VMM's
+  // would conflict with (block/image_file.h); the error names the guest (or process) holding it.
+  Result<void> check_disks_free(const VmDefinition& definition) const HAVEN_REQUIRES(m_mutex);
 
   Cgroups m_cgroups;
   UniqueFd m_shutdown;  // an eventfd the watcher threads also poll

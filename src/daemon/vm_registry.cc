@@ -1,11 +1,11 @@
 #include "daemon/vm_registry.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/atomic_file.h"
 #include "base/bytes.h"
+#include "base/log.h"
 #include "base/sys.h"
 
 namespace haven::daemon {
@@ -18,21 +18,26 @@ constexpr size_t kMaxDefinitionBytes = 1 << 20;
 Result<std::unique_ptr<VmRegistry>> VmRegistry::open(const std::string& directory) {
   TRY(sys::ensure_directory(directory, 0700));
   auto registry = std::make_unique<VmRegistry>(directory);
-  DIR* dir = ::opendir(directory.c_str());
-  if (!dir) return errno_error("open directory {}", directory);
-  std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, ::closedir);
   MutexLock lock(registry->m_mutex);  // not shared yet, but the analysis wants it held
-  while (dirent* entry = ::readdir(dir)) {
-    std::string name = entry->d_name;
-    if (name.size() <= 5 || name.substr(name.size() - 5) != ".json") continue;
+  for (const std::string& name : TRY(sys::list_directory(directory))) {
+    if (name.size() <= 5 || !name.ends_with(".json")) continue;  // temporaries too
     std::string file = directory + "/" + name;
-    auto bytes = TRY(sys::read_file(file, kMaxDefinitionBytes));
-    auto definition =
-        TRY(with_context(vm_definition_from_json(std::string(bytes.begin(), bytes.end())),
-                         "VM definition {}", file));
-    if (definition.name + ".json" != name)
-      return make_error("VM definition {} names itself '{}'", file, definition.name);
-    registry->m_vms.emplace(definition.name, std::move(definition));
+    std::string stem = name.substr(0, name.size() - 5);
+    auto loaded = [&]() -> Result<VmDefinition> {
+      auto bytes = TRY(sys::read_file(file, kMaxDefinitionBytes));
+      auto definition =
+          TRY(with_context(vm_definition_from_json(std::string(bytes.begin(), bytes.end())),
+                           "VM definition {}", file));
+      if (definition.name != stem)
+        return make_error("VM definition {} names itself '{}'", file, definition.name);
+      return definition;
+    }();
+    if (!loaded) {
+      log::error("{} (kept as it is; the guest is listed as broken)", loaded.error().message());
+      registry->m_broken.emplace(stem, Broken{stem, loaded.error().message()});
+      continue;
+    }
+    registry->m_vms.emplace(stem, std::move(*loaded));
   }
   return registry;
 }
@@ -44,6 +49,9 @@ Result<void> VmRegistry::write(const VmDefinition& definition) {
 Result<void> VmRegistry::add(const VmDefinition& definition) {
   MutexLock lock(m_mutex);
   if (m_vms.count(definition.name)) return make_error("name: '{}' exists", definition.name);
+  if (auto broken = m_broken.find(definition.name); broken != m_broken.end())
+    return make_error("name: '{}' exists with a broken definition ({})", definition.name,
+                      broken->second.error);
   TRY(write(definition));
   m_vms.emplace(definition.name, definition);
   return {};
@@ -61,10 +69,12 @@ Result<void> VmRegistry::replace(const VmDefinition& definition) {
 Result<void> VmRegistry::remove(const std::string& name) {
   MutexLock lock(m_mutex);
   auto found = m_vms.find(name);
-  if (found == m_vms.end()) return make_error("no VM named '{}'", name);
-  TRY(sys::remove_file(file_of(name)));
+  auto broken = m_broken.find(name);
+  if (found == m_vms.end() && broken == m_broken.end()) return make_error("no VM named '{}'", name);
+  TRY(sys::remove_file(file_of(name), true));
   TRY(fsync_directory(m_directory));
-  m_vms.erase(found);
+  if (found != m_vms.end()) m_vms.erase(found);
+  if (broken != m_broken.end()) m_broken.erase(broken);
   return {};
 }
 
@@ -73,6 +83,20 @@ std::optional<VmDefinition> VmRegistry::find(const std::string& name) const {
   auto found = m_vms.find(name);
   if (found == m_vms.end()) return std::nullopt;
   return found->second;
+}
+
+std::optional<VmRegistry::Broken> VmRegistry::find_broken(const std::string& name) const {
+  MutexLock lock(m_mutex);
+  auto found = m_broken.find(name);
+  if (found == m_broken.end()) return std::nullopt;
+  return found->second;
+}
+
+std::vector<VmRegistry::Broken> VmRegistry::broken() const {
+  MutexLock lock(m_mutex);
+  std::vector<Broken> all;
+  for (const auto& [name, broken] : m_broken) all.push_back(broken);
+  return all;
 }
 
 std::vector<VmDefinition> VmRegistry::list() const {

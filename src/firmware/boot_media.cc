@@ -246,7 +246,7 @@ Result<BootMedia> inspect_boot_media(const ReadAt& read, uint64_t size, uint32_t
 }
 
 Result<BootMedia> inspect_boot_media_file(const std::string& path) {
-  UniqueFd fd = TRY(sys::open(path, O_RDONLY));
+  UniqueFd fd = TRY(sys::open_data_file(path, O_RDONLY, true));
   uint64_t size = TRY(sys::image_size(fd.get(), path));
   uint32_t sector_size = 512;
   struct stat st {};

@@ -116,7 +116,7 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
   // What other writers did since the repository was opened: new chunks to dedup against, and
   // no chunk garbage collection removed taken for present.
   TRY(repository.reload_index());
-  auto fd = TRY(sys::open(options.source, O_RDONLY | O_CLOEXEC));
+  auto fd = TRY(sys::open_data_file(options.source, O_RDONLY | O_CLOEXEC, true));
   uint64_t size = TRY(sys::image_size(fd.get(), options.source));
   timespec looked{};
   ::clock_gettime(CLOCK_REALTIME, &looked);

@@ -16,6 +16,7 @@ config=$(cat "$2")
 case "$config" in
   *crash*) echo "haven-vmm: error: triple fault on vCPU 0 (rip=0x10)" >&2; exit 3 ;;
   *deaf*) trap '' TERM; echo ready; sleep 1000 & wait; wait ;;
+  *slow*) trap 'sleep 0.2; exit 143' TERM; echo ready; sleep 1000 & wait ;;
   *) trap 'exit 143' TERM; echo ready; sleep 1000 & wait ;;
 esac
 )SH";

@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstring>
 
+#include "base/file_lock.h"
 #include "base/log.h"
 #include "base/sys.h"
 #include "devices/virtio/buffers.h"
@@ -88,7 +89,10 @@ scsi::Response absent_lun(std::span<const uint8_t> cdb) {
 }  // namespace
 
 Result<std::unique_ptr<Scsi>> Scsi::open(const std::string& iso_path) {
-  auto fd = TRY(sys::open(iso_path, O_RDONLY | O_CLOEXEC));
+  auto fd = TRY(sys::open_data_file(iso_path, O_RDONLY | O_CLOEXEC, true));
+  if (!TRY(sys::try_lock(fd.get(), sys::LockMode::shared, iso_path)))  // as a read-only disk
+    return make_error("{} is being written by {}; a guest cannot read a disk another one writes",
+                      iso_path, sys::describe_lock_holders(fd.get()));
   uint64_t bytes = TRY(sys::image_size(fd.get(), iso_path));
   if (bytes < CdRom::kBlockSize) return make_error("{}: an empty CD image", iso_path);
   if (bytes % CdRom::kBlockSize)

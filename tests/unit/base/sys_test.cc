@@ -5,6 +5,7 @@
 
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -157,10 +158,33 @@ TEST(SysReadFile, OneByteOverTheLimitIsRefused) {
   EXPECT_EQ(data.error().message(), file.path() + ": 5 bytes is larger than the limit of 4 bytes");
 }
 
+// A FIFO is refused at once (opening one for reading waits for a writer: a FIFO given as a
+// kernel, an initrd or a backup source hung for ever).
+TEST(SysReadFile, AFifoIsRefusedWithoutWaitingForAWriter) {
+  std::string path = ::testing::TempDir() + "haven-sys-fifo-XXXXXX";
+  int fd = ::mkstemp(path.data());
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  ::unlink(path.c_str());
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  auto data = sys::read_file(path, 1 << 20);
+  ASSERT_FALSE(data);
+  EXPECT_EQ(data.error().message(), path + " is a FIFO, not a regular file");
+  auto image = sys::open_data_file(path, O_RDONLY, true);
+  ASSERT_FALSE(image);
+  EXPECT_EQ(image.error().message(), path + " is a FIFO, not a regular file or a block device");
+  ::unlink(path.c_str());
+  // A regular file opened so is blocking, as asked.
+  TempFile file("data");
+  auto opened = sys::open_data_file(file.path(), O_RDONLY);
+  ASSERT_TRUE(opened) << opened.error().message();
+  EXPECT_EQ(::fcntl(opened->get(), F_GETFL) & O_NONBLOCK, 0);
+}
+
 TEST(SysReadFile, DirectoriesAndMissingFilesAreRefused) {
   auto directory = sys::read_file("/", 1 << 20);
   ASSERT_FALSE(directory);
-  EXPECT_EQ(directory.error().message(), "/: not a regular file");
+  EXPECT_EQ(directory.error().message(), "/ is a directory, not a regular file");
 
   auto missing = sys::read_file("/nonexistent-haven-file", 1 << 20);
   ASSERT_FALSE(missing);

@@ -72,6 +72,28 @@ TEST_F(ImageFileTest, AnEmptyImageIsRefusedAndAPartialSectorIsLeftOut) {
   EXPECT_FALSE(ImageFile::open(m_path + ".missing", false, false));
 }
 
+TEST_F(ImageFileTest, ADiskWrittenByOneIsOpenedByNoOtherAndReadersShare) {
+  resize(1 << 20);
+  {
+    auto writer = ImageFile::open(m_path, false, false);
+    ASSERT_TRUE(writer) << writer.error().message();
+    auto second = ImageFile::open(m_path, false, false);
+    ASSERT_FALSE(second);
+    EXPECT_NE(second.error().message().find("is in use by pid " + std::to_string(::getpid())),
+              std::string::npos)
+        << second.error().message();
+    auto reader = ImageFile::open(m_path, true, false);
+    ASSERT_FALSE(reader);
+    EXPECT_NE(reader.error().message().find("is being written by"), std::string::npos)
+        << reader.error().message();
+  }
+  auto reader = ImageFile::open(m_path, true, false);
+  ASSERT_TRUE(reader) << reader.error().message();
+  auto another_reader = ImageFile::open(m_path, true, false);
+  EXPECT_TRUE(another_reader) << another_reader.error().message();
+  EXPECT_FALSE(ImageFile::open(m_path, false, false));
+}
+
 TEST_F(ImageFileTest, EachRequestBecomesItsSystemCall) {
   resize(1 << 20);
   auto image = ImageFile::open(m_path, false, false);

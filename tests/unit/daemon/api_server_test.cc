@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "unit/daemon/api_harness.h"
 
 namespace haven::daemon {
@@ -64,6 +67,44 @@ TEST_F(ApiServerTest, WhatTheStateForbidsIs409) {
   Answer bad_timeout = send("POST", "/v1/vms/a/stop?timeout=soon");
   EXPECT_EQ(bad_timeout.status, 400) << bad_timeout.body;
   EXPECT_EQ(bad_timeout.body.value("field", ""), "timeout") << bad_timeout.body;
+}
+
+// One damaged definition file does not stop the daemon: that guest is listed as broken, is
+// refused (409) until mended or deleted, and its file is kept.
+TEST_F(ApiServerTest, ABrokenDefinitionIsListedRefusedAndDeletable) {
+  std::filesystem::create_directories(m_dir + "/state/vms");
+  { std::ofstream(m_dir + "/state/vms/bad.json") << "{\"name\": \"bad\", \"cpus\": "; }
+  serve();
+  ASSERT_EQ(post("/v1/vms", vm("a")).status, 201);
+  Answer listed = send("GET", "/v1/vms");
+  ASSERT_EQ(listed.status, 200);
+  ASSERT_EQ(listed.body["vms"].size(), 2u) << listed.body;
+  const json& broken = listed.body["vms"][1];
+  EXPECT_EQ(broken.value("name", ""), "bad") << broken;
+  EXPECT_EQ(broken.value("state", ""), "broken") << broken;
+  EXPECT_NE(broken.value("error", "").find("bad.json"), std::string::npos) << broken;
+  for (const auto& [method, path] :
+       {std::pair{"GET", "/v1/vms/bad"}, std::pair{"POST", "/v1/vms/bad/start"}}) {
+    Answer refused = send(method, path);
+    EXPECT_EQ(refused.status, 409) << method << " " << path << " " << refused.body;
+    EXPECT_NE(refused.body.value("error", "").find("bad.json"), std::string::npos) << refused.body;
+  }
+  EXPECT_EQ(post("/v1/vms", vm("bad")).status, 409);
+  EXPECT_TRUE(std::filesystem::exists(m_dir + "/state/vms/bad.json"));
+  EXPECT_EQ(send("DELETE", "/v1/vms/bad").status, 204);
+  EXPECT_FALSE(std::filesystem::exists(m_dir + "/state/vms/bad.json"));
+  EXPECT_EQ(post("/v1/vms", vm("bad")).status, 201);
+}
+
+// A second daemon on the same socket is refused before it touches the first one's socket.
+TEST_F(ApiServerTest, ASecondServerOnTheSocketIsRefused) {
+  serve();
+  ApiServer second(*m_registry, *m_supervisor, m_events);
+  auto served = second.serve(m_dir + "/api.sock", std::nullopt);
+  ASSERT_FALSE(served);
+  EXPECT_NE(served.error().message().find("is in use by another havend"), std::string::npos)
+      << served.error().message();
+  EXPECT_EQ(send("GET", "/v1/vms").status, 200) << "the first server still answers";
 }
 
 TEST_F(ApiServerTest, MemoryTheHostCannotCommitIs409) {

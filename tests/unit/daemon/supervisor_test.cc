@@ -1,5 +1,6 @@
 #include "daemon/supervisor.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "base/file_lock.h"
 #include "base/sys.h"
 #include "support/fake_vmm.h"
 
@@ -34,9 +36,9 @@ class SupervisorTest : public ::testing::Test {
     std::filesystem::remove_all(m_dir);
   }
   // Without cgroups: the fake VMM's `sleep` would keep them busy (cgroups_test.cc tests them).
-  void open(double overcommit = 1.5) {
+  void open(double overcommit = 1.5, milliseconds term_grace = seconds(10)) {
     auto opened = Supervisor::open(
-        {m_dir + "/state", m_dir + "/fake-vmm", overcommit, false},
+        {m_dir + "/state", m_dir + "/fake-vmm", overcommit, false, term_grace},
         [this](const std::string&, const VmStatus& status) { m_changes.push_back(status.state); });
     ASSERT_TRUE(opened) << opened.error().message();
     m_supervisor = std::move(*opened);
@@ -115,13 +117,48 @@ TEST_F(SupervisorTest, AKillNobodyAskedForIsACrash) {
 }
 
 TEST_F(SupervisorTest, AVmmDeafToSigtermIsKilledAfterTheGrace) {
-  open();
+  open(1.5, milliseconds(300));
   start(vm("d", "/k/deaf"));
   wait_ready("d");
-  ASSERT_TRUE(m_supervisor->stop("d", milliseconds(300)));
+  ASSERT_TRUE(m_supervisor->stop("d", seconds(0)));
   VmStatus status = m_supervisor->status("d");
   EXPECT_EQ(status.state, VmState::stopped);
   EXPECT_EQ(status.reason, "killed on request");
+}
+
+// A stop without a wait for the guest still gives its VMM the grace after SIGTERM: it is not
+// killed along with it (the VMM here takes its time over the SIGTERM, as one flushing a disk).
+TEST_F(SupervisorTest, AStopWithoutWaitingStillLetsTheVmmEndOnSigterm) {
+  open();
+  start(vm("s", "/k/slow"));
+  wait_ready("s");
+  ASSERT_TRUE(m_supervisor->stop("s", seconds(0)));
+  VmStatus status = m_supervisor->status("s");
+  EXPECT_EQ(status.state, VmState::stopped);
+  EXPECT_EQ(status.reason, "stopped on request");
+  EXPECT_EQ(status.exit_status, 143);
+}
+
+// A disk another process writes is refused before any VMM starts, naming the holder.
+TEST_F(SupervisorTest, ADiskInUseElsewhereIsAConflictNamingItsHolder) {
+  open();
+  std::string disk = m_dir + "/disk.img";
+  std::ofstream(disk) << std::string(4096, 0);
+  auto held = sys::open(disk, O_RDWR);
+  ASSERT_TRUE(held);
+  ASSERT_TRUE(sys::try_lock(held->get(), sys::LockMode::exclusive, disk).value_or(false));
+  VmDefinition definition = vm("w");
+  definition.config.disks.push_back({disk, false, false});
+  auto refused = m_supervisor->start(definition);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind(), ErrorKind::conflict);
+  EXPECT_EQ(refused.error().message(), "disks: disk " + disk + " is in use by pid " +
+                                           std::to_string(::getpid()) + " (this process)");
+  definition.config.disks[0].readonly = true;
+  EXPECT_FALSE(m_supervisor->start(definition)) << "nor may another guest read it";
+  EXPECT_EQ(m_supervisor->status("w").state, VmState::stopped);
+  held->reset();
+  start(definition);
 }
 
 TEST_F(SupervisorTest, PauseFreezesTheProcessAndResumeThaws) {

@@ -49,16 +49,31 @@ TEST_F(VmRegistryTest, DefinitionsSurviveReopening) {
   EXPECT_FALSE(std::filesystem::exists(m_dir + "/vms/a.json"));
 }
 
-TEST_F(VmRegistryTest, ADamagedDefinitionStopsTheDaemonNamingTheFile) {
-  ASSERT_TRUE(VmRegistry::open(m_dir + "/vms"));
+TEST_F(VmRegistryTest, ADamagedDefinitionIsKeptAsABrokenGuestAndTheOthersLoad) {
+  ASSERT_TRUE(VmRegistry::open(m_dir + "/vms").value()->add(vm("good")));
   std::ofstream(m_dir + "/vms/x.json") << "{not json";
-  auto refused = VmRegistry::open(m_dir + "/vms");
-  ASSERT_FALSE(refused);
-  EXPECT_NE(refused.error().message().find("x.json"), std::string::npos);
-  std::ofstream(m_dir + "/vms/x.json") << R"({"name": "y", "kernel": "/k"})";
-  refused = VmRegistry::open(m_dir + "/vms");
-  ASSERT_FALSE(refused);
-  EXPECT_NE(refused.error().message().find("names itself 'y'"), std::string::npos);
+  std::ofstream(m_dir + "/vms/z.json") << R"({"name": "y", "kernel": "/k"})";
+  auto registry = VmRegistry::open(m_dir + "/vms");
+  ASSERT_TRUE(registry) << registry.error().message();
+  EXPECT_TRUE((*registry)->find("good"));
+  EXPECT_FALSE((*registry)->find("x"));
+  auto broken = (*registry)->broken();
+  ASSERT_EQ(broken.size(), 2u);
+  EXPECT_EQ(broken[0].name, "x");
+  EXPECT_NE(broken[0].error.find("x.json"), std::string::npos) << broken[0].error;
+  EXPECT_EQ(broken[1].name, "z");
+  EXPECT_NE(broken[1].error.find("names itself 'y'"), std::string::npos) << broken[1].error;
+  // The name stays taken and the file stays as it was, until the guest is deleted.
+  auto taken = (*registry)->add(vm("x"));
+  ASSERT_FALSE(taken);
+  EXPECT_NE(taken.error().message().find("broken definition"), std::string::npos);
+  std::ifstream kept(m_dir + "/vms/x.json");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "{not json");
+  ASSERT_TRUE((*registry)->remove("x"));
+  EXPECT_FALSE((*registry)->find_broken("x"));
+  EXPECT_FALSE(std::filesystem::exists(m_dir + "/vms/x.json"));
+  EXPECT_TRUE((*registry)->add(vm("x")));
+  EXPECT_EQ(VmRegistry::open(m_dir + "/vms").value()->broken().size(), 1u);
 }
 
 }  // namespace

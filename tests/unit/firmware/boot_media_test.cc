@@ -219,7 +219,7 @@ TEST_F(BootMediaFile, InspectsARegularFile) {
   EXPECT_NE(missing.error().message().find(m_path + "-missing"), std::string::npos);
   auto directory = inspect_boot_media_file(::testing::TempDir());
   ASSERT_FALSE(directory);
-  EXPECT_NE(directory.error().message().find("neither a file nor a block device"),
+  EXPECT_NE(directory.error().message().find("not a regular file or a block device"),
             std::string::npos);
 }
 

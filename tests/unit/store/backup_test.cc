@@ -322,7 +322,8 @@ TEST_F(BackupTest, ASourceThatIsNotADiskIsRefused) {
   auto repo = make_repo();
   auto refused = backup_image(*repo, {m_dir, "x", {}, 1, nullptr});
   ASSERT_FALSE(refused);
-  EXPECT_NE(refused.error().message().find("neither a file nor a block device"), std::string::npos);
+  EXPECT_NE(refused.error().message().find("not a regular file or a block device"),
+            std::string::npos);
   auto missing = backup_image(*repo, {path("missing.img"), "x", {}, 1, nullptr});
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message().find("missing.img"), std::string::npos);
