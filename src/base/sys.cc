@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -73,6 +74,16 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_size)
     done += static_cast<size_t>(n);
   }
   return data;
+}
+
+Result<void> random_bytes(std::span<uint8_t> out) {
+  while (!out.empty()) {
+    ssize_t got = ::getrandom(out.data(), out.size(), 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return errno_error("getrandom");
+    out = out.subspan(static_cast<size_t>(got));
+  }
+  return {};
 }
 
 Result<uint64_t> host_memory() {

@@ -60,6 +60,9 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_size)
 // The names in a directory (not . or ..), sorted.
 Result<std::vector<std::string>> list_directory(const std::string& directory);
 
+// Fills `out` from the kernel's random source (getrandom).
+Result<void> random_bytes(std::span<uint8_t> out);
+
 // The host's memory (MemTotal of /proc/meminfo), in bytes.
 Result<uint64_t> host_memory();
 

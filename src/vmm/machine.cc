@@ -180,7 +180,8 @@ Result<std::unique_ptr<Machine>> Machine::restore(const VmConfig& config, const 
     if (ram[i].start.value() != snapshot.memory[i].guest_address ||
         ram[i].size != snapshot.memory[i].size)
       return make_error("{}: memory region {} is not where this machine puts RAM", dir, i);
-  auto memory = TRY(map_memory_image(dir + "/" + kSnapshotMemoryName, snapshot.memory));
+  auto memory =
+      TRY(map_memory_image(dir + "/" + kSnapshotMemoryName, snapshot.memory, snapshot.id));
   VmConfig resolved = config;  // the disks' queues as the snapshot's guest had them
   for (size_t i = 0; i < resolved.disks.size(); ++i)
     resolved.disks[i].queues = saved_queues(snapshot.config.disks[i]);

@@ -1,9 +1,11 @@
 // The part of Machine that havend drives through the control socket: pause and resume,
 // snapshots, statistics, backup views of the disks, the fill of restoring disks.
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <string_view>
@@ -13,7 +15,10 @@
 #include "arch/x86/layout.h"
 #include "base/atomic_file.h"
 #include "base/file_extents.h"
+#include "base/file_lock.h"
+#include "base/hex.h"
 #include "base/log.h"
+#include "base/sys.h"
 #include "kvm/cpu_state.h"
 #include "vmm/machine.h"
 #include "vmm/memory_image.h"
@@ -81,6 +86,13 @@ Result<SnapshotResult> Machine::snapshot(const std::string& dir) {
                          "the guest once its fill completes",
                          i, m_disks[i]->path());
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir {}", dir);
+  // The directory is this snapshot's until it is written: two at once would mix their parts.
+  std::string lock_path = dir + "/" + kSnapshotLockName;
+  auto lock = TRY(sys::open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!TRY(sys::try_lock(lock.get(), sys::LockMode::exclusive, lock_path)))
+    return field_error(ErrorKind::conflict, "dir",
+                       "{} is being written by another snapshot ({}); choose another directory",
+                       dir, sys::describe_lock_holders(lock.get()));
   // An older snapshot here stops being one before any of its files is replaced.
   std::string manifest = dir + "/" + kSnapshotFileName;
   if (::unlink(manifest.c_str()) != 0 && errno != ENOENT) return errno_error("remove {}", manifest);
@@ -90,6 +102,9 @@ Result<SnapshotResult> Machine::snapshot(const std::string& dir) {
   auto paused_at = Clock::now();
   SnapshotResult result;
   Snapshot snapshot;
+  std::array<uint8_t, 16> id{};
+  TRY(sys::random_bytes(id));
+  snapshot.id = to_hex(id.data(), id.size());
   auto capture = [&]() -> Result<void> {
     snapshot.config = m_config;
     // A disk's queues are written when more than one: unwritten means one (as in snapshots
@@ -101,7 +116,7 @@ Result<SnapshotResult> Machine::snapshot(const std::string& dir) {
       snapshot.vcpus.push_back(
           TRY(with_context(kvm::save_vcpu_state(vcpu, m_msr_indices), "vCPU {}", vcpu.id())));
     snapshot.devices = save_devices();
-    auto image = TRY(write_memory_image(m_memory, dir + "/" + kSnapshotMemoryName));
+    auto image = TRY(write_memory_image(m_memory, dir + "/" + kSnapshotMemoryName, snapshot.id));
     snapshot.memory = image.regions;
     result.memory_bytes = image.data_bytes;
     // Writable disks are copied while the guest stands still (the devices have finished every

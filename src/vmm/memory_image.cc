@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
+#include <string_view>
 
 #include "base/atomic_file.h"
 #include "base/file_extents.h"
@@ -51,9 +54,21 @@ bool any_resident(const std::vector<unsigned char>& pages, uint64_t offset, uint
   return false;
 }
 
+// The mark after the regions: magic, then the snapshot's id (32 hex digits), then zeros.
+constexpr std::string_view kMarkMagic = "haven-memory-v1:";
+constexpr size_t kMarkBytes = 64;
+
+std::array<uint8_t, kMarkBytes> mark_of(const std::string& snapshot_id) {
+  std::array<uint8_t, kMarkBytes> mark{};
+  std::string text = std::string(kMarkMagic) + snapshot_id;
+  std::copy_n(text.begin(), std::min(text.size(), mark.size()), mark.begin());
+  return mark;
+}
+
 }  // namespace
 
-Result<MemoryImage> write_memory_image(const memory::GuestMemory& memory, const std::string& path) {
+Result<MemoryImage> write_memory_image(const memory::GuestMemory& memory, const std::string& path,
+                                       const std::string& snapshot_id) {
   std::string temporary = path + ".tmp";
   ::unlink(temporary.c_str());
   auto fd = TRY(sys::open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
@@ -86,8 +101,7 @@ Result<MemoryImage> write_memory_image(const memory::GuestMemory& memory, const 
     TRY(flush());
     file_offset += region.size();
   }
-  if (::ftruncate(fd.get(), static_cast<off_t>(file_offset)) != 0)
-    return errno_error("truncate {}", temporary);
+  TRY(with_context(sys::write_at(fd.get(), mark_of(snapshot_id), file_offset), "{}", temporary));
   if (::fdatasync(fd.get()) != 0) return errno_error("fdatasync {}", temporary);
   if (::rename(temporary.c_str(), path.c_str()) != 0)
     return errno_error("rename {} to {}", temporary, path);
@@ -96,8 +110,9 @@ Result<MemoryImage> write_memory_image(const memory::GuestMemory& memory, const 
 }
 
 Result<memory::GuestMemory> map_memory_image(const std::string& path,
-                                             std::span<const SnapshotRegion> regions) {
-  auto fd = TRY(sys::open(path, O_RDONLY | O_CLOEXEC));
+                                             std::span<const SnapshotRegion> regions,
+                                             const std::string& snapshot_id) {
+  auto fd = TRY(sys::open_data_file(path, O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", path);
   std::vector<memory::RegionSpec> specs;
@@ -109,6 +124,19 @@ Result<memory::GuestMemory> map_memory_image(const std::string& path,
                         st.st_size, region.guest_address, region.size);
     specs.push_back({memory::GuestAddr(region.guest_address), region.size});
     offsets.push_back(region.file_offset);
+  }
+  if (!snapshot_id.empty()) {
+    uint64_t end = 0;
+    for (const SnapshotRegion& region : regions)
+      end = std::max(end, region.file_offset + region.size);  // bounded above
+    std::array<uint8_t, kMarkBytes> found{};
+    if (end > static_cast<uint64_t>(st.st_size) ||
+        static_cast<uint64_t>(st.st_size) - end < kMarkBytes ||
+        !sys::read_at(fd.get(), found, end) || found != mark_of(snapshot_id))
+      return make_error(
+          "{} is not the memory of snapshot {} (its parts do not belong together: was another "
+          "snapshot written into the same directory?)",
+          path, snapshot_id);
   }
   return with_context(memory::GuestMemory::map_file(specs, fd.get(), offsets), "{}", path);
 }

@@ -4,14 +4,16 @@
 //   snapshot.json  format and version, the VM config, KVM's VM and vCPU state, the devices'
 //                  state, the memory layout and which disks were copied. Written last (and
 //                  atomically): a directory without it holds an unfinished snapshot, which
-//                  restore refuses.
-//   memory         guest RAM, region after region, sparse (pages of zeros are holes).
-//                  Restore maps it copy-on-write, so it must not change while a restored
-//                  guest runs (a new snapshot into the same directory replaces the file by
-//                  rename, which leaves running guests their old copy).
+//                  restore refuses. Its random `id` marks the memory too.
+//   memory         guest RAM, region after region, sparse (pages of zeros are holes), then
+//                  a 64-byte mark naming the snapshot's id (restore refuses RAM saved by
+//                  another snapshot). Restore maps it copy-on-write, so it must not change
+//                  while a restored guest runs (a new snapshot into the same directory
+//                  replaces the file by rename, which leaves running guests their old copy).
 //   disk-N.img     writable disk N as it was at that instant (read-only disks are referred
 //                  to by path).
 //   nvram.fd       a UEFI guest's variable store (boot entries...) at that instant.
+//   lock           flock()ed by the snapshot being written: one at a time per directory.
 
 #include <cstdint>
 #include <string>

@@ -44,6 +44,13 @@ Result<SnapshotSummary> parse_snapshot_summary(const json& doc) {
     return make_error("snapshot version {}; this Haven reads version {}",
                       doc["version"].get<uint64_t>(), kSnapshotVersion);
   SnapshotSummary summary;
+  if (doc.contains("id")) {
+    const json& id = doc["id"];
+    if (!id.is_string() || id.get<std::string>().size() != 32 ||
+        id.get<std::string>().find_first_not_of("0123456789abcdef") != std::string::npos)
+      return make_error("'id' is not 32 hex digits");
+    summary.id = id.get<std::string>();
+  }
   if (!doc.contains("config")) return make_error("no 'config'");
   summary.config = TRY(with_context(vm_config_from_json(doc["config"].dump()), "config"));
   if (!doc.contains("disk_copies") || !doc["disk_copies"].is_array() ||
@@ -91,6 +98,7 @@ json snapshot_summary_document(const SnapshotSummary& summary) {
               {"config", json::parse(vm_config_to_json(summary.config))},
               {"disk_copies", disks}};
   if (summary.nvram_copy) doc["nvram_copy"] = *summary.nvram_copy;
+  if (!summary.id.empty()) doc["id"] = summary.id;
   return doc;
 }
 

@@ -22,12 +22,17 @@ namespace haven::vmm {
 inline constexpr const char* kSnapshotFileName = "snapshot.json";
 inline constexpr const char* kSnapshotMemoryName = "memory";
 inline constexpr const char* kSnapshotNvramName = "nvram.fd";
+// flock()ed by the snapshot being written into the directory.
+inline constexpr const char* kSnapshotLockName = "lock";
 inline constexpr uint32_t kSnapshotVersion = 1;
 
 // "disk-N.img".
 std::string snapshot_disk_name(size_t index);
 
 struct SnapshotSummary {
+  // Random, 32 hex digits, also marked in the memory image (memory_image.h), so a restore
+  // finds parts that do not belong together; empty in snapshots from before it.
+  std::string id;
   VmConfig config;
   // Per disk of `config`: the copy's file name in the snapshot directory, or nullopt for a
   // read-only disk (used in place).

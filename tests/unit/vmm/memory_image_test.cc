@@ -15,6 +15,8 @@
 namespace haven::vmm {
 namespace {
 
+const std::string kId = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
 using memory::GuestAddr;
 using memory::GuestMemory;
 
@@ -72,7 +74,7 @@ class MemoryImageTest : public ::testing::Test {
 };
 
 TEST_F(MemoryImageTest, WritesEveryRegionInOrderWithHolesForZeros) {
-  auto image = write_memory_image(*m_memory, m_path);
+  auto image = write_memory_image(*m_memory, m_path, kId);
   ASSERT_TRUE(image) << image.error().message();
   ASSERT_EQ(image->regions.size(), 2u);
   EXPECT_EQ(image->regions[0].guest_address, 0u);
@@ -86,7 +88,7 @@ TEST_F(MemoryImageTest, WritesEveryRegionInOrderWithHolesForZeros) {
   EXPECT_LE(image->data_bytes, 10 * MiB);
 
   struct stat st = stat_of(m_path);
-  EXPECT_EQ(static_cast<uint64_t>(st.st_size), 17 * MiB);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), 17 * MiB + 64) << "the regions, then the mark";
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, 11 * MiB)
       << "the untouched memory became " << st.st_blocks * 512 << " bytes on disk";
@@ -101,10 +103,24 @@ TEST_F(MemoryImageTest, WritesEveryRegionInOrderWithHolesForZeros) {
   EXPECT_EQ(page, pattern(kPage, 2)) << "the high region follows the low one in the file";
 }
 
+// RAM another snapshot saved is refused; a snapshot from before the mark checks none.
+TEST_F(MemoryImageTest, AnImageOfAnotherSnapshotIsRefused) {
+  auto image = write_memory_image(*m_memory, m_path, kId).value();
+  const std::string other = "0123456789abcdef0123456789abcdef";
+  auto refused = map_memory_image(m_path, image.regions, other);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("do not belong together"), std::string::npos)
+      << refused.error().message();
+  EXPECT_TRUE(map_memory_image(m_path, image.regions, ""));
+  ASSERT_EQ(::truncate(m_path.c_str(), 17 * MiB), 0);  // as written before the mark
+  EXPECT_FALSE(map_memory_image(m_path, image.regions, kId));
+  EXPECT_TRUE(map_memory_image(m_path, image.regions, ""));
+}
+
 TEST_F(MemoryImageTest, MappedBackItHoldsTheSameBytes) {
-  auto image = write_memory_image(*m_memory, m_path);
+  auto image = write_memory_image(*m_memory, m_path, kId);
   ASSERT_TRUE(image) << image.error().message();
-  auto mapped = map_memory_image(m_path, image->regions);
+  auto mapped = map_memory_image(m_path, image->regions, kId);
   ASSERT_TRUE(mapped) << mapped.error().message();
   expect_same_memory(*m_memory, *mapped);
   EXPECT_FALSE(mapped->regions()[0].anonymous);
@@ -112,8 +128,8 @@ TEST_F(MemoryImageTest, MappedBackItHoldsTheSameBytes) {
 }
 
 TEST_F(MemoryImageTest, TheGuestsWritesNeverReachTheImage) {
-  auto image = write_memory_image(*m_memory, m_path).value();
-  auto mapped = map_memory_image(m_path, image.regions);
+  auto image = write_memory_image(*m_memory, m_path, kId).value();
+  auto mapped = map_memory_image(m_path, image.regions, kId);
   ASSERT_TRUE(mapped) << mapped.error().message();
   ASSERT_TRUE(mapped->fill(GuestAddr(0x1000), kPage, 0xee));
   ASSERT_TRUE(mapped->write<uint32_t>(GuestAddr(kHigh), 0xfeedface));
@@ -124,20 +140,20 @@ TEST_F(MemoryImageTest, TheGuestsWritesNeverReachTheImage) {
   std::vector<uint8_t> page(kPage);
   ASSERT_TRUE(sys::read_at(fd->get(), page, 0x1000));
   EXPECT_EQ(page, pattern(kPage, 1));
-  auto again = map_memory_image(m_path, image.regions);
+  auto again = map_memory_image(m_path, image.regions, kId);
   ASSERT_TRUE(again);
   expect_same_memory(*m_memory, *again);
 }
 
 // A restored guest's memory (a private file mapping) is snapshotted again.
 TEST_F(MemoryImageTest, ARestoredGuestCanBeSnapshottedAgain) {
-  auto image = write_memory_image(*m_memory, m_path).value();
-  auto mapped = map_memory_image(m_path, image.regions).value();
+  auto image = write_memory_image(*m_memory, m_path, kId).value();
+  auto mapped = map_memory_image(m_path, image.regions, kId).value();
   ASSERT_TRUE(mapped.write<uint64_t>(GuestAddr(0x3000), 42));
   std::string second = m_dir + "/memory-2";
-  auto image2 = write_memory_image(mapped, second);
+  auto image2 = write_memory_image(mapped, second, kId);
   ASSERT_TRUE(image2) << image2.error().message();
-  auto restored = map_memory_image(second, image2->regions);
+  auto restored = map_memory_image(second, image2->regions, kId);
   ASSERT_TRUE(restored) << restored.error().message();
   expect_same_memory(mapped, *restored);
   EXPECT_EQ(restored->read<uint64_t>(GuestAddr(0x3000)).value(), 42u);
@@ -146,39 +162,39 @@ TEST_F(MemoryImageTest, ARestoredGuestCanBeSnapshottedAgain) {
 // A new snapshot into the same directory renames a new file over the image: a guest running
 // from the old one keeps seeing the old bytes.
 TEST_F(MemoryImageTest, ReplacingTheImageLeavesARunningGuestItsCopy) {
-  auto image = write_memory_image(*m_memory, m_path).value();
-  auto running = map_memory_image(m_path, image.regions).value();
+  auto image = write_memory_image(*m_memory, m_path, kId).value();
+  auto running = map_memory_image(m_path, image.regions, kId).value();
   ASSERT_TRUE(m_memory->fill(GuestAddr(0x1000), kPage, 0x77));
-  ASSERT_TRUE(write_memory_image(*m_memory, m_path));
+  ASSERT_TRUE(write_memory_image(*m_memory, m_path, kId));
   std::vector<uint8_t> page(kPage);
   ASSERT_TRUE(running.read_bytes(GuestAddr(0x1000), page));
   EXPECT_EQ(page, pattern(kPage, 1));
-  auto replaced = map_memory_image(m_path, image.regions).value();
+  auto replaced = map_memory_image(m_path, image.regions, kId).value();
   EXPECT_EQ(replaced.read<uint8_t>(GuestAddr(0x1000)).value(), 0x77);
 }
 
 TEST_F(MemoryImageTest, AnImageTooShortForItsRegionsIsRefused) {
-  auto image = write_memory_image(*m_memory, m_path).value();
+  auto image = write_memory_image(*m_memory, m_path, kId).value();
   ASSERT_EQ(::truncate(m_path.c_str(), static_cast<off_t>(16 * MiB + kPage)), 0);
-  auto mapped = map_memory_image(m_path, image.regions);
+  auto mapped = map_memory_image(m_path, image.regions, kId);
   ASSERT_FALSE(mapped);
   EXPECT_NE(mapped.error().message().find("too short"), std::string::npos)
       << mapped.error().message();
   EXPECT_NE(mapped.error().message().find(m_path), std::string::npos);
 
   std::vector<SnapshotRegion> wrapping = {{0, 16 * MiB, ~uint64_t{0} - kPage + 1}};
-  EXPECT_FALSE(map_memory_image(m_path, wrapping)) << "offset + size wraps around";
-  EXPECT_FALSE(map_memory_image(m_dir + "/no-such-image", image.regions));
+  EXPECT_FALSE(map_memory_image(m_path, wrapping, kId)) << "offset + size wraps around";
+  EXPECT_FALSE(map_memory_image(m_dir + "/no-such-image", image.regions, kId));
 }
 
 TEST_F(MemoryImageTest, RegionsThatAreNotGuestMemoryAreRefused) {
-  auto image = write_memory_image(*m_memory, m_path).value();
+  auto image = write_memory_image(*m_memory, m_path, kId).value();
   std::vector<SnapshotRegion> unaligned = {{0, 16 * MiB, 100}};
-  EXPECT_FALSE(map_memory_image(m_path, unaligned)) << "file offset not page-aligned";
+  EXPECT_FALSE(map_memory_image(m_path, unaligned, kId)) << "file offset not page-aligned";
   std::vector<SnapshotRegion> odd_size = {{0, 5000, 0}};
-  EXPECT_FALSE(map_memory_image(m_path, odd_size));
+  EXPECT_FALSE(map_memory_image(m_path, odd_size, kId));
   std::vector<SnapshotRegion> overlapping = {{0, 16 * MiB, 0}, {MiB, MiB, 16 * MiB}};
-  EXPECT_FALSE(map_memory_image(m_path, overlapping));
+  EXPECT_FALSE(map_memory_image(m_path, overlapping, kId));
 }
 
 }  // namespace

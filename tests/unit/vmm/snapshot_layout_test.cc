@@ -87,6 +87,26 @@ TEST_F(SnapshotLayoutTest, TheVmmStateMustBeThereInShape) {
   EXPECT_FALSE(read_snapshot_summary(m_dir));
 }
 
+// The id that marks the memory image too: kept as written, refused when not 32 hex digits,
+// and absent from snapshots made before it.
+TEST_F(SnapshotLayoutTest, TheIdIsThirtyTwoHexDigitsOrAbsent) {
+  SnapshotSummary summary = make_summary();
+  summary.id = "00112233445566778899aabbccddeeff";
+  EXPECT_EQ(snapshot_summary_document(summary)["id"], summary.id);
+  json doc = shaped_document();
+  doc["id"] = summary.id;
+  auto read = parse_snapshot_summary(doc);
+  ASSERT_TRUE(read) << read.error().message();
+  EXPECT_EQ(read->id, summary.id);
+  doc.erase("id");
+  EXPECT_EQ(parse_snapshot_summary(doc).value().id, "");
+  for (json bad : {json("../../x"), json(7), json("00112233445566778899AABBCCDDEEFF"),
+                   json("0011223344556677")}) {
+    doc["id"] = bad;
+    EXPECT_FALSE(parse_snapshot_summary(doc)) << bad;
+  }
+}
+
 TEST_F(SnapshotLayoutTest, AMissingFileSaysTheSnapshotIsUnfinished) {
   auto read = read_snapshot_summary(m_dir);
   ASSERT_FALSE(read);
