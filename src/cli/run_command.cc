@@ -25,6 +25,7 @@ struct RunOptions {
   std::string initrd;
   std::optional<std::string> cmdline;
   std::string memory;
+  double memory_overcommit = 1.5;
   std::string cpus;
   std::string console;
   std::string on_reboot;
@@ -102,12 +103,13 @@ Result<vmm::VmConfig> build_config(const RunOptions& options) {
         "--kernel: a kernel is required, or --firmware bios|uefi to boot the guest's own disk "
         "or media");
   TRY(vmm::validate(config));
-  // A guest may not have more RAM than the host: its memory is reserved lazily, so it would
-  // start and fail later, or push the host into swapping and OOM kills (havend's own check
-  // allows for overcommit across guests: havend --memory-overcommit).
-  if (uint64_t host = TRY(sys::host_memory()); config.memory > host)
-    return make_error("--memory: {} is more than this host's {}", format_size(config.memory),
-                      format_size(host));
+  // Guest RAM is only taken as the guest touches it, so more than the host has would start
+  // and fail later, pushing the host into swapping and OOM kills: refused past the same share
+  // of the host's memory havend allows (havend --memory-overcommit).
+  uint64_t host = TRY(sys::host_memory());
+  if (static_cast<double>(config.memory) > options.memory_overcommit * static_cast<double>(host))
+    return make_error("--memory: {} is more than {} x this host's {} (--memory-overcommit)",
+                      format_size(config.memory), options.memory_overcommit, format_size(host));
   // Missing files are the user's to fix: say which, before starting anything.
   auto check_readable = [](const std::string& path, std::string_view what) -> Result<void> {
     if (::access(path.c_str(), R_OK) != 0) return errno_error("{}: {}", what, path);
@@ -164,6 +166,9 @@ std::function<int()> add_run_command(CLI::App& app) {
       "--cmdline", options->cmdline,
       std::string("Kernel command line (default: \"") + vmm::VmConfig::kDefaultCmdline + "\")");
   run->add_option("--memory", options->memory, "Guest RAM, e.g. 512M or 2G (default 512M)");
+  run->add_option("--memory-overcommit", options->memory_overcommit,
+                  "Guest RAM may be up to this times the host's memory (default 1.5)")
+      ->check(CLI::Range(0.1, 100.0));
   run->add_option("--cpus", options->cpus, "Number of vCPUs (default 1)");
   run->add_option("--console", options->console,
                   "stdio (default), file:PATH, socket:PATH (Haven listens) or none");

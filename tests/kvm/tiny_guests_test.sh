@@ -43,6 +43,7 @@ else
 fi
 expect hello 2 "memory" --memory 12Q
 expect hello 2 "cpus" --cpus 0
+expect hello 2 "x this host's" --memory 1T  # far more than any host running this test has
 expect missing 2 "missing.elf: No such file"
 
 # The same machine from a JSON VM config file, console to a file.

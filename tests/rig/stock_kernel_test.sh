@@ -26,10 +26,11 @@ for image in vmlinuz vmlinux; do
   fi
 done
 
-# Above 4 GiB: RAM split around the PCI hole; the guest must see (nearly) all of it.
+# Above 4 GiB: RAM split around the PCI hole; the guest must see (nearly) all of it. The rig
+# has less than 5 GiB, which the guest never touches: allowed explicitly.
 name="stock vmlinuz, 1 CPU, 5G"
 if boot "$name" 0 --kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz --cpus 1 \
-  --memory 5G --cmdline "$base_cmdline"; then
+  --memory 5G --memory-overcommit 100 --cmdline "$base_cmdline"; then
   has "$name" "HAVEN-GUEST-READY" && mem_between "$name" 5000000 5242880 && echo "ok: $name"
 fi
 
