@@ -61,8 +61,15 @@ void ApiServer::add_protection_routes(httplib::Server& server, std::vector<Route
         if (options.repo.empty() || options.repo.front() != '/')
           return reply_error(res,
                              field_error(ErrorKind::invalid, "repo", "must be an absolute path"));
-        if (body.contains("passphrase") && body["passphrase"].is_string())
+        for (const auto& [key, value] : body.items())
+          if (key != "repo" && key != "passphrase" && key != "tags")
+            return reply_error(res,
+                               field_error(ErrorKind::invalid, key, "not a field of a backup"));
+        if (body.contains("passphrase")) {
+          if (!body["passphrase"].is_string())  // a wrong type is not "no passphrase"
+            return reply_error(res, field_error(ErrorKind::invalid, "passphrase", "not text"));
           options.passphrase = body["passphrase"];
+        }
         if (body.contains("tags")) {
           if (!body["tags"].is_array())
             return reply_error(res, field_error(ErrorKind::invalid, "tags", "expected a list"));

@@ -41,6 +41,19 @@ TEST_F(ApiServerTest, ABadRequestIs400NamingTheField) {
   EXPECT_EQ(not_json.body.value("field", ""), "body") << not_json.body;
 }
 
+// A backup's fields are checked as a definition's are: a passphrase that is not text is not
+// "no passphrase", and a field no backup has is not ignored.
+TEST_F(ApiServerTest, ABackupRequestsFieldsAreChecked) {
+  serve();
+  ASSERT_EQ(post("/v1/vms", vm("a")).status, 201);
+  Answer number = post("/v1/vms/a/backup", {{"repo", "/r"}, {"passphrase", 1234}});
+  EXPECT_EQ(number.status, 400) << number.body;
+  EXPECT_EQ(number.body.value("field", ""), "passphrase") << number.body;
+  Answer unknown = post("/v1/vms/a/backup", {{"repo", "/r"}, {"passphrse", "typo"}});
+  EXPECT_EQ(unknown.status, 400) << unknown.body;
+  EXPECT_EQ(unknown.body.value("field", ""), "passphrse") << unknown.body;
+}
+
 TEST_F(ApiServerTest, AnUnknownGuestOrJobIs404) {
   serve();
   for (const char* path : {"/v1/vms/nobody", "/v1/jobs/nothing"}) {
