@@ -155,5 +155,21 @@ TEST(RepoConfig, RoundTripsAndRejectsForeignOrOddConfigs) {
   EXPECT_FALSE(repo_config_from_json(older));
 }
 
+// A damaged number is reported as the file has it, not as what a narrowing made of it.
+TEST(RepoConfig, ADamagedNumberIsQuotedAsWritten) {
+  RepoConfig config;
+  config.id = "abc";
+  std::string text = repo_config_to_json(config);
+  for (const char* damaged : {"4294967296", "-65536", "65536.5", "\"64K\""}) {
+    std::string changed = text;
+    changed.replace(changed.find("65536"), 5, damaged);
+    auto refused = repo_config_from_json(changed);
+    ASSERT_FALSE(refused) << damaged;
+    EXPECT_NE(refused.error().message().find(std::string("'chunk_size' is ") + damaged),
+              std::string::npos)
+        << refused.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace haven::store
