@@ -124,7 +124,9 @@ Result<Block::BackupView> Block::begin_backup(const std::string& state_path,
     log::warn("{}: an earlier backup view was never ended; it is dropped", m_options.path);
     end_backup(false, {});
   }
-  view.disk_bytes = m_sectors * kSectorSize;
+  // The whole file, a last partial sector too (which the guest never sees nor writes): the
+  // backup is the same whether the guest runs or not.
+  view.disk_bytes = m_image.bytes();
   auto view_fd = TRY(sys::open(m_options.path, O_RDONLY | O_CLOEXEC));
   std::vector<uint64_t> wanted;  // empty: every block
   block::ChangeTracker* tracker = m_tracking ? &m_tracking->tracker() : nullptr;

@@ -276,6 +276,24 @@ TEST_F(BlockRestoreTest, ABackupOfADiskStillRestoringIsRefused) {
   EXPECT_EQ(read_guest(0, 512), backup_bytes(0, 512)) << "the device goes on";
 }
 
+// An image whose size is not whole sectors is backed up whole, as it is when the guest is off
+// (the guest sees whole sectors only).
+TEST_F(BlockRestoreTest, ABackupViewCoversAPartialLastSector) {
+  ASSERT_EQ(::truncate(m_path.c_str(), kDiskBytes + 100), 0);
+  open(false, true);
+  auto view = begin("");
+  ASSERT_TRUE(view) << view.error().message();
+  EXPECT_EQ(view->disk_bytes, kDiskBytes + 100);
+  auto reader = block::PointInTimeReader::open(state_path(), data_path(), m_path, view->disk_bytes,
+                                               view->granularity);
+  ASSERT_TRUE(reader) << reader.error().message();
+  std::vector<uint8_t> tail(100, 0xcc);
+  ASSERT_TRUE((*reader)->read(kDiskBytes, tail));
+  EXPECT_EQ(tail, std::vector<uint8_t>(100, 0));
+  reader->reset();
+  end(true, "R/S");
+}
+
 TEST_F(BlockRestoreTest, ABackupViewKeepsTheOldBytesAndHandsTheBitsOver) {
   open(false, true);
   write_guest(0, 4096, 0x11);                       // CBT block 0
