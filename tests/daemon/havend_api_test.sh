@@ -66,6 +66,15 @@ out=$("$havend" --state "$work/state2" --socket "$work/other.sock" --listen 127.
 [ $? = 2 ] && [[ $out == *"chmod 600"* ]] && ok "a readable token file is refused" ||
   fail "open token file: $out"
 
+# One havend per state directory and per socket: a second one is refused, the first goes on.
+out=$("$havend" --state "$work/state" --socket "$work/second.sock" 2>&1)
+[ $? = 1 ] && [[ $out == *"state directory $work/state is in use by another havend (pid $daemon_pid)"* ]] &&
+  ok "a second havend on the state directory is refused" || fail "second havend, same state: $out"
+out=$("$havend" --state "$work/state2" --socket "$HAVEN_SOCKET" 2>&1)
+[ $? = 1 ] && [[ $out == *"socket $HAVEN_SOCKET is in use by another havend"* ]] &&
+  "$haven" vm ls >/dev/null && ok "a second havend on the socket is refused" ||
+  fail "second havend, same socket: $out"
+
 # Definitions and the API's errors.
 "$haven" vm create idle --kernel "$guests/idle.elf" --memory 64M >/dev/null || fail "create idle"
 "$haven" vm create hello --kernel "$guests/hello.elf" --memory 64M >/dev/null || fail "create hello"
@@ -179,6 +188,13 @@ metrics=$(api http://havend/v1/vms/counter/metrics)
 [[ $metrics == *'"vcpu_seconds":'* && $metrics == *'"name":"virtio-blk"'* &&
   $metrics == *'"disk_write_bytes":'* ]] && ok "metrics from the VMM: vCPU time, devices" ||
   fail "metrics: $metrics"
+# A disk another guest writes is refused, naming that guest.
+"$haven" vm create thief --kernel "$guests/idle.elf" --memory 32M \
+  --disk "path=$work/counter.img" >/dev/null || fail "create thief"
+body=$(api -w ' %{http_code}' -X POST -d '' http://havend/v1/vms/thief/start)
+[[ $body == *"is in use by guest 'counter'"* && $body == *" 409" ]] &&
+  ok "a disk is written by one guest at a time (409)" || fail "shared disk: $body"
+"$haven" vm rm thief >/dev/null || fail "rm thief"
 out=$("$haven" vm snapshot counter "$work/snap-running" 2>&1)
 [[ $out == *"snapshot in $work/snap-running"* ]] && state_is counter running &&
   ok "snapshot of a running guest, which carries on" || fail "snapshot: $out"
