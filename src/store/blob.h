@@ -29,6 +29,12 @@ inline constexpr uint8_t kBlobMagic = 0xb7;
 inline constexpr uint8_t kBlobCompressed = 1;
 inline constexpr uint8_t kBlobSealed = 2;
 
+// The most bytes a blob of `plain_size` bytes can take: compressed only when that is smaller,
+// plus its header and, sealed, the nonce and tag. What an index says of a blob is held to it.
+inline constexpr uint64_t max_blob_bytes(uint64_t plain_size) {
+  return kBlobHeaderBytes + plain_size + kSealOverhead;
+}
+
 struct BlobCodec {
   const MasterKeys* keys = nullptr;  // null: the repository is not encrypted
   int level = 1;                     // zstd level; 0 stores data uncompressed

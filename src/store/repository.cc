@@ -146,6 +146,18 @@ Result<void> Repository::load_index_into(ChunkIndex& index, std::set<std::string
     if (!plain) return std::unexpected(std::move(plain).error().with_context(file));
     auto entries = decode_index(*plain);
     if (!entries) return std::unexpected(std::move(entries).error().with_context(file));
+    // An index is read before any pack: what it claims of a blob's size is what a read will
+    // allocate, so it must fit a chunk of this repository.
+    const uint32_t chunk_size = m_config.chunk_size;
+    for (size_t i = 0; i < entries->size(); ++i) {
+      const ChunkLocation& at = (*entries)[i].location;
+      if (at.plain_size == 0 || at.plain_size > chunk_size ||
+          at.length > max_blob_bytes(at.plain_size) || at.length < kBlobHeaderBytes)
+        return make_error(
+            "{}: entry {} claims a blob of {} bytes holding {}, which no chunk of {} "
+            "bytes makes (the index is damaged)",
+            file, i, at.length, at.plain_size, chunk_size);
+    }
     index.add(*entries);
     loaded.insert(name);
   }
@@ -214,6 +226,9 @@ Result<void> Repository::read_raw_blob_into(const ChunkLocation& location,
   if (!fd)
     return std::unexpected(std::move(fd).error().with_context(
         fmt::format("pack {} at {}", pack_name(location.pack), location.offset)));
+  if (location.length > max_blob_bytes(m_config.chunk_size))
+    return make_error("pack {} at {}: a blob of {} bytes is more than a chunk can take",
+                      pack_name(location.pack), location.offset, location.length);
   blob.resize(location.length);
   TRY(with_context(sys::read_at(*fd, blob, location.offset), "pack {}", pack_name(location.pack)));
   return {};

@@ -218,5 +218,26 @@ TEST_F(RepositoryTest, TheKeyFileIsPrivateWhateverTheUmask) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+// What an index says of a blob's size is what a read allocates: a damaged length (or one
+// written to make every reader allocate 1 GiB) fails the repository's opening, naming the file.
+TEST_F(RepositoryTest, AnIndexEntryNoChunkCouldMakeIsRefused) {
+  for (auto [length, plain] :
+       {std::pair<uint32_t, uint32_t>{1u << 30, 4096}, std::pair<uint32_t, uint32_t>{100, 1u << 30},
+        std::pair<uint32_t, uint32_t>{4, 4096}}) {
+    std::filesystem::remove_all(path("repo"));
+    auto repo = make_repo(false);
+    ASSERT_TRUE(repo);
+    IndexEntry entry;
+    entry.id = sha256(bytes_of("x"));
+    entry.location.length = length;
+    entry.location.plain_size = plain;
+    ASSERT_TRUE(repo->write_index({entry}));
+    auto reopened = Repository::open(path("repo"), nullptr);
+    ASSERT_FALSE(reopened) << length << " " << plain;
+    EXPECT_NE(reopened.error().message().find("the index is damaged"), std::string::npos)
+        << reopened.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace haven::store
