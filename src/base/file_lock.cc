@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
+#include "base/log.h"
 #include "base/sys.h"
 
 namespace haven::sys {
@@ -16,6 +18,13 @@ Result<bool> try_lock(int fd, LockMode mode, const std::string& path) {
   for (;;) {
     if (::flock(fd, operation) == 0) return true;
     if (errno == EWOULDBLOCK) return false;
+    if (errno == ENOLCK || errno == EOPNOTSUPP || errno == EINVAL) {
+      // A file system without locks (NFS without lockd): the file is used unlocked, as it
+      // was before locks, and the user is told.
+      log::warn("{}: cannot be locked here ({}): nothing stops another process using it", path,
+                std::strerror(errno));
+      return true;
+    }
     if (errno != EINTR) return errno_error("flock {}", path);
   }
 }

@@ -17,7 +17,8 @@ namespace haven::sys {
 enum class LockMode { shared, exclusive };
 
 // Takes a lock on the open file `fd` without waiting: true when taken, false when another open
-// file holds a conflicting one. `path` names the file in errors.
+// file holds a conflicting one. `path` names the file in errors. On a file system that has no
+// locks (ENOLCK: NFS without lockd) it warns and answers true: the file is used unlocked.
 Result<bool> try_lock(int fd, LockMode mode, const std::string& path);
 
 // The processes holding flock()s on the file `fd` is open on, from /proc/locks (pids as this

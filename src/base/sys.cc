@@ -149,6 +149,14 @@ Result<void> write_all(int fd, std::span<const uint8_t> data) {
   return {};
 }
 
+Result<size_t> read_some_at(int fd, std::span<uint8_t> data, uint64_t offset) {
+  for (;;) {
+    ssize_t n = ::pread(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno != EINTR) return errno_error("read from fd {} at {}", fd, offset);
+  }
+}
+
 Result<size_t> read_some(int fd, std::span<uint8_t> data) {
   for (;;) {
     ssize_t n = ::read(fd, data.data(), data.size());

@@ -87,6 +87,8 @@ bool is_immutable(const std::string& path);
 
 // Reads what is available (at most data.size()); 0 means end of file. Retries on EINTR.
 Result<size_t> read_some(int fd, std::span<uint8_t> data);
+// The same at `offset` (pread).
+Result<size_t> read_some_at(int fd, std::span<uint8_t> data, uint64_t offset);
 
 Result<UniqueFd> eventfd(unsigned initial, int flags);
 // A non-blocking timerfd (CLOCK_MONOTONIC) that becomes readable once, `delay` from now, or

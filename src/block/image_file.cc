@@ -2,6 +2,10 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <thread>
 
 #include "base/file_lock.h"
 #include "base/log.h"
@@ -15,7 +19,17 @@ Result<ImageFile> ImageFile::open(const std::string& path, bool readonly, bool d
   // One writer and no readers beside it, or readers only: two guests writing one disk corrupt
   // its file system, and a guest reading a disk another writes sees it torn.
   auto mode = readonly ? sys::LockMode::shared : sys::LockMode::exclusive;
-  if (!TRY(sys::try_lock(fd.get(), mode, path))) {
+  bool locked = TRY(sys::try_lock(fd.get(), mode, path));
+  // systemd-udevd takes a shared lock on a whole-disk block device for a moment after it was
+  // written and closed (a guest's reboot, a stop and start): waited out, up to 2 s.
+  if (!locked && S_ISBLK(TRY(sys::stat_fd(fd.get(), path)).st_mode)) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!locked && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      locked = TRY(sys::try_lock(fd.get(), mode, path));
+    }
+  }
+  if (!locked) {
     std::string holders = sys::describe_lock_holders(fd.get());
     if (readonly)
       return make_error("{} is being written by {}; a guest cannot read a disk another one writes",

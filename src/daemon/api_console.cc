@@ -144,11 +144,24 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
                       return false;
                     return true;  // called again for what came next
                   }
-                  // All of this file is sent: a new one in its place (the old one became
-                  // LOG.1, whole) is followed next.
-                  if (followed->fd && replaced(followed->fd->get(), path)) {
-                    followed->fd.reset();
-                    continue;
+                  if (followed->fd) {
+                    struct stat open_file {};
+                    // A new run truncated the file (same inode): its output starts again.
+                    if (::fstat(followed->fd->get(), &open_file) == 0 &&
+                        static_cast<uint64_t>(open_file.st_size) < followed->sent) {
+                      followed->sent = 0;
+                      continue;
+                    }
+                    // A new file in its place (the old one became LOG.1): what was appended to
+                    // the old one before the rename is read first (nothing writes to it after),
+                    // then the new one from its start.
+                    if (replaced(followed->fd->get(), path)) {
+                      ssize_t rest = ::pread(followed->fd->get(), buffer.data(), buffer.size(),
+                                             static_cast<off_t>(followed->sent));
+                      if (rest > 0) continue;
+                      followed->fd.reset();
+                      continue;
+                    }
                   }
                   if (!is_up(m_supervisor.status(name).state) || m_events.closed()) {
                     sink.done();

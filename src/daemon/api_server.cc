@@ -30,14 +30,11 @@ void ApiServer::stop() {
   if (m_tcp) m_tcp->stop();
 }
 
-Result<void> ApiServer::serve(const std::string& socket_path, const std::optional<Tcp>& tcp) {
-  // The socket's directory (say /run/haven) is made when missing; the socket is claimed before
-  // anything is bound, so a second daemon on it leaves the first one's alone.
-  if (size_t slash = socket_path.rfind('/'); slash != std::string::npos && slash > 0) {
-    std::string directory = socket_path.substr(0, slash);
-    TRY(with_context(sys::ensure_directory(directory, 0755), "the socket's directory"));
-  }
-  m_socket_lock = TRY(claim_instance_lock(socket_path + ".lock", "socket " + socket_path));
+Result<void> ApiServer::serve(const std::string& socket_path, const std::optional<Tcp>& tcp,
+                              UniqueFd socket_claim) {
+  // The socket is claimed before anything is bound, so a second daemon on it leaves the first
+  // one's alone.
+  m_socket_lock = socket_claim ? std::move(socket_claim) : TRY(claim_socket(socket_path));
   if (tcp) {
     m_tcp = std::make_unique<httplib::Server>();
     add_routes(*m_tcp);

@@ -41,8 +41,10 @@ class ApiServer {
     std::string token;
   };
   // Binds `socket_path` (a stale socket there is replaced; mode 0660), and `tcp` when given,
-  // and serves until stop().
-  Result<void> serve(const std::string& socket_path, const std::optional<Tcp>& tcp);
+  // and serves until stop(). The socket is claimed first (instance_lock.h), unless the caller
+  // did and hands over `socket_claim` (havend does, before it daemonizes).
+  Result<void> serve(const std::string& socket_path, const std::optional<Tcp>& tcp,
+                     UniqueFd socket_claim = {});
   void stop();
 
   // A query parameter a route takes: a number in [minimum, maximum], whole when `integer`.

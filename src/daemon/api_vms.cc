@@ -90,9 +90,22 @@ void ApiServer::add_vm_routes(httplib::Server& server, std::vector<Route>* route
   route(server, routes, "POST", R"(/v1/vms/([^/]+)/(start|stop|kill|pause|resume))",
         {{"timeout", false, 0, 3600}},
         [=, this](const httplib::Request& req, httplib::Response& res) {
+          std::string action = req.matches[2];
+          // A broken definition's guest that still runs (adopted from before) can be stopped.
+          std::string name = req.matches[1];
+          auto broken = m_registry.find_broken(name);
+          if (broken && (action == "stop" || action == "kill")) {
+            double seconds = query_value(req, "timeout").value_or(kDefaultStopGrace.count());
+            Result<void> ended =
+                action == "kill"
+                    ? m_supervisor.kill(name)
+                    : m_supervisor.stop(
+                          name, std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+            if (!ended) return reply_error(res, ended.error());
+            return reply(res, 200, describe_broken(*broken, m_supervisor.status(name)));
+          }
           auto vm = lookup(req, res);
           if (!vm) return;
-          std::string action = req.matches[2];
           Result<void> done;
           if (action == "start") {
             done = m_supervisor.start(*vm);

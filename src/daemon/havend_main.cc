@@ -120,11 +120,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   log::info("cgroups: {}", no_cgroups ? std::string("off") : (*supervisor)->cgroups().describe());
+  // The socket too is claimed while errors still reach the terminal.
+  auto socket_claim = daemon::claim_socket(socket);
+  if (!socket_claim) {
+    log::error("{}", socket_claim.error().message());
+    return 1;
+  }
   if (daemonize && ::daemon(0, 0) != 0) {
     log::error("daemon: {}", strerror(errno));
     return 1;
   }
-  if (daemonize) (void)daemon::record_instance_pid(state_lock->get(), state + "/havend.lock");
+  if (daemonize) {
+    (void)daemon::record_instance_pid(state_lock->get(), state + "/havend.lock");
+    (void)daemon::record_instance_pid(socket_claim->get(), socket + ".lock");
+  }
   daemon::ApiServer api(**registry, **supervisor, events);
   std::jthread signal_waiter([&api, stop_signals] {
     int signo = 0;
@@ -132,7 +141,7 @@ int main(int argc, char** argv) {
     log::info("stopping on signal {} (guests keep running)", signo);
     api.stop();
   });
-  auto served = api.serve(socket, tcp);
+  auto served = api.serve(socket, tcp, std::move(*socket_claim));
   if (!served) {
     log::error("{}", served.error().message());
     ::kill(::getpid(), SIGTERM);  // releases the signal thread

@@ -24,6 +24,14 @@ Result<UniqueFd> claim_instance_lock(const std::string& lock_path, const std::st
   return fd;
 }
 
+Result<UniqueFd> claim_socket(const std::string& socket_path) {
+  if (size_t slash = socket_path.rfind('/'); slash != std::string::npos && slash > 0) {
+    std::string directory = socket_path.substr(0, slash);
+    TRY(with_context(sys::ensure_directory(directory, 0755), "the socket's directory"));
+  }
+  return claim_instance_lock(socket_path + ".lock", "socket " + socket_path);
+}
+
 Result<void> record_instance_pid(int lock_fd, const std::string& lock_path) {
   // The pid is for people (and the next claimant's message); the lock is what counts.
   std::string pid = std::to_string(::getpid()) + "\n";

@@ -17,6 +17,9 @@ namespace haven::daemon {
 // havend (pid 123)". The lock goes with the returned fd (and its copies in a forked child).
 Result<UniqueFd> claim_instance_lock(const std::string& lock_path, const std::string& what);
 
+// The API socket's claim: its directory made when missing (say /run/haven), SOCKET.lock locked.
+Result<UniqueFd> claim_socket(const std::string& socket_path);
+
 // Writes this process's pid into the claimed lock file again: a daemon that forked away from
 // its parent after claiming names itself, not the parent that exited.
 Result<void> record_instance_pid(int lock_fd, const std::string& lock_path);

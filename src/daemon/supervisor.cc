@@ -22,6 +22,7 @@
 #include "base/unix_socket.h"
 #include "daemon/exit_reason.h"
 #include "launch/vmm_process.h"
+#include "vmm/console_log.h"
 #include "vmm/control_protocol.h"
 #include "vmm/control_socket.h"
 
@@ -623,7 +624,7 @@ Result<void> Supervisor::forget(const std::string& name) {
   for (const std::string& file :
        {m_paths.status_dir() + "/" + name + ".json", m_paths.run_dir() + "/" + name + ".json",
         m_paths.console_socket(name), m_paths.control_socket(name), m_paths.console_log(name),
-        m_paths.vmm_log(name)})
+        vmm::previous_console_log(m_paths.console_log(name)), m_paths.vmm_log(name)})
     TRY(sys::remove_file(file, true));
   TRY(remove_disk_dir(m_paths.disk_dir(name)));
   return {};

@@ -23,6 +23,10 @@ Result<std::unique_ptr<VmRegistry>> VmRegistry::open(const std::string& director
     if (name.size() <= 5 || !name.ends_with(".json")) continue;  // temporaries too
     std::string file = directory + "/" + name;
     std::string stem = name.substr(0, name.size() - 5);
+    if (auto valid = validate_vm_name(stem); !valid) {  // not a file havend wrote: left alone
+      log::error("{}: not a VM definition's name ({}); left alone", file, valid.error().message());
+      continue;
+    }
     auto loaded = [&]() -> Result<VmDefinition> {
       auto bytes = TRY(sys::read_file(file, kMaxDefinitionBytes));
       auto definition =

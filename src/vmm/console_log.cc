@@ -17,10 +17,17 @@ Result<std::string> read_tail(const std::string& path, uint64_t max_bytes) {
   auto size = static_cast<uint64_t>(TRY(sys::stat_fd(fd.get(), path)).st_size);
   uint64_t length = std::min(size, max_bytes);
   std::string tail(length, '\0');
-  // A log being written may grow meanwhile: its first `size` bytes are there for good, and a
-  // rotation renames the file without shortening it.
-  TRY(sys::read_at(fd.get(), {reinterpret_cast<uint8_t*>(tail.data()), tail.size()},
-                   size - length));
+  // A log being written grows meanwhile, and a VMM starting afresh truncates it: what is
+  // there when read is what is served.
+  size_t got = 0;
+  while (got < tail.size()) {
+    auto some = TRY(sys::read_some_at(
+        fd.get(), {reinterpret_cast<uint8_t*>(tail.data()) + got, tail.size() - got},
+        size - length + got));
+    if (some == 0) break;
+    got += some;
+  }
+  tail.resize(got);
   return tail;
 }
 

@@ -460,11 +460,21 @@ Result<void> validate(const VmConfig& config) {
       slots)
     return field_error(ErrorKind::invalid, "devices",
                        "at most {} disks, nets, rng and cdrom together", slots);
-  for (const DiskConfig& disk : config.disks) {
+  for (size_t i = 0; i < config.disks.size(); ++i) {
+    const DiskConfig& disk = config.disks[i];
     if (disk.path.empty()) return field_error(ErrorKind::invalid, "disks", "a disk without a path");
     if (disk.queues > kMaxDiskQueues)
       return field_error(ErrorKind::invalid, "disks", "{} queues (at most {})", disk.queues,
                          kMaxDiskQueues);
+    // An image one device writes is that device's alone (its VMM locks it): given twice, it
+    // is refused here. Read-only ones may be shared.
+    for (size_t j = 0; j < i; ++j)
+      if (config.disks[j].path == disk.path && !(disk.readonly && config.disks[j].readonly))
+        return field_error(ErrorKind::invalid, "disks", "{} is given twice (disks {} and {})",
+                           disk.path, j, i);
+    if (config.cdrom && *config.cdrom == disk.path && !disk.readonly)
+      return field_error(ErrorKind::invalid, "disks", "{} is both disk {} and the cdrom", disk.path,
+                         i);
   }
   if (config.virtio_console && config.virtio_console->kind == ConsoleConfig::Kind::stdio &&
       config.console.kind == ConsoleConfig::Kind::stdio)

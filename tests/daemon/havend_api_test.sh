@@ -256,8 +256,9 @@ id=$(sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' <<<"$third" | head -n 1)
   cmp -s "$work/data.img" "$work/restored.img" && ok "it restores to the disk's bytes" ||
   fail "restore of $id differs"
 # A guest with three disks: read-only (skipped), tracked, untracked; both views in one pause.
-truncate -s 4M "$work/second.img" && truncate -s 2M "$work/third.img"
-"$haven" vm create two --kernel "$guests/idle.elf" --memory 32M --disk "path=$work/data.img,readonly=on" \
+# (Its read-only disk is its own: one that the running guest 'saved' writes is refused.)
+truncate -s 4M "$work/second.img" && truncate -s 2M "$work/third.img" && truncate -s 1M "$work/ro.img"
+"$haven" vm create two --kernel "$guests/idle.elf" --memory 32M --disk "path=$work/ro.img,readonly=on" \
   --disk "path=$work/second.img,cbt=on" --disk "path=$work/third.img" >/dev/null || fail "create two"
 "$haven" vm start two >/dev/null || fail "start two"
 out=$("$haven" backup create --json --repo "$work/repo" --vm two 2>&1)

@@ -60,6 +60,32 @@ TEST(VmConfig, EachBadValueNamesItsField) {
   }
 }
 
+// An image a device writes is that device's: given twice, it is refused before any VMM locks it
+// against itself.
+TEST(VmConfig, AnImageGivenTwiceIsRefused) {
+  VmConfig config;
+  config.kernel = "/k";
+  config.disks = {{"/images/a.img", false, false},
+                  {"/images/b.img", true, false},
+                  {"/images/a.img", true, false}};
+  auto twice = validate(config);
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().field(), "disks");
+  EXPECT_NE(twice.error().message().find("/images/a.img is given twice (disks 0 and 2)"),
+            std::string::npos)
+      << twice.error().message();
+  config.disks[0].readonly = true;
+  EXPECT_TRUE(validate(config)) << "read-only, both: shared";
+  config.disks.pop_back();
+  config.kernel.clear();
+  config.firmware = Firmware::bios;
+  config.cdrom = "/images/b.img";
+  EXPECT_TRUE(validate(config)) << "disk 1 is read-only too";
+  config.cdrom = "/images/a.img";
+  config.disks[0].readonly = false;
+  EXPECT_FALSE(validate(config));
+}
+
 TEST(VmConfig, MalformedJsonAndMissingKernelAreClearErrors) {
   EXPECT_NE(error_of("{\"kernel\": ").find("JSON"), std::string::npos) << error_of("{");
   EXPECT_NE(error_of("[1, 2]").find("object"), std::string::npos) << error_of("[1, 2]");
