@@ -19,9 +19,10 @@ trap 'rm -f "$out"' EXIT
 expect() {
   local name=$1 want_status=$2 want_text=$3
   shift 3
-  local memory=(--memory 64M)  # unless the check gives its own
-  [[ " $* " == *" --memory "* ]] && memory=()
-  timeout -k 10 60 "$haven" run --kernel "$guests/$name.elf" "${memory[@]}" "$@" </dev/null >"$out" 2>&1
+  local memory="--memory 64M"  # unless the check gives its own
+  case " $* " in *" --memory "*) memory= ;; esac
+  # shellcheck disable=SC2086 # $memory is two words or none
+  timeout -k 10 60 "$haven" run --kernel "$guests/$name.elf" $memory "$@" </dev/null >"$out" 2>&1
   local status=$?
   if [ "$status" != "$want_status" ] || ! grep -qF -- "$want_text" "$out"; then
     echo "FAIL: $name: exit $status (want $want_status), output (want '$want_text'):"
