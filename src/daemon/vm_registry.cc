@@ -52,10 +52,12 @@ Result<void> VmRegistry::write(const VmDefinition& definition) {
 
 Result<void> VmRegistry::add(const VmDefinition& definition) {
   MutexLock lock(m_mutex);
-  if (m_vms.count(definition.name)) return make_error("name: '{}' exists", definition.name);
+  // Kinds, so a request that lost a race to another is answered 409 or 404, not 500.
+  if (m_vms.count(definition.name))
+    return field_error(ErrorKind::conflict, "name", "'{}' exists", definition.name);
   if (auto broken = m_broken.find(definition.name); broken != m_broken.end())
-    return make_error("name: '{}' exists with a broken definition ({})", definition.name,
-                      broken->second.error);
+    return field_error(ErrorKind::conflict, "name", "'{}' exists with a broken definition ({})",
+                       definition.name, broken->second.error);
   TRY(write(definition));
   m_vms.emplace(definition.name, definition);
   return {};
@@ -64,7 +66,8 @@ Result<void> VmRegistry::add(const VmDefinition& definition) {
 Result<void> VmRegistry::replace(const VmDefinition& definition) {
   MutexLock lock(m_mutex);
   auto found = m_vms.find(definition.name);
-  if (found == m_vms.end()) return make_error("no VM named '{}'", definition.name);
+  if (found == m_vms.end())
+    return kind_error(ErrorKind::not_found, "no VM named '{}'", definition.name);
   TRY(write(definition));
   found->second = definition;
   return {};
@@ -74,7 +77,8 @@ Result<void> VmRegistry::remove(const std::string& name) {
   MutexLock lock(m_mutex);
   auto found = m_vms.find(name);
   auto broken = m_broken.find(name);
-  if (found == m_vms.end() && broken == m_broken.end()) return make_error("no VM named '{}'", name);
+  if (found == m_vms.end() && broken == m_broken.end())
+    return kind_error(ErrorKind::not_found, "no VM named '{}'", name);
   TRY(sys::remove_file(file_of(name), true));
   TRY(fsync_directory(m_directory));
   if (found != m_vms.end()) m_vms.erase(found);

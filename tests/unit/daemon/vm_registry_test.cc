@@ -34,8 +34,13 @@ TEST_F(VmRegistryTest, DefinitionsSurviveReopening) {
     auto taken = registry->add(vm("a"));
     ASSERT_FALSE(taken);
     EXPECT_NE(taken.error().message().find("exists"), std::string::npos);
+    // A request that lost a race to another is told so (409), not that havend failed (500).
+    EXPECT_EQ(taken.error().kind(), ErrorKind::conflict);
+    EXPECT_EQ(taken.error().field(), "name");
     ASSERT_TRUE(registry->replace(vm("b", 4)));
-    EXPECT_FALSE(registry->replace(vm("c")));
+    auto unknown = registry->replace(vm("c"));
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().kind(), ErrorKind::not_found);
   }
   auto reopened = VmRegistry::open(m_dir + "/vms").value();
   auto all = reopened->list();
@@ -44,7 +49,9 @@ TEST_F(VmRegistryTest, DefinitionsSurviveReopening) {
   EXPECT_EQ(all[0].config.cpus, 2u);
   EXPECT_EQ(reopened->find("b")->config.cpus, 4u);
   ASSERT_TRUE(reopened->remove("a"));
-  EXPECT_FALSE(reopened->remove("a"));
+  auto gone = reopened->remove("a");
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().kind(), ErrorKind::not_found);
   EXPECT_FALSE(VmRegistry::open(m_dir + "/vms").value()->find("a"));
   EXPECT_FALSE(std::filesystem::exists(m_dir + "/vms/a.json"));
 }
