@@ -53,7 +53,8 @@ bool parse_number(std::string_view text, T& value, int base) {
 
 }  // namespace
 
-std::vector<pid_t> parse_lock_holders(std::string_view proc_locks, dev_t device, ino_t inode) {
+std::vector<pid_t> parse_lock_holders(std::string_view proc_locks, std::optional<dev_t> device,
+                                      ino_t inode) {
   // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF": number, class, mode, access, pid,
   // major:minor:inode (the device numbers in hex), range. A waiter's line has "->" after the
   // number.
@@ -78,7 +79,7 @@ std::vector<pid_t> parse_lock_holders(std::string_view proc_locks, dev_t device,
         !parse_number(file.substr(first + 1, second - first - 1), minor, 16) ||
         !parse_number(file.substr(second + 1), number, 10))
       continue;
-    if (::makedev(major, minor) != device || number != inode) continue;
+    if ((device && ::makedev(major, minor) != *device) || number != inode) continue;
     if (std::find(holders.begin(), holders.end(), pid) == holders.end()) holders.push_back(pid);
   }
   return holders;
@@ -89,7 +90,11 @@ std::vector<pid_t> lock_holders(int fd) {
   if (::fstat(fd, &st) != 0) return {};
   auto text = read_until_end("/proc/locks", 64 << 20);
   if (!text) return {};
-  return parse_lock_holders(*text, st.st_dev, st.st_ino);
+  auto holders = parse_lock_holders(*text, st.st_dev, st.st_ino);
+  // On overlayfs or a btrfs subvolume, stat's device is not the one /proc/locks shows: the
+  // inode alone then (it only names who holds it in a message).
+  if (holders.empty()) holders = parse_lock_holders(*text, std::nullopt, st.st_ino);
+  return holders;
 }
 
 std::string describe_lock_holders(int fd) {

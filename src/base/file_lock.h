@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,9 +25,10 @@ Result<bool> try_lock(int fd, LockMode mode, const std::string& path);
 // The processes holding flock()s on the file `fd` is open on, from /proc/locks (pids as this
 // process's namespace sees them); empty when none is found.
 std::vector<pid_t> lock_holders(int fd);
-// The same out of a /proc/locks text, for the file (device, inode); waiters ("->") are not
-// holders. Each pid once, in the order found.
-std::vector<pid_t> parse_lock_holders(std::string_view proc_locks, dev_t device, ino_t inode);
+// The same out of a /proc/locks text, for the file (device, inode; any device when none is
+// given); waiters ("->") are not holders. Each pid once, in the order found.
+std::vector<pid_t> parse_lock_holders(std::string_view proc_locks, std::optional<dev_t> device,
+                                      ino_t inode);
 
 // "pid 1234 (haven-vmm)" for each holder, comma separated; "another process" when none is
 // known (the holder is in another pid namespace, or it let go meanwhile).

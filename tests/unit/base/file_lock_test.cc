@@ -32,6 +32,8 @@ TEST(FileLockTest, HoldersAreTheFlockLinesOfTheFileAndNotItsWaiters) {
       "10: FLOCK  ADVISORY  WRITE 17 fd:01:77 0 EOF";
   EXPECT_EQ(parse_lock_holders(text, device, 77), (std::vector<pid_t>{11, 13, 17}));
   EXPECT_TRUE(parse_lock_holders("", device, 77).empty());
+  // Without a device (overlayfs: stat's is not the one /proc/locks shows), the inode alone.
+  EXPECT_EQ(parse_lock_holders(text, std::nullopt, 77), (std::vector<pid_t>{11, 13, 15, 17}));
 }
 
 TEST(FileLockTest, AnExclusiveLockExcludesEveryOtherOpenFileAndNamesItsHolder) {
