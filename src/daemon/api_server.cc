@@ -64,8 +64,15 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
     ::unlink(socket_path.c_str());
   }
   m_server->set_address_family(AF_UNIX);
+  int listening = -1;
+  m_server->set_socket_options([&listening](socket_t sock) { listening = sock; });
   if (!m_server->bind_to_port(socket_path.c_str(), 80))
     return errno_error("bind the API socket {}", socket_path);
+  // Debian's httplib (a compiled library: CPPHTTPLIB_LISTEN_BACKLOG does nothing) listens with
+  // a backlog of 5, and a Unix socket refuses a client past it outright (ECONNREFUSED, with no
+  // retry as TCP has): the 6th of clients connecting at once failed. listen() again raises it.
+  if (listening < 0 || ::listen(listening, SOMAXCONN) != 0)
+    log::warn("API socket {}: backlog left at httplib's 5", socket_path);
   if (::chmod(socket_path.c_str(), 0660) != 0) return errno_error("chmod {}", socket_path);
   log::info("API on {}", socket_path);
   if (!m_server->listen_after_bind()) return make_error("the API server on {} failed", socket_path);
