@@ -29,10 +29,6 @@ std::optional<store::Snapshot> parent_for(const store::Repository& repository,
   if (!baseline.starts_with(prefix)) return std::nullopt;
   auto snapshot = repository.read_snapshot(baseline.substr(prefix.size()));
   if (!snapshot) return std::nullopt;  // pruned, or never here
-  // One whose chunks are not all here (verify found some damaged) is no parent: the whole
-  // disk is read, and what was damaged is stored again.
-  if (!repository.index().contains_all(snapshot->chunks, &store::Snapshot::is_hole))
-    return std::nullopt;
   return std::move(*snapshot);
 }
 

@@ -166,17 +166,6 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
   if (parent && (!options.changed || parent->size != size || parent->chunk_size != chunk_size ||
                  parent->chunks.size() != count))
     parent = nullptr;  // tracking that does not line up with this disk: read it all
-  // Chunks taken unread from the parent must be in the repository: one verify found damaged
-  // (and left out of the index) is stored again from the disk. A point-in-time view protects
-  // only the blocks it was asked for, so there the caller must not have chosen such a parent.
-  if (parent && !repository.index().contains_all(parent->chunks, &Snapshot::is_hole)) {
-    if (options.read)
-      return make_error(
-          "{}: the parent snapshot {} uses chunks the repository no longer holds (damaged); "
-          "the next backup reads the disk whole",
-          options.source, parent->id);
-    parent = nullptr;
-  }
   auto work = [&](uint64_t i) -> Result<void> {
     uint64_t offset = i * chunk_size;
     uint64_t length = std::min<uint64_t>(chunk_size, size - offset);

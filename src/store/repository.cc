@@ -133,45 +133,11 @@ Result<WriterLock> Repository::lock_for_writing() {
   return WriterLock(std::move(fd));
 }
 
-namespace {
-
-// A blob's place in its pack, as damaged/ names it.
-std::string place_name(const ChunkLocation& location) {
-  return pack_name(location.pack) + "." + std::to_string(location.offset);
-}
-
-}  // namespace
-
-Result<std::set<std::string>> Repository::damaged_places() const {
-  auto names = sys::list_directory(damaged_dir());
-  if (!names) {
-    if (names.error().code() == ENOENT) return std::set<std::string>();  // none ever found
-    return std::unexpected(std::move(names).error());
-  }
-  std::set<std::string> places;
-  for (std::string& name : *names)
-    if (!is_temporary(name)) places.insert(std::move(name));
-  return places;
-}
-
-Result<bool> Repository::mark_damaged(const ChunkId& id) const {
-  auto location = m_index.find(id);
-  if (!location) return false;
-  TRY(sys::ensure_directory(damaged_dir(), 0755));
-  std::string text = id.hex() + "\n";
-  std::string file = damaged_dir() + "/" + place_name(*location);
-  auto written = write_file_atomic(file, bytes_of(text));
-  if (!written) return std::unexpected(std::move(written).error());
-  return true;
-}
-
 Result<void> Repository::load_index() {
-  m_damaged = TRY(damaged_places());
-  return load_index_into(m_index, m_index_files, m_damaged);
+  return load_index_into(m_index, m_index_files);
 }
 
-Result<void> Repository::load_index_into(ChunkIndex& index, std::set<std::string>& loaded,
-                                         const std::set<std::string>& damaged) const {
+Result<void> Repository::load_index_into(ChunkIndex& index, std::set<std::string>& loaded) const {
   for (const std::string& name : TRY(index_files())) {
     if (loaded.contains(name)) continue;  // loaded before (index files never change)
     std::string file = m_path + "/index/" + name;
@@ -192,10 +158,6 @@ Result<void> Repository::load_index_into(ChunkIndex& index, std::set<std::string
             "bytes makes (the index is damaged)",
             file, i, at.length, at.plain_size, chunk_size);
     }
-    if (!damaged.empty())
-      std::erase_if(*entries, [&](const IndexEntry& entry) {
-        return damaged.contains(place_name(entry.location));
-      });
     index.add(*entries);
     loaded.insert(name);
   }
@@ -207,19 +169,15 @@ Result<void> Repository::reload_index() {
   std::set<std::string> present(names.begin(), names.end());
   bool removed = std::ranges::any_of(
       m_index_files, [&](const std::string& name) { return !present.contains(name); });
-  auto damaged = TRY(damaged_places());
-  // Garbage collection rewrote the index, or a reader found damage in what is loaded: start
-  // over, swapped in at once.
-  if (removed || damaged != m_damaged) {
+  if (removed) {  // garbage collection rewrote the index: start over, swapped in at once
     ChunkIndex fresh;
     std::set<std::string> loaded;
-    TRY(load_index_into(fresh, loaded, damaged));
+    TRY(load_index_into(fresh, loaded));
     m_index.replace_with(std::move(fresh));
     m_index_files = std::move(loaded);
-    m_damaged = std::move(damaged);
     return {};
   }
-  return load_index_into(m_index, m_index_files, m_damaged);  // the files added since
+  return load_index();  // only the files another writer added since
 }
 
 Result<std::vector<std::string>> Repository::index_files() const {

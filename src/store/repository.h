@@ -79,7 +79,6 @@ class Repository {
   Result<WriterLock> lock_for_writing();
 
   ChunkIndex& index() { return m_index; }
-  const ChunkIndex& index() const { return m_index; }
   // Reads, authenticates, decompresses and re-hashes one chunk.
   Result<std::vector<uint8_t>> read_chunk(const ChunkId& id) const;
   // The same into `plain`, which must be the chunk's size; on failure it holds nothing to trust.
@@ -114,14 +113,6 @@ class Repository {
   // Garbage collection: one new index file with exactly `entries`, then `old_files` removed.
   Result<void> replace_index(const std::vector<IndexEntry>& entries,
                              const std::vector<std::string>& old_files);
-  // Damage found by a reader (verify): the blob of chunk `id` at its place in a pack cannot be
-  // read back. It is kept as REPO/damaged/<pack>.<offset>, and entries at such places are
-  // left out whenever the index is loaded, so the chunk counts as absent: the next backup of
-  // data holding it stores it again (and snapshots that use it read that copy). False when the
-  // chunk is not in the index.
-  Result<bool> mark_damaged(const ChunkId& id) const;
-  std::string damaged_dir() const { return m_path + "/damaged"; }
-
   // A chunk's blob as stored (for copying between packs).
   Result<std::vector<uint8_t>> read_raw_blob(const ChunkLocation& location) const;
   Result<void> read_raw_blob_into(const ChunkLocation& location, std::vector<uint8_t>& blob) const;
@@ -148,10 +139,7 @@ class Repository {
                                                   const MasterKeys* unlocked);
   Result<SnapshotHead> read_head_of(const std::string& id) const;
   Result<void> load_index();
-  Result<void> load_index_into(ChunkIndex& index, std::set<std::string>& loaded,
-                               const std::set<std::string>& damaged) const;
-  // The places damage was found at (damaged/'s names).
-  Result<std::set<std::string>> damaged_places() const;
+  Result<void> load_index_into(ChunkIndex& index, std::set<std::string>& loaded) const;
   Result<int> pack_fd(const PackId& pack) const;
 
   std::string m_path;
@@ -159,7 +147,6 @@ class Repository {
   std::optional<MasterKeys> m_keys;
   ChunkIndex m_index;
   std::set<std::string> m_index_files;  // loaded into m_index; one reload_index at a time
-  std::set<std::string> m_damaged;      // the places left out of m_index
   mutable Mutex m_packs_mutex;
   mutable std::map<PackId, UniqueFd> m_packs HAVEN_GUARDED_BY(m_packs_mutex);
 };

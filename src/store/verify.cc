@@ -49,13 +49,6 @@ Result<VerifyReport> verify_snapshots(const Repository& repository,
   TRY(run_parallel(chunks.size(), threads, work, report_progress));
   report.chunks_checked = chunks.size();
   report.bytes_checked = total;
-  for (const auto& [id, error] : bad) {
-    auto marked = repository.mark_damaged(id);
-    if (!marked)
-      report.marking_errors.push_back(marked.error().message());
-    else if (*marked)
-      ++report.chunks_marked;
-  }
   for (const Snapshot& snapshot : snapshots)
     for (size_t i = 0; i < snapshot.chunks.size(); ++i)
       if (auto found = bad.find(snapshot.chunks[i]); found != bad.end())

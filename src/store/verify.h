@@ -27,14 +27,10 @@ struct VerifyReport {
   uint64_t bytes_checked = 0;
   std::vector<Damage> damage;
   std::vector<std::string> unreadable_snapshots;  // manifests that could not be read
-  // Damaged chunks marked in the repository (Repository::mark_damaged), so the next backup of
-  // their data stores them again; a repository that cannot be written keeps no marks.
-  uint64_t chunks_marked = 0;
-  std::vector<std::string> marking_errors;
   bool ok() const { return damage.empty() && unreadable_snapshots.empty(); }
 };
 
-// `ids` empty: every snapshot. Each damaged chunk is marked (see VerifyReport).
+// `ids` empty: every snapshot.
 Result<VerifyReport> verify_snapshots(const Repository& repository,
                                       const std::vector<std::string>& ids, unsigned threads,
                                       const std::function<void(const Progress&)>& progress);

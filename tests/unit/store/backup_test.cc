@@ -294,57 +294,6 @@ TEST_F(BackupTest, VerifyNamesEverySnapshotAndOffsetADamagedChunkTouches) {
   EXPECT_FALSE(std::filesystem::exists(path("restored.img.partial")));
 }
 
-// A damaged chunk verify found is not taken for present by the next backup (nor by one that
-// tracks changes, whose parent uses it): the backup stores it again, and every snapshot that
-// used it restores again.
-TEST_F(BackupTest, TheNextBackupStoresAgainWhatVerifyFoundDamaged) {
-  auto repo = make_repo();
-  auto disk = random_data(16 * 4096, 5);
-  write_file(path("disk.img"), disk);
-  Snapshot first = backup(*repo, path("disk.img"));
-  auto packs = files_in("repo/packs");
-  ASSERT_EQ(packs.size(), 1u);
-  auto pack = read_file(packs[0]);
-  pack[pack.size() / 2] ^= 1;
-  write_file(packs[0], pack);
-
-  auto report = verify_snapshots(*repo, {}, 2, nullptr).value();
-  ASSERT_EQ(report.damage.size(), 1u);
-  EXPECT_EQ(report.chunks_marked, 1u);
-  EXPECT_TRUE(report.marking_errors.empty());
-  EXPECT_EQ(files_in("repo/damaged").size(), 1u);
-
-  // Through a point-in-time view (a running guest's), such a parent is an error: the view
-  // protects only the blocks it was asked for, so the chunk cannot be read from it.
-  BackupOptions through_view{path("disk.img"), "vm1", {}, 2, nullptr};
-  through_view.parent = &first;
-  through_view.changed = [](uint64_t, uint64_t) { return false; };
-  through_view.read = [&](uint64_t offset, std::span<uint8_t> out) -> Result<void> {
-    std::copy_n(disk.begin() + static_cast<std::ptrdiff_t>(offset), out.size(), out.begin());
-    return {};
-  };
-  auto refused = backup_image(*repo, through_view);
-  ASSERT_FALSE(refused);
-  EXPECT_NE(refused.error().message().find("damaged"), std::string::npos)
-      << refused.error().message();
-
-  // Changed-block tracking says nothing changed: the damaged chunk is read all the same.
-  Progress last;
-  BackupOptions options{path("disk.img"), "vm1", {}, 2, [&](const Progress& p) { last = p; }};
-  options.parent = &first;
-  options.changed = [](uint64_t, uint64_t) { return false; };
-  auto second = backup_image(*repo, options);
-  ASSERT_TRUE(second) << second.error().message();
-  EXPECT_EQ(second->new_bytes, 4096u) << "the damaged chunk, stored again";
-  EXPECT_EQ(last.read_bytes, 16u * 4096) << "a parent missing a chunk is no parent";
-
-  auto reopened = open_repo();
-  auto again = verify_snapshots(*reopened, {}, 2, nullptr).value();
-  EXPECT_TRUE(again.ok()) << again.damage.size() << " damaged";
-  restore_and_compare(*reopened, first, disk);
-  restore_and_compare(*reopened, *second, disk);
-}
-
 TEST_F(BackupTest, AnInterruptedBackupLeavesTheRepositoryConsistent) {
   auto repo = make_repo();
   auto disk = random_data(64 * 4096, 5);
