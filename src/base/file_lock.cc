@@ -18,7 +18,16 @@ Result<bool> try_lock(int fd, LockMode mode, const std::string& path) {
   for (;;) {
     if (::flock(fd, operation) == 0) return true;
     if (errno == EWOULDBLOCK) return false;
-    if (errno == ENOLCK || errno == EOPNOTSUPP || errno == EINVAL) {
+    if (errno != EINTR) return errno_error("flock {}", path);
+  }
+}
+
+Result<bool> try_lock_where_supported(int fd, LockMode mode, const std::string& path) {
+  int operation = (mode == LockMode::exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
+  for (;;) {
+    if (::flock(fd, operation) == 0) return true;
+    if (errno == EWOULDBLOCK) return false;
+    if (errno == ENOLCK || errno == EOPNOTSUPP) {
       // A file system without locks (NFS without lockd): the file is used unlocked, as it
       // was before locks, and the user is told.
       log::warn("{}: cannot be locked here ({}): nothing stops another process using it", path,

@@ -18,9 +18,12 @@ namespace haven::sys {
 enum class LockMode { shared, exclusive };
 
 // Takes a lock on the open file `fd` without waiting: true when taken, false when another open
-// file holds a conflicting one. `path` names the file in errors. On a file system that has no
-// locks (ENOLCK: NFS without lockd) it warns and answers true: the file is used unlocked.
+// file holds a conflicting one. `path` names the file in errors.
 Result<bool> try_lock(int fd, LockMode mode, const std::string& path);
+// The same, but on a file system that has no locks (ENOLCK: NFS without lockd) it warns and
+// answers true: the file is used unlocked, as before there were locks (disk images, whose
+// users would otherwise lose their guests; never a daemon's own claim).
+Result<bool> try_lock_where_supported(int fd, LockMode mode, const std::string& path);
 
 // The processes holding flock()s on the file `fd` is open on, from /proc/locks (pids as this
 // process's namespace sees them); empty when none is found.

@@ -13,23 +13,27 @@
 
 namespace haven::block {
 
+Result<bool> ImageFile::lock(int fd, bool readonly, const std::string& path) {
+  auto mode = readonly ? sys::LockMode::shared : sys::LockMode::exclusive;
+  bool locked = TRY(sys::try_lock_where_supported(fd, mode, path));
+  // systemd-udevd takes a shared lock on a whole-disk block device for a moment after it was
+  // written and closed (a guest's reboot, a stop and start): waited out, up to 2 s.
+  if (!locked && S_ISBLK(TRY(sys::stat_fd(fd, path)).st_mode)) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!locked && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      locked = TRY(sys::try_lock_where_supported(fd, mode, path));
+    }
+  }
+  return locked;
+}
+
 Result<ImageFile> ImageFile::open(const std::string& path, bool readonly, bool direct) {
   int flags = (readonly ? O_RDONLY : O_RDWR) | (direct ? O_DIRECT : 0) | O_CLOEXEC;
   auto fd = TRY(sys::open_data_file(path, flags, true));
   // One writer and no readers beside it, or readers only: two guests writing one disk corrupt
   // its file system, and a guest reading a disk another writes sees it torn.
-  auto mode = readonly ? sys::LockMode::shared : sys::LockMode::exclusive;
-  bool locked = TRY(sys::try_lock(fd.get(), mode, path));
-  // systemd-udevd takes a shared lock on a whole-disk block device for a moment after it was
-  // written and closed (a guest's reboot, a stop and start): waited out, up to 2 s.
-  if (!locked && S_ISBLK(TRY(sys::stat_fd(fd.get(), path)).st_mode)) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (!locked && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      locked = TRY(sys::try_lock(fd.get(), mode, path));
-    }
-  }
-  if (!locked) {
+  if (!TRY(lock(fd.get(), readonly, path))) {
     std::string holders = sys::describe_lock_holders(fd.get());
     if (readonly)
       return make_error("{} is being written by {}; a guest cannot read a disk another one writes",

@@ -29,6 +29,10 @@ class ImageFile {
   // than a sector; one whose size is not a multiple of 512 is shown to the guest rounded down
   // (with a warning).
   static Result<ImageFile> open(const std::string& path, bool readonly, bool direct);
+  // The lock open() takes, on `fd` open on `path`: false when another holds a conflicting one
+  // (a block device's is waited for up to 2 s: udev's); true unlocked where the file system has
+  // no locks. havend probes with it before starting a guest.
+  static Result<bool> lock(int fd, bool readonly, const std::string& path);
 
   const std::string& path() const { return m_path; }
   int fd() const { return m_fd.get(); }

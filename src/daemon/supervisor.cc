@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "base/unix_socket.h"
+#include "block/image_file.h"
 #include "daemon/exit_reason.h"
 #include "launch/vmm_process.h"
 #include "vmm/console_log.h"
@@ -142,8 +143,7 @@ Result<void> Supervisor::check_disks_free(const VmDefinition& definition) const 
     // A disk that cannot be opened here (not made yet: a restore's) is left to the VMM.
     auto fd = sys::open_data_file(disk.path, O_RDONLY | O_CLOEXEC, true);
     if (!fd) continue;
-    auto mode = disk.readonly ? sys::LockMode::shared : sys::LockMode::exclusive;
-    auto free = sys::try_lock(fd->get(), mode, disk.path);
+    auto free = block::ImageFile::lock(fd->get(), disk.readonly, disk.path);
     if (!free || *free) continue;  // the probe's lock goes with its fd
     std::string holder;
     for (pid_t pid : sys::lock_holders(fd->get()))

@@ -49,10 +49,11 @@ race "$work/deletes" -X DELETE http://havend/v1/vms/race
   fail "racing deletes: $(codes "$work/deletes")"
 
 # --- A second daemon on the same state directory or socket is refused; the first goes on.
-out=$("$havend" --state "$work/state" --socket "$work/other.sock" --no-cgroups 2>&1)
+# (timeout: a second daemon that wrongly started would serve for ever.)
+out=$(timeout 10 "$havend" --state "$work/state" --socket "$work/other.sock" --no-cgroups 2>&1)
 [ $? = 1 ] && [[ $out == *"is in use by another havend (pid $daemon_pid)"* ]] &&
   ok "a second havend on the state directory" || fail "second havend, same state: $out"
-out=$("$havend" --state "$work/state2" --socket "$socket" --no-cgroups 2>&1)
+out=$(timeout 10 "$havend" --state "$work/state2" --socket "$socket" --no-cgroups 2>&1)
 [ $? = 1 ] && [[ $out == *"socket $socket is in use by another havend"* ]] &&
   api -o /dev/null http://havend/v1/vms && ok "a second havend on the socket" ||
   fail "second havend, same socket: $out"
@@ -74,8 +75,7 @@ code=$(api -o /dev/null -w '%{http_code}' -X POST -d '' http://havend/v1/vms/bad
 mkdir "$work/snap"
 cat >"$work/snap/snapshot.json" <<JSON
 {"format": "haven-vm-snapshot", "version": 1, "id": "00112233445566778899aabbccddeeff",
- "config": {"kernel": "/boot/vmlinuz", "memory": "256M", "disks": [{"path": "/images/root.img"}],
-            "virtio_console": "file:$work/victim"},
+ "config": {"kernel": "/boot/vmlinuz", "memory": "256M", "disks": [{"path": "/images/root.img"}]},
  "disk_copies": ["disk-0.img"], "vm": {}, "vcpus": [{}], "devices": {}, "memory": []}
 JSON
 echo "host secret" >"$work/secret"
@@ -106,7 +106,8 @@ out=$("$haven" backup list --repo repo-index 2>&1)
 status=$?
 [ $status != 0 ] && [ "$(wc -l <<<"$out")" = 1 ] && [[ $out == *"the index is damaged"* ]] &&
   ok "an index entry claiming 1 GiB: one line, exit $status" || fail "huge index length: $out"
-# A damaged pack: verify names it and marks it; the next backup stores it again; all restores.
+# A damaged pack: verify names the snapshot and offset it costs (exit 3).
+first=$("$haven" backup list --repo repo --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][0]["id"])')
 pack=$(find repo/packs -type f | head -n 1)
 python3 - "$pack" <<'PY'
 import sys
@@ -117,14 +118,14 @@ open(path, "wb").write(data)
 PY
 "$haven" backup verify --repo repo --all >verify.out 2>&1
 status=$?
-[ $status = 3 ] && grep -q "marked" verify.out && ok "verify finds the damage (exit 3) and marks it" ||
+[ $status = 3 ] && grep -q "^BAD snapshot ${first:0:16} offset [0-9]*: chunk" verify.out &&
+  ok "verify finds the damage (exit 3), naming snapshot and offset" ||
   fail "verify of a damaged pack: exit $status: $(cat verify.out)"
-"$haven" backup create --repo repo disk.img --name d -q || fail "the next backup"
-"$haven" backup verify --repo repo --all -q && ok "after the next backup, every snapshot verifies" ||
-  fail "verify after the next backup: $("$haven" backup verify --repo repo --all 2>&1 | tail -n 3)"
-first=$("$haven" backup list --repo repo --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][0]["id"])')
-"$haven" backup restore --repo repo "$first" restored.img -q && cmp -s disk.img restored.img &&
-  ok "the damaged snapshot restores again, byte for byte" || fail "restore of $first"
+"$haven" backup restore --repo repo "$first" restored.img -q 2>restore.err
+status=$?
+[ $status != 0 ] && [ ! -e restored.img ] && [ "$(wc -l <restore.err)" = 1 ] &&
+  ok "a damaged snapshot's restore fails in one line and writes nothing (exit $status)" ||
+  fail "restore of a damaged snapshot: exit $status: $(cat restore.err)"
 
 [ "$failures" = 0 ] && echo "all hostile-input checks passed" || echo "$failures hostile-input check(s) failed"
 [ "$failures" = 0 ]

@@ -90,7 +90,8 @@ scsi::Response absent_lun(std::span<const uint8_t> cdb) {
 
 Result<std::unique_ptr<Scsi>> Scsi::open(const std::string& iso_path) {
   auto fd = TRY(sys::open_data_file(iso_path, O_RDONLY | O_CLOEXEC, true));
-  if (!TRY(sys::try_lock(fd.get(), sys::LockMode::shared, iso_path)))  // as a read-only disk
+  if (!TRY(sys::try_lock_where_supported(fd.get(), sys::LockMode::shared,
+                                         iso_path)))  // as a read-only disk
     return make_error("{} is being written by {}; a guest cannot read a disk another one writes",
                       iso_path, sys::describe_lock_holders(fd.get()));
   uint64_t bytes = TRY(sys::image_size(fd.get(), iso_path));
