@@ -323,7 +323,9 @@ int run_verify(const BackupArgs& args) {
                                       {"chunks_checked", report->chunks_checked},
                                       {"bytes_checked", report->bytes_checked},
                                       {"damage", damage},
-                                      {"unreadable_snapshots", report->unreadable_snapshots}}
+                                      {"unreadable_snapshots", report->unreadable_snapshots},
+                                      {"chunks_marked", report->chunks_marked},
+                                      {"marking_errors", report->marking_errors}}
                            .dump(2));
   } else {
     for (const auto& problem : report->unreadable_snapshots)
@@ -335,6 +337,13 @@ int run_verify(const BackupArgs& args) {
       fmt::print("{}: {} snapshot(s), {} distinct chunks ({}) checked, {} damaged offset(s)\n",
                  report->ok() ? "ok" : "DAMAGED", report->snapshots, report->chunks_checked,
                  human_size(report->bytes_checked), report->damage.size());
+    if (report->chunks_marked)
+      fmt::print(
+          "{} damaged chunk(s) marked: the next backup of data holding them stores them again, "
+          "and the snapshots above read that copy\n",
+          report->chunks_marked);
+    for (const auto& error : report->marking_errors)
+      fmt::print("could not mark a damaged chunk: {}\n", error);
   }
   return report->ok() ? kExitOk : kExitDamaged;
 }

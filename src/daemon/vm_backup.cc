@@ -29,6 +29,10 @@ std::optional<store::Snapshot> parent_for(const store::Repository& repository,
   if (!baseline.starts_with(prefix)) return std::nullopt;
   auto snapshot = repository.read_snapshot(baseline.substr(prefix.size()));
   if (!snapshot) return std::nullopt;  // pruned, or never here
+  // One with chunks found damaged (or gone) is no parent: the whole disk is read, and what
+  // was damaged is stored again. The marks are read now: this repository may have been
+  // opened before a verify made them.
+  if (!repository.holds_all_healthy_now(snapshot->chunks).value_or(false)) return std::nullopt;
   return std::move(*snapshot);
 }
 

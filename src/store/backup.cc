@@ -57,7 +57,7 @@ Result<std::optional<Snapshot>> unchanged_parent(Repository& repository, const s
       continue;
     auto parent = repository.read_snapshot(head->id);
     if (!parent) continue;
-    if (repository.index().contains_all(parent->chunks, &Snapshot::is_hole))
+    if (repository.holds_all_healthy(parent->chunks))
       return std::optional<Snapshot>(std::move(*parent));
   }
   return std::optional<Snapshot>();
@@ -166,6 +166,17 @@ Result<Snapshot> backup_image(Repository& repository, const BackupOptions& optio
   if (parent && (!options.changed || parent->size != size || parent->chunk_size != chunk_size ||
                  parent->chunks.size() != count))
     parent = nullptr;  // tracking that does not line up with this disk: read it all
+  // Chunks taken unread from the parent must be held healthy: one verify found damaged is
+  // stored again from the disk. A point-in-time view protects only the blocks it was asked
+  // for, so there the caller must not have chosen such a parent (havend does not).
+  if (parent && !repository.holds_all_healthy(parent->chunks)) {
+    if (options.read)
+      return make_error(
+          "{}: the parent snapshot {} uses chunks found damaged; the next backup reads the "
+          "disk whole",
+          options.source, parent->id);
+    parent = nullptr;
+  }
   auto work = [&](uint64_t i) -> Result<void> {
     uint64_t offset = i * chunk_size;
     uint64_t length = std::min<uint64_t>(chunk_size, size - offset);

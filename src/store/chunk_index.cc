@@ -105,6 +105,26 @@ void ChunkIndex::Table::insert(const IndexEntry& entry) {
   slots[slot] = static_cast<uint32_t>(entries.size());
 }
 
+void ChunkIndex::Table::insert_or_heal(const IndexEntry& entry,
+                                       const std::function<bool(const ChunkLocation&)>& damaged) {
+  if (2 * (entries.size() + 1) > slots.size()) reserve(std::max<size_t>(16, 2 * entries.size()));
+  const size_t slot = slot_of(entry.id);
+  if (slots[slot]) {
+    IndexEntry& present = entries[slots[slot] - 1];
+    if (damaged(present.location) && !damaged(entry.location)) present.location = entry.location;
+    return;
+  }
+  entries.push_back(entry);
+  slots[slot] = static_cast<uint32_t>(entries.size());
+}
+
+void ChunkIndex::add(std::span<const IndexEntry> entries,
+                     const std::function<bool(const ChunkLocation&)>& damaged) {
+  ExclusiveLock lock(m_mutex);
+  m_table.reserve(m_table.entries.size() + entries.size());
+  for (const IndexEntry& entry : entries) m_table.insert_or_heal(entry, damaged);
+}
+
 void ChunkIndex::add(const IndexEntry& entry) {
   ExclusiveLock lock(m_mutex);
   m_table.insert(entry);

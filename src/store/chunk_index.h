@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -42,6 +43,10 @@ class ChunkIndex {
   void add(const IndexEntry& entry);
   // Many at once (an index file): one lock, and room made once.
   void add(std::span<const IndexEntry> entries);
+  // The same, except that an id already present at a place `damaged` names takes the new
+  // entry's place when that one is not damaged: a copy stored again after damage was found.
+  void add(std::span<const IndexEntry> entries,
+           const std::function<bool(const ChunkLocation&)>& damaged);
   std::optional<ChunkLocation> find(const ChunkId& id) const;
   bool contains(const ChunkId& id) const { return find(id).has_value(); }
   // Whether every id of `ids` that `exempt` does not pass over is present (one lock for all).
@@ -64,6 +69,8 @@ class ChunkIndex {
     size_t slot_of(const ChunkId& id) const;
     const IndexEntry* find(const ChunkId& id) const;
     void insert(const IndexEntry& entry);
+    void insert_or_heal(const IndexEntry& entry,
+                        const std::function<bool(const ChunkLocation&)>& damaged);
     // Room for `count` entries without growing again.
     void reserve(size_t count);
   };

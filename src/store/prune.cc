@@ -238,8 +238,10 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
   TRY(fsync_directory(snapshots_dir));
   holds_lock = HoldsLock(UniqueFd());  // the manifests are gone: restores may look again
 
-  // 2. The chunks still used from packs being rewritten, copied blob for blob.
+  // 2. The chunks still used from packs being rewritten, copied blob for blob (unread: a
+  // blob found damaged is carried with its mark, below).
   std::optional<PackWriter> writer;
+  std::vector<std::pair<ChunkLocation, IndexEntry>> copies;  // from, to
   for (const std::string& name : rewrite_packs) {
     for (const IndexEntry& entry : packs[name].entries) {
       if (!used.count(entry.id)) continue;
@@ -249,6 +251,7 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
       uint64_t offset = TRY(writer->append(blob));
       kept_entries.push_back(
           {entry.id, {writer->id(), offset, entry.location.length, entry.location.plain_size}});
+      copies.emplace_back(entry.location, kept_entries.back());
       if (writer->size() >= ChunkWriter::kPackTarget) {
         TRY(writer->commit());
         writer.reset();
@@ -256,6 +259,12 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
     }
   }
   if (writer) TRY(writer->commit());
+  // A copy of a blob found damaged (a verify may have run meanwhile: the marks are read now)
+  // is damaged too, before the index names it.
+  auto marks = TRY(repository.damaged_places());
+  for (const auto& [from, to] : copies)
+    if (marks.contains(Repository::place_name(from)))
+      TRY(repository.mark_damaged_at(to.location, to.id));
 
   // 3. One index for everything that stays, then the old index files.
   auto old_index = TRY(repository.index_files());
@@ -268,6 +277,12 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
   for (const std::string& name : rewrite_packs)
     (void)sys::remove_file(pack_path(repository.packs_dir(), name), true);
   TRY(fsync_directory(repository.packs_dir()));
+  // Marks of blobs in packs now gone name nothing.
+  std::set<std::string> gone(delete_packs.begin(), delete_packs.end());
+  gone.insert(rewrite_packs.begin(), rewrite_packs.end());
+  for (const std::string& place : marks)
+    if (gone.contains(place.substr(0, place.find('.'))))
+      (void)sys::remove_file(repository.damaged_dir() + "/" + place, true);
   return report;
 }
 

@@ -133,11 +133,62 @@ Result<WriterLock> Repository::lock_for_writing() {
   return WriterLock(std::move(fd));
 }
 
-Result<void> Repository::load_index() {
-  return load_index_into(m_index, m_index_files);
+std::string Repository::place_name(const ChunkLocation& location) {
+  return pack_name(location.pack) + "." + std::to_string(location.offset);
 }
 
-Result<void> Repository::load_index_into(ChunkIndex& index, std::set<std::string>& loaded) const {
+Result<std::set<std::string>> Repository::damaged_places() const {
+  auto names = sys::list_directory(damaged_dir());
+  if (!names) {
+    if (names.error().code() == ENOENT) return std::set<std::string>();  // none ever found
+    return std::unexpected(std::move(names).error());
+  }
+  std::set<std::string> places;
+  for (std::string& name : *names)
+    if (!is_temporary(name)) places.insert(std::move(name));
+  return places;
+}
+
+Result<void> Repository::mark_damaged_at(const ChunkLocation& location, const ChunkId& id) const {
+  TRY(sys::ensure_directory(damaged_dir(), 0755));
+  return write_file_atomic(damaged_dir() + "/" + place_name(location), bytes_of(id.hex() + "\n"));
+}
+
+Result<bool> Repository::mark_damaged(const ChunkId& id) const {
+  auto location = m_index.find(id);
+  if (!location) return false;
+  TRY(mark_damaged_at(*location, id));
+  return true;
+}
+
+bool Repository::holds_healthy(const ChunkId& id) const {
+  auto location = m_index.find(id);
+  return location && (m_damaged.empty() || !m_damaged.contains(place_name(*location)));
+}
+
+bool Repository::holds_all_healthy(std::span<const ChunkId> ids) const {
+  if (m_damaged.empty()) return m_index.contains_all(ids, &Snapshot::is_hole);
+  return std::ranges::all_of(
+      ids, [&](const ChunkId& id) { return Snapshot::is_hole(id) || holds_healthy(id); });
+}
+
+Result<bool> Repository::holds_all_healthy_now(std::span<const ChunkId> ids) const {
+  auto marks = TRY(damaged_places());
+  if (marks.empty()) return m_index.contains_all(ids, &Snapshot::is_hole);
+  return std::ranges::all_of(ids, [&](const ChunkId& id) {
+    if (Snapshot::is_hole(id)) return true;
+    auto location = m_index.find(id);
+    return location && !marks.contains(place_name(*location));
+  });
+}
+
+Result<void> Repository::load_index() {
+  m_damaged = TRY(damaged_places());
+  return load_index_into(m_index, m_index_files, m_damaged);
+}
+
+Result<void> Repository::load_index_into(ChunkIndex& index, std::set<std::string>& loaded,
+                                         const std::set<std::string>& damaged) const {
   for (const std::string& name : TRY(index_files())) {
     if (loaded.contains(name)) continue;  // loaded before (index files never change)
     std::string file = m_path + "/index/" + name;
@@ -158,7 +209,11 @@ Result<void> Repository::load_index_into(ChunkIndex& index, std::set<std::string
             "bytes makes (the index is damaged)",
             file, i, at.length, at.plain_size, chunk_size);
     }
-    index.add(*entries);
+    if (damaged.empty())
+      index.add(*entries);
+    else  // a copy stored again after damage was found takes the damaged one's place
+      index.add(*entries,
+                [&](const ChunkLocation& at) { return damaged.contains(place_name(at)); });
     loaded.insert(name);
   }
   return {};
@@ -169,15 +224,19 @@ Result<void> Repository::reload_index() {
   std::set<std::string> present(names.begin(), names.end());
   bool removed = std::ranges::any_of(
       m_index_files, [&](const std::string& name) { return !present.contains(name); });
-  if (removed) {  // garbage collection rewrote the index: start over, swapped in at once
+  auto damaged = TRY(damaged_places());
+  // Garbage collection rewrote the index, or a reader found damage: start over, swapped in
+  // at once.
+  if (removed || damaged != m_damaged) {
     ChunkIndex fresh;
     std::set<std::string> loaded;
-    TRY(load_index_into(fresh, loaded));
+    TRY(load_index_into(fresh, loaded, damaged));
     m_index.replace_with(std::move(fresh));
     m_index_files = std::move(loaded);
+    m_damaged = std::move(damaged);
     return {};
   }
-  return load_index();  // only the files another writer added since
+  return load_index_into(m_index, m_index_files, m_damaged);  // the files added since
 }
 
 Result<std::vector<std::string>> Repository::index_files() const {
@@ -203,7 +262,11 @@ Result<void> Repository::write_index(const std::vector<IndexEntry>& entries) {
   auto blob = TRY(encode_blob(codec(), BlobKind::index, encode_index(entries), bytes_of(name)));
   TRY(write_file_atomic(m_path + "/index/" + name, blob, true));
   TRY(protect(m_path + "/index/" + name));
-  m_index.add(entries);
+  if (m_damaged.empty())
+    m_index.add(entries);
+  else  // a chunk stored again takes its damaged copy's place
+    m_index.add(entries,
+                [&](const ChunkLocation& at) { return m_damaged.contains(place_name(at)); });
   m_index_files.insert(name);
   return {};
 }
@@ -374,7 +437,7 @@ Result<std::vector<SnapshotHead>> Repository::list_snapshot_heads(
 }
 
 bool ChunkWriter::claim(const ChunkId& id) {
-  if (m_repository.index().contains(id)) return false;
+  if (m_repository.holds_healthy(id)) return false;  // a damaged copy is stored again
   MutexLock lock(m_mutex);
   return m_claimed.insert(id).second;
 }

@@ -79,6 +79,7 @@ class Repository {
   Result<WriterLock> lock_for_writing();
 
   ChunkIndex& index() { return m_index; }
+  const ChunkIndex& index() const { return m_index; }
   // Reads, authenticates, decompresses and re-hashes one chunk.
   Result<std::vector<uint8_t>> read_chunk(const ChunkId& id) const;
   // The same into `plain`, which must be the chunk's size; on failure it holds nothing to trust.
@@ -113,6 +114,27 @@ class Repository {
   // Garbage collection: one new index file with exactly `entries`, then `old_files` removed.
   Result<void> replace_index(const std::vector<IndexEntry>& entries,
                              const std::vector<std::string>& old_files);
+  // Damage found by a reader (verify): chunk `id`'s blob at its place in a pack failed its
+  // integrity check. Kept as REPO/damaged/<pack>.<offset>. A mark only stops the chunk being
+  // taken for present by a backup (holds_healthy): the next backup of data holding it stores
+  // it again, and the index then prefers that copy. Reads and prune keep a marked entry while
+  // no other copy exists, so a mark never deletes anything. False when `id` is not indexed.
+  Result<bool> mark_damaged(const ChunkId& id) const;
+  // Marks `location` as holding the damaged blob of `id` (prune carrying a mark to a copy).
+  Result<void> mark_damaged_at(const ChunkLocation& location, const ChunkId& id) const;
+  std::string damaged_dir() const { return m_path + "/damaged"; }
+  // The places marked damaged (damaged/'s names), read now.
+  Result<std::set<std::string>> damaged_places() const;
+  static std::string place_name(const ChunkLocation& location);
+  // Whether `id` is indexed at a place not marked damaged, as of the last index load (a writer
+  // reloads under its lock, so a backup's threads see the marks as of its start).
+  bool holds_healthy(const ChunkId& id) const;
+  // Whether every id of `ids` but holes is, as holds_healthy (one lock for the index).
+  bool holds_all_healthy(std::span<const ChunkId> ids) const;
+  // The same against the marks on disk now (for a caller whose repository was opened a while
+  // ago: havend's sessions).
+  Result<bool> holds_all_healthy_now(std::span<const ChunkId> ids) const;
+
   // A chunk's blob as stored (for copying between packs).
   Result<std::vector<uint8_t>> read_raw_blob(const ChunkLocation& location) const;
   Result<void> read_raw_blob_into(const ChunkLocation& location, std::vector<uint8_t>& blob) const;
@@ -139,7 +161,8 @@ class Repository {
                                                   const MasterKeys* unlocked);
   Result<SnapshotHead> read_head_of(const std::string& id) const;
   Result<void> load_index();
-  Result<void> load_index_into(ChunkIndex& index, std::set<std::string>& loaded) const;
+  Result<void> load_index_into(ChunkIndex& index, std::set<std::string>& loaded,
+                               const std::set<std::string>& damaged) const;
   Result<int> pack_fd(const PackId& pack) const;
 
   std::string m_path;
@@ -147,6 +170,9 @@ class Repository {
   std::optional<MasterKeys> m_keys;
   ChunkIndex m_index;
   std::set<std::string> m_index_files;  // loaded into m_index; one reload_index at a time
+  // The places marked damaged as of the last load; changed only by (re)loading the index,
+  // which a writer does under its lock, and read by that writer's threads.
+  std::set<std::string> m_damaged;
   mutable Mutex m_packs_mutex;
   mutable std::map<PackId, UniqueFd> m_packs HAVEN_GUARDED_BY(m_packs_mutex);
 };

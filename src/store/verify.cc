@@ -1,5 +1,6 @@
 #include "store/verify.h"
 
+#include <cerrno>
 #include <mutex>
 #include <unordered_map>
 
@@ -31,6 +32,9 @@ Result<VerifyReport> verify_snapshots(const Repository& repository,
 
   std::mutex mutex;
   std::unordered_map<ChunkId, std::string, ChunkIdHash> bad;
+  // Those whose stored blob failed its integrity check (not an errno: a pack that could not
+  // be opened or read, EMFILE or EIO, says nothing of the data in it).
+  std::vector<ChunkId> corrupt;
   std::atomic<uint64_t> done = 0;
   auto work = [&](uint64_t i) -> Result<void> {
     auto data = repository.read_chunk(chunks[i].first);
@@ -39,6 +43,11 @@ Result<VerifyReport> verify_snapshots(const Repository& repository,
     if (!data) {
       std::lock_guard lock(mutex);
       bad.emplace(chunks[i].first, data.error().message());
+      int code = data.error().code();
+      // Rot a file system or disk reports itself (btrfs, ZFS checksums; bad sectors) is
+      // damage too; other errnos (a pack that cannot be opened: EMFILE) are not.
+      if (code == 0 || code == EIO || code == EBADMSG || code == EUCLEAN)
+        corrupt.push_back(chunks[i].first);
     }
     done += chunks[i].second;
     return {};
@@ -49,6 +58,13 @@ Result<VerifyReport> verify_snapshots(const Repository& repository,
   TRY(run_parallel(chunks.size(), threads, work, report_progress));
   report.chunks_checked = chunks.size();
   report.bytes_checked = total;
+  for (const ChunkId& id : corrupt) {
+    auto marked = repository.mark_damaged(id);
+    if (!marked)
+      report.marking_errors.push_back(marked.error().message());
+    else if (*marked)
+      ++report.chunks_marked;
+  }
   for (const Snapshot& snapshot : snapshots)
     for (size_t i = 0; i < snapshot.chunks.size(); ++i)
       if (auto found = bad.find(snapshot.chunks[i]); found != bad.end())

@@ -27,10 +27,17 @@ struct VerifyReport {
   uint64_t bytes_checked = 0;
   std::vector<Damage> damage;
   std::vector<std::string> unreadable_snapshots;  // manifests that could not be read
+  // Chunks whose stored blob failed its integrity check (or read as EIO, EBADMSG, EUCLEAN: rot
+  // the storage found), marked in the repository (Repository::mark_damaged) so the next backup
+  // of their data stores them again; one that could not be read for another errno (a pack
+  // that could not be opened: EMFILE) is reported, not marked; a repository that cannot be
+  // written keeps no marks.
+  uint64_t chunks_marked = 0;
+  std::vector<std::string> marking_errors;
   bool ok() const { return damage.empty() && unreadable_snapshots.empty(); }
 };
 
-// `ids` empty: every snapshot.
+// `ids` empty: every snapshot. Each damaged chunk is marked (see VerifyReport).
 Result<VerifyReport> verify_snapshots(const Repository& repository,
                                       const std::vector<std::string>& ids, unsigned threads,
                                       const std::function<void(const Progress&)>& progress);

@@ -126,6 +126,13 @@ status=$?
 [ $status != 0 ] && [ ! -e restored.img ] && [ "$(wc -l <restore.err)" = 1 ] &&
   ok "a damaged snapshot's restore fails in one line and writes nothing (exit $status)" ||
   fail "restore of a damaged snapshot: exit $status: $(cat restore.err)"
+# verify marked the damaged chunk: the next backup stores it again, and all restores again.
+grep -q "marked" verify.out && ok "verify marks the damaged chunk" || fail "no mark: $(cat verify.out)"
+"$haven" backup create --repo repo disk.img --name d -q || fail "the next backup"
+"$haven" backup verify --repo repo --all -q && ok "after the next backup, every snapshot verifies" ||
+  fail "verify after the next backup: $("$haven" backup verify --repo repo --all 2>&1 | tail -n 3)"
+"$haven" backup restore --repo repo "$first" restored.img -q && cmp -s disk.img restored.img &&
+  ok "the damaged snapshot restores again, byte for byte" || fail "restore of $first"
 
 [ "$failures" = 0 ] && echo "all hostile-input checks passed" || echo "$failures hostile-input check(s) failed"
 [ "$failures" = 0 ]

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <ctime>
 #include <functional>
 
+#include "store/prune.h"
 #include "store/restore.h"
 #include "store/verify.h"
 #include "store_fixture.h"
@@ -292,6 +294,92 @@ TEST_F(BackupTest, VerifyNamesEverySnapshotAndOffsetADamagedChunkTouches) {
   EXPECT_NE(restore.error().message().find("offset"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(path("restored.img")));
   EXPECT_FALSE(std::filesystem::exists(path("restored.img.partial")));
+}
+
+// A chunk verify found damaged is not taken for present by the next backup (nor by one that
+// tracks changes, whose parent uses it): the backup stores it again, and every snapshot that
+// used it restores again. Until then the damaged copy stays indexed: prune keeps its pack.
+TEST_F(BackupTest, TheNextBackupStoresAgainWhatVerifyFoundDamaged) {
+  auto repo = make_repo();
+  auto disk = random_data(16 * 4096, 5);
+  write_file(path("disk.img"), disk);
+  Snapshot first = backup(*repo, path("disk.img"));
+  auto packs = files_in("repo/packs");
+  ASSERT_EQ(packs.size(), 1u);
+  auto pack = read_file(packs[0]);
+  pack[pack.size() / 2] ^= 1;
+  write_file(packs[0], pack);
+
+  auto report = verify_snapshots(*repo, {}, 2, nullptr).value();
+  ASSERT_EQ(report.damage.size(), 1u);
+  EXPECT_EQ(report.chunks_marked, 1u);
+  EXPECT_TRUE(report.marking_errors.empty());
+  EXPECT_EQ(files_in("repo/damaged").size(), 1u);
+
+  // Through a point-in-time view (a running guest's), such a parent is an error: the view
+  // protects only the blocks it was asked for, so the chunk cannot be read from it.
+  BackupOptions through_view{path("disk.img"), "vm1", {}, 2, nullptr};
+  through_view.parent = &first;
+  through_view.changed = [](uint64_t, uint64_t) { return false; };
+  through_view.read = [&](uint64_t offset, std::span<uint8_t> out) -> Result<void> {
+    std::copy_n(disk.begin() + static_cast<std::ptrdiff_t>(offset), out.size(), out.begin());
+    return {};
+  };
+  auto refused = backup_image(*repo, through_view);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("damaged"), std::string::npos)
+      << refused.error().message();
+
+  // Changed-block tracking says nothing changed: the damaged chunk is read all the same.
+  Progress last;
+  BackupOptions options{path("disk.img"), "vm1", {}, 2, [&](const Progress& p) { last = p; }};
+  options.parent = &first;
+  options.changed = [](uint64_t, uint64_t) { return false; };
+  auto second = backup_image(*repo, options);
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_EQ(second->new_bytes, 4096u) << "the damaged chunk, stored again";
+  EXPECT_EQ(last.read_bytes, 16u * 4096) << "a parent with a damaged chunk is no parent";
+
+  auto reopened = open_repo();
+  auto again = verify_snapshots(*reopened, {}, 2, nullptr).value();
+  EXPECT_TRUE(again.ok()) << again.damage.size() << " damaged";
+  restore_and_compare(*reopened, first, disk);
+  restore_and_compare(*reopened, *second, disk);
+}
+
+// A mark deletes nothing: prune keeps the pack holding a damaged chunk's only copy (the whole
+// pack, here), since its blob may still be mended by hand or read in part.
+TEST_F(BackupTest, AMarkNeverMakesPruneDeleteTheOnlyCopy) {
+  auto repo = make_repo();
+  write_file(path("disk.img"), random_data(4096, 7));
+  backup(*repo, path("disk.img"));
+  auto packs = files_in("repo/packs");
+  ASSERT_EQ(packs.size(), 1u);
+  auto pack = read_file(packs[0]);
+  pack[pack.size() - 20] ^= 1;
+  write_file(packs[0], pack);
+  EXPECT_EQ(verify_snapshots(*repo, {}, 2, nullptr).value().chunks_marked, 1u);
+  auto reopened = open_repo();
+  auto pruned = prune_snapshots(*reopened, {}, false);
+  ASSERT_TRUE(pruned) << pruned.error().message();
+  EXPECT_EQ(files_in("repo/packs"), packs);
+  EXPECT_EQ(files_in("repo/damaged").size(), 1u);
+}
+
+// A chunk that could not be read for an errno (a pack gone, EMFILE, EIO) is reported, never
+// marked: that says nothing of the data, and a mark would have it stored again for nothing.
+TEST_F(BackupTest, VerifyMarksOnlyDataThatFailedItsCheck) {
+  auto repo = make_repo();
+  write_file(path("disk.img"), random_data(4 * 4096, 6));
+  backup(*repo, path("disk.img"));
+  auto packs = files_in("repo/packs");
+  ASSERT_EQ(packs.size(), 1u);
+  std::filesystem::rename(packs[0], path("elsewhere"));
+  auto reopened = open_repo();
+  auto report = verify_snapshots(*reopened, {}, 2, nullptr).value();
+  EXPECT_EQ(report.damage.size(), 4u);
+  EXPECT_EQ(report.chunks_marked, 0u);
+  EXPECT_FALSE(std::filesystem::exists(path("repo/damaged")));
 }
 
 TEST_F(BackupTest, AnInterruptedBackupLeavesTheRepositoryConsistent) {
