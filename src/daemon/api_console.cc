@@ -120,62 +120,59 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
             uint64_t sent = 0;
           };
           auto followed = std::make_shared<Followed>();
-          res.set_chunked_content_provider(
-              "text/plain", [this, path, name, followed](size_t, httplib::DataSink& sink) {
-                UniqueFd notify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-                if (notify)
-                  ::inotify_add_watch(notify.get(), path.c_str(), IN_MODIFY | IN_MOVE_SELF);
-                std::vector<uint8_t> buffer(kStreamChunk);
-                for (;;) {
-                  if (!followed->fd) {
-                    if (auto opened = sys::open(path, O_RDONLY | O_CLOEXEC)) {
-                      followed->fd = std::move(*opened);
-                      followed->sent = 0;
-                    }
-                  }
-                  ssize_t got = followed->fd
-                                    ? ::pread(followed->fd->get(), buffer.data(), buffer.size(),
-                                              static_cast<off_t>(followed->sent))
-                                    : 0;
-                  if (got > 0) {
-                    followed->sent += static_cast<uint64_t>(got);
-                    if (!sink.write(reinterpret_cast<const char*>(buffer.data()),
-                                    static_cast<size_t>(got)))
-                      return false;
-                    return true;  // called again for what came next
-                  }
-                  if (followed->fd) {
-                    struct stat open_file {};
-                    // A new run truncated the file (same inode): its output starts again.
-                    if (::fstat(followed->fd->get(), &open_file) == 0 &&
-                        static_cast<uint64_t>(open_file.st_size) < followed->sent) {
-                      followed->sent = 0;
-                      continue;
-                    }
-                    // A new file in its place (the old one became LOG.1): what was appended to
-                    // the old one before the rename is read first (nothing writes to it after),
-                    // then the new one from its start.
-                    if (replaced(followed->fd->get(), path)) {
-                      ssize_t rest = ::pread(followed->fd->get(), buffer.data(), buffer.size(),
-                                             static_cast<off_t>(followed->sent));
-                      if (rest > 0) continue;
-                      followed->fd.reset();
-                      continue;
-                    }
-                  }
-                  if (!is_up(m_supervisor.status(name).state) || m_events.closed()) {
-                    sink.done();
-                    return true;
-                  }
-                  if (!sink.is_writable()) return false;
-                  pollfd wait{notify ? notify.get() : -1, POLLIN, 0};
-                  if (::poll(&wait, 1, 500) > 0) {
-                    char drain[4096];
-                    while (::read(notify.get(), drain, sizeof(drain)) > 0) {
-                    }
+          res.set_chunked_content_provider("text/plain", [this, path, name, followed](
+                                                             size_t, httplib::DataSink& sink) {
+            UniqueFd notify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+            if (notify) ::inotify_add_watch(notify.get(), path.c_str(), IN_MODIFY | IN_MOVE_SELF);
+            std::vector<uint8_t> buffer(kStreamChunk);
+            for (;;) {
+              if (!followed->fd) {
+                if (auto opened = sys::open(path, O_RDONLY | O_CLOEXEC)) {
+                  followed->fd = std::move(*opened);
+                  followed->sent = 0;
+                }
+              }
+              auto read_more = [&]() -> size_t {
+                if (!followed->fd) return 0;
+                return sys::read_some_at(followed->fd->get(), buffer, followed->sent).value_or(0);
+              };
+              size_t got = read_more();
+              if (got == 0 && followed->fd) {
+                // A new run truncated the file (same inode): its output starts again.
+                auto now = sys::stat_fd(followed->fd->get(), path);
+                if (now && static_cast<uint64_t>(now->st_size) < followed->sent) {
+                  followed->sent = 0;
+                  continue;
+                }
+                // A new file in its place (the old one became LOG.1): what reached the old
+                // one before the rename is sent first (nothing writes to it after), then
+                // the new one is followed from its start.
+                if (replaced(followed->fd->get(), path)) {
+                  got = read_more();
+                  if (got == 0) {
+                    followed->fd.reset();
+                    continue;
                   }
                 }
-              });
+              }
+              if (got > 0) {
+                followed->sent += got;
+                if (!sink.write(reinterpret_cast<const char*>(buffer.data()), got)) return false;
+                return true;  // called again for what came next
+              }
+              if (!is_up(m_supervisor.status(name).state) || m_events.closed()) {
+                sink.done();
+                return true;
+              }
+              if (!sink.is_writable()) return false;
+              pollfd wait{notify ? notify.get() : -1, POLLIN, 0};
+              if (::poll(&wait, 1, 500) > 0) {
+                char drain[4096];
+                while (::read(notify.get(), drain, sizeof(drain)) > 0) {
+                }
+              }
+            }
+          });
         });
 
   // State changes as a stream of JSON lines: ?since=SEQ gives what came after SEQ first.
