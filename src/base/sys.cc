@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -299,6 +300,15 @@ Result<std::vector<std::string>> list_directory(const std::string& directory) {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+void raise_open_file_limit() {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0) return;
+  rlim_t most = std::min<rlim_t>(files.rlim_max, rlim_t{1} << 20);
+  if (files.rlim_cur >= most) return;
+  files.rlim_cur = most;
+  (void)::setrlimit(RLIMIT_NOFILE, &files);
 }
 
 }  // namespace haven::sys

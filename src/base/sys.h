@@ -65,6 +65,10 @@ Result<void> random_bytes(std::span<uint8_t> out);
 
 // The host's memory (MemTotal of /proc/meminfo), in bytes.
 Result<uint64_t> host_memory();
+// Raises this process's soft limit on open files to its hard limit (at most 2^20): a
+// repository keeps one descriptor per pack it reads, and the usual soft limit of 1024 would
+// stop a restore, verify or repair of more than ~1000 packs (64 GiB). Best effort.
+void raise_open_file_limit();
 
 // Reads until end of file, for files whose size says nothing (/proc, pipes); refuses more than
 // `max_size` bytes.

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "base/log.h"
+#include "base/sys.h"
 #include "cli/backup_command.h"
 #include "cli/repo_command.h"
 #include "cli/restore_command.h"
@@ -18,6 +19,7 @@
 
 int main(int argc, char** argv) {
   haven::log::set_program_name("haven");
+  haven::sys::raise_open_file_limit();
   CLI::App app{"Haven: hosted virtualization and protection of what it hosts."};
   app.set_version_flag("--version", "haven 0.1.0");
   app.require_subcommand(1);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/sys.h"
 #include "daemon/api_server.h"
 #include "daemon/event_log.h"
 #include "daemon/instance_lock.h"
@@ -27,6 +28,7 @@ using namespace haven;
 
 int main(int argc, char** argv) {
   log::set_program_name("havend");
+  sys::raise_open_file_limit();
   CLI::App app{
       "havend: the Haven daemon. Keeps VM definitions under --state, runs each guest in its "
       "own haven-vmm process, serves the REST API on --socket (see docs/API.md)."};

@@ -156,6 +156,7 @@ int main(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
   log::set_program_name("haven-vmm");
   install_crash_report("haven-vmm");
+  sys::raise_open_file_limit();  // an instant restore reads a repository's packs
   CLI::App app{"haven-vmm: run one guest described by a JSON VM config (see `haven run`)."};
   std::optional<std::string> config_path, restore_dir, control_path;
   bool verbose = false;

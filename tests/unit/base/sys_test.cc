@@ -5,9 +5,11 @@
 
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -352,6 +354,21 @@ TEST(SysFiles, ExistsResizeStatRenameAndRemove) {
   EXPECT_FALSE(sys::stat_path(dir + "/none"));
   ::unlink(path.c_str());
   ::rmdir(dir.c_str());
+}
+
+// A repository keeps a descriptor per pack: the soft limit goes up to the hard one.
+TEST(Sys, TheOpenFileLimitIsRaisedToTheHardLimit) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  if (saved.rlim_max < 2048) GTEST_SKIP() << "a hard limit of " << saved.rlim_max;
+  rlimit low = saved;
+  low.rlim_cur = 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  sys::raise_open_file_limit();
+  rlimit now{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &now), 0);
+  EXPECT_EQ(now.rlim_cur, std::min<rlim_t>(saved.rlim_max, rlim_t{1} << 20));
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
 }  // namespace
