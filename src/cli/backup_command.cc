@@ -414,7 +414,8 @@ int run_prune(const BackupArgs& args) {
                                       {"packs_removed", report->packs_removed},
                                       {"packs_rewritten", report->packs_rewritten},
                                       {"bytes_freed", report->bytes_freed},
-                                      {"bytes_rewritten", report->bytes_rewritten}}
+                                      {"bytes_rewritten", report->bytes_rewritten},
+                                      {"unindexed_packs_kept", report->unindexed_packs_kept}}
                            .dump(2));
     return kExitOk;
   }
@@ -430,6 +431,11 @@ int run_prune(const BackupArgs& args) {
              human_size(report->bytes_freed > report->bytes_rewritten
                             ? report->bytes_freed - report->bytes_rewritten
                             : 0));
+  if (report->unindexed_packs_kept)
+    fmt::print(
+        "{} pack(s) no index names kept: `repo repair` set damaged index files aside in "
+        "{}/index-damaged (remove them once nothing there is needed)\n",
+        report->unindexed_packs_kept, args.repo);
   return kExitOk;
 }
 

@@ -7,6 +7,7 @@
 #include "base/units.h"
 #include "cli/exit_codes.h"
 #include "cli/passphrase.h"
+#include "cli/repo_repair.h"
 #include "store/repository.h"
 
 namespace haven::cli {
@@ -78,7 +79,8 @@ std::function<int()> add_repo_command(CLI::App& app) {
   init->add_option("--compression", args->compression,
                    "zstd level: -7 (fastest) to 19 (smallest), 0 for none (default 1)")
       ->check(CLI::Range(-7, 19));
-  return [init, args]() -> int { return init->parsed() ? run_init(*args) : -1; };
+  auto repair = add_repo_repair(*repo);
+  return [init, args, repair]() -> int { return init->parsed() ? run_init(*args) : repair(); };
 }
 
 }  // namespace haven::cli

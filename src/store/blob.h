@@ -4,9 +4,14 @@
 // manifests alike: an 8-byte header (magic, kind, flags, plaintext size), then the payload,
 // zstd-compressed when that saves space and sealed with AES-256-GCM when the repository is
 // encrypted. The header and a caller's `binding` (a chunk's id, say) are the sealed message's
-// associated data, so a blob cannot be moved to another place or kind unnoticed. Parsing
+// associated data, so a blob cannot be moved to another place or kind unnoticed. In an
+// unencrypted repository of version 3 every blob but a chunk's (which its id, a SHA-256 of its
+// data, vouches for) carries an HMAC-SHA-256 tag under the repository's authentication key over
+// the same (header, binding, body): a manifest or index cannot be changed unnoticed there either.
+// Parsing
 // treats the bytes as hostile (tests/fuzz/store_blob_fuzz.cc).
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -22,22 +27,27 @@ enum class BlobKind : uint8_t {
   manifest = 3,
   chunk_list = 4,
   boot_record = 5,
+  pack_contents = 6,  // a pack's own list of its blobs (pack.h)
 };
 
 inline constexpr size_t kBlobHeaderBytes = 8;
 inline constexpr uint8_t kBlobMagic = 0xb7;
 inline constexpr uint8_t kBlobCompressed = 1;
 inline constexpr uint8_t kBlobSealed = 2;
+inline constexpr uint8_t kBlobAuthenticated = 4;  // an HMAC-SHA-256 tag follows the body
+inline constexpr size_t kAuthTagBytes = 32;
 
 // The most bytes a blob of `plain_size` bytes can take: compressed only when that is smaller,
 // plus its header and, sealed, the nonce and tag. What an index says of a blob is held to it.
 inline constexpr uint64_t max_blob_bytes(uint64_t plain_size) {
-  return kBlobHeaderBytes + plain_size + kSealOverhead;
+  return kBlobHeaderBytes + plain_size + std::max(kSealOverhead, kAuthTagBytes);
 }
 
 struct BlobCodec {
   const MasterKeys* keys = nullptr;  // null: the repository is not encrypted
   int level = 1;                     // zstd level; 0 stores data uncompressed
+  // Unencrypted repositories of version 3: the key every blob but a chunk's is tagged under.
+  const Key* auth = nullptr;
 };
 
 Result<std::vector<uint8_t>> encode_blob(const BlobCodec& codec, BlobKind kind,

@@ -74,9 +74,11 @@ Result<std::optional<BootRecord>> read_boot_record(const Repository& repository,
       return make_error("boot record {} is of snapshot {}", path, record.snapshot);
     return std::optional(std::move(record));
   }
-  // An older Haven's plain-text record: trusted only where nothing is sealed.
+  // An older Haven's plain-text record: trusted only where nothing is sealed or tagged (no
+  // Haven wrote one into a repository of version 3).
   std::string legacy = legacy_path(repository, snapshot);
-  if (repository.keys() || !TRY(sys::exists(legacy))) return std::nullopt;
+  if (repository.keys() || repository.config().version >= 3 || !TRY(sys::exists(legacy)))
+    return std::nullopt;
   auto bytes = TRY(sys::read_file(legacy, kMaxRecordBytes));
   auto record = TRY(parse_record(bytes, legacy));
   if (record.snapshot != snapshot)

@@ -1,8 +1,10 @@
 #include "store/crypto.h"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -43,6 +45,29 @@ ChunkId hmac_sha256(const Key& key, std::span<const uint8_t> data) {
   unsigned length = 0;
   HMAC(EVP_sha256(), key.data(), as_int(key.size()), data.data(), data.size(), id.bytes.data(),
        &length);
+  return id;
+}
+
+Result<ChunkId> hmac_sha256(const Key& key,
+                            std::initializer_list<std::span<const uint8_t>> pieces) {
+  std::unique_ptr<EVP_MAC, decltype(&EVP_MAC_free)> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr),
+                                                        &EVP_MAC_free);
+  if (!mac) return openssl_error("EVP_MAC_fetch HMAC");
+  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> context(EVP_MAC_CTX_new(mac.get()),
+                                                                    &EVP_MAC_CTX_free);
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                         OSSL_PARAM_construct_end()};
+  if (!context || EVP_MAC_init(context.get(), key.data(), key.size(), params) != 1)
+    return openssl_error("HMAC init");
+  for (std::span<const uint8_t> piece : pieces)
+    if (EVP_MAC_update(context.get(), piece.data(), piece.size()) != 1)
+      return openssl_error("HMAC update");
+  ChunkId id;
+  size_t length = 0;
+  if (EVP_MAC_final(context.get(), id.bytes.data(), &length, id.bytes.size()) != 1 ||
+      length != id.bytes.size())
+    return openssl_error("HMAC final");
   return id;
 }
 

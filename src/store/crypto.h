@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,8 @@ inline constexpr size_t kSealOverhead = kNonceBytes + kTagBytes;
 
 ChunkId sha256(std::span<const uint8_t> data);
 ChunkId hmac_sha256(const Key& key, std::span<const uint8_t> data);
+// The same over several pieces, as if they were one (nothing copied).
+Result<ChunkId> hmac_sha256(const Key& key, std::initializer_list<std::span<const uint8_t>> pieces);
 
 // nonce || ciphertext || tag, appended to `out`.
 Result<void> seal(const Key& key, std::span<const uint8_t> associated,

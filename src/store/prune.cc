@@ -1,6 +1,7 @@
 #include "store/prune.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,6 +84,18 @@ std::string pack_path(const std::string& packs_dir, const std::string& name) {
 
 // Packs mostly garbage are rewritten; a little garbage is cheaper to keep.
 constexpr double kRewriteGarbageShare = 0.2;
+
+// The bytes of a pack no used blob takes, less its magic and list of blobs (pack.h), which are
+// no garbage: a rewrite would make them again.
+double garbage_bytes(const Repository& repository, const std::string& name, uint64_t size,
+                     uint64_t used_bytes) {
+  uint64_t garbage = size - std::min(size, used_bytes);
+  if (static_cast<double>(garbage) <= kRewriteGarbageShare * static_cast<double>(size))
+    return static_cast<double>(garbage);  // little enough already: the pack is not opened
+  auto fd = sys::open(pack_path(repository.packs_dir(), name), O_RDONLY | O_CLOEXEC);
+  if (fd) garbage -= std::min(garbage, pack_overhead_bytes(fd->get(), size));
+  return static_cast<double>(garbage);
+}
 
 }  // namespace
 
@@ -198,12 +211,21 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
   auto files = TRY(pack_files(repository.packs_dir()));
   std::vector<std::string> delete_packs, rewrite_packs;
   std::vector<IndexEntry> kept_entries;
+  // Index files a repair set aside may have been the only record of a pack of the first
+  // layout: packs no index names are kept while any exist.
+  bool index_set_aside = false;
+  if (auto aside = sys::list_directory(repository.set_aside_dir()))
+    index_set_aside = !aside->empty();
+  for (const std::string& mark : TRY(repository.damaged_places()))
+    index_set_aside = index_set_aside || mark.starts_with("index-");
   for (const auto& [name, size] : files) {
     auto found = packs.find(name);
-    if (found == packs.end() || found->second.used_bytes == 0) {
+    if (found == packs.end() && index_set_aside) {
+      ++report.unindexed_packs_kept;
+    } else if (found == packs.end() || found->second.used_bytes == 0) {
       delete_packs.push_back(name);
       report.bytes_freed += size;
-    } else if (static_cast<double>(size - found->second.used_bytes) >
+    } else if (garbage_bytes(repository, name, size, found->second.used_bytes) >
                kRewriteGarbageShare * static_cast<double>(size)) {
       rewrite_packs.push_back(name);
       report.bytes_freed += size;
@@ -247,10 +269,10 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
       if (!used.count(entry.id)) continue;
       auto blob = TRY(repository.read_raw_blob(entry.location));
       if (!writer)
-        writer.emplace(TRY(PackWriter::create(repository.tmp_dir(), repository.packs_dir())));
-      uint64_t offset = TRY(writer->append(blob));
+        writer.emplace(TRY(
+            PackWriter::create(repository.tmp_dir(), repository.packs_dir(), repository.codec())));
       kept_entries.push_back(
-          {entry.id, {writer->id(), offset, entry.location.length, entry.location.plain_size}});
+          {entry.id, TRY(writer->append(entry.id, blob, entry.location.plain_size))});
       copies.emplace_back(entry.location, kept_entries.back());
       if (writer->size() >= ChunkWriter::kPackTarget) {
         TRY(writer->commit());

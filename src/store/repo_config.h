@@ -11,10 +11,11 @@
 namespace haven::store {
 
 inline constexpr const char* kRepoFormat = "haven-repository";
-// Version 2 stores a snapshot's head apart from its chunk ids (store/manifest_file.h); this
-// Haven reads versions 1 and 2 and writes each in its own format, so a version-1 repository
-// stays readable by the Haven that made it.
-inline constexpr int kRepoVersion = 2;
+// Version 2 stores a snapshot's head apart from its chunk ids (store/manifest_file.h); version
+// 3 authenticates every blob but chunks' in unencrypted repositories too, under a key in
+// keys/auth (store/blob.h). This Haven reads versions 1 to 3 and writes each in its own
+// format, so an older repository stays readable by the Haven that made it.
+inline constexpr int kRepoVersion = 3;
 inline constexpr int kOldestRepoVersion = 1;
 
 struct RepoConfig {

@@ -22,6 +22,30 @@ bool is_temporary(const std::string& name) {
   return name.find(".tmp-") != std::string::npos;
 }
 
+std::string auth_key_file(const std::string& repository) {
+  return repository + "/keys/auth";
+}
+
+// keys/auth: the key an unencrypted repository of version 3 tags its metadata under, in hex.
+Result<store::Key> read_auth_key(const std::string& repository) {
+  std::string file = auth_key_file(repository);
+  auto text = sys::read_file(file, 256);
+  if (!text) {
+    if (text.error().code() == ENOENT)
+      return make_error(
+          "{} is missing: without it nothing in this repository can be authenticated (restore "
+          "it from a copy of the repository)",
+          file);
+    return std::unexpected(std::move(text).error());
+  }
+  std::string hex(text->begin(), text->end());
+  while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+  store::Key key;
+  if (hex.size() != 2 * key.size() || !from_hex(hex, key.data(), key.size()).has_value())
+    return make_error("{}: not a key of {} hex digits", file, 2 * key.size());
+  return key;
+}
+
 }  // namespace
 
 Result<void> Repository::init(const std::string& path, const InitOptions& options) {
@@ -44,6 +68,7 @@ Result<void> Repository::init(const std::string& path, const InitOptions& option
   config.encrypted = options.encrypt;
   config.append_only = options.append_only;
   config.compression_level = options.compression_level;
+  config.version = options.version;
   // The rules a stored config is held to, checked before anything is written.
   TRY(with_context(repo_config_from_json(repo_config_to_json(config)), "{}", path));
   for (const char* sub : {"/keys", "/packs", "/index", "/snapshots", "/tmp"})
@@ -56,29 +81,40 @@ Result<void> Repository::init(const std::string& path, const InitOptions& option
     // The key file is its owner's alone whatever the umask (the passphrase guards it, but an
     // offline guess at it needs the file).
     TRY(write_file_atomic(path + "/keys/main.json", bytes_of(key_file), true, 0600));
+  } else if (config.version >= 3) {
+    store::Key auth;
+    TRY(random_bytes(auth));
+    TRY(write_file_atomic(auth_key_file(path), bytes_of(to_hex(auth.data(), auth.size()) + "\n"),
+                          true, 0600));
   }
   // Last: a directory without config.json is not a repository yet.
   TRY(write_file_atomic(path + "/config.json", bytes_of(repo_config_to_json(config)), true));
   if (config.append_only) {  // where the file system and privileges allow (see protect())
     TRY(sys::set_immutable(path + "/config.json", true));
     if (options.encrypt) TRY(sys::set_immutable(path + "/keys/main.json", true));
+    if (!options.encrypt && config.version >= 3) TRY(sys::set_immutable(auth_key_file(path), true));
   }
   return fsync_directory(path);
 }
 
 Result<std::unique_ptr<Repository>> Repository::open(const std::string& path,
                                                      const PassphraseSource& passphrase) {
-  return open(path, passphrase, nullptr);
+  return open(path, passphrase, nullptr, true);
+}
+
+Result<std::unique_ptr<Repository>> Repository::open_without_index(
+    const std::string& path, const PassphraseSource& passphrase) {
+  return open(path, passphrase, nullptr, false);
 }
 
 Result<std::unique_ptr<Repository>> Repository::open_unlocked(const std::string& path,
                                                               const MasterKeys& keys) {
-  return open(path, nullptr, &keys);
+  return open(path, nullptr, &keys, true);
 }
 
 Result<std::unique_ptr<Repository>> Repository::open(const std::string& path,
                                                      const PassphraseSource& passphrase,
-                                                     const MasterKeys* unlocked) {
+                                                     const MasterKeys* unlocked, bool load_index) {
   struct stat st = TRY(with_context(sys::stat_path(path), "repository"));
   if (!S_ISDIR(st.st_mode)) return make_error("repository {}: not a directory", path);
   auto text = sys::read_file(path + "/config.json", 1 << 20);
@@ -106,8 +142,21 @@ Result<std::unique_ptr<Repository>> Repository::open(const std::string& path,
     if (!opened) return std::unexpected(std::move(opened).error().with_context(path));
     keys = *opened;
   }
-  auto repository = std::make_unique<Repository>(Key(), path, std::move(*config), keys);
-  TRY(repository->load_index());
+  std::optional<store::Key> auth_key;
+  if (!config->encrypted && config->version >= 3) {
+    auth_key = TRY(read_auth_key(path));
+  } else if (!config->encrypted && ::access(auth_key_file(path).c_str(), F_OK) == 0) {
+    return make_error(
+        "{} has an authentication key (keys/auth) but its config.json says version {}: the "
+        "config was changed, and the repository cannot be trusted as it is",
+        path, config->version);
+  }
+  auto repository = std::make_unique<Repository>(Key(), path, std::move(*config), keys, auth_key);
+  if (auto loaded = load_index ? repository->load_index() : Result<void>(); !loaded) {
+    if (loaded.error().code() != 0) return std::unexpected(std::move(loaded).error());
+    return make_error("{} (`haven repo repair` rebuilds the index from the packs)",
+                      loaded.error().message());
+  }
   return repository;
 }
 
@@ -154,6 +203,19 @@ Result<void> Repository::mark_damaged_at(const ChunkLocation& location, const Ch
   return write_file_atomic(damaged_dir() + "/" + place_name(location), bytes_of(id.hex() + "\n"));
 }
 
+Result<void> Repository::mark_index_damaged(const std::string& index_file) const {
+  TRY(sys::ensure_directory(damaged_dir(), 0755));
+  return write_file_atomic(damaged_dir() + "/" + index_mark_name(index_file),
+                           bytes_of(index_file + "\n"));
+}
+
+Result<void> Repository::set_index_file_aside(const std::string& index_file) const {
+  TRY(sys::ensure_directory(set_aside_dir(), 0755));
+  TRY(sys::rename(m_path + "/index/" + index_file, set_aside_dir() + "/" + index_file));
+  TRY(fsync_directory(set_aside_dir()));
+  return fsync_directory(m_path + "/index");
+}
+
 Result<bool> Repository::mark_damaged(const ChunkId& id) const {
   auto location = m_index.find(id);
   if (!location) return false;
@@ -191,32 +253,64 @@ Result<void> Repository::load_index_into(ChunkIndex& index, std::set<std::string
                                          const std::set<std::string>& damaged) const {
   for (const std::string& name : TRY(index_files())) {
     if (loaded.contains(name)) continue;  // loaded before (index files never change)
-    std::string file = m_path + "/index/" + name;
-    auto bytes = TRY(sys::read_file(file, kMaxMetadataFile));
-    auto plain = decode_blob(codec(), BlobKind::index, bytes, kMaxMetadataFile, bytes_of(name));
-    if (!plain) return std::unexpected(std::move(plain).error().with_context(file));
-    auto entries = decode_index(*plain);
-    if (!entries) return std::unexpected(std::move(entries).error().with_context(file));
-    // An index is read before any pack: what it claims of a blob's size is what a read will
-    // allocate, so it must fit a chunk of this repository.
-    const uint32_t chunk_size = m_config.chunk_size;
-    for (size_t i = 0; i < entries->size(); ++i) {
-      const ChunkLocation& at = (*entries)[i].location;
-      if (at.plain_size == 0 || at.plain_size > chunk_size ||
-          at.length > max_blob_bytes(at.plain_size) || at.length < kBlobHeaderBytes)
-        return make_error(
-            "{}: entry {} claims a blob of {} bytes holding {}, which no chunk of {} "
-            "bytes makes (the index is damaged)",
-            file, i, at.length, at.plain_size, chunk_size);
-    }
+    if (!damaged.empty() && damaged.contains(index_mark_name(name))) continue;  // set aside
+    auto entries = TRY(read_index_file(name));
     if (damaged.empty())
-      index.add(*entries);
+      index.add(entries);
     else  // a copy stored again after damage was found takes the damaged one's place
-      index.add(*entries,
-                [&](const ChunkLocation& at) { return damaged.contains(place_name(at)); });
+      index.add(entries, [&](const ChunkLocation& at) { return damaged.contains(place_name(at)); });
     loaded.insert(name);
   }
   return {};
+}
+
+Result<std::vector<IndexEntry>> Repository::read_index_file(const std::string& name) const {
+  std::string file = m_path + "/index/" + name;
+  auto bytes = TRY(sys::read_file(file, kMaxMetadataFile));
+  auto plain = decode_blob(codec(), BlobKind::index, bytes, kMaxMetadataFile, bytes_of(name));
+  if (!plain) return std::unexpected(std::move(plain).error().with_context(file));
+  auto entries = decode_index(*plain);
+  if (!entries) return std::unexpected(std::move(entries).error().with_context(file));
+  // An index is read before any pack: what it claims of a blob's size is what a read will
+  // allocate, so it must fit a chunk of this repository.
+  const uint32_t chunk_size = m_config.chunk_size;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const ChunkLocation& at = (*entries)[i].location;
+    if (at.plain_size == 0 || at.plain_size > chunk_size ||
+        at.length > max_blob_bytes(at.plain_size) || at.length < kBlobHeaderBytes)
+      return make_error(
+          "{}: entry {} claims a blob of {} bytes holding {}, which no chunk of {} "
+          "bytes makes (the index is damaged)",
+          file, i, at.length, at.plain_size, chunk_size);
+  }
+  return std::move(*entries);
+}
+
+Result<std::vector<PackId>> Repository::pack_ids() const {
+  std::vector<PackId> packs;
+  for (const std::string& prefix : TRY(sys::list_directory(packs_dir()))) {
+    auto names = sys::list_directory(packs_dir() + "/" + prefix);
+    if (!names) {
+      if (names.error().code() == ENOTDIR) continue;
+      return std::unexpected(std::move(names).error());
+    }
+    for (const std::string& name : *names)
+      if (auto id = parse_pack_name(name); id && name.starts_with(prefix)) packs.push_back(*id);
+  }
+  std::ranges::sort(packs);
+  return packs;
+}
+
+Result<std::optional<std::vector<IndexEntry>>> Repository::read_pack_list(
+    const PackId& pack) const {
+  // Its own descriptor, closed at once: a repair walks every pack.
+  std::string name = pack_name(pack);
+  UniqueFd fd =
+      TRY(sys::open(packs_dir() + "/" + name.substr(0, 2) + "/" + name, O_RDONLY | O_CLOEXEC));
+  struct stat info = TRY(sys::stat_fd(fd.get(), name));
+  return with_context(read_pack_contents(codec(), fd.get(), pack,
+                                         static_cast<uint64_t>(info.st_size), m_config.chunk_size),
+                      "pack {}", name);
 }
 
 Result<void> Repository::reload_index() {
@@ -306,6 +400,13 @@ Result<std::vector<uint8_t>> Repository::read_raw_blob(const ChunkLocation& loca
 Result<void> Repository::read_chunk_into(const ChunkId& id, std::span<uint8_t> plain) const {
   auto location = m_index.find(id);
   if (!location) return make_error("chunk {} is not in the repository", id.hex());
+  return read_chunk_at_into({id, *location}, plain);
+}
+
+Result<void> Repository::read_chunk_at_into(const IndexEntry& entry,
+                                            std::span<uint8_t> plain) const {
+  const ChunkLocation* location = &entry.location;
+  const ChunkId& id = entry.id;
   auto where = [&] {
     return fmt::format("chunk {} (pack {} at {})", id.hex().substr(0, 16),
                        pack_name(location->pack), location->offset);
@@ -445,26 +546,22 @@ bool ChunkWriter::claim(const ChunkId& id) {
 Result<void> ChunkWriter::write(const ChunkId& id, std::span<const uint8_t> blob,
                                 uint32_t plain_size) {
   std::optional<PackWriter> full;
-  std::vector<IndexEntry> entries;
   {
     MutexLock lock(m_mutex);
     if (!m_pack)
-      m_pack.emplace(TRY(PackWriter::create(m_repository.tmp_dir(), m_repository.packs_dir())));
-    uint64_t offset = TRY(m_pack->append(blob));
-    m_pack_entries.push_back(
-        {id, {m_pack->id(), offset, static_cast<uint32_t>(blob.size()), plain_size}});
+      m_pack.emplace(TRY(PackWriter::create(m_repository.tmp_dir(), m_repository.packs_dir(),
+                                            m_repository.codec())));
+    TRY(m_pack->append(id, blob, plain_size));
     if (m_pack->size() < kPackTarget) return {};
     // A full pack is committed (fsync, rename) outside the lock: the other threads go on
     // filling a new one meanwhile instead of waiting for the disk.
     full.emplace(std::move(*m_pack));
     m_pack.reset();
-    entries = std::move(m_pack_entries);
-    m_pack_entries.clear();
   }
   TRY(full->commit());
   TRY(m_repository.protect(full->final_path()));
   MutexLock lock(m_mutex);
-  m_entries.insert(m_entries.end(), entries.begin(), entries.end());
+  m_entries.insert(m_entries.end(), full->entries().begin(), full->entries().end());
   return {};
 }
 
@@ -472,8 +569,7 @@ Result<void> ChunkWriter::commit_pack() {
   if (!m_pack) return {};
   TRY(m_pack->commit());
   TRY(m_repository.protect(m_pack->final_path()));
-  m_entries.insert(m_entries.end(), m_pack_entries.begin(), m_pack_entries.end());
-  m_pack_entries.clear();
+  m_entries.insert(m_entries.end(), m_pack->entries().begin(), m_pack->entries().end());
   m_pack.reset();
   return {};
 }

@@ -3,6 +3,7 @@
 // A backup repository in a local directory:
 //   config.json       what it is (repo_config.h)
 //   keys/main.json    the sealed master keys, when encrypted (key_file.h)
+//   keys/auth         unencrypted, version 3: the key metadata blobs are tagged under (blob.h)
 //   packs/XX/<id>     chunk blobs (pack.h)
 //   index/<id>        where each chunk is, one file per backup (chunk_index.h)
 //   snapshots/<id>    one manifest per snapshot (manifest.h, manifest_file.h)
@@ -42,6 +43,7 @@ struct InitOptions {
   bool append_only = false;
   int compression_level = 1;
   KdfParams kdf;
+  int version = kRepoVersion;  // an older format only to make one for tests
 };
 
 // Asked for only when the repository is encrypted.
@@ -65,12 +67,19 @@ class Repository {
   // as every sealed file failing authentication.
   static Result<std::unique_ptr<Repository>> open_unlocked(const std::string& path,
                                                            const MasterKeys& keys);
+  // Without reading the index files (for `repo repair`, which reads them one by one and
+  // survives a damaged one); the index is empty until reload_index().
+  static Result<std::unique_ptr<Repository>> open_without_index(const std::string& path,
+                                                                const PassphraseSource& passphrase);
   // The master keys, when encrypted (to hand to a VMM, store/key_handoff.h).
   const std::optional<MasterKeys>& keys() const { return m_keys; }
 
   const std::string& path() const { return m_path; }
   const RepoConfig& config() const { return m_config; }
-  BlobCodec codec() const { return {m_keys ? &*m_keys : nullptr, m_config.compression_level}; }
+  BlobCodec codec() const {
+    return {m_keys ? &*m_keys : nullptr, m_config.compression_level,
+            m_auth_key ? &*m_auth_key : nullptr};
+  }
   // SHA-256, or HMAC-SHA-256 under the id key when encrypted.
   ChunkId chunk_id(std::span<const uint8_t> plain) const;
 
@@ -84,6 +93,8 @@ class Repository {
   Result<std::vector<uint8_t>> read_chunk(const ChunkId& id) const;
   // The same into `plain`, which must be the chunk's size; on failure it holds nothing to trust.
   Result<void> read_chunk_into(const ChunkId& id, std::span<uint8_t> plain) const;
+  // The same for the blob `entry` names, indexed or not.
+  Result<void> read_chunk_at_into(const IndexEntry& entry, std::span<uint8_t> plain) const;
 
   // Snapshots. write_snapshot() gives the snapshot its id.
   Result<void> write_snapshot(Snapshot& snapshot);
@@ -111,6 +122,12 @@ class Repository {
   Result<void> reload_index();
   // The index files' names.
   Result<std::vector<std::string>> index_files() const;
+  // One index file's entries, each checked to fit a chunk of this repository.
+  Result<std::vector<IndexEntry>> read_index_file(const std::string& name) const;
+  // The packs in packs/, by name (anything else there is skipped).
+  Result<std::vector<PackId>> pack_ids() const;
+  // What a pack lists at its end (pack.h); nullopt for a pack of the first layout.
+  Result<std::optional<std::vector<IndexEntry>>> read_pack_list(const PackId& pack) const;
   // Garbage collection: one new index file with exactly `entries`, then `old_files` removed.
   Result<void> replace_index(const std::vector<IndexEntry>& entries,
                              const std::vector<std::string>& old_files);
@@ -123,6 +140,16 @@ class Repository {
   // Marks `location` as holding the damaged blob of `id` (prune carrying a mark to a copy).
   Result<void> mark_damaged_at(const ChunkLocation& location, const ChunkId& id) const;
   std::string damaged_dir() const { return m_path + "/damaged"; }
+  // An index file found damaged where nothing may be removed (an append-only repository's
+  // repair): marked as damaged/index-<name>, and no longer loaded.
+  static std::string index_mark_name(const std::string& index_file) {
+    return "index-" + index_file;
+  }
+  Result<void> mark_index_damaged(const std::string& index_file) const;
+  // A damaged index file moved to index-damaged/ (kept: for a pack without a list of blobs it
+  // was the only record of what the pack holds; prune keeps packs no index names meanwhile).
+  Result<void> set_index_file_aside(const std::string& index_file) const;
+  std::string set_aside_dir() const { return m_path + "/index-damaged"; }
   // The places marked damaged (damaged/'s names), read now.
   Result<std::set<std::string>> damaged_places() const;
   static std::string place_name(const ChunkLocation& location);
@@ -152,13 +179,17 @@ class Repository {
   };
 
  public:
-  Repository(Key, std::string path, RepoConfig config, std::optional<MasterKeys> keys)
-      : m_path(std::move(path)), m_config(std::move(config)), m_keys(std::move(keys)) {}
+  Repository(Key, std::string path, RepoConfig config, std::optional<MasterKeys> keys,
+             std::optional<store::Key> auth_key)
+      : m_path(std::move(path)),
+        m_config(std::move(config)),
+        m_keys(std::move(keys)),
+        m_auth_key(auth_key) {}
 
  private:
   static Result<std::unique_ptr<Repository>> open(const std::string& path,
                                                   const PassphraseSource& passphrase,
-                                                  const MasterKeys* unlocked);
+                                                  const MasterKeys* unlocked, bool load_index);
   Result<SnapshotHead> read_head_of(const std::string& id) const;
   Result<void> load_index();
   Result<void> load_index_into(ChunkIndex& index, std::set<std::string>& loaded,
@@ -168,6 +199,7 @@ class Repository {
   std::string m_path;
   RepoConfig m_config;
   std::optional<MasterKeys> m_keys;
+  std::optional<store::Key> m_auth_key;  // unencrypted, version 3
   ChunkIndex m_index;
   std::set<std::string> m_index_files;  // loaded into m_index; one reload_index at a time
   // The places marked damaged as of the last load; changed only by (re)loading the index,
@@ -198,8 +230,7 @@ class ChunkWriter {
   Mutex m_mutex;
   std::unordered_set<ChunkId, ChunkIdHash> m_claimed HAVEN_GUARDED_BY(m_mutex);
   std::optional<PackWriter> m_pack HAVEN_GUARDED_BY(m_mutex);
-  std::vector<IndexEntry> m_pack_entries HAVEN_GUARDED_BY(m_mutex);  // in the open pack
-  std::vector<IndexEntry> m_entries HAVEN_GUARDED_BY(m_mutex);       // in committed packs
+  std::vector<IndexEntry> m_entries HAVEN_GUARDED_BY(m_mutex);  // in committed packs
 };
 
 }  // namespace haven::store

@@ -6,6 +6,11 @@
 
 namespace haven::store {
 
+bool means_damage(const Error& error) {
+  int code = error.code();
+  return code == 0 || code == EIO || code == EBADMSG || code == EUCLEAN;
+}
+
 Result<VerifyReport> verify_snapshots(const Repository& repository,
                                       const std::vector<std::string>& ids, unsigned threads,
                                       const std::function<void(const Progress&)>& progress) {
@@ -43,11 +48,7 @@ Result<VerifyReport> verify_snapshots(const Repository& repository,
     if (!data) {
       std::lock_guard lock(mutex);
       bad.emplace(chunks[i].first, data.error().message());
-      int code = data.error().code();
-      // Rot a file system or disk reports itself (btrfs, ZFS checksums; bad sectors) is
-      // damage too; other errnos (a pack that cannot be opened: EMFILE) are not.
-      if (code == 0 || code == EIO || code == EBADMSG || code == EUCLEAN)
-        corrupt.push_back(chunks[i].first);
+      if (means_damage(data.error())) corrupt.push_back(chunks[i].first);
     }
     done += chunks[i].second;
     return {};

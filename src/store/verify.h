@@ -37,6 +37,11 @@ struct VerifyReport {
   bool ok() const { return damage.empty() && unreadable_snapshots.empty(); }
 };
 
+// Whether a failed read of a chunk says its stored blob is damaged: an integrity failure (no
+// errno) or rot the storage reports itself (EIO, EBADMSG, EUCLEAN: bad sectors, btrfs or ZFS
+// checksums); not an errno such as EMFILE, which says nothing of the data.
+bool means_damage(const Error& error);
+
 // `ids` empty: every snapshot. Each damaged chunk is marked (see VerifyReport).
 Result<VerifyReport> verify_snapshots(const Repository& repository,
                                       const std::vector<std::string>& ids, unsigned threads,

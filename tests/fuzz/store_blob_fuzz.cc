@@ -1,11 +1,17 @@
 // Fuzzes the repository's blob decoder (what every chunk, index and manifest file goes
 // through) with and without keys, then the index and manifest parsers on whatever decodes,
-// and the input as a whole snapshot file (either layout, store/manifest_file.h).
+// and the input as a whole snapshot file (either layout, store/manifest_file.h) and as a pack
+// whose list of blobs is read (store/pack.h).
 // A repository's files are untrusted input: damage or an attacker must give an error, never
 // a crash, an over-allocation or a blob that decodes to more than it may.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+
+#include "store/pack.h"
 
 #include "store/blob.h"
 #include "store/chunk_index.h"
@@ -16,11 +22,13 @@ using namespace haven::store;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const MasterKeys keys{};
+  static const Key auth{};
   std::span<const uint8_t> input(data, size);
-  for (const MasterKeys* with : {static_cast<const MasterKeys*>(nullptr), &keys}) {
-    BlobCodec codec{with, 3};
-    for (BlobKind kind :
-         {BlobKind::chunk, BlobKind::index, BlobKind::manifest, BlobKind::chunk_list}) {
+  // Unencrypted, encrypted, and unencrypted with metadata authenticated (version 3).
+  for (BlobCodec codec :
+       {BlobCodec{nullptr, 3}, BlobCodec{&keys, 3}, BlobCodec{nullptr, 3, &auth}}) {
+    for (BlobKind kind : {BlobKind::chunk, BlobKind::index, BlobKind::manifest,
+                          BlobKind::chunk_list, BlobKind::pack_contents}) {
       auto plain = decode_blob(codec, kind, input, 1 << 20);
       if (!plain) continue;
       if (plain->size() > (1 << 20)) std::abort();
@@ -40,6 +48,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!head || head->size != whole->size || head->nvram != whole->nvram ||
           head->zero_chunks != whole->zero_chunks)
         std::abort();
+    }
+    // As a pack: whatever its end lists lies within it.
+    static const int memory = ::memfd_create("pack", MFD_CLOEXEC);
+    if (memory >= 0 && ::ftruncate(memory, 0) == 0 &&
+        ::pwrite(memory, data, size, 0) == static_cast<ssize_t>(size)) {
+      auto listed = read_pack_contents(codec, memory, PackId{}, size, 1 << 20);
+      if (listed && *listed)
+        for (const IndexEntry& entry : **listed)
+          if (entry.location.offset + entry.location.length > size) std::abort();
     }
   }
   return 0;

@@ -1,19 +1,22 @@
 // Writes seed inputs for the store fuzz targets into a directory: real blobs (chunk, index and
-// manifest; plain and sealed with the all-zero keys the blob target also tries; compressed and
-// stored), and bare manifests and index files. Starting from valid files, the fuzzer spends its
-// runs in the parsers' structure instead of guessing a magic byte.
+// manifest; plain, sealed and tagged with the all-zero keys the blob target also tries;
+// compressed and stored), packs with their list of blobs, and bare manifests and index files.
+// Starting from valid files, the fuzzer spends its runs in the parsers' structure instead of
+// guessing a magic byte.
 //
 //   haven_store_fuzz_seeds DIR
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "store/blob.h"
 #include "store/chunk_index.h"
 #include "store/manifest.h"
 #include "store/manifest_file.h"
+#include "store/pack.h"
 
 using namespace haven::store;
 
@@ -51,6 +54,27 @@ Snapshot uefi_snapshot() {
   return snapshot;
 }
 
+// A pack of one chunk and its list, as PackWriter lays it out (with the id the fuzz target
+// reads it under).
+haven::Result<std::vector<uint8_t>> sample_pack(const BlobCodec& codec,
+                                                std::span<const uint8_t> chunk) {
+  std::vector<uint8_t> pack(kPackMagic, kPackMagic + sizeof(kPackMagic));
+  auto blob = TRY(encode_blob(codec, BlobKind::chunk, chunk));
+  std::vector<IndexEntry> list(1);
+  list[0].id.bytes.fill(9);
+  list[0].location = {
+      {}, pack.size(), static_cast<uint32_t>(blob.size()), static_cast<uint32_t>(chunk.size())};
+  pack.insert(pack.end(), blob.begin(), blob.end());
+  auto listed = TRY(encode_blob(codec, BlobKind::pack_contents, encode_index(list), PackId{}));
+  pack.insert(pack.end(), listed.begin(), listed.end());
+  uint64_t length = listed.size();
+  std::array<uint8_t, kPackEndBytes> end;
+  std::memcpy(end.data(), &length, 8);
+  std::memcpy(end.data() + 8, kPackEndMagic, 8);
+  pack.insert(pack.end(), end.begin(), end.end());
+  return pack;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,6 +84,7 @@ int main(int argc, char** argv) {
   }
   std::string dir = argv[1];
   static const MasterKeys keys{};
+  static const Key auth{};
   std::vector<uint8_t> manifest = encode_manifest(sample_snapshot());
   std::vector<IndexEntry> entries(3);
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -75,9 +100,10 @@ int main(int argc, char** argv) {
   bool ok = write_seed(dir, "store-manifest", manifest) && write_seed(dir, "store-index", index) &&
             write_seed(dir, "store-manifest-uefi", encode_manifest(uefi_snapshot()));
   int n = 0;
-  for (const MasterKeys* with : {static_cast<const MasterKeys*>(nullptr), &keys}) {
+  for (BlobCodec keyed : {BlobCodec{nullptr}, BlobCodec{&keys}, BlobCodec{nullptr, 1, &auth}}) {
     for (int level : {0, 1}) {
-      BlobCodec codec{with, level};
+      BlobCodec codec = keyed;
+      codec.level = level;
       struct Item {
         BlobKind kind;
         std::span<const uint8_t> plain;
@@ -87,10 +113,12 @@ int main(int argc, char** argv) {
         auto blob = encode_blob(codec, item.kind, item.plain);
         ok = ok && blob && write_seed(dir, "store-blob-" + std::to_string(n++), *blob);
       }
-      for (int version : {1, 2}) {  // whole snapshot files, as the repository writes them
+      for (int version : {1, 2, 3}) {  // whole snapshot files, as the repository writes them
         auto file = encode_manifest_file(codec, uefi_snapshot(), version);
         ok = ok && file && write_seed(dir, "store-blob-" + std::to_string(n++), *file);
       }
+      auto pack = sample_pack(codec, text);
+      ok = ok && pack && write_seed(dir, "store-pack-" + std::to_string(n++), *pack);
       ok = ok && write_seed(dir, "store-manifest-head-" + std::to_string(n++),
                             encode_manifest_head(uefi_snapshot()));
     }

@@ -92,20 +92,53 @@ cd "$work" || exit 1
 head -c 1M /dev/urandom >disk.img
 "$haven" repo init repo --compression 0 >/dev/null || fail "repo init"
 "$haven" backup create --repo repo disk.img --name d -q || fail "backup"
-# An index entry claiming a 1 GiB blob: the opening fails naming the file, nothing allocates it.
+# An index entry claiming a 1 GiB blob: the opening fails naming the file, nothing allocates it
+# (an unencrypted repository authenticates its index too: the change itself is refused).
 cp -a repo repo-index
 python3 - repo-index <<'PY'
 import glob, struct, sys
 path = glob.glob(sys.argv[1] + "/index/*")[0]
 data = bytearray(open(path, "rb").read())
-assert data[0] == 0xb7 and data[2] == 0, "an uncompressed, unsealed index blob"
+assert data[0] == 0xb7 and data[2] == 4, "an uncompressed, unsealed, authenticated index blob"
 data[8 + 56:8 + 60] = struct.pack("<I", 1 << 30)
 open(path, "wb").write(data)
 PY
 out=$("$haven" backup list --repo repo-index 2>&1)
 status=$?
-[ $status != 0 ] && [ "$(wc -l <<<"$out")" = 1 ] && [[ $out == *"the index is damaged"* ]] &&
-  ok "an index entry claiming 1 GiB: one line, exit $status" || fail "huge index length: $out"
+[ $status != 0 ] && [ "$(wc -l <<<"$out")" = 1 ] && [[ $out == *"authentication failed"* ]] &&
+  [[ $out == *"repo repair"* ]] &&
+  ok "an index entry claiming 1 GiB: refused in one line, exit $status" ||
+  fail "huge index length: $out"
+# `repo repair` rebuilds that index from the packs' own lists, and a lost one too.
+"$haven" repo repair repo-index -q >repair.out 2>&1 && grep -q "^BAD index file" repair.out &&
+  "$haven" backup restore --repo repo-index "$("$haven" backup list --repo repo-index --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][0]["id"])')" \
+    index-restored.img -q && cmp -s disk.img index-restored.img &&
+  ok "repo repair replaces a damaged index file; the snapshot restores" ||
+  fail "repair of a damaged index: $(cat repair.out)"
+rm -f repo-index/index/* index-restored.img
+"$haven" repo repair repo-index -q >/dev/null 2>&1 && "$haven" backup verify --repo repo-index --all -q &&
+  ok "repo repair rebuilds a deleted index" || fail "repair of a deleted index"
+# Two chunk ids swapped in a manifest: refused, not restored as wrong data.
+cp -a repo repo-swap
+python3 - repo-swap <<'PY'
+import glob, sys
+path = glob.glob(sys.argv[1] + "/snapshots/*")[0]
+data = bytearray(open(path, "rb").read())
+end = len(data) - 32  # the ids blob's tag
+a, b = end - 64, end - 32
+data[a:end] = data[b:end] + data[a:b]
+open(path, "wb").write(data)
+PY
+id=$(basename repo-swap/snapshots/*)
+"$haven" backup restore --repo repo-swap "$id" swapped.img -q 2>swap.err
+status=$?
+"$haven" backup verify --repo repo-swap --all >/dev/null 2>&1
+vstatus=$?
+[ $status != 0 ] && [ ! -e swapped.img ] && [ $vstatus != 0 ] &&
+  grep -q "authentication failed" swap.err &&
+  ok "swapped chunk ids in a manifest: restore and verify refuse (authentication)" ||
+  fail "swapped ids: restore exit $status, verify exit $vstatus: $(cat swap.err)"
 # A damaged pack: verify names the snapshot and offset it costs (exit 3).
 first=$("$haven" backup list --repo repo --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][0]["id"])')
 pack=$(find repo/packs -type f | head -n 1)
@@ -128,11 +161,19 @@ status=$?
   fail "restore of a damaged snapshot: exit $status: $(cat restore.err)"
 # verify marked the damaged chunk: the next backup stores it again, and all restores again.
 grep -q "marked" verify.out && ok "verify marks the damaged chunk" || fail "no mark: $(cat verify.out)"
+# repo repair drops it and names the snapshot that lost data (exit 3).
+"$haven" repo repair repo -q >repair.out 2>&1
+status=$?
+[ $status = 3 ] && grep -q "^LOST data in snapshot $first" repair.out &&
+  ok "repo repair names the snapshot that lost data (exit 3)" ||
+  fail "repair of a damaged pack: exit $status: $(cat repair.out)"
 "$haven" backup create --repo repo disk.img --name d -q || fail "the next backup"
 "$haven" backup verify --repo repo --all -q && ok "after the next backup, every snapshot verifies" ||
   fail "verify after the next backup: $("$haven" backup verify --repo repo --all 2>&1 | tail -n 3)"
 "$haven" backup restore --repo repo "$first" restored.img -q && cmp -s disk.img restored.img &&
   ok "the damaged snapshot restores again, byte for byte" || fail "restore of $first"
+"$haven" repo repair repo -q && ok "after that, repo repair finds every snapshot whole" ||
+  fail "repair after the next backup"
 
 [ "$failures" = 0 ] && echo "all hostile-input checks passed" || echo "$failures hostile-input check(s) failed"
 [ "$failures" = 0 ]

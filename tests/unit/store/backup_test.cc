@@ -356,7 +356,8 @@ TEST_F(BackupTest, AMarkNeverMakesPruneDeleteTheOnlyCopy) {
   auto packs = files_in("repo/packs");
   ASSERT_EQ(packs.size(), 1u);
   auto pack = read_file(packs[0]);
-  pack[pack.size() - 20] ^= 1;
+  auto location = repo->index().entries().at(0).location;
+  pack[location.offset + location.length - 20] ^= 1;
   write_file(packs[0], pack);
   EXPECT_EQ(verify_snapshots(*repo, {}, 2, nullptr).value().chunks_marked, 1u);
   auto reopened = open_repo();
@@ -364,6 +365,20 @@ TEST_F(BackupTest, AMarkNeverMakesPruneDeleteTheOnlyCopy) {
   ASSERT_TRUE(pruned) << pruned.error().message();
   EXPECT_EQ(files_in("repo/packs"), packs);
   EXPECT_EQ(files_in("repo/damaged").size(), 1u);
+}
+
+// A pack's list of blobs is no garbage: a pack of small, well-compressed chunks that a
+// snapshot uses whole is not rewritten by every prune.
+TEST_F(BackupTest, PruneDoesNotCountAPacksListAsGarbage) {
+  auto repo = make_repo();
+  std::vector<uint8_t> disk(200 * 4096);
+  for (size_t i = 0; i < disk.size(); ++i) disk[i] = static_cast<uint8_t>(i / 4096 + 1);
+  write_file(path("disk.img"), disk);
+  backup(*repo, path("disk.img"));
+  auto pruned = prune_snapshots(*repo, {}, false);
+  ASSERT_TRUE(pruned) << pruned.error().message();
+  EXPECT_EQ(pruned->packs_rewritten, 0u);
+  EXPECT_EQ(pruned->packs_removed, 0u);
 }
 
 // A chunk that could not be read for an errno (a pack gone, EMFILE, EIO) is reported, never

@@ -134,6 +134,44 @@ TEST(Blob, ASealedBlobIsRefusedWithoutKeysAndAPlainOneWithThem) {
       << "an attacker cannot swap in unsealed data";
 }
 
+// Unencrypted repositories of version 3: metadata carries a tag, chunks (which their ids
+// vouch for) do not.
+TEST(Blob, AnAuthenticatedBlobOpensOnlyUnchangedWithItsKeyAndPlace) {
+  Key key{};
+  key[0] = 7;
+  BlobCodec codec{nullptr, 3, &key};
+  for (auto data : {text(5000, 1), text(0, 1), std::vector<uint8_t>{1, 2, 3}}) {
+    auto blob = encode_blob(codec, BlobKind::manifest, data, std::vector<uint8_t>{1}).value();
+    EXPECT_EQ(blob[2] & kBlobAuthenticated, kBlobAuthenticated);
+    EXPECT_EQ(decode_blob(codec, BlobKind::manifest, blob, 10000, std::vector<uint8_t>{1}).value(),
+              data);
+    EXPECT_FALSE(decode_blob(codec, BlobKind::manifest, blob, 10000, std::vector<uint8_t>{2}))
+        << "bound to its place";
+    for (size_t i = 0; i < blob.size(); ++i) {
+      auto changed = blob;
+      changed[i] ^= 0x10;
+      EXPECT_FALSE(decode_blob(codec, BlobKind::manifest, changed, 10000, std::vector<uint8_t>{1}))
+          << "byte " << i;
+    }
+    Key other = key;
+    other[31] ^= 1;
+    BlobCodec wrong{nullptr, 3, &other};
+    EXPECT_FALSE(decode_blob(wrong, BlobKind::manifest, blob, 10000, std::vector<uint8_t>{1}));
+    // The same data re-encoded without a tag (or a tag under another key) is refused.
+    auto untagged = encode_blob({nullptr, 3}, BlobKind::manifest, data, std::vector<uint8_t>{1});
+    auto refused =
+        decode_blob(codec, BlobKind::manifest, untagged.value(), 10000, std::vector<uint8_t>{1});
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message().find("without its authentication tag"), std::string::npos);
+    EXPECT_FALSE(
+        decode_blob({nullptr, 3}, BlobKind::manifest, blob, 10000, std::vector<uint8_t>{1}))
+        << "nor is a tagged blob taken where none is expected";
+  }
+  auto chunk = encode_blob(codec, BlobKind::chunk, text(100, 1)).value();
+  EXPECT_EQ(chunk[2] & kBlobAuthenticated, 0) << "a chunk's id vouches for it";
+  EXPECT_TRUE(decode_blob(codec, BlobKind::chunk, chunk, 1000));
+}
+
 TEST(Blob, ABlobBoundToOnePlaceDoesNotOpenInAnother) {
   MasterKeys keys{};
   BlobCodec codec{&keys, 3};

@@ -57,7 +57,7 @@ TEST_F(BootRecordTest, AnEncryptedRepositorysRecordIsSealedPrivateAndBoundToItsS
   EXPECT_FALSE(read_boot_record(*repo, snapshot_a));
 }
 
-TEST_F(BootRecordTest, APlainTextRecordCountsOnlyWhereNothingIsSealed) {
+TEST_F(BootRecordTest, APlainTextRecordCountsOnlyWhereNothingIsSealedOrTagged) {
   const std::string legacy = R"({"snapshot": "SNAP", "time": 1, "passed": true})";
   auto plant = [&](const std::string& snapshot) {
     std::filesystem::create_directories(path("repo/verify"));
@@ -66,7 +66,10 @@ TEST_F(BootRecordTest, APlainTextRecordCountsOnlyWhereNothingIsSealed) {
     std::ofstream(path("repo/verify/" + snapshot + ".json")) << text;
   };
   {
-    auto plain = make_repo(false);
+    InitOptions old = options(false);
+    old.version = 2;  // an older Haven's repository, where such records were written
+    ASSERT_TRUE(Repository::init(path("repo"), old));
+    auto plain = open_repo();
     ASSERT_TRUE(plain);
     plant(snapshot_a);
     auto read = read_boot_record(*plain, snapshot_a);
@@ -80,13 +83,15 @@ TEST_F(BootRecordTest, APlainTextRecordCountsOnlyWhereNothingIsSealed) {
     remove_boot_record(*plain, snapshot_a);
     EXPECT_FALSE(*read_boot_record(*plain, snapshot_a));
   }
-  std::filesystem::remove_all(path("repo"));
-  auto sealed = make_repo(true);
-  ASSERT_TRUE(sealed);
-  plant(snapshot_b);
-  auto read = read_boot_record(*sealed, snapshot_b);
-  ASSERT_TRUE(read) << read.error().message();
-  EXPECT_FALSE(*read) << "anyone could have written it";
+  for (bool encrypt : {true, false}) {  // sealed, or tagged (version 3)
+    std::filesystem::remove_all(path("repo"));
+    auto sealed = make_repo(encrypt);
+    ASSERT_TRUE(sealed);
+    plant(snapshot_b);
+    auto read = read_boot_record(*sealed, snapshot_b);
+    ASSERT_TRUE(read) << read.error().message();
+    EXPECT_FALSE(*read) << "anyone could have written it";
+  }
 }
 
 }  // namespace

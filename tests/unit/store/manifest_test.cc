@@ -141,13 +141,13 @@ TEST(RepoConfig, RoundTripsAndRejectsForeignOrOddConfigs) {
   odd.replace(odd.find("65536"), 5, "65537");
   EXPECT_FALSE(repo_config_from_json(odd));
   std::string future = repo_config_to_json(config);
-  future.replace(future.find("\"version\": 2"), 12, "\"version\": 9");
+  future.replace(future.find("\"version\": 3"), 12, "\"version\": 9");
   auto refused = repo_config_from_json(future);
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message().find("version 9"), std::string::npos);
   // Version 1 repositories (one-piece manifests) are still read.
   std::string older = repo_config_to_json(config);
-  older.replace(older.find("\"version\": 2"), 12, "\"version\": 1");
+  older.replace(older.find("\"version\": 3"), 12, "\"version\": 1");
   auto old = repo_config_from_json(older);
   ASSERT_TRUE(old) << old.error().message();
   EXPECT_EQ(old->version, 1);

@@ -6,6 +6,7 @@
 
 #include "base/bytes.h"
 #include "store/crypto.h"
+#include "store/manifest_file.h"
 #include "store_fixture.h"
 
 namespace haven::store {
@@ -142,12 +143,9 @@ TEST_F(RepositoryTest, AVersion1RepositoryKeepsItsManifestLayout) {
   for (bool encrypt : {false, true}) {
     SCOPED_TRACE(encrypt);
     std::filesystem::remove_all(path("repo"));
-    ASSERT_TRUE(Repository::init(path("repo"), options(encrypt)));
-    std::string config = path("repo/config.json");
-    auto text = read_file(config);
-    std::string json(text.begin(), text.end());
-    json.replace(json.find("\"version\": 2"), 12, "\"version\": 1");
-    write_file(config, std::vector<uint8_t>(json.begin(), json.end()));
+    InitOptions init = options(encrypt);
+    init.version = 1;
+    ASSERT_TRUE(Repository::init(path("repo"), init));
     auto repo = open_repo();
     ASSERT_TRUE(repo);
     EXPECT_EQ(repo->config().version, 1);
@@ -206,6 +204,52 @@ TEST_F(RepositoryTest, AHeadIsReadWithoutTheChunkIds) {
     EXPECT_TRUE(repo->list_snapshots(&problems).value().empty());
     EXPECT_EQ(problems.size(), 1u);
   }
+}
+
+// Version 3: an unencrypted repository authenticates its metadata under keys/auth.
+TEST_F(RepositoryTest, AnUnencryptedRepositoryRefusesAForgedManifest) {
+  auto repo = make_repo(false);
+  EXPECT_EQ(repo->config().version, kRepoVersion);
+  struct stat info {};
+  ASSERT_EQ(::stat(path("repo/keys/auth").c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  Snapshot snapshot;
+  snapshot.name = "vm";
+  snapshot.size = 2 * 4096;
+  snapshot.chunk_size = 4096;
+  snapshot.chunks.resize(2);
+  snapshot.chunks[0].bytes.fill(1);
+  snapshot.chunks[1].bytes.fill(2);
+  ASSERT_TRUE(repo->write_snapshot(snapshot));
+  ASSERT_TRUE(repo->read_snapshot(snapshot.id));
+
+  // What someone without the key can write: the ids swapped, everything re-encoded and its
+  // digests recomputed, as an older Haven's unencrypted repository would have taken it.
+  Snapshot swapped = snapshot;
+  std::swap(swapped.chunks[0], swapped.chunks[1]);
+  Key guess{};
+  for (const Key* key : {static_cast<const Key*>(nullptr), static_cast<const Key*>(&guess)}) {
+    auto forged = encode_manifest_file({nullptr, 1, key}, swapped, kRepoVersion).value();
+    write_file(path("repo/snapshots/" + snapshot.id), forged);
+    auto refused = repo->read_snapshot(snapshot.id);
+    ASSERT_FALSE(refused);
+    EXPECT_FALSE(repo->read_snapshot_head(snapshot.id));
+  }
+
+  // Without keys/auth nothing can be trusted; with it but a config saying an older version,
+  // the config was changed.
+  std::filesystem::rename(path("repo/keys/auth"), path("auth"));
+  auto missing = Repository::open(path("repo"), nullptr);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("keys/auth is missing"), std::string::npos);
+  std::filesystem::rename(path("auth"), path("repo/keys/auth"));
+  auto text = read_file(path("repo/config.json"));
+  std::string json(text.begin(), text.end());
+  json.replace(json.find("\"version\": 3"), 12, "\"version\": 2");
+  write_file(path("repo/config.json"), std::vector<uint8_t>(json.begin(), json.end()));
+  auto downgraded = Repository::open(path("repo"), nullptr);
+  ASSERT_FALSE(downgraded);
+  EXPECT_NE(downgraded.error().message().find("config was changed"), std::string::npos);
 }
 
 TEST_F(RepositoryTest, TheKeyFileIsPrivateWhateverTheUmask) {
