@@ -415,7 +415,7 @@ int run_prune(const BackupArgs& args) {
                                       {"packs_rewritten", report->packs_rewritten},
                                       {"bytes_freed", report->bytes_freed},
                                       {"bytes_rewritten", report->bytes_rewritten},
-                                      {"unindexed_packs_kept", report->unindexed_packs_kept}}
+                                      {"garbage_kept", report->garbage_kept}}
                            .dump(2));
     return kExitOk;
   }
@@ -431,11 +431,12 @@ int run_prune(const BackupArgs& args) {
              human_size(report->bytes_freed > report->bytes_rewritten
                             ? report->bytes_freed - report->bytes_rewritten
                             : 0));
-  if (report->unindexed_packs_kept)
+  if (report->garbage_kept)
     fmt::print(
-        "{} pack(s) no index names kept: `repo repair` set damaged index files aside in "
-        "{}/index-damaged (remove them once nothing there is needed)\n",
-        report->unindexed_packs_kept, args.repo);
+        "no pack deleted or rewritten: `repo repair` set index files aside in {}/index-damaged "
+        "(remove them once nothing there is needed, or run `repo repair` again once what it "
+        "could not read is back)\n",
+        args.repo);
   return kExitOk;
 }
 

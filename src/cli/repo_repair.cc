@@ -45,8 +45,10 @@ void print_json(const store::RepairReport& report) {
                                     {"damaged_index_files", report.damaged_index_files},
                                     {"missing_packs", report.missing_packs},
                                     {"lost", lost},
+                                    {"damage_marks", report.damage_marks},
+                                    {"set_aside_index_files", report.set_aside_index_files},
                                     {"unreadable_snapshots", report.unreadable_snapshots}}
-                         .dump(2));
+                         .dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void print_text(const store::RepairReport& report, bool quiet) {
@@ -61,6 +63,11 @@ void print_text(const store::RepairReport& report, bool quiet) {
   for (const auto& lost : report.lost)
     fmt::print("LOST data in snapshot {} ({}): {} chunk(s), the first at offset {}\n",
                lost.snapshot, lost.name, lost.chunks, lost.first_offset);
+  if (report.set_aside_index_files)
+    fmt::print(
+        "{} index file(s) were set aside in index-damaged/ by an earlier repair (read again "
+        "now; prune deletes no pack while any are there)\n",
+        report.set_aside_index_files);
   if (quiet && report.clean()) return;
   if (report.unindexed_damaged_blobs)
     fmt::print("{} damaged blob(s) no index names (dropped before; prune takes the space back)\n",

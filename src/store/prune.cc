@@ -211,17 +211,20 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
   auto files = TRY(pack_files(repository.packs_dir()));
   std::vector<std::string> delete_packs, rewrite_packs;
   std::vector<IndexEntry> kept_entries;
-  // Index files a repair set aside may have been the only record of a pack of the first
-  // layout: packs no index names are kept while any exist.
+  // Index files a repair set aside (or marked) may be the only record of data it could not
+  // read back at the time: no pack is deleted or rewritten while any exist.
   bool index_set_aside = false;
   if (auto aside = sys::list_directory(repository.set_aside_dir()))
     index_set_aside = !aside->empty();
+  else
+    index_set_aside = aside.error().code() != ENOENT;  // unknown: take it as there
   for (const std::string& mark : TRY(repository.damaged_places()))
     index_set_aside = index_set_aside || mark.starts_with("index-");
+  report.garbage_kept = index_set_aside;
   for (const auto& [name, size] : files) {
     auto found = packs.find(name);
-    if (found == packs.end() && index_set_aside) {
-      ++report.unindexed_packs_kept;
+    if (index_set_aside) {
+      continue;
     } else if (found == packs.end() || found->second.used_bytes == 0) {
       delete_packs.push_back(name);
       report.bytes_freed += size;
@@ -259,6 +262,7 @@ Result<GcReport> prune_snapshots(Repository& repository, const std::vector<std::
   }
   TRY(fsync_directory(snapshots_dir));
   holds_lock = HoldsLock(UniqueFd());  // the manifests are gone: restores may look again
+  if (index_set_aside) return report;  // the index and the packs stay as they are
 
   // 2. The chunks still used from packs being rewritten, copied blob for blob (unread: a
   // blob found damaged is carried with its mark, below).

@@ -56,9 +56,10 @@ struct GcReport {
   uint64_t packs_rewritten = 0;
   uint64_t bytes_freed = 0;  // pack bytes, before the rewrites' new packs
   uint64_t bytes_rewritten = 0;
-  // Packs no index names, kept because a repair set damaged index files aside (which may have
-  // been their only record: see Repository::set_index_file_aside).
-  uint64_t unindexed_packs_kept = 0;
+  // No pack deleted or rewritten: a repair set index files aside (REPO/index-damaged/, or
+  // marked them), which may be the only record of data it could not read back then (see
+  // Repository::set_index_file_aside). Snapshots are still removed.
+  bool garbage_kept = false;
 };
 
 // Removes `remove` (by id) and collects garbage. With dry_run, reports and changes nothing.

@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -40,15 +41,19 @@ Result<RepairReport> repair_repository(Repository& repository, bool dry_run, uns
   for (const std::string& mark : marks) report.damage_marks += !mark.starts_with("index-");
 
   // 1. What the index files say, those that can be read (not those an earlier repair of an
-  // append-only repository set aside).
+  // append-only repository marked), and what the files an earlier repair set aside say.
   auto index_names = TRY(repository.index_files());
   std::erase_if(index_names, [&](const std::string& name) {
     return marks.contains(Repository::index_mark_name(name));
   });
+  std::vector<std::string> set_aside = TRY(repository.set_aside_files());
+  report.set_aside_index_files = set_aside.size();
   std::vector<std::string> readable_index_files, damaged_index_names;
   std::map<PackId, std::vector<IndexEntry>> indexed;  // by pack
   std::unordered_set<ChunkId, ChunkIdHash> indexed_ids;
   std::set<std::pair<ChunkId, Place>> indexed_places;
+  // Each readable file's entries, to tell which files the new index supersedes.
+  std::map<std::string, std::vector<std::pair<ChunkId, Place>>> file_entries;
   for (const std::string& name : index_names) {
     auto entries = repository.read_index_file(name);
     if (!entries) {
@@ -62,6 +67,20 @@ Result<RepairReport> repair_repository(Repository& repository, bool dry_run, uns
       indexed[entry.location.pack].push_back(entry);
       indexed_ids.insert(entry.id);
       indexed_places.emplace(entry.id, place_of(entry));
+      file_entries[name].emplace_back(entry.id, place_of(entry));
+    }
+  }
+  std::vector<std::string> readable_set_aside;
+  for (const std::string& name : set_aside) {
+    auto entries = repository.read_index_file(name, true);
+    if (!entries) {
+      TRY(fatal_unless_damage(entries.error()));
+      continue;  // still damaged: stays where it is
+    }
+    readable_set_aside.push_back(name);
+    for (const IndexEntry& entry : *entries) {
+      indexed[entry.location.pack].push_back(entry);
+      file_entries["aside/" + name].emplace_back(entry.id, place_of(entry));
     }
   }
 
@@ -83,11 +102,17 @@ Result<RepairReport> repair_repository(Repository& repository, bool dry_run, uns
       entries = std::move(**listed);
       ++lists_read;
     }
-    std::set<uint64_t> offsets;
-    for (const IndexEntry& entry : entries) offsets.insert(entry.location.offset);
+    // The index's entries for it that its list does not hold alike (a list or an index
+    // entry may be damaged: both are read back, and the healthy one wins).
+    std::set<std::tuple<uint64_t, ChunkId, uint32_t, uint32_t>> known;
+    auto key = [](const IndexEntry& entry) {
+      return std::tuple(entry.location.offset, entry.id, entry.location.length,
+                        entry.location.plain_size);
+    };
+    for (const IndexEntry& entry : entries) known.insert(key(entry));
     if (auto found = indexed.find(pack); found != indexed.end())
       for (const IndexEntry& entry : found->second)
-        if (offsets.insert(entry.location.offset).second) entries.push_back(entry);
+        if (known.insert(key(entry)).second) entries.push_back(entry);
     candidates.insert(candidates.end(), entries.begin(), entries.end());
   }
   for (const auto& [pack, entries] : indexed)
@@ -96,6 +121,8 @@ Result<RepairReport> repair_repository(Repository& repository, bool dry_run, uns
   // 3. Every blob read back, as a restore would.
   uint64_t total = 0;
   for (const IndexEntry& entry : candidates) total += entry.location.plain_size;
+  // 1: read back whole; 2: its data is wrong (an integrity failure, for good); 0: failed to
+  // read (EIO and the like: maybe not for good).
   std::vector<uint8_t> healthy(candidates.size(), 0);
   std::vector<std::string> problems(candidates.size());
   std::atomic<uint64_t> done = 0;
@@ -108,6 +135,7 @@ Result<RepairReport> repair_repository(Repository& repository, bool dry_run, uns
     } else {
       TRY(fatal_unless_damage(read.error()));
       problems[i] = read.error().message();
+      if (read.error().code() == 0) healthy[i] = 2;
     }
     done += candidates[i].location.plain_size;
     return {};
@@ -122,7 +150,7 @@ Result<RepairReport> repair_repository(Repository& repository, bool dry_run, uns
   std::unordered_map<ChunkId, size_t, ChunkIdHash> chosen;
   std::vector<IndexEntry> fresh;
   for (size_t i = 0; i < candidates.size(); ++i) {
-    if (!healthy[i]) {
+    if (healthy[i] != 1) {
       if (indexed_places.contains({candidates[i].id, place_of(candidates[i])}) ||
           !report.damaged_index_files.empty())  // (it may have been in the damaged one)
         report.damaged_blobs.push_back(problems[i]);
@@ -137,13 +165,16 @@ Result<RepairReport> repair_repository(Repository& repository, bool dry_run, uns
   for (const ChunkId& id : indexed_ids) report.chunks_dropped += !chosen.contains(id);
 
   // Nothing authenticates: a wrong keys/auth or passphrase, or a config.json changed (its
-  // chunk size, say), not damage to everything at once. Dropping it all would lose it all.
-  if (readable_index_files.empty() && lists_read == 0 && fresh.empty() &&
-      (!index_names.empty() || report.packs > 0))
+  // chunk size, say), not damage to everything at once. (With files set aside rather than
+  // deleted, going ahead would lose nothing for good, but would say everything is lost.)
+  const uint64_t listed_packs = report.packs - report.listless_packs;
+  if ((readable_index_files.empty() && lists_read == 0 && fresh.empty() &&
+       (!index_names.empty() || report.packs > 0)) ||
+      (listed_packs >= 2 && lists_read == 0))
     return make_error(
-        "repair stopped, nothing changed: not one index file, pack list or chunk of {} reads "
-        "back, which is more likely a wrong key (keys/auth, the passphrase) or a changed "
-        "config.json than damage to all of it",
+        "repair stopped, nothing changed: {} of {} reads back, which is more likely a wrong key "
+        "(keys/auth, the passphrase) or a changed config.json than damage to all of it",
+        lists_read == 0 && listed_packs >= 2 ? "not one pack's list" : "nothing",
         repository.path());
 
   // 5. What each snapshot lost.
@@ -170,21 +201,44 @@ Result<RepairReport> repair_repository(Repository& repository, bool dry_run, uns
     // honour), and what the index lacked is added.
     std::unordered_set<ChunkId, ChunkIdHash> healthy_indexed;
     for (size_t i = 0; i < candidates.size(); ++i)
-      if (healthy[i] && indexed_places.contains({candidates[i].id, place_of(candidates[i])}))
+      if (healthy[i] == 1 && indexed_places.contains({candidates[i].id, place_of(candidates[i])}))
         healthy_indexed.insert(candidates[i].id);
     std::vector<IndexEntry> added;
     for (const IndexEntry& entry : fresh)
       if (!healthy_indexed.contains(entry.id)) added.push_back(entry);
     for (size_t i = 0; i < candidates.size(); ++i)
-      if (!healthy[i]) TRY(repository.mark_damaged_at(candidates[i].location, candidates[i].id));
+      if (healthy[i] != 1)
+        TRY(repository.mark_damaged_at(candidates[i].location, candidates[i].id));
     for (const std::string& name : damaged_index_names) TRY(repository.mark_index_damaged(name));
     TRY(repository.write_index(added));
     report.index_rewritten = !added.empty();
   } else {
-    // Damaged index files are set aside, not deleted: for a pack without a list they were the
-    // only record of what it holds.
+    // An index file is deleted only when the new index holds every entry it had, read back
+    // whole, but those whose data is wrong for good; any other (damaged, or naming a blob that
+    // failed to read, a missing pack's) is set aside
+    // in index-damaged/, not deleted: it may be the only record of data that failed to read
+    // for a while (EIO, a pack on a device not mounted), and a later repair reads it again.
+    std::set<std::pair<ChunkId, Place>> kept;
+    for (const IndexEntry& entry : fresh) kept.emplace(entry.id, place_of(entry));
+    for (size_t i = 0; i < candidates.size(); ++i)  // whose data is wrong for good
+      if (healthy[i] == 2) kept.emplace(candidates[i].id, place_of(candidates[i]));
+    auto superseded = [&](const std::string& key) {
+      return std::ranges::all_of(file_entries[key],
+                                 [&](const auto& e) { return kept.contains(e); });
+    };
+    std::vector<std::string> replaced;
+    for (const std::string& name : readable_index_files)
+      if (superseded(name))
+        replaced.push_back(name);
+      else
+        damaged_index_names.push_back(name);
+    for (const std::string& mark : marks)  // marked where nothing could be removed
+      if (mark.starts_with("index-")) TRY(repository.set_index_file_aside(mark.substr(6), true));
     for (const std::string& name : damaged_index_names) TRY(repository.set_index_file_aside(name));
-    TRY(repository.replace_index(fresh, readable_index_files));
+    TRY(repository.replace_index(fresh, replaced));
+    for (const std::string& name : readable_set_aside)
+      if (superseded("aside/" + name))
+        TRY(sys::remove_file(repository.set_aside_dir() + "/" + name, true));
     // Every place indexed now was read back whole: the marks read at the start name nothing
     // indexed.
     for (const std::string& place : marks)

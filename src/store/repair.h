@@ -9,15 +9,18 @@
 // read, authenticated, decompressed and re-hashed. The new index holds one healthy copy of
 // each chunk found; damaged blobs are dropped (a later backup of data holding them stores them
 // again, which makes the snapshots that use them whole again: a manifest names chunks by id),
-// and every snapshot that now names a chunk held nowhere is reported. Damaged index files are
-// set aside in index-damaged/ (Repository::set_index_file_aside), not deleted. A read that
-// fails with an errno that says nothing of the data (EMFILE, EACCES), or a repository of which
-// nothing at all reads back (a wrong key rather than damage), stops the repair before it
-// changes anything. In an append-only repository nothing is removed: the chunks the index
-// lacked are added, and damaged blobs and index files are marked (Repository::mark_damaged_at,
-// mark_index_damaged), which backups and loading the index honour. A dry run changes nothing
-// but what any writer does: it takes the writer lock (backups wait for it meanwhile) and clears
-// what crashed writers left in tmp/.
+// and every snapshot that now names a chunk held nowhere is reported. An index file is deleted
+// only when the new index holds all it named (but blobs whose data is wrong for good); any other
+// (damaged, or naming a blob that failed to read or a missing pack) is set aside in
+// index-damaged/ (Repository::set_index_file_aside), read again by the next repair and removed
+// once superseded; prune leaves packs alone while any is there. A read that fails with an errno
+// that says nothing of the data (EMFILE, EACCES), or a repository of which nothing reads back
+// (a wrong key rather than damage), stops the repair before it changes anything. In an
+// append-only repository nothing is removed: the chunks the index lacked are added, and
+// damaged blobs and index files are marked (Repository::mark_damaged_at, mark_index_damaged),
+// which backups and loading the index honour. A dry run changes nothing but what any writer
+// does: it takes the writer lock (backups wait for it meanwhile) and clears what crashed writers
+// left in tmp/.
 
 #include <functional>
 #include <string>
@@ -53,8 +56,9 @@ struct RepairReport {
   std::vector<std::string> missing_packs;        // named by an index file, not in packs/
   std::vector<LostData> lost;                    // snapshots that lost data
   std::vector<std::string> unreadable_snapshots;
-  uint64_t damage_marks = 0;     // chunks marked damaged (by verify) when the repair began
-  bool index_rewritten = false;  // (appended to, in an append-only repository)
+  uint64_t set_aside_index_files = 0;  // in index-damaged/ when the repair began
+  uint64_t damage_marks = 0;           // chunks marked damaged (by verify) when the repair began
+  bool index_rewritten = false;        // (appended to, in an append-only repository)
   // Whether every snapshot is whole (whatever was repaired to make it so).
   bool ok() const { return lost.empty() && unreadable_snapshots.empty(); }
   bool append_only = false;
@@ -63,7 +67,7 @@ struct RepairReport {
   bool clean() const {
     return ok() && damaged_blobs.empty() && damaged_packs.empty() && damaged_index_files.empty() &&
            missing_packs.empty() && chunks_recovered == 0 && chunks_dropped == 0 &&
-           (append_only || damage_marks == 0);
+           set_aside_index_files == 0 && (append_only || damage_marks == 0);
   }
 };
 

@@ -209,9 +209,14 @@ Result<void> Repository::mark_index_damaged(const std::string& index_file) const
                            bytes_of(index_file + "\n"));
 }
 
-Result<void> Repository::set_index_file_aside(const std::string& index_file) const {
+Result<void> Repository::set_index_file_aside(const std::string& index_file,
+                                              bool missing_ok) const {
   TRY(sys::ensure_directory(set_aside_dir(), 0755));
-  TRY(sys::rename(m_path + "/index/" + index_file, set_aside_dir() + "/" + index_file));
+  if (auto moved = sys::rename(m_path + "/index/" + index_file, set_aside_dir() + "/" + index_file);
+      !moved) {
+    if (missing_ok && moved.error().code() == ENOENT) return {};
+    return moved;
+  }
   TRY(fsync_directory(set_aside_dir()));
   return fsync_directory(m_path + "/index");
 }
@@ -264,8 +269,16 @@ Result<void> Repository::load_index_into(ChunkIndex& index, std::set<std::string
   return {};
 }
 
-Result<std::vector<IndexEntry>> Repository::read_index_file(const std::string& name) const {
-  std::string file = m_path + "/index/" + name;
+Result<std::vector<std::string>> Repository::set_aside_files() const {
+  auto names = sys::list_directory(set_aside_dir());
+  if (!names && names.error().code() == ENOENT) return std::vector<std::string>();
+  if (names) std::erase_if(*names, is_temporary);
+  return names;
+}
+
+Result<std::vector<IndexEntry>> Repository::read_index_file(const std::string& name,
+                                                            bool set_aside) const {
+  std::string file = (set_aside ? set_aside_dir() : m_path + "/index") + "/" + name;
   auto bytes = TRY(sys::read_file(file, kMaxMetadataFile));
   auto plain = decode_blob(codec(), BlobKind::index, bytes, kMaxMetadataFile, bytes_of(name));
   if (!plain) return std::unexpected(std::move(plain).error().with_context(file));

@@ -122,8 +122,10 @@ class Repository {
   Result<void> reload_index();
   // The index files' names.
   Result<std::vector<std::string>> index_files() const;
-  // One index file's entries, each checked to fit a chunk of this repository.
-  Result<std::vector<IndexEntry>> read_index_file(const std::string& name) const;
+  // One index file's entries (of index-damaged/ when `set_aside`), each checked to fit a chunk
+  // of this repository.
+  Result<std::vector<IndexEntry>> read_index_file(const std::string& name,
+                                                  bool set_aside = false) const;
   // The packs in packs/, by name (anything else there is skipped).
   Result<std::vector<PackId>> pack_ids() const;
   // What a pack lists at its end (pack.h); nullopt for a pack of the first layout.
@@ -146,9 +148,11 @@ class Repository {
     return "index-" + index_file;
   }
   Result<void> mark_index_damaged(const std::string& index_file) const;
-  // A damaged index file moved to index-damaged/ (kept: for a pack without a list of blobs it
-  // was the only record of what the pack holds; prune keeps packs no index names meanwhile).
-  Result<void> set_index_file_aside(const std::string& index_file) const;
+  // An index file a repair did not supersede moved to index-damaged/ (kept: it may be the only
+  // record of data that failed to read for a while; prune leaves packs alone meanwhile).
+  Result<void> set_index_file_aside(const std::string& index_file, bool missing_ok = false) const;
+  // The names in index-damaged/.
+  Result<std::vector<std::string>> set_aside_files() const;
   std::string set_aside_dir() const { return m_path + "/index-damaged"; }
   // The places marked damaged (damaged/'s names), read now.
   Result<std::set<std::string>> damaged_places() const;

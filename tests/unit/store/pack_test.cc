@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <cstring>
+#include <functional>
 
 #include "base/sys.h"
 #include "store_fixture.h"
@@ -96,6 +97,46 @@ TEST_F(PackTest, EveryDamageToTheEndIsAnErrorNotACrash) {
   std::memcpy(bytes.data() + bytes.size() - kPackEndBytes, &huge, 8);
   write_file(file, bytes);
   EXPECT_FALSE(read_list(file, id));
+}
+
+// Where nothing authenticates a list (an unencrypted repository before version 3), its
+// entries are still held to the pack.
+TEST_F(PackTest, AnUnauthenticatedListNamingBlobsOutsideThePackIsRefused) {
+  m_codec.auth = nullptr;
+  std::string file;
+  auto entries = write_pack(3, &file);
+  const PackId id = entries[0].location.pack;
+  ASSERT_TRUE(read_list(file, id).value());
+  auto good = read_file(file);
+  uint64_t list_length;
+  std::memcpy(&list_length, good.data() + good.size() - kPackEndBytes, 8);
+  const uint64_t blobs_end = good.size() - kPackEndBytes - list_length;
+  struct Case {
+    const char* what;
+    std::function<void(IndexEntry&)> change;
+  };
+  for (const Case& bad : {
+           Case{"past the blobs", [&](IndexEntry& e) { e.location.offset = blobs_end; }},
+           Case{"over the list", [&](IndexEntry& e) { e.location.length = 1u << 20; }},
+           Case{"in the magic", [](IndexEntry& e) { e.location.offset = 2; }},
+           Case{"another pack", [](IndexEntry& e) { e.location.pack[3] ^= 1; }},
+           Case{"no chunk", [](IndexEntry& e) { e.location.plain_size = 0; }},
+           Case{"a huge chunk", [](IndexEntry& e) { e.location.plain_size = 1u << 30; }},
+           Case{"shorter than a header", [](IndexEntry& e) { e.location.length = 3; }},
+       }) {
+    SCOPED_TRACE(bad.what);
+    auto changed = entries;
+    bad.change(changed[1]);
+    auto list = encode_blob(m_codec, BlobKind::pack_contents, encode_index(changed), id).value();
+    std::vector<uint8_t> bytes(good.begin(), good.begin() + blobs_end);
+    bytes.insert(bytes.end(), list.begin(), list.end());
+    uint64_t length = list.size();
+    bytes.insert(bytes.end(), reinterpret_cast<uint8_t*>(&length),
+                 reinterpret_cast<uint8_t*>(&length) + 8);
+    bytes.insert(bytes.end(), kPackEndMagic, kPackEndMagic + 8);
+    write_file(file, bytes);
+    EXPECT_FALSE(read_list(file, id));
+  }
 }
 
 TEST_F(PackTest, APackOfTheFirstLayoutListsNothing) {
