@@ -218,13 +218,15 @@ Result<RepairReport> repair_repository(Repository& repository, bool dry_run, uns
     // failed to read, a missing pack's) is set aside
     // in index-damaged/, not deleted: it may be the only record of data that failed to read
     // for a while (EIO, a pack on a device not mounted), and a later repair reads it again.
-    std::set<std::pair<ChunkId, Place>> kept;
-    for (const IndexEntry& entry : fresh) kept.emplace(entry.id, place_of(entry));
-    for (size_t i = 0; i < candidates.size(); ++i)  // whose data is wrong for good
-      if (healthy[i] == 2) kept.emplace(candidates[i].id, place_of(candidates[i]));
+    // An entry is superseded when the new index holds a healthy copy of its chunk, or when its
+    // own blob's data is wrong for good.
+    std::set<std::pair<ChunkId, Place>> wrong;
+    for (size_t i = 0; i < candidates.size(); ++i)
+      if (healthy[i] == 2) wrong.emplace(candidates[i].id, place_of(candidates[i]));
     auto superseded = [&](const std::string& key) {
-      return std::ranges::all_of(file_entries[key],
-                                 [&](const auto& e) { return kept.contains(e); });
+      return std::ranges::all_of(file_entries[key], [&](const auto& entry) {
+        return chosen.contains(entry.first) || wrong.contains(entry);
+      });
     };
     std::vector<std::string> replaced;
     for (const std::string& name : readable_index_files)
@@ -232,10 +234,11 @@ Result<RepairReport> repair_repository(Repository& repository, bool dry_run, uns
         replaced.push_back(name);
       else
         damaged_index_names.push_back(name);
+    // The new index first: a crash before the rest leaves duplicates, never less.
+    TRY(repository.replace_index(fresh, replaced));
     for (const std::string& mark : marks)  // marked where nothing could be removed
       if (mark.starts_with("index-")) TRY(repository.set_index_file_aside(mark.substr(6), true));
     for (const std::string& name : damaged_index_names) TRY(repository.set_index_file_aside(name));
-    TRY(repository.replace_index(fresh, replaced));
     for (const std::string& name : readable_set_aside)
       if (superseded("aside/" + name))
         TRY(sys::remove_file(repository.set_aside_dir() + "/" + name, true));

@@ -296,12 +296,18 @@ TEST_P(RepairTest, StaleDamageMarksAreFoundAndCleared) {
   ASSERT_TRUE(repo->mark_damaged(snapshot.chunks[1]).value());  // a passing EIO, say
   repo = open_repo();
   EXPECT_FALSE(repo->holds_healthy(snapshot.chunks[1]));
+  backup(*repo);  // stores the marked chunk again: two healthy copies
+  ASSERT_EQ(files_in("repo/index").size(), 2u);
   auto report = repair(*repo);
   EXPECT_EQ(report.damage_marks, 1u);
   EXPECT_FALSE(report.clean());
   EXPECT_TRUE(report.ok());
   EXPECT_TRUE(repo->holds_healthy(snapshot.chunks[1])) << "read back whole: the mark is gone";
+  EXPECT_EQ(files_in("repo/index").size(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(path("repo/index-damaged")))
+      << "a file naming a copy the new index does not need is superseded all the same";
   EXPECT_TRUE(repair(*repo).clean());
+  EXPECT_TRUE(restores(*repo, snapshot, data));
 }
 
 TEST_P(RepairTest, AnErrnoThatSaysNothingOfTheDataStopsTheRepairBeforeAnyChange) {
