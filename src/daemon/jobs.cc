@@ -1,7 +1,9 @@
 #include "daemon/jobs.h"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -36,9 +38,11 @@ std::string Jobs::start(const std::string& kind, const std::string& vm, Work wor
   // Unique across daemon restarts too, so a client following a job never gets another's.
   std::array<uint8_t, 6> random{};
   (void)store::random_bytes(random);
-  std::string id = fmt::format("{}-{}-{}", kind, m_next++, to_hex(random.data(), random.size()));
+  const uint64_t seq = m_next++;
+  std::string id = fmt::format("{}-{}-{}", kind, seq, to_hex(random.data(), random.size()));
   Job& job = m_jobs[id];
   job.id = id;
+  job.seq = seq;
   job.kind = kind;
   job.vm = vm;
   job.started_at = now();
@@ -74,15 +78,13 @@ std::string Jobs::start(const std::string& kind, const std::string& vm, Work wor
 }
 
 void Jobs::prune() {
-  size_t ended = 0;
-  for (const auto& [id, job] : m_jobs) ended += job.state != "running";
-  for (auto it = m_jobs.begin(); it != m_jobs.end() && ended > kKeptJobs;) {
-    if (it->second.state != "running") {
-      it = m_jobs.erase(it);
-      --ended;
-    } else {
-      ++it;
-    }
+  // The oldest ended jobs go, by the order they were started in.
+  std::vector<std::pair<uint64_t, std::string>> ended;
+  for (const auto& [id, job] : m_jobs)
+    if (job.state != "running") ended.emplace_back(job.seq, id);
+  if (ended.size() > kKeptJobs) {
+    std::ranges::sort(ended);
+    for (size_t i = 0; i < ended.size() - kKeptJobs; ++i) m_jobs.erase(ended[i].second);
   }
   // Threads of ended jobs are joined here (they take no lock any more), never by themselves.
   std::erase_if(m_runners, [](const Runner& runner) { return runner.done->load(); });
@@ -119,8 +121,11 @@ std::optional<nlohmann::json> Jobs::wait(const std::string& id,
 
 nlohmann::json Jobs::list() const {
   MutexLock lock(m_mutex);
+  std::vector<const Job*> jobs;
+  for (const auto& [id, job] : m_jobs) jobs.push_back(&job);
+  std::ranges::sort(jobs, {}, &Job::seq);
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& [id, job] : m_jobs) out.push_back(describe(job));
+  for (const Job* job : jobs) out.push_back(describe(*job));
   return out;
 }
 

@@ -42,6 +42,7 @@ class Jobs {
   std::optional<nlohmann::json> find(const std::string& id) const;
   // The same, once the job has ended or `wait` has passed (a long poll).
   std::optional<nlohmann::json> wait(const std::string& id, std::chrono::milliseconds wait) const;
+  // Oldest first.
   nlohmann::json list() const;
 
  private:
@@ -49,6 +50,7 @@ class Jobs {
     std::string id, kind, vm, state = "running", error;
     nlohmann::json progress = nlohmann::json::object(), result;
     int64_t started_at = 0, ended_at = 0;
+    uint64_t seq = 0;  // the order jobs were started in (ids sort as text: backup-10 < backup-9)
   };
   static nlohmann::json describe(const Job& job);
   void prune() HAVEN_REQUIRES(m_mutex);

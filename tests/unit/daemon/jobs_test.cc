@@ -77,19 +77,27 @@ TEST(JobsTest, UnknownIdsAreNotFoundAndIdsAreDistinct) {
   EXPECT_EQ(jobs.list().size(), 2u);
 }
 
-TEST(JobsTest, OnlyTheLastHundredEndedJobsAreKept) {
+// By the order they were started in: ids sort as text ("backup-10" before "backup-9"), which
+// once dropped backup-10 and kept backup-2.
+TEST(JobsTest, OnlyTheLastHundredEndedJobsAreKeptOldestGoFirst) {
   Jobs jobs;
   auto work = [](const Jobs::Report&) -> Result<json> { return json::object(); };
-  std::string first = jobs.start("backup", "vm", work);
-  ASSERT_TRUE(jobs.wait(first, 10s));
-  std::string last;
-  for (int i = 0; i < 101; ++i) {
-    last = jobs.start("backup", "vm", work);
-    ASSERT_EQ((*jobs.wait(last, 10s))["state"], "succeeded");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 102; ++i) {
+    ids.push_back(jobs.start("backup", "vm", work));
+    ASSERT_EQ((*jobs.wait(ids.back(), 10s))["state"], "succeeded");
   }
-  jobs.start("backup", "vm", work);  // a start prunes
-  EXPECT_FALSE(jobs.find(first));
-  EXPECT_TRUE(jobs.find(last));
+  std::string newest = jobs.start("backup", "vm", work);  // a start prunes the ended ones
+  ASSERT_TRUE(jobs.wait(newest, 10s));
+  EXPECT_FALSE(jobs.find(ids[0]));  // backup-1
+  EXPECT_FALSE(jobs.find(ids[1]));  // backup-2
+  for (size_t i = 2; i < ids.size(); ++i) EXPECT_TRUE(jobs.find(ids[i])) << ids[i];
+  // Listed oldest first.
+  json listed = jobs.list();
+  ASSERT_EQ(listed.size(), 101u);
+  EXPECT_EQ(listed.front()["id"], ids[2]);
+  EXPECT_EQ(listed[7]["id"], ids[9]) << "backup-10 after backup-9";
+  EXPECT_EQ(listed.back()["id"], newest);
 }
 
 }  // namespace
