@@ -220,12 +220,22 @@ TEST_F(HydratingImageTest, ACompleteImageNeverReadsItsSource) {
 
 TEST_F(HydratingImageTest, APausedFillFetchesNothingUntilResumed) {
   FakeSource source(kDisk);
+  // The first fetch of a block other than the guest's: the background pass's.
+  std::promise<uint64_t> background;
+  std::atomic<bool> background_seen = false;
+  source.on_fetch([&](uint64_t index) {
+    if (index != 3 && !background_seen.exchange(true)) background.set_value(index);
+  });
   auto opts = options();
   opts.fill_paused = true;
   auto image = open(source, opts);
   ASSERT_NE(image, nullptr);
   auto ended = start(*image);
   ASSERT_TRUE(image->prepare(3 * kGranularity, 10, false));  // the guest's reads still fetch
+  // A pass that ignored the pause would fetch block 0 at once: give it time to show.
+  EXPECT_EQ(background.get_future().wait_for(std::chrono::milliseconds(200)),
+            std::future_status::timeout)
+      << "the paused pass fetched";
   EXPECT_EQ(source.total_fetches(), 1);
   EXPECT_TRUE(image->progress().paused);
   EXPECT_EQ(image->progress().present_blocks, 1u);

@@ -34,6 +34,7 @@ class FakePlatform final : public pci::PciPlatform {
     void trigger(uint16_t vector) override {
       std::lock_guard lock(m_platform.m_mutex);
       m_platform.triggers.push_back(vector);
+      ++m_platform.interrupts;
       m_platform.m_changed.notify_all();
     }
 
@@ -47,6 +48,7 @@ class FakePlatform final : public pci::PciPlatform {
   void set_intx(uint32_t slot, bool level) override {
     std::lock_guard lock(m_mutex);
     EXPECT_EQ(slot, kSlot);
+    if (level && !intx) ++interrupts;
     intx = level;
     m_changed.notify_all();
   }
@@ -61,11 +63,23 @@ class FakePlatform final : public pci::PciPlatform {
     std::erase(doorbells, address);
   }
 
-  // Waits until `done()` holds (checked under the lock); false after a generous timeout.
+  // Waits until `done()` holds (checked under the lock, after every change the device makes
+  // to this platform: so `done` may only read the platform's fields); false after a generous
+  // timeout, which is a failure: every caller asserts the result.
   template <class Predicate>
-  bool wait(Predicate done) {
+  [[nodiscard]] bool wait(Predicate done) {
     std::unique_lock lock(m_mutex);
     return m_changed.wait_for(lock, std::chrono::seconds(10), done);
+  }
+  // Waits for the device's `count`th interrupt since the platform was made.
+  [[nodiscard]] bool wait_for_interrupts(int count) {
+    return wait([&] { return interrupts >= count; });
+  }
+  // True when no interrupt beyond the first `count` arrives within `window` (a device that
+  // ignored a pause serves a kick in microseconds, so a short window catches it).
+  [[nodiscard]] bool quiet_for(std::chrono::milliseconds window, int count) {
+    std::unique_lock lock(m_mutex);
+    return !m_changed.wait_for(lock, window, [&] { return interrupts > count; });
   }
 
   std::mutex m_mutex;
@@ -74,6 +88,7 @@ class FakePlatform final : public pci::PciPlatform {
   std::vector<uint16_t> triggers;
   std::vector<std::pair<uint16_t, std::optional<pci::MsiMessage>>> routes;
   std::vector<uint64_t> doorbells;
+  int interrupts = 0;  // MSI-X messages sent and INTx rising edges
 };
 
 memory::GuestMemory make_memory() {
@@ -219,6 +234,7 @@ TEST_F(VirtioPciTest, HostileRingBreaksTheDeviceUntilReset) {
   // The device signals a configuration change (INTx here) when it gives up.
   ASSERT_TRUE(platform.wait([&] { return platform.intx; }));
   EXPECT_TRUE(bar_read<uint8_t>(0x14) & VirtioPci::kStatusNeedsReset);
+  EXPECT_EQ(bar_read<uint8_t>(VirtioPci::kIsrOffset), 2) << "a configuration change, not a queue";
   bar_write<uint8_t>(0x14, 0);
   EXPECT_EQ(bar_read<uint8_t>(0x14), 0);
   {
@@ -229,8 +245,8 @@ TEST_F(VirtioPciTest, HostileRingBreaksTheDeviceUntilReset) {
   bring_up(fresh, false);
   fresh.add_chain({{0x8000, 8, true}});
   bar_write<uint16_t>(VirtioPci::kNotifyOffset, 0);
-  ASSERT_TRUE(platform.wait([&] { return fresh.used_index() == 1; }))
-      << "no completion after reset";
+  ASSERT_TRUE(platform.wait_for_interrupts(2)) << "no completion after reset";
+  EXPECT_EQ(fresh.used_index(), 1);
 }
 
 // The common configuration as the driver reads it (for the selected queue).
@@ -251,9 +267,12 @@ TEST_F(VirtioPciTest, PausedDeviceServesNothingUntilResumed) {
   device->pause();
   driver.add_chain({{0x8000, 8, true}});
   notify_queue0(*device);
+  EXPECT_TRUE(platform.quiet_for(std::chrono::milliseconds(200), 0))
+      << "a worker served the queue while paused";
   EXPECT_EQ(driver.used_index(), 0) << "no worker runs while paused";
   device->resume();
-  ASSERT_TRUE(platform.wait([&] { return driver.used_index() == 1; })) << "the kick was kept";
+  ASSERT_TRUE(platform.wait_for_interrupts(1)) << "the kick was kept";
+  EXPECT_EQ(driver.used_index(), 1);
 }
 
 // A snapshot of a running function (through its JSON text), restored into a freshly built one
@@ -265,7 +284,7 @@ TEST_F(VirtioPciTest, SnapshotRestoresRegistersAndQueuePositions) {
   bring_up(true);
   driver.add_chain({{0x8000, 64, true}});
   notify_queue0(*device);
-  ASSERT_TRUE(platform.wait([&] { return driver.used_index() == 1; }));
+  ASSERT_TRUE(platform.wait_for_interrupts(1));
   ASSERT_EQ(driver.take_used().size(), 1u);
   ASSERT_TRUE(memory.fill(GuestAddr(0x8000), 64, 0));  // the driver took the randomness
   device->pause();
@@ -291,7 +310,8 @@ TEST_F(VirtioPciTest, SnapshotRestoresRegistersAndQueuePositions) {
   driver.set_used_event(1);  // event index: interrupt me for the next one
   uint16_t second = driver.add_chain({{0x9000, 16, true}});
   notify_queue0(**restored);
-  ASSERT_TRUE(restored_platform.wait([&] { return driver.used_index() == 2; }));
+  ASSERT_TRUE(restored_platform.wait_for_interrupts(1))
+      << "the restored function raised no interrupt for the driver's used event";
   auto used = driver.take_used();
   ASSERT_EQ(used.size(), 1u);
   EXPECT_EQ(used[0].id, second);
