@@ -276,7 +276,15 @@ TEST_P(RepairTest, AWrongKeyIsNotTakenForDamageToEverything) {
   write_file(path("disk.img"), random_data(40000, 12));
   backup(*repo);
   auto index_before = files_in("repo/index");
-  if (encrypted()) GTEST_SKIP() << "a wrong passphrase fails at unlocking, before any repair";
+  if (encrypted()) {  // a wrong passphrase fails at unlocking, before any repair
+    auto wrong = Repository::open_without_index(
+        path("repo"), []() -> Result<std::string> { return std::string("wrong passphrase"); });
+    ASSERT_FALSE(wrong);
+    EXPECT_NE(wrong.error().message().find("passphrase"), std::string::npos)
+        << wrong.error().message();
+    EXPECT_EQ(files_in("repo/index"), index_before);
+    return;
+  }
   write_file(path("repo/keys/auth"), std::vector<uint8_t>(64, '7'));
   auto wrong = open_without_index();
   ASSERT_TRUE(wrong);
