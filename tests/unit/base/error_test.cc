@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include "base/sys.h"
-#include "base/unique_fd.h"
 
 namespace haven {
 namespace {
@@ -37,21 +36,6 @@ TEST(Error, ReadFileRefusesFilesOverItsLimit) {
   auto bytes = sys::read_file("/proc/self/exe", 16);
   ASSERT_FALSE(bytes);
   EXPECT_NE(bytes.error().message().find("/proc/self/exe"), std::string::npos);
-}
-
-TEST(UniqueFd, ClosesExactlyOnceAndMoves) {
-  int raw = -1;
-  {
-    auto fd = sys::open("/dev/null", O_RDONLY);
-    ASSERT_TRUE(fd);
-    raw = fd->get();
-    EXPECT_NE(fcntl(raw, F_GETFD), -1);
-    UniqueFd moved = std::move(*fd);
-    EXPECT_FALSE(fd->valid());
-    EXPECT_EQ(moved.get(), raw);
-  }
-  EXPECT_EQ(fcntl(raw, F_GETFD), -1);
-  EXPECT_EQ(errno, EBADF);
 }
 
 TEST(Error, FromErrnoAppendsTheErrnoText) {

@@ -40,18 +40,5 @@ TEST(Worker, ACustomBodyEndsWhenTheWorkerIsDestroyed) {
   EXPECT_TRUE(ended);
 }
 
-TEST(Worker, StopSoonIsVisibleToTheBody) {
-  std::promise<void> asked;
-  std::atomic<bool> saw = false;
-  auto worker = Worker::start_custom("test-stopping", [&](Worker& self) {
-    self.stop_soon();
-    saw = self.stopping();
-    asked.set_value();
-  });
-  ASSERT_TRUE(worker);
-  asked.get_future().wait();
-  EXPECT_TRUE(saw);
-}
-
 }  // namespace
 }  // namespace haven::devices::virtio

@@ -36,6 +36,24 @@ TEST(EscapeFilter, PlainBytesPassUntouched) {
   EXPECT_FALSE(quit);
 }
 
+TEST(EscapeFilter, CtrlAXQuitsAndCtrlACtrlASendsOne) {
+  EscapeFilter filter;
+  bool quit = false;
+  EXPECT_EQ(run_filter(filter, "a\x01\x01z", quit), "a\x01z");
+  EXPECT_FALSE(quit);
+  EXPECT_EQ(run_filter(filter, "b\x01x", quit), "b");
+  EXPECT_TRUE(quit);
+}
+
+TEST(EscapeFilter, CtrlAXSplitAcrossReadsQuits) {
+  EscapeFilter filter;
+  bool quit = false;
+  EXPECT_EQ(run_filter(filter, "q\x01", quit), "q");
+  EXPECT_FALSE(quit);
+  EXPECT_EQ(run_filter(filter, "x", quit), "");
+  EXPECT_TRUE(quit);
+}
+
 TEST(EscapeFilter, UppercaseXQuitsToo) {
   EscapeFilter filter;
   bool quit = false;
