@@ -64,15 +64,23 @@ rm -f disk-1.img restored-1.img restored-2.img
 head -c 192M /dev/urandom >other.img
 "$haven" backup create --repo repo other.img --name other -q &
 victim=$!
+in_flight=
 for _ in $(seq 1 2000); do
-  compgen -G "repo/tmp/pack-*" >/dev/null && break
+  if compgen -G "repo/tmp/pack-*" >/dev/null; then in_flight=1; break; fi
   kill -0 "$victim" 2>/dev/null || break
   sleep 0.005 # polling a condition, bounded: 10 s at most
 done
-kill -9 "$victim" 2>/dev/null || true
-wait "$victim" 2>/dev/null || true
+[ -n "$in_flight" ] || fail "the backup ended (or never wrote) before a pack was in flight"
+kill -9 "$victim"
+set +e
+wait "$victim"
+status=$?
+set -e
+[ "$status" = 137 ] || fail "the backup was not killed midway: it exited $status"
+compgen -G "repo/tmp/pack-*" >/dev/null || fail "the killed backup left no partial pack behind"
 "$haven" backup verify --repo repo --all -q || fail "verify after a killed backup failed"
 "$haven" backup create --repo repo other.img --name other -q || fail "backup after a kill failed"
+! compgen -G "repo/tmp/pack-*" >/dev/null || fail "the next backup left the partial pack in tmp/"
 other=$("$haven" backup list --repo repo --json |
   python3 -c 'import json,sys; print([s["id"] for s in json.load(sys.stdin)["snapshots"] if s["name"] == "other"][-1])')
 "$haven" backup restore --repo repo "$other" other-restored.img -q
