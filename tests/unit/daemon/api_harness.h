@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "daemon/api_server.h"
@@ -38,8 +39,8 @@ class ApiHarness : public ::testing::Test {
     }
     std::filesystem::remove_all(m_dir);
   }
-  // Serves the API and waits (up to 20 s) until it answers.
-  void serve(double overcommit = 1.5) {
+  // Serves the API (and on TCP when `tcp` is given) and waits (up to 20 s) until it answers.
+  void serve(double overcommit = 1.5, std::optional<ApiServer::Tcp> tcp = std::nullopt) {
     std::filesystem::create_directories(m_dir + "/state");
     auto registry = VmRegistry::open(m_dir + "/state/vms");
     ASSERT_TRUE(registry) << registry.error().message();
@@ -49,7 +50,7 @@ class ApiHarness : public ::testing::Test {
     ASSERT_TRUE(supervisor) << supervisor.error().message();
     m_supervisor = std::move(*supervisor);
     m_api = std::make_unique<ApiServer>(*m_registry, *m_supervisor, m_events);
-    m_serving = std::thread([this] { m_served = m_api->serve(m_dir + "/api.sock", std::nullopt); });
+    m_serving = std::thread([this, tcp] { m_served = m_api->serve(m_dir + "/api.sock", tcp); });
     m_client = std::make_unique<httplib::Client>(m_dir + "/api.sock");
     m_client->set_address_family(AF_UNIX);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
