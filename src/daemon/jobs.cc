@@ -57,6 +57,8 @@ std::string Jobs::start(const std::string& kind, const std::string& vm, Work wor
       result = work(report);
     } catch (const std::exception& error) {  // a bug, but not the daemon's end
       result = make_error("internal error: {}", error.what());
+    } catch (...) {  // nor is a throw of something that is not an exception
+      result = make_error("internal error: the job threw something that is not an exception");
     }
     {
       MutexLock ending(m_mutex);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <future>
+#include <stdexcept>
 
 namespace haven::daemon {
 namespace {
@@ -47,6 +48,31 @@ TEST(JobsTest, AFailedJobCarriesItsError) {
   EXPECT_EQ((*ended)["state"], "failed");
   EXPECT_EQ((*ended)["error"], "repo: no repository at /nowhere");
   EXPECT_FALSE(ended->contains("result"));
+}
+
+// A job that throws is a bug in it, not the daemon's end: the job fails naming the error, and
+// the other jobs (and the daemon) go on.
+TEST(JobsTest, AJobThatThrowsFailsAloneWithAnInternalError) {
+  Jobs jobs;
+  std::string thrown = jobs.start("backup", "vm1", [](const Jobs::Report&) -> Result<json> {
+    throw std::runtime_error("vector::_M_range_check");
+  });
+  std::string odd =
+      jobs.start("backup", "vm2", [](const Jobs::Report&) -> Result<json> { throw 42; });
+  std::string fine = jobs.start("backup", "vm3", [](const Jobs::Report&) -> Result<json> {
+    return json{{"ok", true}};
+  });
+  auto first = jobs.wait(thrown, 10s);
+  ASSERT_TRUE(first);
+  EXPECT_EQ((*first)["state"], "failed");
+  EXPECT_EQ((*first)["error"], "internal error: vector::_M_range_check");
+  auto second = jobs.wait(odd, 10s);
+  ASSERT_TRUE(second);
+  EXPECT_EQ((*second)["state"], "failed");
+  EXPECT_NE((*second)["error"].get<std::string>().find("internal error"), std::string::npos);
+  auto third = jobs.wait(fine, 10s);
+  ASSERT_TRUE(third);
+  EXPECT_EQ((*third)["state"], "succeeded");
 }
 
 TEST(JobsTest, WaitGivesTheRunningStateWhenTimeRunsOut) {
