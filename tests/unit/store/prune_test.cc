@@ -1,5 +1,8 @@
 #include "store/prune.h"
 
+#include <ctime>
+#include <filesystem>
+
 #include "store/backup.h"
 #include "store/diff.h"
 #include "store/restore.h"
@@ -59,6 +62,49 @@ TEST(PruneRules, RulesAddUpAndWeeksAreIsoWeeks) {
   EXPECT_EQ(decision.reasons[2], "weekly 2026-W47");
 }
 
+TEST(PruneRules, HourlyMonthlyAndYearlyKeepTheNewestOfEachPeriod) {
+  // Every 20 minutes for 3 hours; then the 1st and 15th of each month for two years.
+  std::vector<Snapshot> recent;
+  for (int minute = 0; minute < 180; minute += 20) recent.push_back(at(kMonday + minute * 60));
+  auto hourly = decide_prune(recent, {.hourly = 2});
+  ASSERT_EQ(hourly.keep.size(), 2u);
+  EXPECT_EQ(hourly.keep[0].time, kMonday + 160 * 60);  // 02:40, the newest of 02:00-02:59
+  EXPECT_EQ(hourly.keep[1].time, kMonday + 100 * 60);  // 01:40
+  EXPECT_EQ(hourly.reasons[0], "hourly 2026-11-23 02:00");
+  EXPECT_EQ(hourly.reasons[1], "hourly 2026-11-23 01:00");
+  EXPECT_EQ(hourly.remove.size(), recent.size() - 2);
+
+  std::vector<Snapshot> history;
+  for (int year : {2025, 2026}) {
+    for (int month = 1; month <= 11; ++month) {
+      for (int day : {1, 15}) {
+        std::tm date{};
+        date.tm_year = year - 1900;
+        date.tm_mon = month - 1;
+        date.tm_mday = day;
+        history.push_back(at(::timegm(&date)));
+      }
+    }
+  }
+  auto monthly = decide_prune(history, {.monthly = 3});
+  ASSERT_EQ(monthly.keep.size(), 3u);
+  EXPECT_EQ(monthly.reasons[0], "monthly 2026-11");
+  EXPECT_EQ(monthly.reasons[2], "monthly 2026-09");
+  for (const Snapshot& kept : monthly.keep) {
+    std::time_t time = kept.time;
+    std::tm utc{};
+    ::gmtime_r(&time, &utc);
+    EXPECT_EQ(utc.tm_mday, 15) << "the newest of its month";
+  }
+  auto yearly = decide_prune(history, {.yearly = 5});
+  ASSERT_EQ(yearly.keep.size(), 2u) << "only two years exist";
+  EXPECT_EQ(yearly.reasons[0], "yearly 2026");
+  EXPECT_EQ(yearly.reasons[1], "yearly 2025");
+  EXPECT_EQ(yearly.keep[1].time, history[21].time) << "2025-11-15, the newest of 2025";
+  auto none = decide_prune(history, {});
+  EXPECT_TRUE(none.keep.empty()) << "no rule keeps nothing (the CLI refuses that itself)";
+}
+
 TEST(PruneRules, EachNameIsItsOwnGroup) {
   auto decision = decide_prune({at(1, "a"), at(2, "a"), at(3, "b"), at(4, "b")}, {.last = 1});
   EXPECT_EQ(ids(decision.keep), (std::vector<std::string>{"4", "2"}));
@@ -102,6 +148,55 @@ TEST_F(PruneTest, RemovingASnapshotFreesOnlyWhatNoOtherUses) {
   // Backing up the removed data again stores it again.
   Snapshot again = backup(*reopened, first_disk, "first");
   EXPECT_EQ(again.new_bytes, 32u * 4096);
+}
+
+TEST_F(PruneTest, AnUnreadableSnapshotStopsThePruneBeforeAnythingGoes) {
+  auto repo = make_repo(false);
+  Snapshot first = backup(*repo, random_data(16 * 4096, 5), "vm");
+  Snapshot second = backup(*repo, random_data(16 * 4096, 6), "vm");
+  auto packs = files_in("repo/packs");
+  write_file(path("repo/snapshots/" + second.id), {'n', 'o', 'p', 'e'});
+  auto pruned = prune_snapshots(*repo, {first.id}, false);
+  ASSERT_FALSE(pruned);
+  EXPECT_NE(pruned.error().message().find("unreadable snapshot"), std::string::npos)
+      << pruned.error().message();
+  EXPECT_EQ(files_in("repo/packs"), packs) << "its chunks could have been taken for garbage";
+  EXPECT_TRUE(std::filesystem::exists(path("repo/snapshots/" + first.id)));
+}
+
+TEST_F(PruneTest, UnknownSnapshotIdsAreRefusedAndNothingIsRemoved) {
+  auto repo = make_repo(false);
+  Snapshot kept = backup(*repo, random_data(16 * 4096, 7), "vm");
+  auto packs = files_in("repo/packs");
+  auto pruned = prune_snapshots(*repo, {kept.id, "0123456789abcdef"}, false);
+  ASSERT_FALSE(pruned);
+  EXPECT_NE(pruned.error().message().find("not in"), std::string::npos) << pruned.error().message();
+  EXPECT_TRUE(std::filesystem::exists(path("repo/snapshots/" + kept.id)));
+  EXPECT_EQ(files_in("repo/packs"), packs);
+}
+
+// A pack with a little garbage (here one chunk of ten) is cheaper to keep than to rewrite; the
+// snapshot left using it still restores and verifies.
+TEST_F(PruneTest, APackWithLittleGarbageIsKeptAsItIs) {
+  auto repo = make_repo(false);
+  auto disk = random_data(10 * 4096, 8);
+  Snapshot whole = backup(*repo, disk, "a");
+  auto most = std::vector<uint8_t>(disk.begin(), disk.begin() + 9 * 4096);
+  Snapshot kept = backup(*repo, most, "b");
+  auto packs = files_in("repo/packs");
+  ASSERT_EQ(packs.size(), 1u) << "the second backup added no chunk";
+  auto report = prune_snapshots(*repo, {whole.id}, false);
+  ASSERT_TRUE(report) << report.error().message();
+  EXPECT_EQ(report->snapshots_removed, 1u);
+  EXPECT_EQ(report->packs_rewritten, 0u);
+  EXPECT_EQ(report->packs_removed, 0u);
+  EXPECT_EQ(files_in("repo/packs"), packs);
+  auto reopened = open_repo();
+  auto restored = restore_snapshot(*reopened, reopened->find_snapshot(kept.id).value(),
+                                   {path("restored.img"), 2, true, nullptr});
+  ASSERT_TRUE(restored) << restored.error().message();
+  EXPECT_EQ(read_file(path("restored.img")), most);
+  EXPECT_TRUE(verify_snapshots(*reopened, {}, 2, nullptr).value().ok());
 }
 
 TEST_F(PruneTest, PacksNoIndexNamesAreCollected) {
