@@ -197,6 +197,36 @@ TEST_F(ControlSocketTest, ARequestEndedByClosingInsteadOfANewlineIsServed) {
   EXPECT_EQ(parsed["echo"]["x"], "y");
 }
 
+TEST_F(ControlSocketTest, ARequestOver64KiBIsDroppedAndTheSocketServesOn) {
+  // 70000 bytes without a newline: the VMM stops reading past 64 KiB and closes, without
+  // handing anything to the handler.
+  std::string answer = raw_exchange(m_path, std::string(70000, 'x'), false);
+  EXPECT_EQ(answer, "");
+  EXPECT_TRUE(requests().empty());
+  // A whole JSON request just as long: the same.
+  json big = {{"op", "echo"}, {"pad", std::string(70000, 'y')}};
+  EXPECT_EQ(raw_exchange(m_path, big.dump() + "\n", false), "");
+  EXPECT_TRUE(requests().empty());
+  auto next = control_request(m_path, {{"op", "echo"}}, kGenerous);
+  ASSERT_TRUE(next) << next.error().message();
+  EXPECT_EQ((*next)["ok"], true);
+}
+
+// A client that connects and says nothing is given up on after the request timeout (2 s); the
+// requests behind it are then served.
+TEST_F(ControlSocketTest, ASilentClientDoesNotStopTheSocket) {
+  auto silent = connect_unix(m_path);
+  ASSERT_TRUE(silent) << silent.error().message();
+  auto answer = control_request(m_path, {{"op", "echo"}, {"after", "silence"}}, kGenerous);
+  ASSERT_TRUE(answer) << answer.error().message();
+  EXPECT_EQ((*answer)["echo"]["after"], "silence");
+  // The silent one got nothing and was closed.
+  pollfd entry{silent->get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&entry, 1, 0), 1);
+  char byte = 0;
+  EXPECT_EQ(::read(silent->get(), &byte, 1), 0);
+}
+
 TEST_F(ControlSocketTest, TheHandlerCanEndTheLoop) {
   auto answer = control_request(m_path, {{"op", "quit"}}, kGenerous);
   ASSERT_TRUE(answer) << answer.error().message();
@@ -219,6 +249,43 @@ TEST(ControlSocket, RemovesItsSocketFileAndRefusesOtherFiles) {
   EXPECT_NE(refused.error().message().find("control socket"), std::string::npos)
       << refused.error().message();
   EXPECT_TRUE(std::filesystem::is_regular_file(path));
+  std::filesystem::remove_all(dir);
+}
+
+// A listener that answers the next connection with `answer`, on a thread of its own.
+std::jthread answer_once(int listener, std::string answer) {
+  return std::jthread([listener, answer] {
+    int client = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) return;
+    char buffer[4096];
+    (void)::read(client, buffer, sizeof(buffer));  // the request: one short line
+    (void)::send(client, answer.data(), answer.size(), MSG_NOSIGNAL);
+    ::close(client);
+  });
+}
+
+TEST(ControlRequest, AnAnswerThatIsNotAJsonObjectIsAnError) {
+  std::string dir = ::testing::TempDir() + "haven-control-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  auto listener = listen_unix(dir + "/vmm", 1);
+  ASSERT_TRUE(listener) << listener.error().message();
+  struct Case {
+    std::string answer, error;
+  };
+  for (const Case& test : std::vector<Case>{
+           {"hello\n", "not JSON"},
+           {"[1, 2]\n", "not an object"},
+           {"\"text\"\n", "not an object"},
+           {"", "not JSON"},  // closed without a word
+           {std::string(70000, ' ') + "{}\n", "longer than"},
+       }) {
+    auto server = answer_once(listener->get(), test.answer);
+    auto answer = control_request(dir + "/vmm", {{"op", "status"}}, kGenerous);
+    server.join();
+    ASSERT_FALSE(answer) << "answer '" << test.answer.substr(0, 20) << "'";
+    EXPECT_NE(answer.error().message().find(test.error), std::string::npos)
+        << answer.error().message();
+  }
   std::filesystem::remove_all(dir);
 }
 
