@@ -87,6 +87,54 @@ other=$("$haven" backup list --repo repo --json |
 cmp other.img other-restored.img || fail "the backup after the kill does not restore"
 rm -f other.img other-restored.img
 
+# The CLI's contract: usage errors exit 2 with one line naming what is wrong, a snapshot that is
+# not there exits 1, and --json output has the documented shape (docs/CLI.md).
+expect_status() {  # expect_status STATUS WHAT COMMAND...: runs it, checks its exit status
+  local want=$1 what=$2 status
+  shift 2
+  set +e
+  "$@" >cli.out 2>&1
+  status=$?
+  set -e
+  [ "$status" = "$want" ] || fail "$what: exit $status, want $want: $(cat cli.out)"
+  [ "$want" = 0 ] || [ "$(wc -l <cli.out)" -le 2 ] || fail "$what: more than one line: $(cat cli.out)"
+}
+expect_status 2 "prune without a --keep rule" "$haven" backup prune --repo repo
+grep -q -- "--keep" cli.out || fail "prune without rules does not name --keep: $(cat cli.out)"
+expect_status 2 "an unknown option" "$haven" backup create --repo repo --no-such-option disk.img
+expect_status 2 "a missing --repo" "$haven" backup list
+expect_status 1 "a snapshot that is not there" "$haven" backup show --repo repo 0123456789abcdef
+expect_status 0 "prune --dry-run --json" "$haven" backup prune --repo repo --keep-last 1 --dry-run --json
+python3 - cli.out <<'PY' || fail "prune --json: $(cat cli.out)"
+import json, sys
+out = json.load(open(sys.argv[1]))
+assert out["dry_run"] is True
+for key in ("packs_removed", "packs_rewritten", "bytes_freed", "bytes_rewritten"):
+    assert isinstance(out[key], int), key
+assert isinstance(out["garbage_kept"], bool)
+names = {}
+for snapshot in out["keep"]:
+    assert snapshot["reason"].startswith("last"), snapshot
+    names[snapshot["name"]] = names.get(snapshot["name"], 0) + 1
+assert names == {"vm1": 1, "other": 1}, names  # the newest of each name
+assert len(out["keep"]) + len(out["remove"]) == 3, out
+for snapshot in out["keep"] + out["remove"]:
+    for key in ("id", "name", "time", "size"):
+        assert key in snapshot, (key, snapshot)
+PY
+expect_status 0 "list --json" "$haven" backup list --repo repo --json
+python3 - cli.out <<'PY' || fail "list --json: $(cat cli.out)"
+import json, sys
+snapshots = json.load(open(sys.argv[1]))["snapshots"]
+assert len(snapshots) == 3, snapshots
+times = [s["time"] for s in snapshots]
+assert times == sorted(times), "oldest first"
+for snapshot in snapshots:
+    assert len(snapshot["id"]) == 16 and int(snapshot["id"], 16) >= 0
+    assert snapshot["size"] > 0 and isinstance(snapshot["name"], str)
+PY
+[ "$(find repo/snapshots -type f | wc -l)" = 3 ] || fail "a dry run removed a snapshot"
+
 # Damage: one byte in the middle of the first pack.
 pack=$(find repo/packs -type f | sort | head -1)
 python3 - "$pack" <<'PY'
