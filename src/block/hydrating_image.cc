@@ -1,5 +1,7 @@
 #include "block/hydrating_image.h"
 
+#include <bit>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -81,6 +83,12 @@ Result<std::unique_ptr<HydratingImage>> HydratingImage::open(const Options& opti
   auto fd = TRY(sys::open(options.image, flags, 0600));
   struct stat st = TRY(sys::stat_fd(fd.get(), options.image));
   if (st.st_size == 0) {
+    // A fresh image; or one cut to nothing since, whose fetched blocks would read as zeros.
+    uint64_t fetched = 0;
+    for (uint64_t word : state.words) fetched += static_cast<uint64_t>(std::popcount(word));
+    if (fetched != 0)
+      return make_error("{} is empty, but its restore state lists {} blocks as fetched",
+                        options.image, fetched);
     TRY(sys::resize(fd.get(), options.disk_bytes, options.image));
   } else if (static_cast<uint64_t>(st.st_size) != options.disk_bytes) {
     return make_error("{} has {} bytes, the backup {}", options.image, st.st_size,

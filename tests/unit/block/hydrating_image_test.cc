@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -318,6 +319,42 @@ TEST_F(HydratingImageTest, AStateFileForAnotherRestoreIsRefused) {
   auto image = open(source);
   ASSERT_NE(image, nullptr);
   EXPECT_EQ(image->progress().present_blocks, 1u);
+}
+
+TEST_F(HydratingImageTest, AnImageOfTheWrongSizeIsRefusedOnReopen) {
+  FakeSource source(kDisk);
+  {
+    auto image = open(source);
+    ASSERT_NE(image, nullptr);
+    ASSERT_TRUE(image->prepare(0, 1, false));
+  }
+  ASSERT_EQ(::truncate(m_image.c_str(), kDisk / 2), 0);
+  auto half = HydratingImage::open(options(), source.fetch());
+  ASSERT_FALSE(half);
+  EXPECT_NE(half.error().message().find("has " + std::to_string(kDisk / 2) + " bytes"),
+            std::string::npos)
+      << half.error().message();
+  // Cut to nothing: its fetched block would read as zeros, so it is refused too, not grown.
+  ASSERT_EQ(::truncate(m_image.c_str(), 0), 0);
+  auto empty = HydratingImage::open(options(), source.fetch());
+  ASSERT_FALSE(empty);
+  EXPECT_NE(empty.error().message().find("lists 1 blocks as fetched"), std::string::npos)
+      << empty.error().message();
+}
+
+TEST_F(HydratingImageTest, ABadBlockSizeOrAnEmptyDiskIsRefused) {
+  FakeSource source(kDisk);
+  for (uint32_t granularity : {0u, 512u, 4096u * 3}) {
+    auto bad = options();
+    bad.granularity = granularity;
+    auto refused = HydratingImage::open(bad, source.fetch());
+    ASSERT_FALSE(refused) << granularity;
+    EXPECT_NE(refused.error().message().find("power of two"), std::string::npos);
+  }
+  auto empty = HydratingImage::open(options(0), source.fetch());
+  ASSERT_FALSE(empty);
+  EXPECT_NE(empty.error().message().find("empty disk"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(m_image)) << "nothing made for a refused open";
 }
 
 TEST_F(HydratingImageTest, AnImageWithoutAStateFileIsNeverOverwritten) {
