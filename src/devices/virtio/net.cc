@@ -38,6 +38,20 @@ Result<UniqueFd> open_tap(const std::string& name) {
 
 }  // namespace
 
+unsigned Net::tap_offloads(uint64_t features) {
+  // What the TAP may hand us is what the guest said it can take: checksum offload first, and
+  // segmentation (with ECN) only on top of it, as the TAP requires.
+  unsigned offload = 0;
+  if (features & kFeatureGuestCsum) {
+    offload |= TUN_F_CSUM;
+    if (features & kFeatureGuestTso4) offload |= TUN_F_TSO4;
+    if (features & kFeatureGuestTso6) offload |= TUN_F_TSO6;
+    if ((offload & (TUN_F_TSO4 | TUN_F_TSO6)) && (features & kFeatureGuestEcn))
+      offload |= TUN_F_TSO_ECN;
+  }
+  return offload;
+}
+
 Result<std::unique_ptr<Net>> Net::open(const NetOptions& options) {
   auto tap = TRY(open_tap(options.tap));
   return std::make_unique<Net>(Key(), std::move(tap), options);
@@ -65,16 +79,7 @@ void Net::read_config(uint64_t offset, std::span<uint8_t> data) {
 
 Result<void> Net::activate(Activation activation) {
   m_session.begin(std::move(activation));
-  // What the TAP may hand us is what the guest said it can take.
-  uint64_t features = m_session.features();
-  unsigned offload = 0;
-  if (features & kFeatureGuestCsum) {
-    offload |= TUN_F_CSUM;
-    if (features & kFeatureGuestTso4) offload |= TUN_F_TSO4;
-    if (features & kFeatureGuestTso6) offload |= TUN_F_TSO6;
-    if ((offload & (TUN_F_TSO4 | TUN_F_TSO6)) && (features & kFeatureGuestEcn))
-      offload |= TUN_F_TSO_ECN;
-  }
+  unsigned offload = tap_offloads(m_session.features());
   if (::ioctl(m_tap.get(), TUNSETOFFLOAD, offload) != 0)
     return errno_error("TUNSETOFFLOAD {:#x} on {}", offload, m_options.tap);
   return resume();

@@ -40,6 +40,8 @@ class Net final : public VirtioDevice {
   static constexpr uint64_t kFeatureStatus = 1ull << 16;
 
   static Result<std::unique_ptr<Net>> open(const NetOptions& options);
+  // The TUN_F_* offloads the TAP may use toward a guest that negotiated `features`.
+  static unsigned tap_offloads(uint64_t features);
   ~Net() override;
 
   std::string_view name() const override { return "virtio-net"; }
