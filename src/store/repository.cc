@@ -175,6 +175,10 @@ Result<WriterLock> Repository::lock_for_writing() {
   }
   std::string pid = std::to_string(::getpid());
   if (::ftruncate(fd.get(), 0) == 0) (void)::pwrite(fd.get(), pid.data(), pid.size(), 0);
+  // Folders a copy may have dropped while empty (git, some sync tools and object stores keep
+  // no empty directory): a writer needs them.
+  for (const char* sub : {"/packs", "/index", "/snapshots", "/tmp"})
+    TRY(sys::ensure_directory(m_path + sub, 0755));
   // Whatever is in tmp/ now was left by a writer that died.
   if (auto names = sys::list_directory(tmp_dir()))
     for (const std::string& name : *names)

@@ -46,6 +46,12 @@ class ReferenceRepositoryTest : public testing::StoreTest,
         std::string(HAVEN_SOURCE_DIR) + "/tests/data/reference-repos/" + GetParam().name;
     ASSERT_TRUE(std::filesystem::is_directory(source)) << source;
     std::filesystem::copy(source, path("repo"), std::filesystem::copy_options::recursive);
+    // As a fresh clone has it: git keeps no empty folder (tmp/, a plain repository's keys/).
+    std::vector<std::filesystem::path> empty;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(path("repo")))
+      if (entry.is_directory() && std::filesystem::is_empty(entry.path()))
+        empty.push_back(entry.path());
+    for (const auto& folder : empty) std::filesystem::remove(folder);
     // Git keeps no file modes: give the secrets theirs back, as a real repository has them.
     for (const char* secret : {"keys/auth", "keys/main.json"}) {
       if (std::filesystem::exists(path("repo/") + secret)) {
@@ -116,6 +122,30 @@ TEST_P(ReferenceRepositoryTest, TakesNewSnapshotsThatShareItsOldData) {
   auto snapshot = reopened->find_snapshot(added->id);
   ASSERT_TRUE(snapshot) << snapshot.error().message();
   EXPECT_EQ(restored_sha256(*reopened, *snapshot), kDisk2Sha256);
+  auto report = verify_snapshots(*reopened, {}, 2, nullptr);
+  ASSERT_TRUE(report) << report.error().message();
+  EXPECT_TRUE(report->ok());
+  EXPECT_EQ(report->snapshots, 3u);
+}
+
+TEST_P(ReferenceRepositoryTest, TakesNewDataInItsOwnFormat) {
+  auto repo = open_repo(kPassphrase);
+  ASSERT_NE(repo, nullptr);
+  auto disk = random_data(kDiskBytes, 20);
+  write_file(path("new.img"), disk);
+  BackupOptions options;
+  options.source = path("new.img");
+  options.name = "new";
+  options.threads = 2;
+  auto added = backup_image(*repo, options);
+  ASSERT_TRUE(added) << added.error().message();
+  EXPECT_GT(added->new_bytes, 0u);
+  auto reopened = open_repo(kPassphrase);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->config().version, GetParam().version);
+  auto snapshot = reopened->find_snapshot(added->id);
+  ASSERT_TRUE(snapshot) << snapshot.error().message();
+  EXPECT_EQ(restored_sha256(*reopened, *snapshot), sha256(disk).hex());
   auto report = verify_snapshots(*reopened, {}, 2, nullptr);
   ASSERT_TRUE(report) << report.error().message();
   EXPECT_TRUE(report->ok());
