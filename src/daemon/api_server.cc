@@ -53,6 +53,7 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
                               : (m_tcp->bind_to_port(tcp->host, tcp->port) ? tcp->port : -1);
     if (port < 0) return errno_error("bind the API to {}:{}", tcp->host, tcp->port);
     log::info("API on http://{}:{} (bearer token required)", tcp->host, port);
+    m_tcp_port = port;
     m_tcp_thread = std::jthread([this] {
       if (!m_tcp->listen_after_bind()) log::error("the TCP API stopped");
     });

@@ -6,6 +6,7 @@
 // status of the error's kind (daemon/http_status.h): bad requests 400, unknown guests 404,
 // requests the guest's state does not allow 409, failures of havend itself 500.
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,9 @@ class ApiServer {
   Result<void> serve(const std::string& socket_path, const std::optional<Tcp>& tcp,
                      UniqueFd socket_claim = {});
   void stop();
+  // The TCP port serving, once bound (0 before, or without TCP): the one the kernel picked
+  // for port 0.
+  int tcp_port() const { return m_tcp_port.load(); }
 
   // A query parameter a route takes: a number in [minimum, maximum], whole when `integer`.
   // route() checks every request's query before its handler runs: a parameter the route does
@@ -83,6 +87,7 @@ class ApiServer {
   std::unique_ptr<httplib::Server> m_server;  // the Unix socket
   std::unique_ptr<httplib::Server> m_tcp;
   std::jthread m_tcp_thread;
+  std::atomic<int> m_tcp_port = 0;
   std::vector<Route> m_routes;
 };
 

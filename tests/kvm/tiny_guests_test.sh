@@ -7,7 +7,7 @@ set -u
 haven=$1
 guests=$2
 if ! [ -e /dev/kvm ]; then
-  echo "SKIP: no /dev/kvm on this host (the nested rig runs this test: tools/rig/run-tests)"
+  echo "skip: no /dev/kvm on this host (the nested rig runs this test: tools/rig/run-tests)"
   exit 77
 fi
 failures=0

@@ -1,11 +1,7 @@
 // The API over TCP answers only requests carrying havend's bearer token (401 otherwise, with
 // WWW-Authenticate and the field named); the Unix socket, guarded by its file mode, needs none.
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "daemon/api_server.h"
 #include "unit/daemon/api_harness.h"
@@ -13,33 +9,18 @@
 namespace haven::daemon {
 namespace {
 
-// A loopback port nothing listens on now (the kernel's pick for a socket bound to port 0).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  EXPECT_GE(fd, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 class ApiAuthTest : public ApiHarness {
  protected:
   static constexpr const char* kToken = "4f1c0e9a7b2d4c6e8f0a1b3c5d7e9f02";
 
   void SetUp() override {
     ApiHarness::SetUp();
-    m_port = free_port();
-    serve(1.5, ApiServer::Tcp{"127.0.0.1", m_port, kToken});
+    // Port 0: the kernel picks a free one (no race with other tests for a number).
+    serve(1.5, ApiServer::Tcp{"127.0.0.1", 0, kToken});
+    // serve() returned once the Unix socket answered, and TCP is bound before that.
+    m_port = m_api->tcp_port();
+    ASSERT_GT(m_port, 0) << "the TCP API did not bind";
     m_tcp = std::make_unique<httplib::Client>("127.0.0.1", m_port);
-    // The TCP listener starts on a thread of its own: wait (20 s at most) until it answers.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!m_tcp->Get("/v1/vms") && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::yield();
   }
   httplib::Result get(const std::string& path, const std::string& authorization) {
     httplib::Headers headers;
