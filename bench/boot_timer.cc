@@ -4,13 +4,16 @@
 // (bench/README.md).
 //
 //   haven-boot-timer [--marker TEXT] [--kill-at-marker] [--runs N] [--label NAME]
-//                    [--timeout SECONDS] [--stderr FILE] [--log FILE] [--timestamps FILE]
-//                    -- COMMAND [ARGS...]
+//                    [--timeout SECONDS] [--expect-status N[,N...]] [--stderr FILE] [--log FILE]
+//                    [--timestamps FILE] -- COMMAND [ARGS...]
 //
 // The timed output is the command's stdout and stderr together, or its stdout alone with
 // --stderr FILE (then the first byte is the guest's console's, not a VMM's warning). A run
 // that has not exited after --timeout seconds is killed and fails the timer, as does one
-// whose output never showed the marker. --kill-at-marker kills the command (SIGKILL) as soon
+// whose output never showed the marker, or that exited with another status than
+// --expect-status (0 unless given; a comma-separated list): a run that failed is not a fast
+// run.
+// --kill-at-marker kills the command (SIGKILL) as soon
 // as the marker appears, for guests that do not power off by themselves: its exit time is
 // then when it was reaped, and its peak RSS what it reached until then. --timestamps FILE
 // keeps the last run's output line by line, each line prefixed with the time (ms, from the
@@ -239,6 +242,7 @@ int main(int argc, char** argv) {
   std::string label;
   int runs = 5;
   std::vector<std::string> command;
+  std::string expected_text = "0";
   app.add_option("--marker", options.marker,
                  "Text whose first appearance on the timed output is timed");
   app.add_option("--runs", runs, "How many times to run the command")->check(CLI::Range(1, 1000));
@@ -249,6 +253,11 @@ int main(int argc, char** argv) {
   app.add_option("--stderr", options.stderr_path,
                  "Append the command's stderr to this file instead of timing it with stdout");
   app.add_option("--log", options.log_path, "Keep the last run's timed output in this file");
+  // One text option, not a vector of ints: CLI11 2.1 lets a vector option before "--" take
+  // the command's own arguments as unexpected.
+  app.add_option("--expect-status", expected_text,
+                 "The exit statuses a run may end with, comma-separated (default 0); any other "
+                 "fails the timer (a run killed at the marker has none)");
   app.add_flag("--kill-at-marker", options.kill_at_marker,
                "Kill the command (SIGKILL) when the marker appears instead of waiting for it");
   app.add_option("--timestamps", options.timestamps_path,
@@ -259,6 +268,21 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? 0 : 2;
+  }
+  std::vector<int> expected_statuses;
+  for (size_t at = 0; at <= expected_text.size();) {
+    size_t end = std::min(expected_text.find(',', at), expected_text.size());
+    try {
+      size_t used = 0;
+      std::string part = expected_text.substr(at, end - at);
+      expected_statuses.push_back(std::stoi(part, &used));
+      if (used != part.size()) throw std::invalid_argument(part);
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "haven-boot-timer: --expect-status: '%s' is not a list of numbers\n",
+                   expected_text.c_str());
+      return 2;
+    }
+    at = end + 1;
   }
   nlohmann::json out;
   out["label"] = label.empty() ? command.front() : label;
@@ -283,6 +307,15 @@ int main(int argc, char** argv) {
     if (result.timed_out) {
       std::fprintf(stderr, "haven-boot-timer: '%s' did not exit within %g s (killed)\n",
                    command.front().c_str(), options.timeout_s);
+      return 1;
+    }
+    if (!result.killed_at_marker && std::find(expected_statuses.begin(), expected_statuses.end(),
+                                              result.status) == expected_statuses.end()) {
+      std::string expected;
+      for (int status : expected_statuses)
+        expected += (expected.empty() ? "" : " or ") + std::to_string(status);
+      std::fprintf(stderr, "haven-boot-timer: '%s' run %d exited with status %d (expected %s)\n",
+                   command.front().c_str(), i + 1, result.status, expected.c_str());
       return 1;
     }
     first_output_ms.push_back(result.first_output_ms);

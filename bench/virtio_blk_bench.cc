@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   uint64_t completed = 0, errors = 0;
   auto start = std::chrono::steady_clock::now();
   auto deadline = start + std::chrono::duration<double>(seconds);
-  while (total ? completed < wanted : std::chrono::steady_clock::now() < deadline) {
+  while (total ? completed + errors < wanted : std::chrono::steady_clock::now() < deadline) {
     // Ask for an interrupt at the next completion, then wait for it unless one is in already.
     driver.set_used_event(static_cast<uint16_t>(driver.used_index()));
     auto used = driver.take_used();
@@ -134,9 +134,11 @@ int main(int argc, char** argv) {
     uint16_t before = driver.driver_index();
     for (const auto& element : used) {
       uint32_t slot = element.id / 3;
+      // Only requests that succeeded count toward IOPS; any error fails the run (exit 1).
       if (memory->read<uint8_t>(GuestAddr(kStatus + slot)).value_or(1) != Block::kStatusOk)
         ++errors;
-      ++completed;
+      else
+        ++completed;
       if (!total || submitted < wanted) submit(slot);
     }
     // Kick only when the device asked for one, as Linux's driver does with event index.
