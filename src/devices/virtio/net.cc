@@ -108,7 +108,8 @@ DeviceState Net::counters() const {
           {"rx_frames", m_rx_frames.load(std::memory_order_relaxed)},
           {"tx_bytes", m_tx_bytes.load(std::memory_order_relaxed)},
           {"tx_frames", m_tx_frames.load(std::memory_order_relaxed)},
-          {"tx_dropped", m_dropped_tx.load(std::memory_order_relaxed)}};
+          {"tx_dropped", m_dropped_tx.load(std::memory_order_relaxed)},
+          {"rx_dropped", m_dropped_rx.load(std::memory_order_relaxed)}};
 }
 
 void Net::watch_tap(bool watch) {
@@ -144,9 +145,28 @@ void Net::receive() {
     if ((*chain)->writable_bytes() < kHeaderSize)
       return m_session.fail(Error::from_message("receive buffer smaller than the header"));
     ChainWriter frame(memory, **chain);
-    auto iovecs = frame.take_iovecs(frame.remaining());
-    if (!iovecs) return m_session.fail(iovecs.error());
-    ssize_t got = ::readv(m_tap.get(), iovecs->data(), static_cast<int>(iovecs->size()));
+    ssize_t got = 0;
+    if ((*chain)->writable_bytes() >= kHeaderSize + kMaxFrame) {
+      // Room for any frame: straight from the TAP into the guest's buffers.
+      auto iovecs = frame.take_iovecs(frame.remaining());
+      if (!iovecs) return m_session.fail(iovecs.error());
+      got = ::readv(m_tap.get(), iovecs->data(), static_cast<int>(iovecs->size()));
+    } else {
+      // Buffers smaller than the largest frame (the spec's SHOULD asks for more): the TAP
+      // would cut a longer frame short without a word, so it is read here first, and one that
+      // does not fit is dropped and counted, as a NIC drops what overflows its buffer.
+      m_bounce.resize(kHeaderSize + kMaxFrame);
+      got = ::read(m_tap.get(), m_bounce.data(), m_bounce.size());
+      if (got > 0 && static_cast<uint64_t>(got) > (*chain)->writable_bytes()) {
+        queue.undo_pop(std::move(**chain));
+        m_dropped_rx.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      if (got > 0) {
+        if (auto copied = frame.write(std::span(m_bounce).first(static_cast<size_t>(got))); !copied)
+          return m_session.fail(copied.error());
+      }
+    }
     if (got < 0) {
       queue.undo_pop(std::move(**chain));
       if (errno != EAGAIN && errno != EINTR)

@@ -27,6 +27,9 @@ class Net final : public VirtioDevice {
  public:
   static constexpr uint16_t kQueueSize = 256;
   static constexpr uint64_t kHeaderSize = 12;  // struct virtio_net_hdr_v1
+  // The largest frame a TAP hands over: a 64 KiB segmentation-offload packet, its Ethernet
+  // and VLAN headers.
+  static constexpr uint64_t kMaxFrame = 65535 + 14 + 4;
 
   static constexpr uint64_t kFeatureCsum = 1ull << 0;
   static constexpr uint64_t kFeatureGuestCsum = 1ull << 1;
@@ -52,7 +55,8 @@ class Net final : public VirtioDevice {
   void read_config(uint64_t offset, std::span<uint8_t> data) override;
   Result<void> activate(Activation activation) override;
   void reset() override;
-  // rx_bytes, rx_frames, tx_bytes, tx_frames, tx_dropped (bytes with the virtio-net header).
+  // rx_bytes, rx_frames, tx_bytes, tx_frames, tx_dropped, rx_dropped (bytes with the
+  // virtio-net header).
   DeviceState counters() const override;
   void pause() override { m_session.pause(); }
   Result<void> resume() override;
@@ -82,7 +86,8 @@ class Net final : public VirtioDevice {
   std::array<uint8_t, 12> m_config{};
 
   bool m_tap_watched = false;
-  std::atomic<uint64_t> m_dropped_tx{0};
+  std::atomic<uint64_t> m_dropped_tx{0}, m_dropped_rx{0};
+  std::vector<uint8_t> m_bounce;  // worker thread only: frames for buffers smaller than any
   std::atomic<uint64_t> m_rx_bytes{0}, m_rx_frames{0}, m_tx_bytes{0}, m_tx_frames{0};
   Session m_session;
 };

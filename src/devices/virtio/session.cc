@@ -8,7 +8,10 @@ void Session::begin(Activation activation) {
 }
 
 Result<void> Session::serve(std::string name, std::vector<Worker::Watch> watches) {
-  m_worker = TRY(Worker::start(std::move(name), std::move(watches)));
+  // Held before it runs: a queue kicked while the device was paused is readable at once, and
+  // its handler may reach the worker through worker().
+  m_worker = TRY(Worker::create(std::move(name), std::move(watches)));
+  m_worker->run();
   return {};
 }
 
@@ -18,6 +21,7 @@ Result<void> Session::serve_custom(std::string name, std::function<void(Worker&)
 }
 
 void Session::stop() {
+  if (m_worker) m_worker->stop();  // before letting go: its last handlers use worker()
   m_worker.reset();
   m_activation = {};
   m_broken = false;

@@ -28,7 +28,10 @@ class Session {
   void stop();
   // Joins the worker but keeps the activation (queues and their positions): a snapshot pauses
   // the device this way, and the device's serve call starts a new worker on resume.
-  void pause() { m_worker.reset(); }
+  void pause() {
+    if (m_worker) m_worker->stop();  // before letting go: its last handlers use worker()
+    m_worker.reset();
+  }
   // Each queue's position (nullopt: not enabled); meaningful while paused.
   std::vector<std::optional<QueuePosition>> positions() const;
 

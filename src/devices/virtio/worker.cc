@@ -10,6 +10,12 @@
 namespace haven::devices::virtio {
 
 Result<std::unique_ptr<Worker>> Worker::start(std::string name, std::vector<Watch> watches) {
+  auto worker = TRY(create(std::move(name), std::move(watches)));
+  worker->run();
+  return worker;
+}
+
+Result<std::unique_ptr<Worker>> Worker::create(std::string name, std::vector<Watch> watches) {
   auto loop = TRY(EventLoop::create());
   auto stop = TRY(sys::eventfd(0, EFD_NONBLOCK));
   auto worker = std::make_unique<Worker>(Key(), std::move(loop), std::move(stop));
@@ -29,11 +35,16 @@ Result<std::unique_ptr<Worker>> Worker::start(std::string name, std::vector<Watc
       TRY(with_context(self->m_loop->add(fd, std::move(watch.on_readable)), "{}", name));
     }
   }
-  self->launch(name, [self, name] {
-    if (auto result = self->m_loop->run_until([self] { return self->m_stopping; }); !result)
-      log::error("{}: {}", name, result.error().message());
-  });
+  self->m_name = std::move(name);
   return worker;
+}
+
+void Worker::run() {
+  if (m_thread.joinable() || !m_loop) return;
+  launch(m_name, [this] {
+    if (auto result = m_loop->run_until([this] { return m_stopping; }); !result)
+      log::error("{}: {}", m_name, result.error().message());
+  });
 }
 
 Result<std::unique_ptr<Worker>> Worker::start_custom(std::string name,
@@ -52,11 +63,15 @@ void Worker::launch(std::string name, std::function<void()> body) {
   });
 }
 
-Worker::~Worker() {
+void Worker::stop() {
   if (m_thread.joinable()) {
     ::eventfd_write(m_stop.get(), 1);
     m_thread.join();
   }
+}
+
+Worker::~Worker() {
+  stop();
 }
 
 }  // namespace haven::devices::virtio

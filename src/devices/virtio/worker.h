@@ -25,8 +25,16 @@ class Worker {
     std::function<void()> on_readable;
     bool is_eventfd = false;  // drained before the handler runs
   };
-  // An epoll loop over `watches`.
+  // An epoll loop over `watches`, running.
   static Result<std::unique_ptr<Worker>> start(std::string name, std::vector<Watch> watches);
+  // The same, not yet running: run() starts its thread. For owners whose handlers reach the
+  // worker through them (Session::worker()): a watched fd that is readable already runs its
+  // handler at once, which must find the worker where its owner keeps it.
+  static Result<std::unique_ptr<Worker>> create(std::string name, std::vector<Watch> watches);
+  void run();
+  // Ends the thread and joins it (the destructor does too). An owner whose handlers reach the
+  // worker through it stops it before letting go of it: the last handlers run meanwhile.
+  void stop();
   // A thread running `body`, which returns once stop_fd() is readable or stopping() is true.
   static Result<std::unique_ptr<Worker>> start_custom(std::string name,
                                                       std::function<void(Worker&)> body);
@@ -57,6 +65,7 @@ class Worker {
   void launch(std::string name, std::function<void()> body);
 
   std::optional<EventLoop> m_loop;
+  std::string m_name;
   UniqueFd m_stop;
   bool m_stopping = false;  // worker thread only
   std::jthread m_thread;
