@@ -134,7 +134,10 @@ void Net::receive() {
   if (m_session.broken()) return;
   Virtqueue& queue = m_session.queue(kRx);
   const memory::GuestMemory& memory = m_session.memory();
-  while (true) {
+  // Frames dropped in this call: a stream of oversized frames must not keep the worker here
+  // (the TAP stays readable, so the loop comes back after the transmit queue had its turn).
+  unsigned dropped = 0;
+  while (dropped < 64) {
     auto chain = queue.pop();
     if (!chain) return m_session.fail(chain.error());
     if (!*chain) {
@@ -160,6 +163,7 @@ void Net::receive() {
       if (got > 0 && static_cast<uint64_t>(got) > (*chain)->writable_bytes()) {
         queue.undo_pop(std::move(**chain));
         m_dropped_rx.fetch_add(1, std::memory_order_relaxed);
+        ++dropped;
         continue;
       }
       if (got > 0) {

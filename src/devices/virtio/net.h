@@ -87,7 +87,9 @@ class Net final : public VirtioDevice {
 
   bool m_tap_watched = false;
   std::atomic<uint64_t> m_dropped_tx{0}, m_dropped_rx{0};
-  std::vector<uint8_t> m_bounce;  // worker thread only: frames for buffers smaller than any
+  // Worker thread only: where a frame for a receive buffer smaller than the largest frame is
+  // read first.
+  std::vector<uint8_t> m_bounce;
   std::atomic<uint64_t> m_rx_bytes{0}, m_rx_frames{0}, m_tx_bytes{0}, m_tx_frames{0};
   Session m_session;
 };

@@ -16,7 +16,9 @@ Result<void> Session::serve(std::string name, std::vector<Worker::Watch> watches
 }
 
 Result<void> Session::serve_custom(std::string name, std::function<void(Worker&)> body) {
-  m_worker = TRY(Worker::start_custom(std::move(name), std::move(body)));
+  // Held before it runs, as above: the body may fail the session (fail() reads m_worker).
+  m_worker = TRY(Worker::create_custom(std::move(name), std::move(body)));
+  m_worker->run();
   return {};
 }
 

@@ -40,7 +40,11 @@ Result<std::unique_ptr<Worker>> Worker::create(std::string name, std::vector<Wat
 }
 
 void Worker::run() {
-  if (m_thread.joinable() || !m_loop) return;
+  if (m_thread.joinable()) return;
+  if (m_body) {
+    launch(m_name, [this] { m_body(*this); });
+    return;
+  }
   launch(m_name, [this] {
     if (auto result = m_loop->run_until([this] { return m_stopping; }); !result)
       log::error("{}: {}", m_name, result.error().message());
@@ -49,10 +53,17 @@ void Worker::run() {
 
 Result<std::unique_ptr<Worker>> Worker::start_custom(std::string name,
                                                      std::function<void(Worker&)> body) {
+  auto worker = TRY(create_custom(std::move(name), std::move(body)));
+  worker->run();
+  return worker;
+}
+
+Result<std::unique_ptr<Worker>> Worker::create_custom(std::string name,
+                                                      std::function<void(Worker&)> body) {
   auto stop = TRY(sys::eventfd(0, EFD_NONBLOCK));
   auto worker = std::make_unique<Worker>(Key(), std::move(stop));
-  Worker* self = worker.get();
-  self->launch(std::move(name), [self, body = std::move(body)] { body(*self); });
+  worker->m_name = std::move(name);
+  worker->m_body = std::move(body);
   return worker;
 }
 

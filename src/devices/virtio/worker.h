@@ -31,6 +31,8 @@ class Worker {
   // worker through them (Session::worker()): a watched fd that is readable already runs its
   // handler at once, which must find the worker where its owner keeps it.
   static Result<std::unique_ptr<Worker>> create(std::string name, std::vector<Watch> watches);
+  static Result<std::unique_ptr<Worker>> create_custom(std::string name,
+                                                       std::function<void(Worker&)> body);
   void run();
   // Ends the thread and joins it (the destructor does too). An owner whose handlers reach the
   // worker through it stops it before letting go of it: the last handlers run meanwhile.
@@ -45,7 +47,7 @@ class Worker {
   };
 
  public:
-  // Only the start functions can make the key.
+  // Only the start and create functions can make the key.
   Worker(Key, EventLoop loop, UniqueFd stop) : m_loop(std::move(loop)), m_stop(std::move(stop)) {}
   Worker(Key, UniqueFd stop) : m_stop(std::move(stop)) {}
   ~Worker();
@@ -65,6 +67,7 @@ class Worker {
   void launch(std::string name, std::function<void()> body);
 
   std::optional<EventLoop> m_loop;
+  std::function<void(Worker&)> m_body;  // a custom worker's, instead of the loop
   std::string m_name;
   UniqueFd m_stop;
   bool m_stopping = false;  // worker thread only

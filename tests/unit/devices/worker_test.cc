@@ -40,5 +40,44 @@ TEST(Worker, ACustomBodyEndsWhenTheWorkerIsDestroyed) {
   EXPECT_TRUE(ended);
 }
 
+// An owner holds its worker before it runs, and lets go of it only after stop(): a handler
+// readable from the start (a queue kicked while the device was paused) and the last one
+// before the stop both find it where the owner keeps it (Session::worker()).
+TEST(Worker, HandlersFindTheWorkerTheirOwnerHoldsFromRunToStop) {
+  auto event = sys::eventfd(0, EFD_NONBLOCK);
+  ASSERT_TRUE(event);
+  ::eventfd_write(event->get(), 1);  // readable before the thread exists
+  std::unique_ptr<Worker> held;
+  std::promise<bool> first;
+  std::atomic<int> calls = 0;
+  auto created = Worker::create("test-held", {{event->get(),
+                                               [&] {
+                                                 if (calls++ == 0) first.set_value(held != nullptr);
+                                               },
+                                               true}});
+  ASSERT_TRUE(created) << created.error().message();
+  held = std::move(*created);
+  held->run();
+  EXPECT_TRUE(first.get_future().get()) << "the first handler ran before its owner held it";
+  held->stop();
+  ::eventfd_write(event->get(), 1);
+  int before = calls;
+  held.reset();
+  EXPECT_EQ(calls, before) << "no handler after stop()";
+}
+
+TEST(Worker, AWorkerThatNeverRanIsDestroyedCleanly) {
+  auto event = sys::eventfd(0, EFD_NONBLOCK);
+  ASSERT_TRUE(event);
+  bool ran = false;
+  {
+    auto worker = Worker::create("test-idle", {{event->get(), [&] { ran = true; }, true}});
+    ASSERT_TRUE(worker);
+    auto custom = Worker::create_custom("test-idle2", [&](Worker&) { ran = true; });
+    ASSERT_TRUE(custom);
+  }
+  EXPECT_FALSE(ran);
+}
+
 }  // namespace
 }  // namespace haven::devices::virtio
