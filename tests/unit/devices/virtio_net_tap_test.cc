@@ -194,6 +194,29 @@ class NetTapTest : public ::testing::Test {
     std::lock_guard lock(m_mutex);
     return !m_failure.empty();
   }
+  // The guest offers one receive buffer of `room` bytes, the host sends `sent`: it arrives
+  // whole after its header, in that buffer, with num_buffers 1.
+  void expect_delivered(uint32_t room, const std::vector<uint8_t>& sent) {
+    uint16_t head = m_rx->add_chain({{kRxData, room, true}});
+    ::eventfd_write(m_rx_notify.get(), 1);
+    ASSERT_NO_FATAL_FAILURE(host_sends(sent));
+    auto used = wait_used(*m_rx, 1);
+    ASSERT_EQ(used.size(), 1u);
+    EXPECT_EQ(used[0].id, head);
+    ASSERT_EQ(used[0].length, Net::kHeaderSize + sent.size());
+    std::vector<uint8_t> got(sent.size());
+    ASSERT_TRUE(m_memory->read_bytes(GuestAddr(kRxData + Net::kHeaderSize), got));
+    EXPECT_EQ(got, sent);
+    EXPECT_EQ(m_memory->read<uint16_t>(GuestAddr(kRxData + 10)).value(), 1) << "num_buffers";
+  }
+  // The guest queues `sent` for transmission behind a zero virtio-net header and kicks.
+  void guest_sends(const std::vector<uint8_t>& sent) {
+    std::vector<uint8_t> header(Net::kHeaderSize, 0);
+    ASSERT_TRUE(m_memory->write_bytes(GuestAddr(kTxData), header));
+    ASSERT_TRUE(m_memory->write_bytes(GuestAddr(kTxData + Net::kHeaderSize), sent));
+    m_tx->add_chain({{kTxData, static_cast<uint32_t>(Net::kHeaderSize + sent.size()), false}});
+    ::eventfd_write(m_tx_notify.get(), 1);
+  }
 
   std::string m_name;
   std::array<uint8_t, 6> m_mac{0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
@@ -209,18 +232,7 @@ class NetTapTest : public ::testing::Test {
 
 TEST_F(NetTapTest, AHostFrameReachesTheGuestWithItsHeader) {
   ASSERT_NO_FATAL_FAILURE(activate());
-  uint16_t head = m_rx->add_chain({{kRxData, 2048, true}});
-  ::eventfd_write(m_rx_notify.get(), 1);
-  auto sent = frame(m_mac, m_host, 100, 0xab);
-  host_sends(sent);
-  auto used = wait_used(*m_rx, 1);
-  ASSERT_EQ(used.size(), 1u);
-  EXPECT_EQ(used[0].id, head);
-  ASSERT_EQ(used[0].length, Net::kHeaderSize + sent.size());
-  std::vector<uint8_t> got(sent.size());
-  ASSERT_TRUE(m_memory->read_bytes(GuestAddr(kRxData + Net::kHeaderSize), got));
-  EXPECT_EQ(got, sent);
-  EXPECT_EQ(m_memory->read<uint16_t>(GuestAddr(kRxData + 10)).value(), 1) << "num_buffers";
+  ASSERT_NO_FATAL_FAILURE(expect_delivered(2048, frame(m_mac, m_host, 100, 0xab)));
   EXPECT_EQ(m_net->counters()["rx_frames"], 1u);
 }
 
@@ -230,28 +242,13 @@ TEST_F(NetTapTest, ABufferWithRoomForAnyFrameIsFilledDirectly) {
   ASSERT_NO_FATAL_FAILURE(activate());
   uint32_t room = static_cast<uint32_t>(Net::kHeaderSize + Net::kMaxFrame);
   ASSERT_LT(kRxData + room, kTxData);
-  uint16_t head = m_rx->add_chain({{kRxData, room, true}});
-  ::eventfd_write(m_rx_notify.get(), 1);
-  auto sent = frame(m_mac, m_host, 1400, 0x5a);
-  host_sends(sent);
-  auto used = wait_used(*m_rx, 1);
-  ASSERT_EQ(used.size(), 1u);
-  EXPECT_EQ(used[0].id, head);
-  ASSERT_EQ(used[0].length, Net::kHeaderSize + sent.size());
-  std::vector<uint8_t> got(sent.size());
-  ASSERT_TRUE(m_memory->read_bytes(GuestAddr(kRxData + Net::kHeaderSize), got));
-  EXPECT_EQ(got, sent);
-  EXPECT_EQ(m_memory->read<uint16_t>(GuestAddr(kRxData + 10)).value(), 1) << "num_buffers";
+  ASSERT_NO_FATAL_FAILURE(expect_delivered(room, frame(m_mac, m_host, 1400, 0x5a)));
 }
 
 TEST_F(NetTapTest, AGuestFrameLeavesOnTheInterface) {
   ASSERT_NO_FATAL_FAILURE(activate());
   auto sent = frame(m_host, m_mac, 200, 0xcd);
-  std::vector<uint8_t> header(Net::kHeaderSize, 0);
-  ASSERT_TRUE(m_memory->write_bytes(GuestAddr(kTxData), header));
-  ASSERT_TRUE(m_memory->write_bytes(GuestAddr(kTxData + Net::kHeaderSize), sent));
-  m_tx->add_chain({{kTxData, static_cast<uint32_t>(Net::kHeaderSize + sent.size()), false}});
-  ::eventfd_write(m_tx_notify.get(), 1);
+  ASSERT_NO_FATAL_FAILURE(guest_sends(sent));
   auto received = host_receives();
   ASSERT_TRUE(received) << "nothing left the interface";
   EXPECT_EQ(*received, sent);
@@ -269,11 +266,7 @@ TEST_F(NetTapTest, WhatCannotBeSentIsDroppedAndCounted) {
   // The interface down: the TAP refuses the frame, as a NIC without link would drop it.
   ASSERT_NO_FATAL_FAILURE(set_up(false));
   auto sent = frame(m_host, m_mac, 100, 0x11);
-  std::vector<uint8_t> header(Net::kHeaderSize, 0);
-  ASSERT_TRUE(m_memory->write_bytes(GuestAddr(kTxData), header));
-  ASSERT_TRUE(m_memory->write_bytes(GuestAddr(kTxData + Net::kHeaderSize), sent));
-  m_tx->add_chain({{kTxData, static_cast<uint32_t>(Net::kHeaderSize + sent.size()), false}});
-  ::eventfd_write(m_tx_notify.get(), 1);
+  ASSERT_NO_FATAL_FAILURE(guest_sends(sent));
   ASSERT_EQ(wait_used(*m_tx, 1).size(), 1u);
   EXPECT_EQ(m_net->counters()["tx_dropped"], 2u);
   EXPECT_EQ(m_net->counters()["tx_frames"], 0u);
