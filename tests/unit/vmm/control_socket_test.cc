@@ -255,6 +255,9 @@ TEST(ControlSocket, RemovesItsSocketFileAndRefusesOtherFiles) {
 // A listener that answers the next connection with `answer`, on a thread of its own.
 std::jthread answer_once(int listener, std::string answer) {
   return std::jthread([listener, answer] {
+    // The listener does not block: wait for the client's connection before accepting it.
+    pollfd connecting{listener, POLLIN, 0};
+    if (::poll(&connecting, 1, 10'000) != 1) return;
     int client = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) return;
     char buffer[4096];
