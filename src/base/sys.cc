@@ -234,6 +234,20 @@ Result<void> resize(int fd, uint64_t bytes, const std::string& path) {
   return {};
 }
 
+Result<void> zero_range(int fd, uint64_t offset, uint64_t length, const std::string& path) {
+  if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                  static_cast<off_t>(length)) == 0)
+    return {};
+  if (errno != EOPNOTSUPP) return errno_error("punching a hole in {} at {}", path, offset);
+  std::vector<uint8_t> zeros(std::min<uint64_t>(length, 1 << 20));
+  for (uint64_t done = 0; done < length;) {
+    size_t part = static_cast<size_t>(std::min<uint64_t>(zeros.size(), length - done));
+    TRY(write_at(fd, std::span<const uint8_t>(zeros.data(), part), offset + done));
+    done += part;
+  }
+  return {};
+}
+
 Result<void> sync_data(int fd, const std::string& path) {
   if (::fdatasync(fd) != 0) return errno_error("fdatasync {}", path);
   return {};

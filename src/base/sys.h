@@ -36,6 +36,9 @@ Result<struct stat> stat_path(const std::string& path);
 Result<bool> exists(const std::string& path);
 // ftruncate: sets the file's size to `bytes` (sparse when growing).
 Result<void> resize(int fd, uint64_t bytes, const std::string& path);
+// Makes [offset, offset + length) of a file read as zeros: a hole where the file system can
+// punch one (fallocate PUNCH_HOLE, the size kept), else zeros written.
+Result<void> zero_range(int fd, uint64_t offset, uint64_t length, const std::string& path);
 // fdatasync and fsync.
 Result<void> sync_data(int fd, const std::string& path);
 Result<void> sync_all(int fd, const std::string& path);

@@ -145,11 +145,18 @@ Result<void> HydratingImage::fill(uint64_t index, std::vector<uint8_t>& buffer) 
   TRY(fetch(index, buffer));
   MutexLock lock(m_mutex);
   if (is_present(index)) return {};  // the background pass wrote it meanwhile
-  TRY(with_context(sys::write_at(m_fd.get(), buffer, index * m_options.granularity), "{}",
-                   m_options.image));
+  TRY(write_block(index, buffer));
   m_fetched_bytes += buffer.size();
   set_present(index);
   return {};
+}
+
+Result<void> HydratingImage::write_block(uint64_t index, std::span<const uint8_t> data) {
+  uint64_t offset = index * m_options.granularity;
+  return with_context(all_zero(data)
+                          ? sys::zero_range(m_fd.get(), offset, data.size(), m_options.image)
+                          : sys::write_at(m_fd.get(), data, offset),
+                      "{}", m_options.image);
 }
 
 bool HydratingImage::replaced(uint64_t index, uint64_t offset, uint64_t end, bool overwrite) const {
@@ -244,7 +251,7 @@ Result<void> HydratingImage::persist() {
   }
   // Every block listed has been written; it must be on disk before the list is.
   auto saved = [&]() -> Result<void> {
-    TRY(sys::sync_data(m_fd.get(), m_options.image));
+    TRY(m_options.sync_data(m_fd.get(), m_options.image));
     return save_bitmap_file(state_path(m_options.image), state);
   }();
   if (saved && state.valid) {  // complete and durable: a plain image from now on
@@ -312,13 +319,8 @@ void HydratingImage::hydrate(std::stop_token stop,
     {
       MutexLock lock(m_mutex);
       if (!is_present(index)) {  // else the guest wrote it meanwhile: its data wins
-        // A block of zeros needs no write: the image was made sparse, so a block nobody
-        // wrote reads as zeros already (a hole stays a hole).
-        if (auto written = all_zero(buffer)
-                               ? Result<void>{}
-                               : sys::write_at(m_fd.get(), buffer, index * m_options.granularity);
-            !written) {
-          log::error("{}: {}", m_options.image, written.error().message());
+        if (auto written = write_block(index, buffer); !written) {
+          log::error("{}", written.error().message());
           ++failed;
           m_failed = failed;
           continue;

@@ -29,6 +29,7 @@
 
 #include "base/error.h"
 #include "base/mutex.h"
+#include "base/sys.h"
 #include "base/unique_fd.h"
 #include "block/bitmap_file.h"
 
@@ -57,6 +58,9 @@ class HydratingImage {
     std::string source;        // what fills it; a state file for another source is refused
     bool persistent = true;    // false: a throwaway image (no state file, no background)
     bool fill_paused = false;  // the background pass starts paused (pause_fill(false) goes on)
+    // How persist() makes the written blocks durable before it lists them (fdatasync); a seam
+    // for tests of a failing disk.
+    std::function<Result<void>(int fd, const std::string& path)> sync_data = sys::sync_data;
   };
 
   // The image's state path, "IMAGE.hydration".
@@ -121,6 +125,10 @@ class HydratingImage {
   // Fetches block `index` (unless present) and writes it to the image; takes m_mutex only
   // around the bookkeeping and the write, not the fetch.
   Result<void> fill(uint64_t index, std::vector<uint8_t>& buffer);
+  // Block `index` of the image becomes `data`. A block of zeros is a hole: never written on a
+  // fresh image, but punched anyway, since a write that failed (or an unsettled one before a
+  // crash, on a reopened image) may have left part of its data there.
+  Result<void> write_block(uint64_t index, std::span<const uint8_t> data);
   void start_pass();
   void hydrate(std::stop_token stop, std::function<void(const HydrationProgress&)> done);
 

@@ -108,6 +108,24 @@ TEST(SysImageSize, AFilesSizeOrAnErrorForOtherKinds) {
   EXPECT_EQ(refused.error().message(), "the-dir is neither a file nor a block device");
 }
 
+TEST(SysZeroRange, TheRangeReadsAsZerosTheRestAndTheSizeStay) {
+  TempFile file(std::string(3 * 4096, 'x'));
+  auto fd = sys::open(file.path(), O_RDWR);
+  ASSERT_TRUE(fd);
+  ASSERT_TRUE(sys::zero_range(fd->get(), 4096, 4096, file.path()));
+  auto bytes = sys::read_file(file.path(), 1 << 20);
+  ASSERT_TRUE(bytes);
+  ASSERT_EQ(bytes->size(), 3u * 4096);
+  for (size_t i = 0; i < bytes->size(); ++i)
+    ASSERT_EQ((*bytes)[i], i / 4096 == 1 ? 0 : 'x') << "byte " << i;
+  // Not a file: an error that names it.
+  Pipe pipe = make_pipe();
+  auto refused = sys::zero_range(pipe.write.get(), 0, 4096, "the-pipe");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("the-pipe"), std::string::npos)
+      << refused.error().message();
+}
+
 TEST(SysReadUntilEnd, ReadsProcFilesWhoseSizeIsZero) {
   auto status = sys::read_until_end("/proc/self/status", 1 << 20);
   ASSERT_TRUE(status) << status.error().message();
