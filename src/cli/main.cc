@@ -8,6 +8,7 @@
 #include "cli/repo_command.h"
 #include "cli/restore_command.h"
 #include "cli/run_command.h"
+#include "cli/usage_error.h"
 #include "cli/vm_command.h"
 #include "store/openssl_memory.h"
 #include "vmm/stop_reason.h"
@@ -31,7 +32,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     // --help and --version are "errors" that exit 0.
-    return app.exit(error) == 0 ? 0 : haven::vmm::kExitUsage;
+    if (error.get_exit_code() == 0) return app.exit(error);
+    haven::log::error("{}", haven::cli::usage_error(app, error));
+    return haven::vmm::kExitUsage;
   }
   for (const auto& command : commands)
     if (int status = command(); status >= 0) return status;

@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "base/log.h"
 #include "base/sys.h"
 #include "base/units.h"
@@ -19,6 +21,7 @@ struct InitArgs {
   bool append_only = false;
   std::string chunk_size = "64K";
   int compression = 1;
+  bool json_output = false;
 };
 
 int run_init(const InitArgs& args) {
@@ -45,16 +48,24 @@ int run_init(const InitArgs& args) {
     log::error("{}", made.error().message());
     return kExitFailed;
   }
+  bool immutable = args.append_only && sys::is_immutable(args.path + "/config.json");
+  if (args.append_only && !immutable)
+    log::warn(
+        "append-only: files cannot be made immutable here (needs root and a file system with "
+        "chattr +i); only Haven's own refusals protect them");
+  if (args.json_output) {
+    nlohmann::json made = {{"path", args.path},
+                           {"encrypted", args.encrypt},
+                           {"chunk_size", options.chunk_size},
+                           {"compression", options.compression_level},
+                           {"append_only", args.append_only},
+                           {"immutable", immutable}};
+    fmt::print("{}\n", made.dump(2));
+    return kExitOk;
+  }
   fmt::print("created {} repository {} ({} chunks)\n", args.encrypt ? "an encrypted" : "a",
              args.path, format_size(options.chunk_size));
-  if (args.append_only) {
-    if (sys::is_immutable(args.path + "/config.json"))
-      fmt::print("append-only: every file it commits is made immutable (chattr +i)\n");
-    else
-      log::warn(
-          "append-only: files cannot be made immutable here (needs root and a file system with "
-          "chattr +i); only Haven's own refusals protect them");
-  }
+  if (immutable) fmt::print("append-only: every file it commits is made immutable (chattr +i)\n");
   return kExitOk;
 }
 
@@ -79,6 +90,9 @@ std::function<int()> add_repo_command(CLI::App& app) {
   init->add_option("--compression", args->compression,
                    "zstd level: -7 (fastest) to 19 (smallest), 0 for none (default 1)")
       ->check(CLI::Range(-7, 19));
+  init->add_flag("--json", args->json_output,
+                 "Print what was made as JSON (path, encrypted, chunk_size, compression, "
+                 "append_only, immutable)");
   auto repair = add_repo_repair(*repo);
   return [init, args, repair]() -> int { return init->parsed() ? run_init(*args) : repair(); };
 }

@@ -284,7 +284,10 @@ int run_vm_command(const std::string& action, const VmArgs& args) {
   if (action == "rm") {
     auto response = client.request("DELETE", path);
     if (int status = finish(response); status != kExitOk) return status;
-    fmt::print("removed {}\n", args.name);
+    if (args.json_output)
+      fmt::print("{}\n", json{{"name", args.name}, {"removed", true}}.dump(2));
+    else
+      fmt::print("removed {}\n", args.name);
     return kExitOk;
   }
   if (action == "console") return attach_console(client, args.name);
@@ -303,7 +306,7 @@ int run_vm_command(const std::string& action, const VmArgs& args) {
   }
   if (action == "fill") {
     if (args.fill_pause == args.fill_resume) {
-      log::error("fill: give --pause or --resume");
+      log::error("fill: give one of --pause and --resume");
       return kExitUsage;
     }
     json body = {{"paused", args.fill_pause}};
@@ -349,6 +352,7 @@ std::function<int()> add_vm_command(CLI::App& app) {
   CLI::App* vm = app.add_subcommand(
       "vm", "Guests managed by havend (the daemon's socket: --socket or HAVEN_SOCKET)");
   vm->require_subcommand(1);
+  vm->fallthrough();  // `haven vm ls --socket S` as well as `haven vm --socket S ls`
   auto args = std::make_shared<VmArgs>();
   vm->add_option("--socket", args->socket,
                  fmt::format("havend's API socket (default {})", kDefaultSocket));
