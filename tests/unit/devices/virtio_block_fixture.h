@@ -22,6 +22,7 @@
 #include "devices/virtio/block.h"
 #include "support/event_interrupts.h"
 #include "support/virtqueue_driver.h"
+#include "support/wait_used.h"
 
 namespace haven::devices::virtio::block_test {
 
@@ -110,24 +111,8 @@ class BlockTest : public ::testing::Test {
   }
   void kick() { ::eventfd_write(m_notify.get(), 1); }
 
-  // Waits (up to 10 s, a bound rather than a synchronization) until `count` requests are
-  // returned or the device fails.
   std::vector<UsedElement> wait_used(size_t count) {
-    std::vector<UsedElement> used;
-    while (used.size() < count) {
-      m_driver->set_used_event(m_driver->used_index());
-      auto more = m_driver->take_used();
-      used.insert(used.end(), more.begin(), more.end());
-      if (used.size() >= count || failed()) break;
-      pollfd waiting{m_interrupt.get(), POLLIN, 0};
-      if (::poll(&waiting, 1, 10'000) != 1) {
-        ADD_FAILURE() << "no completion within 10 s";
-        break;
-      }
-      eventfd_t ignored;
-      ::eventfd_read(m_interrupt.get(), &ignored);
-    }
-    return used;
+    return testing::wait_used(*m_driver, m_interrupt.get(), count, [this] { return failed(); });
   }
   // Runs one request to completion; returns its status byte.
   uint8_t run(uint32_t type, uint64_t sector, std::vector<DriverBuffer> data,

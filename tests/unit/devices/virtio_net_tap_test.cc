@@ -29,6 +29,7 @@
 #include "memory/guest_memory.h"
 #include "support/event_interrupts.h"
 #include "support/virtqueue_driver.h"
+#include "support/wait_used.h"
 
 namespace haven::devices::virtio {
 namespace {
@@ -147,24 +148,7 @@ class NetTapTest : public ::testing::Test {
   // Waits (10 s at most, a bound that only turns a hang into a failure) until `driver` has
   // `count` used buffers in all.
   std::vector<UsedElement> wait_used(VirtqueueDriver& driver, size_t count) {
-    std::vector<UsedElement> used;
-    while (used.size() < count) {
-      driver.set_used_event(driver.used_index());
-      // The event index's store before the used index's load, as Linux's driver orders them:
-      // else both sides may read stale values and no interrupt comes.
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      auto more = driver.take_used();
-      used.insert(used.end(), more.begin(), more.end());
-      if (used.size() >= count || failed()) break;
-      pollfd waiting{m_interrupt.get(), POLLIN, 0};
-      if (::poll(&waiting, 1, 10'000) != 1) {
-        ADD_FAILURE() << "no interrupt within 10 s";
-        break;
-      }
-      eventfd_t ignored;
-      ::eventfd_read(m_interrupt.get(), &ignored);
-    }
-    return used;
+    return testing::wait_used(driver, m_interrupt.get(), count, [this] { return failed(); });
   }
   // Waits until the device's counter `name` reaches `value` (polled: a drop raises nothing).
   bool counter_reaches(const char* name, uint64_t value) {

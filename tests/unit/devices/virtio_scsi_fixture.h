@@ -22,6 +22,7 @@
 #include "devices/virtio/scsi.h"
 #include "support/event_interrupts.h"
 #include "support/virtqueue_driver.h"
+#include "support/wait_used.h"
 
 namespace haven::devices::virtio::scsi_test {
 
@@ -146,24 +147,8 @@ class ScsiTest : public ::testing::Test {
   }
   void kick(uint16_t queue) { ::eventfd_write(m_notify[queue].get(), 1); }
 
-  // Waits (up to 10 s, a bound rather than a synchronization) until `count` requests are
-  // returned on `driver` or the device fails.
   std::vector<UsedElement> wait_used(VirtqueueDriver& driver, size_t count) {
-    std::vector<UsedElement> used;
-    while (used.size() < count) {
-      driver.set_used_event(driver.used_index());
-      auto more = driver.take_used();
-      used.insert(used.end(), more.begin(), more.end());
-      if (used.size() >= count || failed()) break;
-      pollfd waiting{m_interrupt.get(), POLLIN, 0};
-      if (::poll(&waiting, 1, 10'000) != 1) {
-        ADD_FAILURE() << "no completion within 10 s";
-        break;
-      }
-      eventfd_t ignored;
-      ::eventfd_read(m_interrupt.get(), &ignored);
-    }
-    return used;
+    return testing::wait_used(driver, m_interrupt.get(), count, [this] { return failed(); });
   }
 
   Reply reply(uint32_t slot, const Command& command, uint32_t used_length) {
