@@ -22,7 +22,8 @@ export HAVEN_SOCKET=/tmp/instant.sock HAVEN_PASSPHRASE=bench
 repo=/tmp/instant-repo
 state=/tmp/instant-state
 
-havend --state "$state" --socket "$HAVEN_SOCKET" --no-cgroups >/tmp/instant-havend.log 2>&1 &
+havend --state "$state" --socket "$HAVEN_SOCKET" --no-cgroups --allow-path /guest --allow-path /tmp \
+  >/tmp/instant-havend.log 2>&1 &
 daemon=$!
 i=0
 until haven vm ls >/dev/null 2>&1; do

@@ -20,8 +20,8 @@ Error Error::with_kind(ErrorKind kind, std::string field) && {
 }
 
 ErrorKind error_kind_from_string(std::string_view name) {
-  for (ErrorKind kind :
-       {ErrorKind::invalid, ErrorKind::not_found, ErrorKind::conflict, ErrorKind::unavailable})
+  for (ErrorKind kind : {ErrorKind::invalid, ErrorKind::not_found, ErrorKind::conflict,
+                         ErrorKind::unavailable, ErrorKind::forbidden})
     if (name == to_string(kind)) return kind;
   return ErrorKind::internal;
 }
@@ -38,6 +38,8 @@ const char* to_string(ErrorKind kind) {
       return "conflict";
     case ErrorKind::unavailable:
       return "unavailable";
+    case ErrorKind::forbidden:
+      return "forbidden";
   }
   return "internal";
 }

@@ -18,6 +18,7 @@ enum class ErrorKind {
   not_found,    // what the request names does not exist
   conflict,     // the request is valid, but the state of things is in its way
   unavailable,  // a resource is missing or busy for now; trying later may work
+  forbidden,    // the caller may not do this (a path outside what havend may touch)
 };
 
 // An error on its way up: the innermost failure (a message, plus the errno when a syscall

@@ -30,9 +30,8 @@ void ApiServer::add_protection_routes(httplib::Server& server, std::vector<Route
             return reply_error(
                 res, field_error(ErrorKind::invalid, "dir", "the snapshot directory is missing"));
           std::string dir = body["dir"];
-          if (dir.empty() || dir.front() != '/')
-            return reply_error(res,
-                               field_error(ErrorKind::invalid, "dir", "must be an absolute path"));
+          if (auto allowed = m_paths.check("dir", dir, PathPolicy::Use::empty_directory); !allowed)
+            return reply_error(res, allowed.error());
           auto taken = m_supervisor.snapshot(vm->name, dir);
           if (!taken) return reply_error(res, taken.error());
           json answer = {{"name", vm->name},
@@ -58,9 +57,8 @@ void ApiServer::add_protection_routes(httplib::Server& server, std::vector<Route
               res, field_error(ErrorKind::invalid, "repo", "the repository directory is missing"));
         VmBackupOptions options;
         options.repo = body["repo"];
-        if (options.repo.empty() || options.repo.front() != '/')
-          return reply_error(res,
-                             field_error(ErrorKind::invalid, "repo", "must be an absolute path"));
+        if (auto allowed = m_paths.check("repo", options.repo); !allowed)
+          return reply_error(res, allowed.error());
         for (const auto& [key, value] : body.items())
           if (key != "repo" && key != "passphrase" && key != "tags")
             return reply_error(res,
@@ -147,9 +145,17 @@ void ApiServer::add_protection_routes(httplib::Server& server, std::vector<Route
           if (auto valid = validate_vm_name(name); !valid) return reply_error(res, valid.error());
           if (m_registry.find(name))
             return reply_error(res, field_error(ErrorKind::conflict, "name", "'{}' exists", name));
+          if (auto allowed = m_paths.check("snapshot", dir); !allowed)
+            return reply_error(res, allowed.error());
           std::string disks = m_supervisor.paths().disk_dir(name);
           auto definition = prepare_restore(dir, name, disks);
           if (!definition) return reply_error(res, request_error(definition.error()));
+          // The snapshot's guest uses its read-only disks (and kernel...) in place.
+          if (auto allowed = m_paths.check_config(definition->config); !allowed) {
+            std::error_code ignored;
+            std::filesystem::remove_all(disks, ignored);
+            return reply_error(res, allowed.error());
+          }
           auto discard = [&] {
             (void)m_supervisor.forget(name);
             (void)m_registry.remove(name);
@@ -176,6 +182,8 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
   if (auto valid = validate_vm_name(request.name); !valid) return reply_error(res, valid.error());
   if (m_registry.find(request.name))
     return reply_error(res, field_error(ErrorKind::conflict, "name", "'{}' exists", request.name));
+  if (auto allowed = m_paths.check("repo", request.repo); !allowed)
+    return reply_error(res, allowed.error());
   auto began = std::chrono::steady_clock::now();
   std::string disks = m_supervisor.paths().disk_dir(request.name);
   auto prepared = prepare_backup_restore(request, m_repositories, disks);
@@ -189,6 +197,11 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
     (void)m_supervisor.forget(request.name);
     (void)m_registry.remove(request.name);
   };
+  // The kernel or initrd the request names, or those the backed-up guest booted.
+  if (auto allowed = m_paths.check_config(definition.config); !allowed) {
+    discard();
+    return reply_error(res, allowed.error());
+  }
   if (auto added = m_registry.add(definition); !added) {
     discard();
     return reply_error(res, added.error());

@@ -12,10 +12,12 @@
 
 namespace haven::daemon {
 
-ApiServer::ApiServer(VmRegistry& registry, Supervisor& supervisor, EventLog& events)
+ApiServer::ApiServer(VmRegistry& registry, Supervisor& supervisor, EventLog& events,
+                     PathPolicy paths)
     : m_registry(registry),
       m_supervisor(supervisor),
       m_events(events),
+      m_paths(std::move(paths)),
       m_server(std::make_unique<httplib::Server>()) {
   add_routes(*m_server);
 }

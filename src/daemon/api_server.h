@@ -19,6 +19,7 @@
 #include "base/unique_fd.h"
 #include "daemon/event_log.h"
 #include "daemon/jobs.h"
+#include "daemon/path_policy.h"
 #include "daemon/repository_sessions.h"
 #include "daemon/supervisor.h"
 #include "daemon/vm_registry.h"
@@ -33,7 +34,8 @@ namespace haven::daemon {
 
 class ApiServer {
  public:
-  ApiServer(VmRegistry& registry, Supervisor& supervisor, EventLog& events);
+  // Requests may name only files that `paths` allows (daemon/path_policy.h).
+  ApiServer(VmRegistry& registry, Supervisor& supervisor, EventLog& events, PathPolicy paths);
   ~ApiServer();
 
   struct Tcp {
@@ -81,6 +83,7 @@ class ApiServer {
   VmRegistry& m_registry;
   Supervisor& m_supervisor;
   EventLog& m_events;
+  const PathPolicy m_paths;
   RepositorySessions m_repositories;  // before the jobs, which use it
   Jobs m_jobs;             // before the servers: their handlers may start jobs until they stop
   UniqueFd m_socket_lock;  // held while serving (instance_lock.h)

@@ -28,6 +28,8 @@ void ApiServer::add_vm_routes(httplib::Server& server, std::vector<Route>* route
         [this](const httplib::Request& req, httplib::Response& res) {
           auto definition = vm_definition_from_json(req.body);
           if (!definition) return reply_error(res, request_error(definition.error()));
+          if (auto allowed = m_paths.check_config(definition->config); !allowed)
+            return reply_error(res, allowed.error());
           if (m_registry.find(definition->name) || m_registry.find_broken(definition->name))
             return reply_error(
                 res, field_error(ErrorKind::conflict, "name", "'{}' exists", definition->name));
@@ -60,6 +62,8 @@ void ApiServer::add_vm_routes(httplib::Server& server, std::vector<Route>* route
           body["name"] = vm->name;
           auto definition = vm_definition_from_json(body.dump());
           if (!definition) return reply_error(res, request_error(definition.error()));
+          if (auto allowed = m_paths.check_config(definition->config); !allowed)
+            return reply_error(res, allowed.error());
           if (is_up(m_supervisor.status(vm->name).state))
             return reply_error(res, field_error(ErrorKind::conflict, "state",
                                                 "'{}' is running: stop it first", vm->name));
@@ -108,7 +112,10 @@ void ApiServer::add_vm_routes(httplib::Server& server, std::vector<Route>* route
           if (!vm) return;
           Result<void> done;
           if (action == "start") {
-            done = m_supervisor.start(*vm);
+            // Again at each start: the definition may predate the policy, or a path in it may
+            // have become a link out of the allowed directories since.
+            done = m_paths.check_config(vm->config);
+            if (done) done = m_supervisor.start(*vm);
           } else if (action == "stop") {
             double seconds = query_value(req, "timeout").value_or(kDefaultStopGrace.count());
             done = m_supervisor.stop(

@@ -13,6 +13,7 @@
 #include "daemon/api_server.h"
 #include "daemon/event_log.h"
 #include "daemon/instance_lock.h"
+#include "daemon/path_policy.h"
 #include "daemon/supervisor.h"
 #include "daemon/token_file.h"
 #include "daemon/vm_registry.h"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
       "havend: the Haven daemon. Keeps VM definitions under --state, runs each guest in its "
       "own haven-vmm process, serves the REST API on --socket (see docs/API.md)."};
   std::string state, socket, vmm_path, listen, token_file;
+  std::vector<std::string> allowed_paths;
   bool daemonize = false, verbose = false, no_cgroups = false;
   double overcommit = 1.5;
   app.add_option("--state", state, "State directory (VM definitions, statuses, console logs)")
@@ -43,6 +45,10 @@ int main(int argc, char** argv) {
                  "Also serve the API on TCP HOST:PORT (port 0: any; needs --token-file)");
   app.add_option("--token-file", token_file,
                  "File holding the bearer token TCP clients must send (mode 0600)");
+  app.add_option("--allow-path", allowed_paths,
+                 "A directory whose files API requests may name: disks, kernels, ISOs, "
+                 "snapshot targets, repositories (repeatable); the state directory always is, "
+                 "and its images/ folder is made for guests' images");
   app.add_flag("--daemon", daemonize, "Detach and run in the background");
   app.add_option("--memory-overcommit", overcommit,
                  "Running guests' RAM may add up to this times the host's memory (default 1.5)")
@@ -92,6 +98,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   state = absolute;
+  // havend's own files (restored disks, UEFI variables) are in the state directory: always
+  // allowed; its images/ folder is made as a place for guests' images.
+  allowed_paths.push_back(state);
+  (void)::mkdir((state + "/images").c_str(), 0700);
+  auto path_policy = daemon::PathPolicy::make(allowed_paths);
+  if (!path_policy) {
+    log::error("{}", path_policy.error().message());
+    return 2;
+  }
+  log::info("API requests may name files under: {}", fmt::join(path_policy->roots(), ", "));
   auto state_lock = daemon::claim_instance_lock(state + "/havend.lock", "state directory " + state);
   if (!state_lock) {
     log::error("{}", state_lock.error().message());
@@ -136,7 +152,7 @@ int main(int argc, char** argv) {
     (void)daemon::record_instance_pid(state_lock->get(), state + "/havend.lock");
     (void)daemon::record_instance_pid(socket_claim->get(), socket + ".lock");
   }
-  daemon::ApiServer api(**registry, **supervisor, events);
+  daemon::ApiServer api(**registry, **supervisor, events, std::move(*path_policy));
   std::jthread signal_waiter([&api, stop_signals] {
     int signo = 0;
     sigwait(&stop_signals, &signo);

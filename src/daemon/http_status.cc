@@ -12,6 +12,8 @@ int http_status(ErrorKind kind) {
       return 409;
     case ErrorKind::unavailable:
       return 503;
+    case ErrorKind::forbidden:
+      return 403;
     case ErrorKind::internal:
       return 500;
   }

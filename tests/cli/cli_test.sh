@@ -116,7 +116,9 @@ expect 1 "$work/repo" repo init "$work/repo"
 json_check 'v == {"snapshots": []}' backup list --repo "$work/repo" --json
 
 # --- Guests through havend (defined, never started: no /dev/kvm needed).
-"$havend" --state "$work/state" --socket "$socket" --no-cgroups >"$work/havend.log" 2>&1 &
+mkdir "$work/images" && echo kernel >"$work/images/vmlinuz"
+"$havend" --state "$work/state" --socket "$socket" --no-cgroups --allow-path "$work/images" \
+  >"$work/havend.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 200); do [ -S "$socket" ] && "$haven" vm ls --socket "$socket" >/dev/null 2>&1 && break
   sleep 0.05; done
@@ -127,13 +129,15 @@ run vm ls
 [ "$status" = 0 ] && [[ $out == "NAME "*STATE* ]] && ok "vm ls: a table with a header" ||
   fail "vm ls: $status '$out'"
 json_check 'v["name"] == "web" and v["cpus"] == 2 and v["memory"] == "256M" and
-            v["kernel"] == "/etc/hostname"' vm create web --kernel /etc/hostname --cpus 2 \
+            v["kernel"] == "'"$work/images/vmlinuz"'"' vm create web --kernel "$work/images/vmlinuz" --cpus 2 \
   --memory 256M --json
 # Relative paths are the caller's: made absolute before havend sees them.
-(cd /etc && "$haven" vm create rel --kernel hostname >/dev/null 2>&1)
-json_check 'v["kernel"] == "/etc/hostname"' vm show rel --json
-expect 1 "name: 'web' exists" vm create web --kernel /etc/hostname
-expect 2 "name: 'bad/name' may hold only" vm create bad/name --kernel /etc/hostname
+(cd "$work/images" && "$haven" vm create rel --kernel vmlinuz >/dev/null 2>&1)
+json_check 'v["kernel"] == "'"$work/images/vmlinuz"'"' vm show rel --json
+expect 1 "name: 'web' exists" vm create web --kernel "$work/images/vmlinuz"
+expect 1 "kernel: /etc/hostname is outside the directories havend may use" \
+  vm create thief --kernel /etc/hostname
+expect 2 "name: 'bad/name' may hold only" vm create bad/name --kernel "$work/images/vmlinuz"
 json_check 'sorted(g["name"] for g in v) == ["rel", "web"] and
             all(g["state"] == "stopped" for g in v)' vm ls --json
 json_check 'v["name"] == "web" and v["state"] == "stopped" and "metrics" in v and

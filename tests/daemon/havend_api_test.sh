@@ -68,6 +68,7 @@ umask 077
 echo "$token" >"$work/token"
 start_daemon() {
   "$havend" --state "$work/state" --socket "$HAVEN_SOCKET" --listen 127.0.0.1:0 \
+    --allow-path "$work" --allow-path "$guests" \
     --token-file "$work/token" >>"$work/havend.log" 2>&1 &
   daemon_pid=$!
   until_true 10 "$haven" vm ls || { cat "$work/havend.log"; echo "FAIL: havend did not come up"; exit 1; }

@@ -100,7 +100,13 @@ debian_ok() {
 }
 daemon=
 start_havend() {
-  havend --state "$state" --socket "$HAVEN_SOCKET" >/tmp/firmware-havend.log 2>&1 &
+  # Guests' files: disks, snapshots and repositories in /tmp, the Debian disk on /dev/vdb
+  # (in the parts that have it).
+  debian_disk=
+  [ -b /dev/vdb ] && debian_disk="--allow-path /dev/vdb"
+  # $debian_disk unquoted: no words, or two
+  havend --state "$state" --socket "$HAVEN_SOCKET" --allow-path /tmp $debian_disk \
+    >/tmp/firmware-havend.log 2>&1 &
   daemon=$!
   until_true 30 haven vm ls || { echo "FAIL: havend did not start"; cat /tmp/firmware-havend.log; exit 1; }
 }

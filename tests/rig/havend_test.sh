@@ -20,7 +20,8 @@ show_all() {
   sed 's/^/havend| /' /tmp/havend.log | tail -n 10 >>"$out"
 }
 
-havend --state "$state" --socket "$HAVEN_SOCKET" >/tmp/havend.log 2>&1 &
+havend --state "$state" --socket "$HAVEN_SOCKET" --allow-path /guest --allow-path /tmp \
+  >/tmp/havend.log 2>&1 &
 daemon=$!
 until_true 30 haven vm ls || { echo "FAIL: havend did not start"; cat /tmp/havend.log; exit 1; }
 

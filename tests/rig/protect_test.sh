@@ -39,7 +39,8 @@ typed() {  # typed NAME MARKER SECONDS: waits for MARKER, then detaches the typi
 }
 json_field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^,\"]*\).*/\1/p" | head -n 1; }
 
-havend --state "$state" --socket "$HAVEN_SOCKET" >/tmp/protect-havend.log 2>&1 &
+havend --state "$state" --socket "$HAVEN_SOCKET" --allow-path /guest --allow-path /tmp \
+  >/tmp/protect-havend.log 2>&1 &
 daemon=$!
 until_true 30 haven vm ls || { echo "FAIL: havend did not start"; cat /tmp/protect-havend.log; exit 1; }
 haven repo init "$repo" >/dev/null || fail "repo init"

@@ -49,7 +49,9 @@ class ApiHarness : public ::testing::Test {
                                        [](const std::string&, const VmStatus&) {});
     ASSERT_TRUE(supervisor) << supervisor.error().message();
     m_supervisor = std::move(*supervisor);
-    m_api = std::make_unique<ApiServer>(*m_registry, *m_supervisor, m_events);
+    auto paths = PathPolicy::make(m_allowed_paths);
+    ASSERT_TRUE(paths) << paths.error().message();
+    m_api = std::make_unique<ApiServer>(*m_registry, *m_supervisor, m_events, std::move(*paths));
     m_serving = std::thread([this, tcp] { m_served = m_api->serve(m_dir + "/api.sock", tcp); });
     m_client = std::make_unique<httplib::Client>(m_dir + "/api.sock");
     m_client->set_address_family(AF_UNIX);
@@ -80,6 +82,7 @@ class ApiHarness : public ::testing::Test {
   }
 
   std::string m_dir;
+  std::vector<std::string> m_allowed_paths{"/"};  // havend --allow-path (set before serve())
   EventLog m_events;
   std::unique_ptr<VmRegistry> m_registry;
   std::unique_ptr<Supervisor> m_supervisor;

@@ -112,7 +112,7 @@ TEST_F(ApiServerTest, ABrokenDefinitionIsListedRefusedAndDeletable) {
 // A second daemon on the same socket is refused before it touches the first one's socket.
 TEST_F(ApiServerTest, ASecondServerOnTheSocketIsRefused) {
   serve();
-  ApiServer second(*m_registry, *m_supervisor, m_events);
+  ApiServer second(*m_registry, *m_supervisor, m_events, *PathPolicy::make({"/"}));
   auto served = second.serve(m_dir + "/api.sock", std::nullopt);
   ASSERT_FALSE(served);
   EXPECT_NE(served.error().message().find("is in use by another havend"), std::string::npos)
