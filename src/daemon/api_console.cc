@@ -21,6 +21,15 @@ namespace {
 using nlohmann::json;
 constexpr size_t kStreamChunk = 64 << 10;
 
+// 503: every slot for a long-lived response is taken (daemon/stream_slots.h).
+Error too_many_streams(const StreamSlots& slots) {
+  return Error::from_message(
+             fmt::format("{} event streams and followed consoles are open, the most "
+                         "havend serves at once; close one and try again",
+                         slots.limit()))
+      .with_kind(ErrorKind::unavailable);
+}
+
 // Whether `path` now names another file than `fd` (or none).
 bool replaced(int fd, const std::string& path) {
   struct stat open_file {
@@ -112,6 +121,8 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
             res.set_content(std::move(*tail), "text/plain");
             return;
           }
+          auto slot = m_streams.try_take();
+          if (!slot) return reply_error(res, too_many_streams(m_streams));
           std::string name = vm->name;
           // The file being followed and how far it was sent; the VMM may replace the file
           // (console_log.h), which is then followed from its start.
@@ -120,8 +131,9 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
             uint64_t sent = 0;
           };
           auto followed = std::make_shared<Followed>();
-          res.set_chunked_content_provider("text/plain", [this, path, name, followed](
+          res.set_chunked_content_provider("text/plain", [this, path, name, followed, slot](
                                                              size_t, httplib::DataSink& sink) {
+            (void)slot;  // held while the stream lasts
             UniqueFd notify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
             if (notify) ::inotify_add_watch(notify.get(), path.c_str(), IN_MODIFY | IN_MOVE_SELF);
             std::vector<uint8_t> buffer(kStreamChunk);
@@ -180,9 +192,12 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
         [this](const httplib::Request& req, httplib::Response& res) {
           uint64_t since = m_events.last_seq();
           if (auto asked = query_value(req, "since")) since = static_cast<uint64_t>(*asked);
+          auto slot = m_streams.try_take();
+          if (!slot) return reply_error(res, too_many_streams(m_streams));
           auto cursor = std::make_shared<uint64_t>(since);
           res.set_chunked_content_provider(
-              "application/x-ndjson", [this, cursor](size_t, httplib::DataSink& sink) {
+              "application/x-ndjson", [this, cursor, slot](size_t, httplib::DataSink& sink) {
+                (void)slot;  // held while the stream lasts
                 for (;;) {
                   if (m_events.closed()) {
                     sink.done();

@@ -11,6 +11,22 @@
 #include "daemon/token_file.h"
 
 namespace haven::daemon {
+namespace {
+
+// A body sent in chunks has no length to check before it is read, and httplib would buffer
+// all of it: refused before a byte of it is read (every HTTP client sends a Content-Length
+// for the bodies this API takes).
+httplib::Server::HandlerResponse refuse_unbounded_body(const httplib::Request& req,
+                                                       httplib::Response& res) {
+  if (!req.has_header("Transfer-Encoding")) return httplib::Server::HandlerResponse::Unhandled;
+  res.set_header("Connection", "close");  // the body that follows is not read
+  reply(res, 411,
+        {{"error", "body: send it with a Content-Length (at most 1 MiB), not in chunks"},
+         {"field", "body"}});
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+}  // namespace
 
 ApiServer::ApiServer(VmRegistry& registry, Supervisor& supervisor, EventLog& events,
                      PathPolicy paths)
@@ -40,16 +56,20 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
   if (tcp) {
     m_tcp = std::make_unique<httplib::Server>();
     add_routes(*m_tcp);
+    m_tcp->set_read_timeout(kTcpIdleSeconds, 0);
+    m_tcp->set_keep_alive_timeout(kTcpIdleSeconds);
     std::string token = tcp->token;
+    // Before the body is read: a client without the token sends none that is kept.
     m_tcp->set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
       std::string given = req.get_header_value("Authorization");
-      if (given.starts_with("Bearer ") && same_token(given.substr(7), token))
-        return httplib::Server::HandlerResponse::Unhandled;
-      res.set_header("WWW-Authenticate", "Bearer");
-      reply(res, 401,
-            {{"error", "authorization: send the bearer token of havend --token-file"},
-             {"field", "authorization"}});
-      return httplib::Server::HandlerResponse::Handled;
+      if (!given.starts_with("Bearer ") || !same_token(given.substr(7), token)) {
+        res.set_header("WWW-Authenticate", "Bearer");
+        reply(res, 401,
+              {{"error", "authorization: send the bearer token of havend --token-file"},
+               {"field", "authorization"}});
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return refuse_unbounded_body(req, res);
     });
     int port = tcp->port == 0 ? m_tcp->bind_to_any_port(tcp->host)
                               : (m_tcp->bind_to_port(tcp->host, tcp->port) ? tcp->port : -1);
@@ -85,6 +105,24 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
 void ApiServer::add_routes(httplib::Server& server) {
   // The Unix socket's server is set up first, in the constructor: its routes are the record.
   std::vector<Route>* routes = &server == m_server.get() ? &m_routes : nullptr;
+  // httplib owns the queue it is handed (its API takes a raw pointer).
+  server.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
+  server.set_payload_max_length(kMaxBody);
+  server.set_pre_routing_handler(refuse_unbounded_body);  // TCP's adds the token check
+  // What httplib answers by itself (a body over the limit, a request it cannot parse, a path
+  // no route takes) gets the API's JSON error too.
+  server.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        std::string what = res.status == 413 ? "body: larger than 1 MiB"
+                           : res.status == 404
+                               ? "no such route (docs/API.md lists them)"
+                               : fmt::format("HTTP {}: the request cannot be served", res.status);
+        nlohmann::json body = {{"error", what}};
+        if (res.status == 413) body["field"] = "body";
+        reply(res, res.status, body);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   server.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
         std::string what = "internal error";

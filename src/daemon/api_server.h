@@ -21,6 +21,7 @@
 #include "daemon/jobs.h"
 #include "daemon/path_policy.h"
 #include "daemon/repository_sessions.h"
+#include "daemon/stream_slots.h"
 #include "daemon/supervisor.h"
 #include "daemon/vm_registry.h"
 
@@ -70,6 +71,18 @@ class ApiServer {
   // Every route served, in the order registered (the OpenAPI contract test walks them).
   const std::vector<Route>& routes() const { return m_routes; }
 
+  // Each server's worker threads, and how many of them long-lived responses (event streams,
+  // followed consoles) may hold at once, together: the rest stay free for other requests.
+  static constexpr size_t kWorkers = 64;
+  static constexpr size_t kMaxStreams = 48;
+  // A request's body at most (a VM definition is a few KiB); larger ones are answered 413,
+  // and a body of unknown length (chunked) 411, before they are read.
+  static constexpr size_t kMaxBody = 1 << 20;
+  // A TCP client has this long to send each part of its request (and an idle kept-alive
+  // connection this long before it is closed), so connections that say nothing, holding a
+  // worker each, go fast.
+  static constexpr int kTcpIdleSeconds = 2;
+
  private:
   // Every route, in one file per resource: api_vms.cc, api_protection.cc, api_console.cc.
   void add_routes(httplib::Server& server);
@@ -84,7 +97,8 @@ class ApiServer {
   Supervisor& m_supervisor;
   EventLog& m_events;
   const PathPolicy m_paths;
-  RepositorySessions m_repositories;  // before the jobs, which use it
+  StreamSlots m_streams{kMaxStreams};  // event streams and followed consoles, both servers
+  RepositorySessions m_repositories;   // before the jobs, which use it
   Jobs m_jobs;             // before the servers: their handlers may start jobs until they stop
   UniqueFd m_socket_lock;  // held while serving (instance_lock.h)
   std::unique_ptr<httplib::Server> m_server;  // the Unix socket
