@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include <memory>
@@ -44,12 +45,14 @@ struct VmArgs {
   std::string dir;
 };
 
-// Paths are the daemon's to open: relative ones are made absolute here.
+// Paths are the daemon's to open: relative ones are made absolute here, their "." and ".."
+// parts taken away (havend refuses paths that hold them).
 std::string absolute_path(const std::string& path) {
-  if (path.empty() || path[0] == '/') return path;
-  char cwd[4096];
-  if (!::getcwd(cwd, sizeof(cwd))) return path;
-  return std::string(cwd) + "/" + path;
+  if (path.empty()) return path;
+  std::error_code failed;
+  std::filesystem::path absolute = std::filesystem::absolute(path, failed);
+  if (failed) return path;
+  return absolute.lexically_normal().string();
 }
 
 // Maps an API answer to an exit status, printing the error line when there is one.

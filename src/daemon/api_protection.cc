@@ -30,7 +30,10 @@ void ApiServer::add_protection_routes(httplib::Server& server, std::vector<Route
             return reply_error(
                 res, field_error(ErrorKind::invalid, "dir", "the snapshot directory is missing"));
           std::string dir = body["dir"];
-          if (auto allowed = m_paths.check("dir", dir, PathPolicy::Use::empty_directory); !allowed)
+          if (auto allowed = m_paths.check("dir", dir, PathPolicy::Use::snapshot_target); !allowed)
+            return reply_error(res, allowed.error());
+          // The VMM copies the writable disks by their names: still where they may be?
+          if (auto allowed = m_paths.check_config(vm->config); !allowed)
             return reply_error(res, allowed.error());
           auto taken = m_supervisor.snapshot(vm->name, dir);
           if (!taken) return reply_error(res, taken.error());
@@ -58,6 +61,9 @@ void ApiServer::add_protection_routes(httplib::Server& server, std::vector<Route
         VmBackupOptions options;
         options.repo = body["repo"];
         if (auto allowed = m_paths.check("repo", options.repo); !allowed)
+          return reply_error(res, allowed.error());
+        // The disks (and UEFI variables) are read by their names: still where they may be?
+        if (auto allowed = m_paths.check_config(vm->config); !allowed)
           return reply_error(res, allowed.error());
         for (const auto& [key, value] : body.items())
           if (key != "repo" && key != "passphrase" && key != "tags")
@@ -143,17 +149,18 @@ void ApiServer::add_protection_routes(httplib::Server& server, std::vector<Route
               return reply_error(res, field_error(ErrorKind::invalid, field, "missing"));
           std::string name = body["name"], dir = body["snapshot"];
           if (auto valid = validate_vm_name(name); !valid) return reply_error(res, valid.error());
-          if (m_registry.find(name))
+          if (m_registry.find(name) || m_registry.find_broken(name))
             return reply_error(res, field_error(ErrorKind::conflict, "name", "'{}' exists", name));
           if (auto allowed = m_paths.check("snapshot", dir); !allowed)
             return reply_error(res, allowed.error());
           std::string disks = m_supervisor.paths().disk_dir(name);
+          std::error_code ignored;
+          bool disks_were_there = std::filesystem::exists(disks, ignored);
           auto definition = prepare_restore(dir, name, disks);
           if (!definition) return reply_error(res, request_error(definition.error()));
           // The snapshot's guest uses its read-only disks (and kernel...) in place.
           if (auto allowed = m_paths.check_config(definition->config); !allowed) {
-            std::error_code ignored;
-            std::filesystem::remove_all(disks, ignored);
+            if (!disks_were_there) std::filesystem::remove_all(disks, ignored);
             return reply_error(res, allowed.error());
           }
           auto discard = [&] {
@@ -180,10 +187,16 @@ void ApiServer::restore_backup(const json& body, httplib::Response& res) {
   if (!parsed) return reply_error(res, request_error(parsed.error()));
   const BackupRestoreRequest& request = *parsed;
   if (auto valid = validate_vm_name(request.name); !valid) return reply_error(res, valid.error());
-  if (m_registry.find(request.name))
+  if (m_registry.find(request.name) || m_registry.find_broken(request.name))
     return reply_error(res, field_error(ErrorKind::conflict, "name", "'{}' exists", request.name));
   if (auto allowed = m_paths.check("repo", request.repo); !allowed)
     return reply_error(res, allowed.error());
+  // The kernel and initrd asked for, before any work: the disk may take long to restore.
+  for (auto [field, path] :
+       {std::pair{"kernel", &request.boot.kernel}, std::pair{"initrd", &request.boot.initrd}})
+    if (*path)
+      if (auto allowed = m_paths.check(field, **path); !allowed)
+        return reply_error(res, allowed.error());
   auto began = std::chrono::steady_clock::now();
   std::string disks = m_supervisor.paths().disk_dir(request.name);
   auto prepared = prepare_backup_restore(request, m_repositories, disks);

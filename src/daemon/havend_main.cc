@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
                  "File holding the bearer token TCP clients must send (mode 0600)");
   app.add_option("--allow-path", allowed_paths,
                  "A directory whose files API requests may name: disks, kernels, ISOs, "
-                 "snapshot targets, repositories (repeatable); the state directory always is, "
-                 "and its images/ folder is made for guests' images");
+                 "snapshot targets, repositories (repeatable); STATE/disks (havend's own) and "
+                 "STATE/images always are");
   app.add_flag("--daemon", daemonize, "Detach and run in the background");
   app.add_option("--memory-overcommit", overcommit,
                  "Running guests' RAM may add up to this times the host's memory (default 1.5)")
@@ -98,11 +98,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   state = absolute;
-  // havend's own files (restored disks, UEFI variables) are in the state directory: always
-  // allowed; its images/ folder is made as a place for guests' images.
-  allowed_paths.push_back(state);
-  (void)::mkdir((state + "/images").c_str(), 0700);
-  auto path_policy = daemon::PathPolicy::make(allowed_paths);
+  auto path_policy = daemon::PathPolicy::for_state(allowed_paths, state);
   if (!path_policy) {
     log::error("{}", path_policy.error().message());
     return 2;

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -21,32 +22,47 @@ Result<std::optional<std::string>> resolve(const std::string& path) {
   return errno_error("{}", path);
 }
 
-// The path with its deepest existing ancestor resolved and the rest (which does not exist,
-// so holds no link) appended. A link that leads nowhere is refused: what it names would be
-// made wherever it points.
-Result<std::string> resolve_existing_part(const std::string& path) {
-  std::string head = path, tail;
+// A path split where it stops existing: its deepest existing ancestor with every link
+// followed, and the rest (which does not exist, so holds no link).
+struct Resolution {
+  std::string existing;
+  std::string tail;
+  bool dangling = false;  // the first missing part is a link that leads nowhere
+  std::string joined() const {
+    if (tail.empty()) return existing;
+    return existing == "/" ? "/" + tail : existing + "/" + tail;
+  }
+};
+
+Result<Resolution> resolve_existing_part(const std::string& path) {
+  Resolution resolution;
+  std::string head = path;
   while (true) {
     if (auto resolved = TRY(resolve(head))) {
-      if (tail.empty()) return *resolved;
-      struct stat st {};
-      if (::stat(resolved->c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-        return make_error("{}: {} is not a directory", path, head);
-      return *resolved == "/" ? "/" + tail : *resolved + "/" + tail;
+      resolution.existing = *resolved;
+      return resolution;
     }
     struct stat st {};
-    if (::lstat(head.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
-      return kind_error(ErrorKind::forbidden, "{}: {} is a link to nothing", path, head);
+    if (::lstat(head.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) resolution.dangling = true;
     size_t slash = head.rfind('/');
-    if (slash == 0) return path;  // nothing of it exists, not even its first directory
-    tail = head.substr(slash + 1) + (tail.empty() ? "" : "/" + tail);
+    resolution.tail =
+        head.substr(slash + 1) + (resolution.tail.empty() ? "" : "/" + resolution.tail);
+    if (slash == 0) {  // nothing of it exists, not even its first directory
+      resolution.existing = "/";
+      return resolution;
+    }
     head.resize(slash);
   }
 }
 
-bool directory_is_empty(const std::string& path) {
-  auto names = sys::list_directory(path);
-  return names && names->empty();
+// Whether a snapshot may be written into DIRECTORY: empty, or an earlier snapshot's (which
+// the new one replaces), or one a failed snapshot left with only its lock.
+bool takes_a_snapshot(const std::string& directory) {
+  auto names = sys::list_directory(directory);
+  if (!names) return false;
+  if (names->empty()) return true;
+  if (std::find(names->begin(), names->end(), "snapshot.json") != names->end()) return true;
+  return names->size() == 1 && names->front() == "lock";
 }
 
 }  // namespace
@@ -59,6 +75,14 @@ Result<PathPolicy> PathPolicy::make(const std::vector<std::string>& roots) {
     resolved.push_back(*found);
   }
   return PathPolicy(std::move(resolved));
+}
+
+Result<PathPolicy> PathPolicy::for_state(std::vector<std::string> roots, const std::string& state) {
+  for (const char* folder : {"/disks", "/images"}) {
+    TRY(sys::ensure_directory(state + folder, 0700));
+    roots.push_back(state + folder);
+  }
+  return make(roots);
 }
 
 bool PathPolicy::inside(const std::string& resolved) const {
@@ -79,27 +103,25 @@ Result<void> PathPolicy::check(std::string_view field, const std::string& path, 
                          part);
     start = end + 1;
   }
-  auto found = resolve_existing_part(path);
-  if (!found) {
-    ErrorKind kind =
-        found.error().kind() == ErrorKind::forbidden ? ErrorKind::forbidden : ErrorKind::invalid;
-    return std::unexpected(std::move(found.error())
-                               .with_context(std::string(field))
-                               .with_kind(kind, std::string(field)));
-  }
-  const std::string& resolved = *found;
-  if (!inside(resolved))
+  // Inside or outside is decided first, and answered the same however the outside looks, so
+  // a refusal tells nothing about files the client cannot see.
+  auto resolution =
+      TRY(about_field(resolve_existing_part(path), ErrorKind::invalid, std::string(field)));
+  std::string resolved = resolution.joined();
+  if (!inside(resolved) || resolution.dangling)
     return field_error(ErrorKind::forbidden, std::string(field),
-                       "{} is outside the directories havend may use ({}; havend --allow-path)",
-                       path == resolved ? path : fmt::format("{} (really {})", path, resolved),
-                       fmt::join(m_roots, ", "));
-  if (use == Use::empty_directory) {
-    struct stat st {};
-    if (::stat(resolved.c_str(), &st) == 0 &&
-        (!S_ISDIR(st.st_mode) || !directory_is_empty(resolved)))
-      return field_error(ErrorKind::conflict, std::string(field),
-                         "{} exists and is not an empty directory", path);
-  }
+                       "{} is outside the directories havend may use, links followed ({}; "
+                       "havend --allow-path)",
+                       path, fmt::join(m_roots, ", "));
+  struct stat st {};
+  bool exists = ::stat(resolution.existing.c_str(), &st) == 0;
+  if (!resolution.tail.empty() && exists && !S_ISDIR(st.st_mode))
+    return field_error(ErrorKind::invalid, std::string(field),
+                       "{}: a part of it is a file, not a directory", path);
+  if (use == Use::snapshot_target && resolution.tail.empty() &&
+      (!S_ISDIR(st.st_mode) || !takes_a_snapshot(resolved)))
+    return field_error(ErrorKind::conflict, std::string(field),
+                       "{} exists and is neither empty nor an earlier snapshot", path);
   return {};
 }
 

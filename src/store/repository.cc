@@ -112,11 +112,27 @@ Result<std::unique_ptr<Repository>> Repository::open_unlocked(const std::string&
   return open(path, nullptr, &keys, true);
 }
 
+// A repository holds no symbolic link: one in place of its lock, tmp/ or another of its
+// entries would make whoever writes it (havend, as root) write, truncate or delete where the
+// link points. Refused before anything in it is read.
+static Result<void> refuse_links(const std::string& path) {
+  for (const char* entry : {"config.json", "lock", "holds.lock", "keys", "packs", "index",
+                            "snapshots", "tmp", "holds", "damaged"}) {
+    struct stat st {};
+    std::string inside = path + "/" + entry;
+    if (::lstat(inside.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+      return make_error("{} is a symbolic link; a repository holds none (refusing to follow it)",
+                        inside);
+  }
+  return {};
+}
+
 Result<std::unique_ptr<Repository>> Repository::open(const std::string& path,
                                                      const PassphraseSource& passphrase,
                                                      const MasterKeys* unlocked, bool load_index) {
   struct stat st = TRY(with_context(sys::stat_path(path), "repository"));
   if (!S_ISDIR(st.st_mode)) return make_error("repository {}: not a directory", path);
+  TRY(refuse_links(path));
   auto text = sys::read_file(path + "/config.json", 1 << 20);
   if (!text) {
     if (text.error().code() == ENOENT)
@@ -166,7 +182,8 @@ ChunkId Repository::chunk_id(std::span<const uint8_t> plain) const {
 
 Result<WriterLock> Repository::lock_for_writing() {
   std::string lock_path = m_path + "/lock";
-  auto fd = TRY(sys::open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  TRY(refuse_links(m_path));  // again: the writer may come long after the open
+  auto fd = TRY(sys::open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) return errno_error("lock {}", lock_path);
     auto holder = sys::read_file(lock_path, 64);

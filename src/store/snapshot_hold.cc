@@ -35,7 +35,7 @@ std::string this_host() {
 
 Result<HoldsLock> lock_holds(const Repository& repository) {
   std::string path = repository.path() + "/holds.lock";
-  auto fd = TRY(sys::open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  auto fd = TRY(sys::open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
   while (::flock(fd.get(), LOCK_EX) != 0)
     if (errno != EINTR) return errno_error("lock {}", path);
   return HoldsLock(std::move(fd));

@@ -112,7 +112,9 @@ Result<MemoryImage> write_memory_image(const memory::GuestMemory& memory, const 
 Result<memory::GuestMemory> map_memory_image(const std::string& path,
                                              std::span<const SnapshotRegion> regions,
                                              const std::string& snapshot_id) {
-  auto fd = TRY(sys::open_data_file(path, O_RDONLY | O_CLOEXEC));
+  // Never through a link: a snapshot directory is somebody else's, and a link there would map
+  // a host file the VMM can read into the guest.
+  auto fd = TRY(sys::open_data_file(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error("stat {}", path);
   std::vector<memory::RegionSpec> specs;

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/sys.h"
@@ -23,8 +24,11 @@ std::string snapshot_disk_name(size_t index) {
 
 Result<json> read_snapshot_document(const std::string& dir) {
   std::string path = dir + "/" + kSnapshotFileName;
-  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT)
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT)
     return make_error("{}: no {} (not a snapshot, or an unfinished one)", dir, kSnapshotFileName);
+  if (S_ISLNK(st.st_mode))  // a snapshot directory is somebody else's: its links are not followed
+    return make_error("{} is a symbolic link, not a snapshot's file", path);
   auto bytes = TRY(sys::read_file(path, kMaxSnapshotFile));
   try {
     return json::parse(bytes.begin(), bytes.end());

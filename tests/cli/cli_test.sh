@@ -9,7 +9,8 @@
 set -uo pipefail
 haven=$(realpath "$1") havend=$(realpath "$2")
 command -v python3 >/dev/null || { echo "FAIL: needs python3"; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/haven-cli-test.XXXXXX")
+# Physical (pwd -P): the relative-path check compares with what `haven` gets from getcwd.
+work=$(cd "$(mktemp -d "${TMPDIR:-/tmp}/haven-cli-test.XXXXXX")" && pwd -P)
 socket=$work/havend.sock
 daemon_pid=
 cleanup() {

@@ -71,14 +71,13 @@ TEST_F(ApiPathsTest, ALinkMadeAfterTheDefinitionIsRefusedAtStart) {
   std::filesystem::create_symlink("/etc/shadow", m_images + "/disk.img");
   Answer started = send("POST", "/v1/vms/a/start");
   expect_forbidden(started, "disks[0].path");
-  EXPECT_NE(started.body.value("error", "").find("(really /etc/shadow)"), std::string::npos)
-      << started.body;
   EXPECT_EQ(send("GET", "/v1/vms/a").body.value("state", ""), "stopped");
 }
 
 TEST_F(ApiPathsTest, SnapshotsBackupsAndRestoresStayInside) {
   serve();
   ASSERT_EQ(post("/v1/vms", guest("a")).status, 201);
+  ASSERT_EQ(send("POST", "/v1/vms/a/start").status, 200);  // a snapshot of a running guest
   // A snapshot written into /etc, or over files that are there.
   expect_forbidden(post("/v1/vms/a/snapshot", {{"dir", "/etc"}}), "dir");
   expect_forbidden(post("/v1/vms/a/snapshot", {{"dir", "/etc/haven-snapshot"}}), "dir");
@@ -93,6 +92,21 @@ TEST_F(ApiPathsTest, SnapshotsBackupsAndRestoresStayInside) {
                    "repo");
   EXPECT_EQ(send("GET", "/v1/vms/b").status, 404);
   EXPECT_FALSE(std::filesystem::exists("/etc/haven-snapshot"));
+}
+
+// Paths admitted once are checked again before havend or the VMM opens them for a snapshot
+// or a backup: a disk that became a link to a host file is not copied into a snapshot.
+TEST_F(ApiPathsTest, ADiskThatBecameALinkIsNeitherSnapshottedNorBackedUp) {
+  serve();
+  json good = guest("a");
+  good["disks"] = json::array({{{"path", m_images + "/disk.img"}}});
+  ASSERT_EQ(post("/v1/vms", good).status, 201);
+  ASSERT_EQ(send("POST", "/v1/vms/a/start").status, 200);
+  std::filesystem::remove(m_images + "/disk.img");
+  std::filesystem::create_symlink("/etc/shadow", m_images + "/disk.img");
+  expect_forbidden(post("/v1/vms/a/snapshot", {{"dir", m_images + "/snap"}}), "disks[0].path");
+  expect_forbidden(post("/v1/vms/a/backup", {{"repo", m_images + "/repo"}}), "disks[0].path");
+  EXPECT_FALSE(std::filesystem::exists(m_images + "/snap"));
 }
 
 // A VM snapshot's guest uses its read-only disks in place: a tampered snapshot.json naming a

@@ -10,6 +10,7 @@ TEST(HttpStatus, EachKindHasItsStatus) {
   EXPECT_EQ(http_status(ErrorKind::not_found), 404);
   EXPECT_EQ(http_status(ErrorKind::conflict), 409);
   EXPECT_EQ(http_status(ErrorKind::unavailable), 503);
+  EXPECT_EQ(http_status(ErrorKind::forbidden), 403);
   EXPECT_EQ(http_status(ErrorKind::internal), 500);
 }
 

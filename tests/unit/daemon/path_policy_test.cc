@@ -67,8 +67,8 @@ TEST_F(PathPolicyTest, PathsInsideARootAreAllowedThoseOutsideForbidden) {
   auto refused = policy().check("kernel", "/etc/shadow");
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().message(),
-            "kernel: /etc/shadow is outside the directories havend may use (" + m_root +
-                "; havend --allow-path)");
+            "kernel: /etc/shadow is outside the directories havend may use, links followed (" +
+                m_root + "; havend --allow-path)");
 }
 
 // One file allowed (a block device, say), through a link to it as LVM's /dev/VG/LV are.
@@ -105,23 +105,61 @@ TEST_F(PathPolicyTest, ALinkInsideARootCannotLeadOutOfIt) {
   EXPECT_EQ(refusal(m_root + "/outside-link/not-yet"), ErrorKind::forbidden);
   EXPECT_EQ(refusal(m_root + "/shadow.img"), ErrorKind::forbidden);
   EXPECT_EQ(refusal(m_root + "/inner-link"), std::nullopt);
+  // The refusal names the path as given, never where it leads (the client may not see that).
   auto refused = policy().check("disk", m_root + "/shadow.img");
   ASSERT_FALSE(refused);
-  EXPECT_NE(refused.error().message().find("(really /etc/shadow)"), std::string::npos)
+  EXPECT_EQ(refused.error().message().find("/etc/shadow"), std::string::npos)
       << refused.error().message();
   // A dangling link: where it would lead counts.
   std::filesystem::create_symlink(m_dir + "/outside/new-file", m_root + "/dangling");
   EXPECT_EQ(refusal(m_root + "/dangling"), ErrorKind::forbidden);
 }
 
-TEST_F(PathPolicyTest, ASnapshotTargetIsNewOrAnEmptyDirectory) {
+TEST_F(PathPolicyTest, ASnapshotTargetIsNewEmptyOrAnEarlierSnapshot) {
   using Use = PathPolicy::Use;
-  EXPECT_EQ(refusal(m_root + "/snap-new", Use::empty_directory), std::nullopt);
+  EXPECT_EQ(refusal(m_root + "/snap-new", Use::snapshot_target), std::nullopt);
   std::filesystem::create_directory(m_root + "/snap-empty");
-  EXPECT_EQ(refusal(m_root + "/snap-empty", Use::empty_directory), std::nullopt);
-  EXPECT_EQ(refusal(m_root, Use::empty_directory), ErrorKind::conflict);  // holds files
-  EXPECT_EQ(refusal(m_root + "/disk.img", Use::empty_directory), ErrorKind::conflict);
-  EXPECT_EQ(refusal("/etc", Use::empty_directory), ErrorKind::forbidden);
+  EXPECT_EQ(refusal(m_root + "/snap-empty", Use::snapshot_target), std::nullopt);
+  EXPECT_EQ(refusal(m_root, Use::snapshot_target), ErrorKind::conflict);  // holds files
+  EXPECT_EQ(refusal(m_root + "/disk.img", Use::snapshot_target), ErrorKind::conflict);
+  EXPECT_EQ(refusal("/etc", Use::snapshot_target), ErrorKind::forbidden);
+  // An earlier snapshot is replaced; one that failed left only its lock.
+  std::filesystem::create_directory(m_root + "/snap-old");
+  std::ofstream(m_root + "/snap-old/snapshot.json") << "{}";
+  std::ofstream(m_root + "/snap-old/memory") << "";
+  EXPECT_EQ(refusal(m_root + "/snap-old", Use::snapshot_target), std::nullopt);
+  std::filesystem::create_directory(m_root + "/snap-failed");
+  std::ofstream(m_root + "/snap-failed/lock") << "";
+  EXPECT_EQ(refusal(m_root + "/snap-failed", Use::snapshot_target), std::nullopt);
+}
+
+TEST_F(PathPolicyTest, HavendsStateDirectoryLendsOnlyItsDisksAndImages) {
+  std::string state = m_dir + "/state";
+  std::filesystem::create_directories(state + "/vms");
+  auto made = PathPolicy::for_state({m_root}, state);
+  ASSERT_TRUE(made) << made.error().message();
+  EXPECT_TRUE(made->check("disk", state + "/disks/a/disk-0.img"));
+  EXPECT_TRUE(made->check("disk", state + "/images/web.img"));
+  EXPECT_TRUE(made->check("disk", m_root + "/disk.img"));
+  auto definition = made->check("disk", state + "/vms/a.json");
+  ASSERT_FALSE(definition);
+  EXPECT_EQ(definition.error().kind(), ErrorKind::forbidden);
+  EXPECT_FALSE(made->check("disk", state + "/havend.lock"));
+}
+
+// Outside is answered the same whatever is there: no way to learn which host files exist.
+TEST_F(PathPolicyTest, TheOutsideLooksTheSameWhateverIsThere) {
+  for (std::string path : {m_dir + "/outside/secret/x", m_dir + "/outside/none/x",
+                           m_dir + "/outside/secret", m_dir + "/outside/none"}) {
+    auto refused = policy().check("disk", path);
+    ASSERT_FALSE(refused) << path;
+    EXPECT_EQ(refused.error().kind(), ErrorKind::forbidden) << path;
+    EXPECT_EQ(refused.error().message(),
+              "disk: " + path + " is outside the directories havend may use, links followed (" +
+                  m_root + "; havend --allow-path)");
+  }
+  // Inside, a file used as a folder is the request's mistake.
+  EXPECT_EQ(refusal(m_root + "/disk.img/x"), ErrorKind::invalid);
 }
 
 TEST_F(PathPolicyTest, EveryPathOfADefinitionIsCheckedAndNamed) {

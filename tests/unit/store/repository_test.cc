@@ -50,6 +50,29 @@ TEST_F(RepositoryTest, OpeningSomethingElseSaysWhatIsWrong) {
   EXPECT_NE(foreign.error().message().find("is not a Haven repository"), std::string::npos);
 }
 
+// A link in place of a repository's lock or tmp/ would have its writer (havend, as root)
+// truncate or empty what it points at.
+TEST_F(RepositoryTest, ARepositoryWithALinkInItIsRefused) {
+  for (const char* entry : {"lock", "tmp", "packs", "holds.lock"}) {
+    SCOPED_TRACE(entry);
+    std::filesystem::remove_all(path("repo"));
+    std::filesystem::remove_all(path("victim"));
+    ASSERT_TRUE(Repository::init(path("repo"), options(false)));
+    std::filesystem::create_directory(path("victim"));
+    write_file(path("victim/precious"), {1, 2, 3});
+    std::filesystem::remove_all(path("repo/") + entry);
+    bool directory =
+        std::string(entry).find('.') == std::string::npos && entry != std::string("lock");
+    std::filesystem::create_symlink(directory ? path("victim") : path("victim/precious"),
+                                    path("repo/") + entry);
+    auto opened = Repository::open(path("repo"), nullptr);
+    ASSERT_FALSE(opened);
+    EXPECT_NE(opened.error().message().find("is a symbolic link"), std::string::npos)
+        << opened.error().message();
+    EXPECT_EQ(std::filesystem::file_size(path("victim/precious")), 3u);
+  }
+}
+
 TEST_F(RepositoryTest, AnEncryptedRepositoryNeedsTheRightPassphrase) {
   ASSERT_TRUE(Repository::init(path("repo"), options(true)));
   auto wrong = Repository::open(path("repo"), []() -> Result<std::string> { return "nope"; });
