@@ -26,6 +26,14 @@ httplib::Server::HandlerResponse refuse_unbounded_body(const httplib::Request& r
   return httplib::Server::HandlerResponse::Handled;
 }
 
+// The token a request's "Authorization: Bearer ..." header carries, if it is one of TOKENS.
+std::optional<ApiToken> bearer_token(const httplib::Request& req,
+                                     const std::vector<ApiToken>& tokens) {
+  std::string given = req.get_header_value("Authorization");
+  if (!given.starts_with("Bearer ")) return std::nullopt;
+  return find_token(std::string_view(given).substr(7), tokens);
+}
+
 }  // namespace
 
 ApiServer::ApiServer(VmRegistry& registry, Supervisor& supervisor, EventLog& events,
@@ -55,17 +63,25 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
   m_socket_lock = socket_claim ? std::move(socket_claim) : TRY(claim_socket(socket_path));
   if (tcp) {
     m_tcp = std::make_unique<httplib::Server>();
+    m_tokens = tcp->tokens;  // before the routes: the audit log names their holders
     add_routes(*m_tcp);
     m_tcp->set_read_timeout(kTcpIdleSeconds, 0);
     m_tcp->set_keep_alive_timeout(kTcpIdleSeconds);
-    std::string token = tcp->token;
-    // Before the body is read: a client without the token sends none that is kept.
-    m_tcp->set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
-      std::string given = req.get_header_value("Authorization");
-      if (!given.starts_with("Bearer ") || !same_token(given.substr(7), token)) {
+    std::vector<ApiToken> tokens = tcp->tokens;
+    // Before the body is read: a client without a token sends none that is kept.
+    m_tcp->set_pre_routing_handler([tokens](const httplib::Request& req, httplib::Response& res) {
+      auto token = bearer_token(req, tokens);
+      if (!token) {
         res.set_header("WWW-Authenticate", "Bearer");
         reply(res, 401,
-              {{"error", "authorization: send the bearer token of havend --token-file"},
+              {{"error", "authorization: send a bearer token of havend --token-file"},
+               {"field", "authorization"}});
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (!role_allows(token->role, req.method, req.path)) {
+        reply(res, 403,
+              {{"error", fmt::format("authorization: an {} token may not {} {}",
+                                     role_name(token->role), req.method, req.path)},
                {"field", "authorization"}});
         return httplib::Server::HandlerResponse::Handled;
       }
@@ -76,9 +92,14 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
     if (port < 0) return errno_error("bind the API to {}:{}", tcp->host, tcp->port);
     log::info("API on http://{}:{} (bearer token required)", tcp->host, port);
     m_tcp_port = port;
-    m_tcp_thread = std::jthread([this] {
+    auto ended = std::make_shared<std::atomic<bool>>(false);
+    m_tcp_thread = std::jthread([this, ended] {
       if (!m_tcp->listen_after_bind()) log::error("the TCP API stopped");
+      *ended = true;
     });
+    // Serving before going on: httplib's stop() does nothing to a server not yet running, so
+    // a stop() in between would leave the thread in accept() and its join hanging.
+    while (!m_tcp->is_running() && !*ended) std::this_thread::yield();
   }
   struct stat st {};
   if (::lstat(socket_path.c_str(), &st) == 0) {
@@ -134,8 +155,23 @@ void ApiServer::add_routes(httplib::Server& server) {
         }
         reply_error(res, Error::from_message(what));
       });
-  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+  bool via_tcp = &server != m_server.get();
+  server.set_logger([this, via_tcp](const httplib::Request& req, const httplib::Response& res) {
     log::debug("{} {} -> {}", req.method, req.path, res.status);
+    if (req.method == "GET" || req.method == "HEAD") return;  // changes nothing
+    AuditEntry entry{.via = via_tcp ? "tcp" : "socket",
+                     .who = "whoever may open the socket",
+                     .peer = {},
+                     .method = req.method,
+                     .path = req.path,
+                     .status = res.status};
+    if (via_tcp) {
+      auto token = bearer_token(req, m_tokens);
+      entry.who =
+          token ? fmt::format("{} ({})", token->name, role_name(token->role)) : "no valid token";
+      entry.peer = req.remote_addr;
+    }
+    m_audit.append(entry);
   });
   add_vm_routes(server, routes);
   add_protection_routes(server, routes);

@@ -17,12 +17,14 @@
 
 #include "base/error.h"
 #include "base/unique_fd.h"
+#include "daemon/audit_log.h"
 #include "daemon/event_log.h"
 #include "daemon/jobs.h"
 #include "daemon/path_policy.h"
 #include "daemon/repository_sessions.h"
 #include "daemon/stream_slots.h"
 #include "daemon/supervisor.h"
+#include "daemon/token_file.h"
 #include "daemon/vm_registry.h"
 
 namespace httplib {
@@ -41,9 +43,11 @@ class ApiServer {
 
   struct Tcp {
     std::string host;
-    int port = 0;  // 0: any free port (logged)
-    std::string token;
+    int port = 0;                  // 0: any free port (logged)
+    std::vector<ApiToken> tokens;  // each with its role (daemon/token_file.h)
   };
+  // Where every request that changes something is recorded (before serve()).
+  void set_audit_log(AuditLog log) { m_audit = std::move(log); }
   // Binds `socket_path` (a stale socket there is replaced; mode 0660), and `tcp` when given,
   // and serves until stop(). The socket is claimed first (instance_lock.h), unless the caller
   // did and hands over `socket_claim` (havend does, before it daemonizes).
@@ -97,6 +101,8 @@ class ApiServer {
   Supervisor& m_supervisor;
   EventLog& m_events;
   const PathPolicy m_paths;
+  AuditLog m_audit;
+  std::vector<ApiToken> m_tokens;      // TCP's
   StreamSlots m_streams{kMaxStreams};  // event streams and followed consoles, both servers
   RepositorySessions m_repositories;   // before the jobs, which use it
   Jobs m_jobs;             // before the servers: their handlers may start jobs until they stop

@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen,
                  "Also serve the API on TCP HOST:PORT (port 0: any; needs --token-file)");
   app.add_option("--token-file", token_file,
-                 "File holding the bearer token TCP clients must send (mode 0600)");
+                 "Bearer tokens TCP clients must send (mode 0600): one per line, TOKEN (an "
+                 "admin's) or ROLE TOKEN [NAME], ROLE read-only, operator or admin");
   app.add_option("--allow-path", allowed_paths,
                  "A directory whose files API requests may name: disks, kernels, ISOs, "
                  "snapshot targets, repositories (repeatable); STATE/disks (havend's own) and "
@@ -75,12 +76,12 @@ int main(int argc, char** argv) {
       log::error("--listen needs --token-file: the TCP API is never open without a token");
       return 2;
     }
-    auto token = daemon::read_token_file(token_file);
-    if (!token) {
-      log::error("{}", token.error().message());
+    auto tokens = daemon::read_token_file(token_file);
+    if (!tokens) {
+      log::error("{}", tokens.error().message());
       return 2;
     }
-    tcp = daemon::ApiServer::Tcp{listen.substr(0, colon), static_cast<int>(port), *token};
+    tcp = daemon::ApiServer::Tcp{listen.substr(0, colon), static_cast<int>(port), *tokens};
   } else if (!token_file.empty()) {
     log::error("--token-file without --listen: the Unix socket is guarded by its permissions");
     return 2;
@@ -149,6 +150,10 @@ int main(int argc, char** argv) {
     (void)daemon::record_instance_pid(socket_claim->get(), socket + ".lock");
   }
   daemon::ApiServer api(**registry, **supervisor, events, std::move(*path_policy));
+  if (auto audit = daemon::AuditLog::open(state + "/audit.log"))
+    api.set_audit_log(std::move(*audit));
+  else
+    log::warn("{} (requests are not audited)", audit.error().message());
   std::jthread signal_waiter([&api, stop_signals] {
     int signo = 0;
     sigwait(&stop_signals, &signo);

@@ -424,7 +424,8 @@ state_is g1 running && state_is g3 running && state_is g2 stopped && ok "three g
 for n in 1 3; do "$haven" vm kill "g$n" >/dev/null || fail "kill g$n"; done
 for name in g1 g2 g3 idle hello; do "$haven" vm rm "$name" >/dev/null || fail "rm $name"; done
 [ "$("$haven" vm ls --json)" = "[]" ] && ok "all removed" || fail "left: $("$haven" vm ls)"
-left=$(find "$work/state" ! -type d ! -path "$work/state/havend.lock")  # the daemon's own lock stays
+# The daemon's own lock and audit log stay.
+left=$(find "$work/state" ! -type d ! -path "$work/state/havend.lock" ! -path "$work/state/audit.log")
 [ -z "$left" ] && ok "nothing of the removed guests left on disk" || fail "files left: $left"
 
 [ "$failures" = 0 ] || { echo "$failures check(s) failed"; sed 's/^/  havend| /' "$work/havend.log" | tail -n 20; exit 1; }

@@ -3,7 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
+#include "base/sys.h"
+
 #include "daemon/api_server.h"
+#include "daemon/audit_log.h"
 #include "unit/daemon/api_harness.h"
 
 namespace haven::daemon {
@@ -12,15 +17,29 @@ namespace {
 class ApiAuthTest : public ApiHarness {
  protected:
   static constexpr const char* kToken = "4f1c0e9a7b2d4c6e8f0a1b3c5d7e9f02";
+  static constexpr const char* kReadOnly = "read-only-token-0123456789";
+  static constexpr const char* kOperator = "operator-token-0123456789";
 
   void SetUp() override {
     ApiHarness::SetUp();
     // Port 0: the kernel picks a free one (no race with other tests for a number).
-    serve(1.5, ApiServer::Tcp{"127.0.0.1", 0, kToken});
+    serve(1.5, ApiServer::Tcp{"127.0.0.1",
+                              0,
+                              {{TokenRole::admin, kToken, "admin"},
+                               {TokenRole::read_only, kReadOnly, "grafana"},
+                               {TokenRole::operator_, kOperator, "robot"}}});
     // serve() returned once the Unix socket answered, and TCP is bound before that.
     m_port = m_api->tcp_port();
     ASSERT_GT(m_port, 0) << "the TCP API did not bind";
     m_tcp = std::make_unique<httplib::Client>("127.0.0.1", m_port);
+  }
+  httplib::Result call(const std::string& method, const std::string& path, const std::string& token,
+                       const std::string& body = "{}") {
+    httplib::Headers headers{{"Authorization", "Bearer " + token}};
+    if (method == "GET") return m_tcp->Get(path, headers);
+    if (method == "DELETE") return m_tcp->Delete(path, headers);
+    if (method == "PUT") return m_tcp->Put(path, headers, body, "application/json");
+    return m_tcp->Post(path, headers, body, "application/json");
   }
   httplib::Result get(const std::string& path, const std::string& authorization) {
     httplib::Headers headers;
@@ -71,6 +90,89 @@ TEST_F(ApiAuthTest, TheTokenOpensTcpAndTheSocketNeedsNone) {
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404) << "past the check, the API's own answers";
   EXPECT_EQ(send("GET", "/v1/vms").status, 200) << "the Unix socket";
+}
+
+// A read-only token reads; an operator's runs and protects guests; only an admin's defines
+// them. Each refusal is 403 naming the role and what it may not do, and nothing changes.
+TEST_F(ApiAuthTest, EachRoleMayDoItsShareOnly) {
+  std::string definition = vm("a").dump();
+  auto refused = call("POST", "/v1/vms", kOperator, definition);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403) << refused->body;
+  EXPECT_NE(refused->body.find("an operator token may not POST /v1/vms"), std::string::npos)
+      << refused->body;
+  auto read_only = call("POST", "/v1/vms", kReadOnly, definition);
+  ASSERT_TRUE(read_only);
+  EXPECT_EQ(read_only->status, 403);
+  EXPECT_EQ(send("GET", "/v1/vms/a").status, 404) << "nothing was defined";
+  auto made = call("POST", "/v1/vms", kToken, definition);
+  ASSERT_TRUE(made);
+  EXPECT_EQ(made->status, 201) << made->body;
+  // Starting is an operator's; reading is everyone's.
+  auto start = call("POST", "/v1/vms/a/start", kReadOnly);
+  ASSERT_TRUE(start);
+  EXPECT_EQ(start->status, 403);
+  auto started = call("POST", "/v1/vms/a/start", kOperator);
+  ASSERT_TRUE(started);
+  EXPECT_EQ(started->status, 200) << started->body;
+  auto shown = call("GET", "/v1/vms/a", kReadOnly);
+  ASSERT_TRUE(shown);
+  EXPECT_EQ(shown->status, 200);
+  auto stopped = call("POST", "/v1/vms/a/kill", kOperator);
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ(stopped->status, 200) << stopped->body;
+  auto removed = call("DELETE", "/v1/vms/a", kOperator);
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->status, 403);
+  EXPECT_EQ(send("GET", "/v1/vms/a").status, 200) << "still defined";
+}
+
+// Every request that changes something is in the audit log: when, which door, whose token,
+// what, and how it ended; refusals too.
+TEST_F(ApiAuthTest, ChangesAreAuditedWithWhoAndTheResult) {
+  m_api->stop();
+  m_serving.join();
+  m_api.reset();
+  auto audit = AuditLog::open(m_dir + "/audit.log");
+  ASSERT_TRUE(audit) << audit.error().message();
+  m_audit = std::move(*audit);
+  serve(1.5, ApiServer::Tcp{"127.0.0.1",
+                            0,
+                            {{TokenRole::admin, kToken, "admin"},
+                             {TokenRole::operator_, kOperator, "robot"}}});
+  m_tcp = std::make_unique<httplib::Client>("127.0.0.1", m_api->tcp_port());
+  ASSERT_EQ(post("/v1/vms", vm("a")).status, 201);                          // the socket
+  ASSERT_TRUE(call("GET", "/v1/vms", kOperator));                           // reads are not audited
+  ASSERT_TRUE(call("DELETE", "/v1/vms/a", kOperator));                      // refused: 403
+  ASSERT_TRUE(call("POST", "/v1/vms/a/start", "forged-token-0123456789"));  // 401
+  m_api->stop();  // the logger runs after each answer: stopped, every line is written
+  m_serving.join();
+  auto text = sys::read_until_end(m_dir + "/audit.log", 1 << 20);
+  ASSERT_TRUE(text) << text.error().message();
+  std::vector<nlohmann::json> lines;
+  std::istringstream stream(*text);
+  for (std::string line; std::getline(stream, line);) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 3u) << *text;
+  // A line is written once its answer is sent: the order of lines from different connections
+  // may differ from that of the requests.
+  auto line_of = [&](const std::string& method, const std::string& path) {
+    for (const auto& line : lines)
+      if (line.value("method", "") == method && line.value("path", "") == path) return line;
+    ADD_FAILURE() << "no line for " << method << " " << path << " in " << *text;
+    return nlohmann::json::object();
+  };
+  auto made = line_of("POST", "/v1/vms");
+  EXPECT_EQ(made.value("via", ""), "socket");
+  EXPECT_EQ(made.value("status", 0), 201);
+  EXPECT_GT(made.value("time", 0.0), 1.7e9);
+  auto refused = line_of("DELETE", "/v1/vms/a");
+  EXPECT_EQ(refused.value("via", ""), "tcp");
+  EXPECT_EQ(refused.value("who", ""), "robot (operator)");
+  EXPECT_EQ(refused.value("status", 0), 403);
+  EXPECT_EQ(refused.value("peer", ""), "127.0.0.1");
+  auto forged = line_of("POST", "/v1/vms/a/start");
+  EXPECT_EQ(forged.value("who", ""), "no valid token");
+  EXPECT_EQ(forged.value("status", 0), 401);
 }
 
 }  // namespace

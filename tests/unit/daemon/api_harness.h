@@ -52,6 +52,7 @@ class ApiHarness : public ::testing::Test {
     auto paths = PathPolicy::make(m_allowed_paths);
     ASSERT_TRUE(paths) << paths.error().message();
     m_api = std::make_unique<ApiServer>(*m_registry, *m_supervisor, m_events, std::move(*paths));
+    m_api->set_audit_log(std::move(m_audit));
     m_serving = std::thread([this, tcp] { m_served = m_api->serve(m_dir + "/api.sock", tcp); });
     m_client = std::make_unique<httplib::Client>(m_dir + "/api.sock");
     m_client->set_address_family(AF_UNIX);
@@ -83,6 +84,7 @@ class ApiHarness : public ::testing::Test {
 
   std::string m_dir;
   std::vector<std::string> m_allowed_paths{"/"};  // havend --allow-path (set before serve())
+  AuditLog m_audit;                               // handed to the next serve()
   EventLog m_events;
   std::unique_ptr<VmRegistry> m_registry;
   std::unique_ptr<Supervisor> m_supervisor;
