@@ -74,7 +74,8 @@ void add_vmm_stats(json& body, const json& stats) {
 
 }  // namespace
 
-void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* routes) {
+void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* routes,
+                                   StreamSlots& streams) {
   // Input for the serial console: the body's bytes, as typed.
   route(server, routes, "POST", R"(/v1/vms/([^/]+)/console)",
         [=, this](const httplib::Request& req, httplib::Response& res) {
@@ -109,7 +110,7 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
   // The serial console's output: what is logged so far, or (?follow=1) a stream that goes on
   // while the guest runs.
   route(server, routes, "GET", R"(/v1/vms/([^/]+)/console)", {{"follow", true, 0, 1}},
-        [=, this](const httplib::Request& req, httplib::Response& res) {
+        [=, this, &streams](const httplib::Request& req, httplib::Response& res) {
           auto vm = lookup(req, res);
           if (!vm) return;
           std::string path = m_supervisor.paths().console_log(vm->name);
@@ -121,8 +122,8 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
             res.set_content(std::move(*tail), "text/plain");
             return;
           }
-          auto slot = m_streams.try_take();
-          if (!slot) return reply_error(res, too_many_streams(m_streams));
+          auto slot = streams.try_take();
+          if (!slot) return reply_error(res, too_many_streams(streams));
           std::string name = vm->name;
           // The file being followed and how far it was sent; the VMM may replace the file
           // (console_log.h), which is then followed from its start.
@@ -189,11 +190,11 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
 
   // State changes as a stream of JSON lines: ?since=SEQ gives what came after SEQ first.
   route(server, routes, "GET", "/v1/events", {{"since", true, 0, kMaxSince}},
-        [this](const httplib::Request& req, httplib::Response& res) {
+        [this, &streams](const httplib::Request& req, httplib::Response& res) {
           uint64_t since = m_events.last_seq();
           if (auto asked = query_value(req, "since")) since = static_cast<uint64_t>(*asked);
-          auto slot = m_streams.try_take();
-          if (!slot) return reply_error(res, too_many_streams(m_streams));
+          auto slot = streams.try_take();
+          if (!slot) return reply_error(res, too_many_streams(streams));
           auto cursor = std::make_shared<uint64_t>(since);
           res.set_chunked_content_provider(
               "application/x-ndjson", [this, cursor, slot](size_t, httplib::DataSink& sink) {

@@ -13,7 +13,9 @@ using nlohmann::json;
 
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump() + "\n", "application/json");
+  // Invalid UTF-8 (a request's path or name echoed back) is replaced, never thrown on.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
+                  "application/json");
 }
 
 void reply_error(httplib::Response& res, const Error& error) {

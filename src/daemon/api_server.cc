@@ -13,17 +13,30 @@
 namespace haven::daemon {
 namespace {
 
-// A body sent in chunks has no length to check before it is read, and httplib would buffer
-// all of it: refused before a byte of it is read (every HTTP client sends a Content-Length
-// for the bodies this API takes).
+// A body is taken only with a Content-Length of at most kMaxBody, decided from the headers
+// before a byte of it is read: httplib would buffer a chunked body, or one without a length
+// (read until the client closes), whole, and would read (and discard) a too long one before
+// answering. Every HTTP client sends a Content-Length with a POST or PUT. What is refused is
+// never read: the connection closes after the answer (one request per connection).
 httplib::Server::HandlerResponse refuse_unbounded_body(const httplib::Request& req,
                                                        httplib::Response& res) {
-  if (!req.has_header("Transfer-Encoding")) return httplib::Server::HandlerResponse::Unhandled;
-  res.set_header("Connection", "close");  // the body that follows is not read
-  reply(res, 411,
-        {{"error", "body: send it with a Content-Length (at most 1 MiB), not in chunks"},
-         {"field", "body"}});
-  return httplib::Server::HandlerResponse::Handled;
+  bool takes_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+  if (req.has_header("Transfer-Encoding") || (takes_body && !req.has_header("Content-Length"))) {
+    reply(res, 411,
+          {{"error", "body: send it with a Content-Length (at most 1 MiB), not in chunks"},
+           {"field", "body"}});
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  if (req.has_header("Content-Length")) {
+    std::string length = req.get_header_value("Content-Length");
+    char* end = nullptr;
+    unsigned long long bytes = std::strtoull(length.c_str(), &end, 10);
+    if (length.empty() || *end != '\0' || bytes > ApiServer::kMaxBody) {
+      reply(res, 413, {{"error", "body: larger than 1 MiB"}, {"field", "body"}});
+      return httplib::Server::HandlerResponse::Handled;
+    }
+  }
+  return httplib::Server::HandlerResponse::Unhandled;
 }
 
 // The token a request's "Authorization: Bearer ..." header carries, if it is one of TOKENS.
@@ -129,6 +142,9 @@ void ApiServer::add_routes(httplib::Server& server) {
   // httplib owns the queue it is handed (its API takes a raw pointer).
   server.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
   server.set_payload_max_length(kMaxBody);
+  // One request per connection: a refused request's unread body can never be taken for the
+  // next request (httplib closes only when the request asks it to, or at this count).
+  server.set_keep_alive_max_count(1);
   server.set_pre_routing_handler(refuse_unbounded_body);  // TCP's adds the token check
   // What httplib answers by itself (a body over the limit, a request it cannot parse, a path
   // no route takes) gets the API's JSON error too.
@@ -159,23 +175,27 @@ void ApiServer::add_routes(httplib::Server& server) {
   server.set_logger([this, via_tcp](const httplib::Request& req, const httplib::Response& res) {
     log::debug("{} {} -> {}", req.method, req.path, res.status);
     if (req.method == "GET" || req.method == "HEAD") return;  // changes nothing
-    AuditEntry entry{.via = via_tcp ? "tcp" : "socket",
-                     .who = "whoever may open the socket",
-                     .peer = {},
-                     .method = req.method,
-                     .path = req.path,
-                     .status = res.status};
-    if (via_tcp) {
-      auto token = bearer_token(req, m_tokens);
-      entry.who =
-          token ? fmt::format("{} ({})", token->name, role_name(token->role)) : "no valid token";
-      entry.peer = req.remote_addr;
+    try {  // httplib calls this outside its own try: whatever it throws would end havend
+      AuditEntry entry{.via = via_tcp ? "tcp" : "socket",
+                       .who = "whoever may open the socket",
+                       .peer = {},
+                       .method = req.method,
+                       .path = req.path,
+                       .status = res.status};
+      if (via_tcp) {
+        auto token = bearer_token(req, m_tokens);
+        entry.who =
+            token ? fmt::format("{} ({})", token->name, role_name(token->role)) : "no valid token";
+        entry.peer = req.remote_addr;
+      }
+      m_audit.append(entry);
+    } catch (const std::exception& error) {
+      log::warn("audit log: {}", error.what());
     }
-    m_audit.append(entry);
   });
   add_vm_routes(server, routes);
   add_protection_routes(server, routes);
-  add_console_routes(server, routes);
+  add_console_routes(server, routes, via_tcp ? m_tcp_streams : m_socket_streams);
 }
 
 std::optional<VmDefinition> ApiServer::lookup(const httplib::Request& req, httplib::Response& res) {

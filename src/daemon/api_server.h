@@ -76,7 +76,7 @@ class ApiServer {
   const std::vector<Route>& routes() const { return m_routes; }
 
   // Each server's worker threads, and how many of them long-lived responses (event streams,
-  // followed consoles) may hold at once, together: the rest stay free for other requests.
+  // followed consoles) may hold at once: the rest stay free for other requests.
   static constexpr size_t kWorkers = 64;
   static constexpr size_t kMaxStreams = 48;
   // A request's body at most (a VM definition is a few KiB); larger ones are answered 413,
@@ -92,7 +92,9 @@ class ApiServer {
   void add_routes(httplib::Server& server);
   void add_vm_routes(httplib::Server& server, std::vector<Route>* routes);
   void add_protection_routes(httplib::Server& server, std::vector<Route>* routes);
-  void add_console_routes(httplib::Server& server, std::vector<Route>* routes);
+  // `streams`: the server's own slots for long-lived responses.
+  void add_console_routes(httplib::Server& server, std::vector<Route>* routes,
+                          StreamSlots& streams);
   void restore_backup(const nlohmann::json& body, httplib::Response& res);
   // The guest named in the path (its first match), or nullopt with a 404 already sent.
   std::optional<VmDefinition> lookup(const httplib::Request& req, httplib::Response& res);
@@ -102,9 +104,11 @@ class ApiServer {
   EventLog& m_events;
   const PathPolicy m_paths;
   AuditLog m_audit;
-  std::vector<ApiToken> m_tokens;      // TCP's
-  StreamSlots m_streams{kMaxStreams};  // event streams and followed consoles, both servers
-  RepositorySessions m_repositories;   // before the jobs, which use it
+  std::vector<ApiToken> m_tokens;  // TCP's
+  // Event streams and followed consoles, per server: a TCP client cannot take the socket's.
+  StreamSlots m_socket_streams{kMaxStreams};
+  StreamSlots m_tcp_streams{kMaxStreams};
+  RepositorySessions m_repositories;  // before the jobs, which use it
   Jobs m_jobs;             // before the servers: their handlers may start jobs until they stop
   UniqueFd m_socket_lock;  // held while serving (instance_lock.h)
   std::unique_ptr<httplib::Server> m_server;  // the Unix socket

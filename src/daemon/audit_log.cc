@@ -24,7 +24,8 @@ void AuditLog::append(const AuditEntry& entry) {
                          {"who", entry.who},   {"method", entry.method},
                          {"path", entry.path}, {"status", entry.status}};
   if (!entry.peer.empty()) line["peer"] = entry.peer;
-  std::string text = line.dump() + "\n";
+  // A path may hold any byte (percent-decoded): invalid UTF-8 is replaced, never thrown on.
+  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (::write(m_fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
     log::warn("audit log {}: {}", m_path, std::strerror(errno));
 }

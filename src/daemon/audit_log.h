@@ -5,7 +5,6 @@
 // the result. Appended to STATE/audit.log (mode 0600); a line is one write, so lines from
 // the API's threads never interleave.
 
-#include <mutex>
 #include <string>
 
 #include "base/error.h"

@@ -14,6 +14,8 @@ namespace haven::daemon {
 class StreamSlots {
  public:
   explicit StreamSlots(size_t limit) : m_limit(limit) {}
+  StreamSlots(const StreamSlots&) = delete;
+  StreamSlots& operator=(const StreamSlots&) = delete;
 
   // One slot, held until the handle (and every copy of it) is gone; empty when all are
   // taken. A handle may outlive this object (a response still streaming at shutdown).

@@ -34,6 +34,7 @@ Result<std::vector<ApiToken>> read_token_file(const std::string& path) {
                       st.st_mode & 07777);
   auto text = TRY(sys::read_until_end(path, 1 << 20));
   std::vector<ApiToken> tokens;
+  std::vector<bool> bare;  // per token: given without a role
   std::istringstream lines(text);
   std::string line;
   for (int number = 1; std::getline(lines, line); ++number) {
@@ -68,9 +69,19 @@ Result<std::vector<ApiToken>> read_token_file(const std::string& path) {
       if (earlier.secret == token.secret)
         return make_error("token file {}: line {}: the same token as {}", path, number,
                           earlier.name);
+    bare.push_back(parts.size() == 1);
     tokens.push_back(std::move(token));
   }
   if (tokens.empty()) return make_error("token file {}: holds no token", path);
+  // A bare token is an admin's only in a file of one: a line appended without its role must
+  // not quietly make another admin.
+  if (tokens.size() > 1)
+    for (size_t i = 0; i < bare.size(); ++i)
+      if (bare[i])
+        return make_error(
+            "token file {}: {}: give its role (ROLE TOKEN [NAME]) in a file of more "
+            "than one token",
+            path, tokens[i].name);
   return tokens;
 }
 
@@ -93,8 +104,9 @@ bool role_allows(TokenRole role, std::string_view method, std::string_view path)
   if (role == TokenRole::admin) return true;
   if (role == TokenRole::read_only) return false;
   // An operator runs and protects the guests an admin defined.
+  // Not restores: they define new guests (with a kernel and command line of their choosing).
   static const std::regex operated(
-      R"(/v1/vms/[^/]+/(start|stop|kill|pause|resume|snapshot|backup|fill|console)|/v1/restore)");
+      R"(/v1/vms/[^/]+/(start|stop|kill|pause|resume|snapshot|backup|fill|console))");
   return method == "POST" && std::regex_match(path.begin(), path.end(), operated);
 }
 

@@ -14,7 +14,7 @@ namespace haven::daemon {
 
 // read_only: every GET (guests, metrics, console output, events, jobs). operator: also what
 // runs and protects guests (start, stop, kill, pause, resume, snapshot, backup, fill, console
-// input, restore). admin: also what defines them (create, replace, delete).
+// input). admin: also what defines them (create, replace, delete, restore into a new guest).
 enum class TokenRole { read_only, operator_, admin };
 std::string_view role_name(TokenRole role);  // "read-only", "operator", "admin"
 

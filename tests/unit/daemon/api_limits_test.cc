@@ -13,6 +13,7 @@
 
 #include "base/unique_fd.h"
 #include "daemon/api_server.h"
+#include "daemon/audit_log.h"
 #include "unit/daemon/api_harness.h"
 
 namespace haven::daemon {
@@ -49,6 +50,22 @@ class ApiLimitsTest : public ApiHarness {
     while (head.find("\r\n\r\n") == std::string::npos && ::read(fd, &c, 1) == 1) head += c;
     return head;
   }
+  // After the answer's head: its body (Content-Length bytes), then the end of the connection.
+  // (and that body holds `expected`).
+  static bool ends_after_answer(int fd, const std::string& head, const std::string& expected = {}) {
+    size_t at = head.find("Content-Length: ");
+    size_t length = at == std::string::npos ? 0 : std::stoul(head.substr(at + 16));
+    std::string body(length, '\0');
+    size_t got = 0;
+    while (got < length) {
+      ssize_t n = ::read(fd, body.data() + got, length - got);
+      if (n <= 0) return false;
+      got += static_cast<size_t>(n);
+    }
+    EXPECT_NE(body.find(expected), std::string::npos) << body;
+    char more;
+    return ::read(fd, &more, 1) == 0;
+  }
   static void send_text(int fd, const std::string& text) {
     ASSERT_EQ(::send(fd, text.data(), text.size(), MSG_NOSIGNAL),
               static_cast<ssize_t>(text.size()));
@@ -70,19 +87,51 @@ TEST_F(ApiLimitsTest, ABodyInChunksIsRefusedBeforeItIsRead) {
             "Content-Type: application/json\r\n\r\n10\r\n{\"name\": \"big\",\r\n");
   std::string head = read_head(client.get());
   EXPECT_TRUE(head.starts_with("HTTP/1.1 411")) << head;
+  // The connection ends after the answer: the unread body is never taken for a request.
+  EXPECT_TRUE(ends_after_answer(client.get(), head));
   EXPECT_EQ(send("GET", "/v1/vms/big").status, 404) << "nothing was defined";
 }
 
-TEST_F(ApiLimitsTest, ABodyOverTheLimitIs413NamingTheBody) {
+// Without a length a body would be read until the client closes: refused from the headers.
+TEST_F(ApiLimitsTest, ABodyWithoutALengthIsRefusedBeforeItIsRead) {
   serve();
-  std::string huge = R"({"name": "big", "kernel": "/k", "cmdline": ")" +
-                     std::string(ApiServer::kMaxBody, 'x') + "\"}";
-  auto res = m_client->Post("/v1/vms", huge, "application/json");
-  ASSERT_TRUE(res);
-  EXPECT_EQ(res->status, 413);
-  auto body = nlohmann::json::parse(res->body, nullptr, false);
-  EXPECT_EQ(body.value("field", ""), "body") << res->body;
-  EXPECT_EQ(send("GET", "/v1/vms/big").status, 404);
+  UniqueFd client = connect_unix();
+  send_text(client.get(),
+            "POST /v1/vms HTTP/1.1\r\nHost: havend\r\nContent-Type: application/json\r\n\r\n"
+            "{\"name\": ");
+  std::string head = read_head(client.get());
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 411")) << head;
+  EXPECT_TRUE(ends_after_answer(client.get(), head));
+}
+
+// A length over the limit is answered from the headers, not after reading what it announces.
+TEST_F(ApiLimitsTest, ALengthOverTheLimitIsRefusedBeforeTheBody) {
+  serve();
+  UniqueFd client = connect_unix();
+  send_text(client.get(),
+            "POST /v1/vms HTTP/1.1\r\nHost: havend\r\nContent-Type: application/json\r\n"
+            "Content-Length: 900000000000\r\n\r\n{");
+  std::string head = read_head(client.get());
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 413")) << head;
+  EXPECT_TRUE(ends_after_answer(client.get(), head, "\"field\":\"body\""));
+  EXPECT_EQ(send("GET", "/v1/vms").body["vms"].size(), 0u) << "nothing was defined";
+}
+
+// A path of bytes that are not UTF-8 is echoed in errors and in the audit log: replaced,
+// never thrown on (it ended havend once).
+TEST_F(ApiLimitsTest, APathThatIsNotUtf8IsAnsweredAndAudited) {
+  auto audit = AuditLog::open(m_dir + "/audit.log");
+  ASSERT_TRUE(audit) << audit.error().message();
+  m_audit = std::move(*audit);
+  serve();
+  for (const char* path : {"/%ff", "/v1/vms/%ff%fe/start", "/v1/vms/%c3"}) {
+    UniqueFd client = connect_unix();
+    send_text(client.get(), std::string("POST ") + path +
+                                " HTTP/1.1\r\nHost: havend\r\nContent-Length: 0\r\n\r\n");
+    std::string head = read_head(client.get());
+    EXPECT_TRUE(head.starts_with("HTTP/1.1 4")) << path << ": " << head;
+  }
+  EXPECT_EQ(send("GET", "/v1/vms").status, 200) << "havend still answers";
 }
 
 TEST_F(ApiLimitsTest, StreamsCannotTakeEveryWorker) {

@@ -76,6 +76,12 @@ TEST_F(TokenFileTest, WhatIsWrongIsSaid) {
   EXPECT_NE(twice.error().message().find("line 2: the same token as a"), std::string::npos)
       << twice.error().message();
   EXPECT_FALSE(read_token_file(write("admin 0123456789abcdef name extra", 0600)));
+  // A bare token is an admin's only alone: appended to others without a role, it is refused.
+  auto appended =
+      read_token_file(write("operator 0123456789abcdef robot\nfedcba9876543210\n", 0600));
+  ASSERT_FALSE(appended);
+  EXPECT_NE(appended.error().message().find("line 2: give its role"), std::string::npos)
+      << appended.error().message();
   EXPECT_FALSE(read_token_file(write("# only a comment\n", 0600)));
   EXPECT_FALSE(read_token_file(m_dir + "/missing"));
   EXPECT_FALSE(read_token_file(m_dir)) << "a directory";
@@ -93,7 +99,13 @@ TEST(RoleAllows, EachRoleItsShare) {
     EXPECT_TRUE(role_allows(TokenRole::operator_, "POST", path)) << path;
     EXPECT_TRUE(role_allows(TokenRole::admin, "POST", path)) << path;
   }
-  EXPECT_TRUE(role_allows(TokenRole::operator_, "POST", "/v1/restore"));
+  // A restore defines a new guest: an admin's.
+  EXPECT_FALSE(role_allows(TokenRole::operator_, "POST", "/v1/restore"));
+  EXPECT_TRUE(role_allows(TokenRole::admin, "POST", "/v1/restore"));
+  EXPECT_TRUE(role_allows(TokenRole::read_only, "HEAD", "/v1/vms"));
+  for (const char* method : {"OPTIONS", "PATCH", "PUT"})
+    EXPECT_FALSE(role_allows(TokenRole::operator_, method, "/v1/vms/web/start")) << method;
+  EXPECT_FALSE(role_allows(TokenRole::operator_, "POST", "/v1/vms/web/start/"));
   for (auto [method, path] :
        {std::pair{"POST", "/v1/vms"}, std::pair{"PUT", "/v1/vms/web"},
         std::pair{"DELETE", "/v1/vms/web"}, std::pair{"POST", "/v1/vms/web/start/x"},
