@@ -1,15 +1,13 @@
 #include "cli/api_client.h"
 
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <httplib.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
-#include "base/unique_fd.h"
+#include "base/unix_socket.h"
 
 namespace haven::cli {
 namespace {
@@ -17,15 +15,10 @@ namespace {
 // Why a connection to SOCKET fails, as the system says it ("No such file or directory",
 // "Connection refused", "Permission denied"): httplib only says "Connection".
 std::string connect_failure(const std::string& socket) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (socket.size() >= sizeof(address.sun_path)) return "the socket path is too long";
-  socket.copy(address.sun_path, sizeof(address.sun_path) - 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return std::strerror(errno);
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0)
-    return "it accepted, then failed";
-  return std::strerror(errno);
+  auto connected = connect_unix(socket);
+  if (connected) return "it accepted, then failed";
+  int code = connected.error().code();
+  return code ? std::strerror(code) : connected.error().message();
 }
 
 std::unexpected<Error> unreachable(const std::string& socket, httplib::Error error) {
