@@ -11,6 +11,7 @@
 #include "base/file_extents.h"
 #include "base/log.h"
 #include "base/sys.h"
+#include "base/thread_kind.h"
 #include "block/bitmap_file.h"
 
 namespace haven::block {
@@ -278,7 +279,10 @@ void HydratingImage::start_pass() {
     m_filling = true;
     m_failed = 0;  // counted again by this pass
   }
-  m_thread = std::jthread([this](std::stop_token stop) { hydrate(stop, m_done); });
+  m_thread = std::jthread([this](std::stop_token stop) {
+    enter_thread_kind(ThreadKind::device_worker);
+    hydrate(stop, m_done);
+  });
 }
 
 void HydratingImage::hydrate(std::stop_token stop,

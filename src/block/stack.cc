@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/sys.h"
+#include "base/thread_kind.h"
 
 namespace haven::block {
 
@@ -25,7 +26,11 @@ Stack::~Stack() {
 
 void Stack::queue(Job job) {
   // Started by the first job: a disk whose requests never wait (most) keeps no thread.
-  if (!m_worker.joinable()) m_worker = std::jthread([this](std::stop_token stop) { work(stop); });
+  if (!m_worker.joinable())
+    m_worker = std::jthread([this](std::stop_token stop) {
+      enter_thread_kind(ThreadKind::device_worker);
+      work(stop);
+    });
   {
     MutexLock lock(m_mutex);
     m_jobs.push_back(std::move(job));

@@ -158,7 +158,8 @@ std::function<int()> add_run_command(CLI::App& app) {
       "(--firmware bios|uefi) from its --disk, --cdrom or --floppy.\n"
       "Exit status: 0 powered off, 1 Haven failed, 2 bad usage, 3 guest crashed,\n"
       "4 guest panicked, 5 guest reset (with --on-reboot exit), 6 quit from the\n"
-      "console, 7 the firmware found nothing to boot, 128+N stopped by signal N.");
+      "console, 7 the firmware found nothing to boot, 8 the VMM made a system call\n"
+      "its seccomp filter forbids, 128+N stopped by signal N.");
   run->add_option("--config", options->config_file, "VM config file (JSON); flags override it");
   run->add_option("--kernel", options->kernel, "Linux bzImage, or ELF vmlinux booted via PVH");
   run->add_option("--initrd", options->initrd, "Initial ramdisk");

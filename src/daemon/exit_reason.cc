@@ -38,6 +38,9 @@ Outcome classify_end(const ProcessEnd& end) {
       return {VmState::stopped, "quit from the console"};
     case vmm::kExitNoBoot:
       return {VmState::crashed, said.empty() ? "the firmware found nothing to boot" : said};
+    case vmm::kExitForbiddenSyscall:
+      return {VmState::crashed,
+              said.empty() ? "haven-vmm made a system call its seccomp filter forbids" : said};
     case vmm::kExitPanic:
       return {VmState::crashed, "the guest kernel panicked"};
     case vmm::kExitCrash:

@@ -10,11 +10,16 @@
 #include "base/crash_report.h"
 #include "base/log.h"
 #include "base/sys.h"
+#include "base/thread_kind.h"
+#include "jail/vmm_confinement.h"
 #include "kvm/kvm.h"
 #include "vmm/console.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot_file.h"
 #include "vmm/vm_config.h"
+#ifdef HAVEN_TEST_HOOKS
+#include "jail/forbidden_syscall_trigger.h"
+#endif
 
 namespace {
 
@@ -129,6 +134,7 @@ int run(const Plan& plan, std::chrono::steady_clock::time_point started) {
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
               .count());
     restoring = false;  // a reboot boots the kernel
+    enter_thread_kind(ThreadKind::main);
     vmm::StopReason reason = (*machine)->run(signal_fd->get(), started, control.get());
     if (reason.kind == vmm::StopKind::reset && config.on_reboot == vmm::RebootAction::restart) {
       log::info("the guest reset: restarting it");
@@ -155,6 +161,7 @@ int run(const Plan& plan, std::chrono::steady_clock::time_point started) {
 int main(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
   log::set_program_name("haven-vmm");
+  mark_thread_kind(ThreadKind::main);
   install_crash_report("haven-vmm");
   sys::raise_open_file_limit();  // an instant restore reads a repository's packs
   CLI::App app{"haven-vmm: run one guest described by a JSON VM config (see `haven run`)."};
@@ -173,6 +180,17 @@ int main(int argc, char** argv) {
     return app.exit(error) == 0 ? 0 : vmm::kExitUsage;
   }
   if (verbose || std::getenv("HAVEN_DEBUG")) log::set_level(log::Level::debug);
+  bool with_filter = true;
+#ifdef HAVEN_TEST_HOOKS
+  jail::test_hooks::arm_forbidden_syscall_trigger();
+  with_filter = !jail::test_hooks::seccomp_filter_turned_off();
+#endif
+  // Before the config, a snapshot or any guest byte is read (src/jail/vmm_confinement.h).
+  if (auto confined = jail::confine_vmm_process(vmm::kExitForbiddenSyscall, with_filter);
+      !confined) {
+    log::error("confining haven-vmm: {}", confined.error().message());
+    return vmm::kExitError;
+  }
   if (!config_path && !restore_dir) {
     log::error("--config or --restore is required");
     return vmm::kExitUsage;

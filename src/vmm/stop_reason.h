@@ -31,6 +31,7 @@ inline constexpr int kExitPanic = 4;
 inline constexpr int kExitReset = 5;
 inline constexpr int kExitUserQuit = 6;
 inline constexpr int kExitNoBoot = 7;
+inline constexpr int kExitForbiddenSyscall = 8;  // the seccomp filter stopped a call
 
 int exit_status(const StopReason& reason);
 

@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "base/mutex.h"
+#include "base/thread_kind.h"
 
 namespace haven::vmm {
 namespace {
@@ -113,6 +114,7 @@ void run_vcpu(kvm::Vcpu& vcpu, VcpuBuses buses, StopControl& stop, VcpuGate& gat
     VcpuGate& gate;
     ~Leave() { gate.leave(); }
   } leave{gate};
+  enter_thread_kind(ThreadKind::vcpu);
   sigset_t kick;
   sigemptyset(&kick);
   sigaddset(&kick, kick_signal());

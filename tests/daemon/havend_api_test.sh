@@ -141,6 +141,16 @@ events=$(api "http://havend/v1/events?since=0" -m 2)
 
 # Killed from outside havend: crashed, not running.
 pid=$("$haven" vm show --json idle | sed -n 's/.*"pid": \([0-9]*\).*/\1/p' | head -n 1)
+# But first: every thread of a running VMM is under its seccomp filter, with no_new_privs, and
+# it dumps no core (src/jail/vmm_confinement.h).
+confined=1
+for task in /proc/"$pid"/task/*; do
+  grep -q "^Seccomp:[[:space:]]*2$" "$task/status" && grep -q "^NoNewPrivs:[[:space:]]*1$" \
+    "$task/status" || { confined=0; echo "not confined: $task"; grep -E "^(Name|Seccomp|NoNewPrivs)" "$task/status"; }
+done
+[ -n "$pid" ] && [ "$confined" = 1 ] && grep -q "^Max core file size *0 *0 " /proc/"$pid"/limits &&
+  ok "every VMM thread is filtered (Seccomp 2, NoNewPrivs 1, no core)" ||
+  fail "VMM $pid is not confined"
 kill -KILL "$pid"
 until_true 10 state_is idle crashed && "$haven" vm show idle | grep -q "killed by signal 9" &&
   ok "SIGKILL from outside is a crash" || fail "after SIGKILL: $("$haven" vm show idle)"

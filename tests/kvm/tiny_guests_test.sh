@@ -2,10 +2,11 @@
 # Boots each tiny guest with `haven run` and checks what a user would see: the console output,
 # the exit status, and the one-line error. Exit 77 (skipped) where the host has no /dev/kvm.
 #
-#   tiny_guests_test.sh HAVEN GUESTS_DIR
+#   tiny_guests_test.sh HAVEN GUESTS_DIR HAVEN_VMM_TESTHOOKS
 set -u
 haven=$1
 guests=$2
+testhooks=$3  # haven-vmm with the test-only forbidden-syscall trigger (src/jail)
 if ! [ -e /dev/kvm ]; then
   echo "skip: no /dev/kvm on this host (the nested rig runs this test: tools/rig/run-tests)"
   exit 77
@@ -62,5 +63,31 @@ else
   failures=$((failures + 1))
 fi
 rm -f "$config" "$console"
+
+# The seccomp filter (src/jail/vmm_confinement.h): a thread of each kind that makes a forbidden
+# system call ends the VMM with status 8 and one line naming the thread and the call. The
+# trigger lives only in haven-vmm-testhooks.
+for pair in "main:main" "vcpu:vCPU" "worker:device worker"; do
+  kind=${pair%%:*}
+  want="the ${pair#*:} thread made a system call its seccomp filter forbids: unshare"
+  HAVEN_VMM=$testhooks HAVEN_TEST_FORBIDDEN_SYSCALL=$kind timeout -k 10 60 "$haven" run \
+    --kernel "$guests/hello.elf" --memory 64M </dev/null >"$out" 2>&1
+  status=$?
+  if [ "$status" = 8 ] && grep -qF "$want" "$out"; then
+    echo "ok: a forbidden call on the $kind thread exits 8 with '$want'"
+  else
+    echo "FAIL: forbidden call on the $kind thread: exit $status (want 8), output (want '$want'):"
+    sed 's/^/  | /' "$out"
+    failures=$((failures + 1))
+  fi
+done
+# Without the trigger, the same build boots the guest: the hook changes nothing else.
+if HAVEN_VMM=$testhooks timeout -k 10 60 "$haven" run --kernel "$guests/hello.elf" \
+  --memory 64M </dev/null 2>&1 | grep -q HAVEN-TINY-GUEST-HELLO; then
+  echo "ok: haven-vmm-testhooks without a trigger runs hello"
+else
+  echo "FAIL: haven-vmm-testhooks without a trigger did not run hello"
+  failures=$((failures + 1))
+fi
 
 [ "$failures" = 0 ] || { echo "$failures tiny-guest check(s) failed"; exit 1; }

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "base/thread_kind.h"
+
 namespace haven::devices::legacy {
 namespace {
 
@@ -49,7 +51,11 @@ CmosRtc::CmosRtc(Clock clock, IrqLine irq)
   m_ram[kStatusA] = kADefault;
   m_ram[kStatusB] = kB24Hour;
   m_ram[kStatusD] = kDValidRam;
-  if (m_irq) m_periodic = std::jthread([this](std::stop_token stop) { run_periodic(stop); });
+  if (m_irq)
+    m_periodic = std::jthread([this](std::stop_token stop) {
+      enter_thread_kind(ThreadKind::device_worker);
+      run_periodic(stop);
+    });
 }
 
 CmosRtc::~CmosRtc() {

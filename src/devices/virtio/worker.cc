@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "base/sys.h"
+#include "base/thread_kind.h"
 
 namespace haven::devices::virtio {
 
@@ -70,6 +71,7 @@ Result<std::unique_ptr<Worker>> Worker::create_custom(std::string name,
 void Worker::launch(std::string name, std::function<void()> body) {
   m_thread = std::jthread([name = std::move(name), body = std::move(body)] {
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    enter_thread_kind(ThreadKind::device_worker);
     body();
   });
 }

@@ -42,6 +42,14 @@ TEST(ExitReason, CrashesCarryTheVmmsLastWord) {
   EXPECT_EQ(ended({}, {}).state, VmState::stopped) << "adopted: the status is unknown";
 }
 
+TEST(ExitReason, AForbiddenSystemCallIsACrashNamingTheCall) {
+  std::string said = "the vCPU thread made a system call its seccomp filter forbids: ptrace (101)";
+  Outcome trapped = ended(8, {}, false, false, said);
+  EXPECT_EQ(trapped.state, VmState::crashed);
+  EXPECT_EQ(trapped.reason, said);
+  EXPECT_EQ(ended(8, {}).reason, "haven-vmm made a system call its seccomp filter forbids");
+}
+
 TEST(ExitReason, LastMessageIsTheLastLineWithoutPrefixes) {
   EXPECT_EQ(last_message("haven-vmm: warning: x\nhaven-vmm: error: the end\n\n"), "the end");
   EXPECT_EQ(last_message("just one"), "just one");

@@ -1,0 +1,14 @@
+#pragma once
+
+// The system calls a haven-vmm may make, as one seccomp allowlist for all its threads.
+
+#include "base/error.h"
+#include "jail/syscall_filter.h"
+
+namespace haven::jail {
+
+// Adds haven-vmm's allowlist to FILTER. The process id goes into the rule for tgkill (a VMM
+// signals only its own threads).
+Result<void> allow_vmm_syscalls(SyscallFilter& filter, int own_pid);
+
+}  // namespace haven::jail
