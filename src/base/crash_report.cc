@@ -7,6 +7,8 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "base/terminal.h"
+
 namespace haven {
 namespace {
 
@@ -24,6 +26,7 @@ void say(const char* text) {
 }
 
 void on_crash(int signal) {
+  restore_terminal_before_dying();  // first, so the line below reads right
   say(g_program);
   say(": crashed on signal ");
   say(signal == SIGSEGV  ? "SIGSEGV"

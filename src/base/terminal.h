@@ -31,4 +31,8 @@ class RawTerminal {
   termios m_saved;
 };
 
+// Restores the terminal a RawTerminal holds, if any, from a signal handler about to end the
+// process (a crash, a forbidden system call): async-signal-safe.
+void restore_terminal_before_dying();
+
 }  // namespace haven

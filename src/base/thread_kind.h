@@ -28,7 +28,7 @@ void mark_thread_kind(ThreadKind kind);
 ThreadKind current_thread_kind();
 
 // One process-wide hook, called by enter_thread_kind on the entering thread. Set it before
-// any thread is marked (haven-vmm's test build sets one; see src/jail/test_hooks.h).
+// any thread is marked (haven-vmm's test build sets one; src/jail/forbidden_syscall_trigger.h).
 using ThreadKindHook = void (*)(ThreadKind kind);
 void set_thread_kind_hook(ThreadKindHook hook);
 

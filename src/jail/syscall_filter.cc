@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/terminal.h"
 #include "base/thread_kind.h"
 
 namespace haven::jail {
@@ -21,6 +22,7 @@ auto libseccomp_error(int code, std::string_view what, const char* name) {
 // What the SIGSYS handler needs, prepared before any filter is loaded: the handler may not
 // allocate, format with locale-aware code, or resolve names itself.
 constexpr size_t kSyscallNames = 512;
+constexpr int kSiCodeSeccomp = 1;  // SYS_SECCOMP (asm-generic/siginfo.h, not in glibc's headers)
 constexpr size_t kNameLength = 32;
 std::array<std::array<char, kNameLength>, kSyscallNames> g_names{};
 const char* g_program = "haven";
@@ -44,10 +46,17 @@ void append_number(char*& at, char* end, long value) {
   while (count > 0 && at < end) *at++ = digits[--count];
 }
 
-void on_forbidden_syscall(int, siginfo_t* info, void*) {
+void on_forbidden_syscall(int signal, siginfo_t* info, void*) {
+  if (info->si_code != kSiCodeSeccomp) {
+    // A SIGSYS someone sent (kill -SYS): not the filter's. Die of it as without this handler.
+    ::signal(signal, SIG_DFL);
+    ::raise(signal);
+    return;
+  }
+  restore_terminal_before_dying();  // `haven run` holds the terminal raw; no destructor runs
   char line[256];
   char* at = line;
-  char* end = line + sizeof(line) - 1;
+  char* end = line + sizeof(line) - 3;  // room for ")\n" however long the rest
   int number = info->si_syscall;
   append(at, end, g_program);
   append(at, end, ": the ");
@@ -62,6 +71,7 @@ void on_forbidden_syscall(int, siginfo_t* info, void*) {
     append(at, end, "unknown");
   append(at, end, " (");
   append_number(at, end, number);
+  end += 2;
   append(at, end, ")\n");
   ssize_t ignored = ::write(STDERR_FILENO, line, static_cast<size_t>(at - line));
   (void)ignored;
@@ -71,11 +81,35 @@ void on_forbidden_syscall(int, siginfo_t* info, void*) {
 }  // namespace
 
 Result<SyscallFilter> SyscallFilter::create() {
-  void* context = seccomp_init(SCMP_ACT_TRAP);
+  return create_with_default(SCMP_ACT_TRAP);
+}
+
+Result<SyscallFilter> SyscallFilter::create_denylist() {
+  return create_with_default(SCMP_ACT_ALLOW);
+}
+
+Result<void> SyscallFilter::forbid(const char* name) {
+  int number = seccomp_syscall_resolve_name(name);
+  if (number == __NR_SCMP_ERROR) return make_error("seccomp: no system call named {}", name);
+  if (int rc = seccomp_rule_add(m_context.get(), SCMP_ACT_TRAP, number, 0); rc != 0)
+    return libseccomp_error(rc, "forbidding", name);
+  return {};
+}
+
+Result<SyscallFilter> SyscallFilter::create_with_default(uint32_t action) {
+  void* context = seccomp_init(action);
   if (!context) return make_error("seccomp_init failed");
   SyscallFilter filter(context);
   if (int rc = seccomp_attr_set(context, SCMP_FLTATR_CTL_TSYNC, 1); rc != 0)
     return libseccomp_error(rc, "setting", "TSYNC");
+  // A call through another ABI (int 0x80, x32) ends the process too, not just its thread
+  // (libseccomp's default), which would leave a guest with a vCPU silently gone.
+  if (int rc = seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS); rc != 0)
+    return libseccomp_error(rc, "setting", "the action for other ABIs");
+  // no_new_privs is the caller's to set (vmm_confinement.cc does, once): libseccomp would set
+  // it again with a prctl at every load, which a filter already loaded may forbid.
+  if (int rc = seccomp_attr_set(context, SCMP_FLTATR_CTL_NNP, 0); rc != 0)
+    return libseccomp_error(rc, "setting", "no_new_privs off");
   // A decision tree, not a list walked call by call: the filter runs on every system call.
   (void)seccomp_attr_set(context, SCMP_FLTATR_CTL_OPTIMIZE, 2);
   return filter;

@@ -24,6 +24,8 @@ constexpr bool kSanitizerBuild = false;
 constexpr bool kSanitizerBuild = false;
 #endif
 
+bool g_filtered = false;  // confine_vmm_process loaded the allowlist
+
 }  // namespace
 
 bool seccomp_filter_in_this_build() {
@@ -33,7 +35,6 @@ bool seccomp_filter_in_this_build() {
 Result<void> confine_vmm_process(int forbidden_exit_status, bool with_filter) {
   rlimit no_core = {0, 0};
   if (::setrlimit(RLIMIT_CORE, &no_core) != 0) return errno_error("setrlimit RLIMIT_CORE");
-  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return errno_error("prctl PR_SET_DUMPABLE");
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return errno_error("prctl PR_SET_NO_NEW_PRIVS");
   if constexpr (kSanitizerBuild) {
@@ -47,6 +48,15 @@ Result<void> confine_vmm_process(int forbidden_exit_status, bool with_filter) {
   TRY(install_forbidden_syscall_report("haven-vmm", forbidden_exit_status));
   auto filter = TRY(SyscallFilter::create());
   TRY(allow_vmm_syscalls(filter, ::getpid()));
+  TRY(filter.load_for_all_threads());
+  g_filtered = true;
+  return {};
+}
+
+Result<void> forbid_new_sockets() {
+  if (!g_filtered) return {};
+  auto filter = TRY(SyscallFilter::create_denylist());
+  TRY(jail::forbid_new_sockets(filter));
   TRY(filter.load_for_all_threads());
   return {};
 }

@@ -11,4 +11,8 @@ namespace haven::jail {
 // signals only its own threads).
 Result<void> allow_vmm_syscalls(SyscallFilter& filter, int own_pid);
 
+// Adds to a denylist (SyscallFilter::create_denylist) what haven-vmm no longer needs once its
+// console and control sockets listen: making, binding and connecting sockets.
+Result<void> forbid_new_sockets(SyscallFilter& filter);
+
 }  // namespace haven::jail

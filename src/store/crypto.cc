@@ -144,6 +144,22 @@ Result<Key> derive_key(std::string_view passphrase, std::span<const uint8_t> sal
   return key;
 }
 
+Result<void> prepare_crypto() {
+  if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, nullptr) != 1)
+    return openssl_error("OPENSSL_init_crypto");
+  // One use of each algorithm a VMM reading a repository needs, so that any provider behind
+  // them is loaded and initialised.
+  std::unique_ptr<EVP_CIPHER, decltype(&EVP_CIPHER_free)> cipher(
+      EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr), &EVP_CIPHER_free);
+  std::unique_ptr<EVP_MAC, decltype(&EVP_MAC_free)> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr),
+                                                        &EVP_MAC_free);
+  std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> digest(EVP_MD_fetch(nullptr, "SHA256", nullptr),
+                                                         &EVP_MD_free);
+  if (!cipher || !mac || !digest) return openssl_error("fetching AES-256-GCM, HMAC and SHA256");
+  uint8_t seed[16];
+  return random_bytes(seed);
+}
+
 Result<void> random_bytes(std::span<uint8_t> out) {
   if (RAND_bytes(out.data(), as_int(out.size())) != 1) return openssl_error("RAND_bytes");
   return {};

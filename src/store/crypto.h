@@ -55,4 +55,9 @@ Result<Key> derive_key(std::string_view passphrase, std::span<const uint8_t> sal
                        const KdfParams& params);
 Result<void> random_bytes(std::span<uint8_t> out);
 
+// Makes OpenSSL read its configuration and load what it names (providers and engines are
+// shared libraries) now, rather than at its first use: haven-vmm calls it before its seccomp
+// filter forbids mapping code (src/jail). Also seeds the random generator.
+Result<void> prepare_crypto();
+
 }  // namespace haven::store

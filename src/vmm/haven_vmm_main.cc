@@ -13,6 +13,7 @@
 #include "base/thread_kind.h"
 #include "jail/vmm_confinement.h"
 #include "kvm/kvm.h"
+#include "store/crypto.h"
 #include "vmm/console.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot_file.h"
@@ -119,6 +120,11 @@ int run(const Plan& plan, std::chrono::steady_clock::time_point started) {
     }
     control = std::move(*opened);
   }
+  // Every socket haven-vmm listens on is open: it makes, binds and connects no more.
+  if (auto forbidden = jail::forbid_new_sockets(); !forbidden) {
+    log::error("{}", forbidden.error().message());
+    return vmm::kExitError;
+  }
   bool restoring = plan.snapshot.has_value();
   for (;;) {
     auto machine = restoring ? vmm::Machine::restore(config, *kvm, **console, second_console.get(),
@@ -185,7 +191,12 @@ int main(int argc, char** argv) {
   jail::test_hooks::arm_forbidden_syscall_trigger();
   with_filter = !jail::test_hooks::seccomp_filter_turned_off();
 #endif
-  // Before the config, a snapshot or any guest byte is read (src/jail/vmm_confinement.h).
+  // Before the config, a snapshot or any guest byte is read (src/jail/vmm_confinement.h); what
+  // would load code later (OpenSSL's providers, for an instant restore) is loaded first.
+  if (auto prepared = store::prepare_crypto(); !prepared) {
+    log::error("{}", prepared.error().message());
+    return vmm::kExitError;
+  }
   if (auto confined = jail::confine_vmm_process(vmm::kExitForbiddenSyscall, with_filter);
       !confined) {
     log::error("confining haven-vmm: {}", confined.error().message());

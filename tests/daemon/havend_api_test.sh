@@ -145,6 +145,7 @@ pid=$("$haven" vm show --json idle | sed -n 's/.*"pid": \([0-9]*\).*/\1/p' | hea
 # it dumps no core (src/jail/vmm_confinement.h).
 confined=1
 for task in /proc/"$pid"/task/*; do
+  [ -e "$task/status" ] || continue  # a thread that just ended
   grep -q "^Seccomp:[[:space:]]*2$" "$task/status" && grep -q "^NoNewPrivs:[[:space:]]*1$" \
     "$task/status" || { confined=0; echo "not confined: $task"; grep -E "^(Name|Seccomp|NoNewPrivs)" "$task/status"; }
 done

@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/kvm.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <string>
 #include <thread>
 
 #include "base/thread_kind.h"
@@ -88,6 +91,51 @@ TEST_F(VmmSyscalls, WhatAnEscapedGuestReachesForEndsTheVmm) {
   EXPECT_FORBIDDEN(ThreadKind::vcpu, ::syscall(SYS_init_module, nullptr, 0, ""), "init_module");
 }
 
+TEST_F(VmmSyscalls, ArgumentRulesHoldTheLine) {
+  // A thread in new namespaces is a process in disguise.
+  EXPECT_FORBIDDEN(
+      ThreadKind::vcpu,
+      ::syscall(SYS_clone, CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWNET, 0, 0, 0, 0),
+      "clone");
+  // The trap's own handler cannot be replaced, or a forbidden call would just fail quietly.
+  EXPECT_FORBIDDEN(ThreadKind::vcpu, ::signal(SIGSYS, SIG_IGN), "rt_sigaction");
+  // Limits: its own, read only.
+  EXPECT_FORBIDDEN(ThreadKind::vcpu, ::syscall(SYS_prlimit64, 0, RLIMIT_CORE, g_page, nullptr),
+                   "prlimit64");
+  EXPECT_FORBIDDEN(ThreadKind::vcpu, ::syscall(SYS_prlimit64, 1, RLIMIT_NOFILE, nullptr, g_page),
+                   "prlimit64");
+  EXPECT_FORBIDDEN(ThreadKind::vcpu, ::syscall(SYS_setrlimit, RLIMIT_CORE, g_page), "setrlimit");
+}
+
+TEST_F(VmmSyscalls, ASigsysFromOutsideIsNotMistakenForTheFilters) {
+  EXPECT_EXIT(confined_then(ThreadKind::main, [] { ::raise(SIGSYS); }),
+              ::testing::KilledBySignal(SIGSYS), "");
+}
+
+TEST_F(VmmSyscalls, NoNewSocketsOnceTheVmmsOwnListen) {
+  EXPECT_FORBIDDEN(
+      ThreadKind::main,
+      {
+        if (!forbid_new_sockets()) std::_Exit(99);  // g_filtered is false here
+        auto filter = SyscallFilter::create_denylist();
+        if (!filter || !forbid_new_sockets(*filter) || !filter->load_for_all_threads())
+          std::_Exit(98);
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) std::_Exit(97);  // the rest still works
+        ::socket(AF_UNIX, SOCK_STREAM, 0);
+      },
+      "socket");
+  EXPECT_FORBIDDEN(
+      ThreadKind::main,
+      {
+        auto filter = SyscallFilter::create_denylist();
+        if (!filter || !forbid_new_sockets(*filter) || !filter->load_for_all_threads())
+          std::_Exit(98);
+        ::syscall(SYS_connect, 0, nullptr, 0);
+      },
+      "connect");
+}
+
 TEST_F(VmmSyscalls, NoTypingIntoTheTerminalAndNoExecutableMemory) {
   EXPECT_FORBIDDEN(ThreadKind::vcpu, ::syscall(SYS_ioctl, 0, TIOCSTI, "x"), "ioctl");
   EXPECT_FORBIDDEN(ThreadKind::vcpu, ::syscall(SYS_ioctl, 0, TIOCLINUX, "x"), "ioctl");
@@ -107,28 +155,70 @@ TEST_F(VmmSyscalls, TheMessageNamesTheThreadsKind) {
 }
 
 TEST_F(VmmSyscalls, WhatAVmmNeedsStillWorks) {
-  EXPECT_EXIT(confined_then(ThreadKind::main,
-                            [] {
-                              // Threads: glibc tries clone3, gets ENOSYS, falls back to clone.
-                              if (::syscall(SYS_clone3, nullptr, 0) != -1 || errno != ENOSYS)
-                                std::_Exit(1);
-                              int ran = 0;
-                              std::thread([&] { ran = 1; }).join();
-                              if (ran != 1) std::_Exit(2);
-                              int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                              if (fd < 0) std::_Exit(3);
-                              ::close(fd);
-                              void* memory = ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE,
-                                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-                              if (memory == MAP_FAILED) std::_Exit(4);
-                              int pipes[2];
-                              if (::pipe2(pipes, O_CLOEXEC) != 0) std::_Exit(5);
-                              // A terminal's settings may be asked of anything: ENOTTY here.
-                              char settings[64];
-                              if (::ioctl(pipes[0], TCGETS, settings) != -1) std::_Exit(6);
-                              if (::prctl(PR_SET_NAME, "vcpu0", 0, 0, 0) != 0) std::_Exit(7);
-                            }),
-              ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(
+      confined_then(ThreadKind::main,
+                    [] {
+                      // Threads: glibc tries clone3, gets ENOSYS, falls back to clone.
+                      if (::syscall(SYS_clone3, nullptr, 0) != -1 || errno != ENOSYS) std::_Exit(1);
+                      int ran = 0;
+                      std::thread([&] { ran = 1; }).join();
+                      if (ran != 1) std::_Exit(2);
+                      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                      if (fd < 0) std::_Exit(3);
+                      ::close(fd);
+                      void* memory = ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE,
+                                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                      if (memory == MAP_FAILED) std::_Exit(4);
+                      int pipes[2];
+                      if (::pipe2(pipes, O_CLOEXEC) != 0) std::_Exit(5);
+                      // A terminal's settings may be asked of anything: ENOTTY here.
+                      char settings[64];
+                      if (::ioctl(pipes[0], TCGETS, settings) != -1) std::_Exit(6);
+                      if (::prctl(PR_SET_NAME, "vcpu0", 0, 0, 0) != 0) std::_Exit(7);
+                      // Its own threads may be signalled (the vCPU kick), any signal
+                      // but SIGSYS handled, its limits read, KVM asked (of any fd).
+                      if (::syscall(SYS_tgkill, ::getpid(), ::gettid(), 0) != 0) std::_Exit(8);
+                      if (::signal(SIGUSR1, SIG_IGN) == SIG_ERR) std::_Exit(9);
+                      rlimit files{};
+                      if (::getrlimit(RLIMIT_NOFILE, &files) != 0) std::_Exit(10);
+                      if (::ioctl(pipes[0], KVM_GET_API_VERSION, 0) != -1 || errno != ENOTTY)
+                        std::_Exit(11);
+                    }),
+      ::testing::ExitedWithCode(0), "");
+}
+
+// The real thing, as haven-vmm's main calls it, in a death test's child: checks no_new_privs,
+// the filter and no core files, then lets a thread that ran before the filter was loaded make
+// a forbidden call.
+void confine_then_let_an_early_thread_unshare() {
+  int go[2];
+  if (::pipe2(go, O_CLOEXEC) != 0) std::_Exit(97);
+  std::thread early([&] {
+    mark_thread_kind(ThreadKind::device_worker);
+    char byte;
+    if (::read(go[0], &byte, 1) != 1) std::_Exit(96);
+    ::syscall(SYS_unshare, 0);
+  });
+  if (!confine_vmm_process(kForbidden)) std::_Exit(99);
+  std::string status;
+  char buffer[4096];
+  int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : ::read(fd, buffer, sizeof(buffer));
+  if (n > 0) status.assign(buffer, static_cast<size_t>(n));
+  rlimit core{};
+  core.rlim_cur = core.rlim_max = 1;
+  ::getrlimit(RLIMIT_CORE, &core);
+  if (status.find("NoNewPrivs:\t1") == std::string::npos ||
+      status.find("Seccomp:\t2") == std::string::npos || core.rlim_cur != 0 || core.rlim_max != 0)
+    std::_Exit(95);
+  if (::write(go[1], "g", 1) != 1) std::_Exit(94);
+  early.join();
+  std::_Exit(0);
+}
+
+TEST_F(VmmSyscalls, ConfiningTheProcessCoversThreadsThatAlreadyRun) {
+  EXPECT_EXIT(confine_then_let_an_early_thread_unshare(), ::testing::ExitedWithCode(kForbidden),
+              "the device worker thread made a system call its seccomp filter forbids: unshare");
 }
 
 }  // namespace
