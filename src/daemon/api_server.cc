@@ -75,7 +75,16 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
   // one's alone.
   m_socket_lock = socket_claim ? std::move(socket_claim) : TRY(claim_socket(socket_path));
   if (tcp) {
-    m_tcp = std::make_unique<httplib::Server>();
+    if (tcp->tls) {
+      auto secure = std::make_unique<httplib::SSLServer>(tcp->tls->certificate_path.c_str(),
+                                                         tcp->tls->key_path.c_str());
+      if (!secure->is_valid())
+        return make_error("TLS: OpenSSL refused the certificate {} or the key {}",
+                          tcp->tls->certificate_path, tcp->tls->key_path);
+      m_tcp = std::move(secure);
+    } else {
+      m_tcp = std::make_unique<httplib::Server>();
+    }
     m_tokens = tcp->tokens;  // before the routes: the audit log names their holders
     add_routes(*m_tcp);
     m_tcp->set_read_timeout(kTcpIdleSeconds, 0);
@@ -103,7 +112,12 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
     int port = tcp->port == 0 ? m_tcp->bind_to_any_port(tcp->host)
                               : (m_tcp->bind_to_port(tcp->host, tcp->port) ? tcp->port : -1);
     if (port < 0) return errno_error("bind the API to {}:{}", tcp->host, tcp->port);
-    log::info("API on http://{}:{} (bearer token required)", tcp->host, port);
+    if (tcp->tls)
+      log::info("API on https://{}:{} (bearer token required; certificate {}, {})", tcp->host, port,
+                tcp->tls->certificate_path, tcp->tls->fingerprint);
+    else
+      log::info("API on http://{}:{} (bearer token required; plain HTTP, --plain-http)", tcp->host,
+                port);
     m_tcp_port = port;
     auto ended = std::make_shared<std::atomic<bool>>(false);
     m_tcp_thread = std::jthread([this, ended] {

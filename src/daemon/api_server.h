@@ -24,6 +24,7 @@
 #include "daemon/repository_sessions.h"
 #include "daemon/stream_slots.h"
 #include "daemon/supervisor.h"
+#include "daemon/tls_identity.h"
 #include "daemon/token_file.h"
 #include "daemon/vm_registry.h"
 
@@ -45,6 +46,9 @@ class ApiServer {
     std::string host;
     int port = 0;                  // 0: any free port (logged)
     std::vector<ApiToken> tokens;  // each with its role (daemon/token_file.h)
+    // HTTPS with this identity; plain HTTP without (havend --plain-http only: behind a proxy
+    // on the same host that ends TLS).
+    std::optional<TlsIdentity> tls;
   };
   // Where every request that changes something is recorded (before serve()).
   void set_audit_log(AuditLog log) { m_audit = std::move(log); }

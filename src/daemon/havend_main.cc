@@ -15,6 +15,7 @@
 #include "daemon/instance_lock.h"
 #include "daemon/path_policy.h"
 #include "daemon/supervisor.h"
+#include "daemon/tls_identity.h"
 #include "daemon/token_file.h"
 #include "daemon/vm_registry.h"
 #include "store/openssl_memory.h"
@@ -33,9 +34,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "havend: the Haven daemon. Keeps VM definitions under --state, runs each guest in its "
       "own haven-vmm process, serves the REST API on --socket (see docs/API.md)."};
-  std::string state, socket, vmm_path, listen, token_file;
+  std::string state, socket, vmm_path, listen, token_file, tls_cert, tls_key;
   std::vector<std::string> allowed_paths;
-  bool daemonize = false, verbose = false, no_cgroups = false;
+  bool daemonize = false, verbose = false, no_cgroups = false, plain_http = false;
   double overcommit = 1.5;
   app.add_option("--state", state, "State directory (VM definitions, statuses, console logs)")
       ->required();
@@ -46,6 +47,12 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", token_file,
                  "Bearer tokens TCP clients must send (mode 0600): one per line, TOKEN (an "
                  "admin's) or ROLE TOKEN [NAME], ROLE read-only, operator or admin");
+  app.add_option("--tls-cert", tls_cert,
+                 "TLS certificate (PEM) for --listen; default: a self-signed one made on the "
+                 "first start in STATE/tls, its fingerprint logged at every start");
+  app.add_option("--tls-key", tls_key, "The certificate's private key (PEM, mode 0600)");
+  app.add_flag("--plain-http", plain_http,
+               "Serve --listen without TLS: only behind a proxy on this host that ends TLS");
   app.add_option("--allow-path", allowed_paths,
                  "A directory whose files API requests may name: disks, kernels, ISOs, "
                  "snapshot targets, repositories (repeatable); STATE/disks (havend's own) and "
@@ -81,9 +88,20 @@ int main(int argc, char** argv) {
       log::error("{}", tokens.error().message());
       return 2;
     }
-    tcp = daemon::ApiServer::Tcp{listen.substr(0, colon), static_cast<int>(port), *tokens};
-  } else if (!token_file.empty()) {
-    log::error("--token-file without --listen: the Unix socket is guarded by its permissions");
+    tcp = daemon::ApiServer::Tcp{listen.substr(0, colon), static_cast<int>(port), *tokens, {}};
+    if (tls_cert.empty() != tls_key.empty()) {
+      log::error("--tls-cert and --tls-key go together");
+      return 2;
+    }
+    if (plain_http && !tls_cert.empty()) {
+      log::error("--plain-http with --tls-cert: choose one");
+      return 2;
+    }
+  } else if (!token_file.empty() || !tls_cert.empty() || !tls_key.empty() || plain_http) {
+    log::error("{} without --listen: the Unix socket is guarded by its permissions",
+               !token_file.empty() ? "--token-file"
+               : plain_http        ? "--plain-http"
+                                   : "--tls-cert/--tls-key");
     return 2;
   }
   if (vmm_path.empty()) vmm_path = vmm::find_vmm_executable();
@@ -99,6 +117,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   state = absolute;
+  if (tcp && !plain_http) {
+    auto identity = tls_cert.empty() ? daemon::self_signed_tls_identity(state + "/tls", tcp->host)
+                                     : daemon::load_tls_identity(tls_cert, tls_key);
+    if (!identity) {
+      log::error("{}", identity.error().message());
+      return tls_cert.empty() ? 1 : 2;
+    }
+    if (identity->made_now)
+      log::info("made a self-signed TLS certificate for the TCP API: {} ({})",
+                identity->certificate_path, identity->fingerprint);
+    tcp->tls = *identity;
+  }
   auto path_policy = daemon::PathPolicy::for_state(allowed_paths, state);
   if (!path_policy) {
     log::error("{}", path_policy.error().message());

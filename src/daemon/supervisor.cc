@@ -48,6 +48,9 @@ namespace {
 constexpr size_t kMaxStatusBytes = 64 << 10;
 constexpr size_t kLogTailBytes = 4096;
 constexpr auto kControlTimeout = std::chrono::seconds(10);
+// How long a VMM this daemon started may take to make its control socket (a slow start: an
+// emulated machine, a loaded host).
+constexpr auto kControlSocketWait = std::chrono::seconds(30);
 // A snapshot copies the guest's RAM and writable disks while the guest stands still.
 constexpr auto kSnapshotTimeout = std::chrono::minutes(30);
 
@@ -485,8 +488,10 @@ Result<void> Supervisor::pause_or_resume(const std::string& name, bool pause) {
                          to_string(m_status[name].state), to_string(from));
     process = found->second;
   }
+  // Without its control socket (a VMM of an older havend, or one still starting) the signal
+  // does: a stopped process is a paused guest too.
   std::string control = m_paths.control_socket(name);
-  if (::access(control.c_str(), F_OK) != 0)  // a VMM started by an older havend
+  if (::access(control.c_str(), F_OK) != 0)
     return signal(name, pause ? SIGSTOP : SIGCONT, from, to);
   TRY(vmm::control_request(
       control, vmm::control::request(pause ? vmm::control::Op::pause : vmm::control::Op::resume),
@@ -522,20 +527,46 @@ Result<vmm::control::SnapshotAnswer> Supervisor::snapshot(const std::string& nam
 
 Result<nlohmann::json> Supervisor::control(const std::string& name, const nlohmann::json& request,
                                            std::chrono::milliseconds timeout) {
+  std::shared_ptr<Process> process;
   {
     MutexLock lock(m_mutex);
     VmState state = m_status[name].state;
-    if (!m_processes.count(name) || (state != VmState::running && state != VmState::paused))
+    auto found = m_processes.find(name);
+    if (found == m_processes.end() || (state != VmState::running && state != VmState::paused))
       return field_error(ErrorKind::conflict, "state", "'{}' is {}, not running or paused", name,
                          to_string(state));
+    process = found->second;
   }
-  std::string socket = m_paths.control_socket(name);
-  if (::access(socket.c_str(), F_OK) != 0)
+  auto socket = TRY(control_socket_of(name, process));
+  if (!socket)
     return field_error(ErrorKind::conflict, "state",
                        "the haven-vmm of '{}' has no control socket (started by an older havend): "
                        "restart the guest",
                        name);
-  return vmm::control_request(socket, request, timeout);
+  return vmm::control_request(*socket, request, timeout);
+}
+
+Result<std::optional<std::string>> Supervisor::control_socket_of(
+    const std::string& name, const std::shared_ptr<Process>& process) {
+  std::string path = m_paths.control_socket(name);
+  auto deadline = std::chrono::steady_clock::now() + kControlSocketWait;
+  for (;;) {
+    if (::access(path.c_str(), F_OK) == 0) return path;
+    if (!process->is_child) return std::nullopt;
+    {
+      MutexLock lock(m_mutex);
+      auto found = m_processes.find(name);
+      if (found == m_processes.end() || found->second != process)
+        return field_error(ErrorKind::conflict, "state", "'{}' ended meanwhile", name);
+    }
+    if (std::chrono::steady_clock::now() > deadline)
+      return make_error(
+          "the haven-vmm of '{}' made no control socket in {} s", name,
+          std::chrono::duration_cast<std::chrono::seconds>(kControlSocketWait).count());
+    // It appears as the VMM starts, after `start` answered: a short poll, as the watcher's
+    // for the console socket.
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 Result<void> Supervisor::reserve(const std::string& name, const std::string& what) {

@@ -122,6 +122,10 @@ class Supervisor {
   void on_exit(const std::string& name, const std::shared_ptr<Process>& process, int status,
                bool known);
   Result<void> signal(const std::string& name, int signo, VmState from, VmState to);
+  // The VMM's control socket; for one this daemon started, once the VMM has made it (a request
+  // right after `start` would otherwise find none); nullopt for a VMM of an older havend.
+  Result<std::optional<std::string>> control_socket_of(const std::string& name,
+                                                       const std::shared_ptr<Process>& process);
   // pause/resume through the control socket (or the signal, for a VMM without one).
   Result<void> pause_or_resume(const std::string& name, bool pause);
 

@@ -75,9 +75,22 @@ start_daemon() {
 }
 start_daemon
 
-# The TCP API wants the bearer token; a token file others can read is refused.
-port=$(sed -n 's|.*API on http://127.0.0.1:\([0-9]*\).*|\1|p' "$work/havend.log" | tail -n 1)
-code() { curl -s -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$port/v1/vms"; }
+# The TCP API is HTTPS, with a self-signed certificate havend made in its state directory, and
+# wants the bearer token; a token file others can read is refused.
+port=$(sed -n 's|.*API on https://127.0.0.1:\([0-9]*\).*|\1|p' "$work/havend.log" | tail -n 1)
+cert=$work/state/tls/cert.pem
+code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$cert" "$@" "https://127.0.0.1:$port/v1/vms"; }
+fingerprint=$(sed -n 's|.*made a self-signed TLS certificate for the TCP API: .* (\(SHA256:[0-9A-F:]*\)).*|\1|p' \
+  "$work/havend.log")
+[ -n "$fingerprint" ] && grep -q "API on https://127.0.0.1:$port .*$fingerprint" "$work/havend.log" &&
+  ok "a self-signed certificate was made and its fingerprint logged" ||
+  fail "no certificate fingerprint in the log: $(cat "$work/havend.log")"
+if command -v openssl >/dev/null; then
+  [ "SHA256:${fingerprint#SHA256:}" = "SHA256:$(openssl x509 -noout -fingerprint -sha256 -in "$cert" | sed 's/.*=//')" ] &&
+    ok "the logged fingerprint is the certificate's" || fail "fingerprint $fingerprint is not $cert's"
+fi
+plain=$(curl -s -o /dev/null -w '%{http_code}' -m 5 "http://127.0.0.1:$port/v1/vms")
+[ "$plain" = 000 ] && ok "plain HTTP gets no answer on the TCP port" || fail "plain HTTP answered $plain"
 [ "$(code)" = 401 ] && [ "$(code -H 'Authorization: Bearer wrong-token-0123456789')" = 401 ] &&
   [ "$(code -H "Authorization: Bearer $token")" = 200 ] && ok "TCP needs the bearer token" ||
   fail "TCP on port '$port': $(code) without the token, $(code -H "Authorization: Bearer $token") with it"
@@ -164,6 +177,8 @@ wait "$daemon_pid"
 kill -0 "$pid" 2>/dev/null && ok "the guest outlives havend" || fail "the guest died with havend"
 start_daemon
 state_is idle running && ok "a new havend adopts it" || fail "not adopted: $("$haven" vm show idle)"
+[ "$(grep -c "API on https://127.0.0.1:[0-9]* .*$fingerprint" "$work/havend.log")" = 2 ] &&
+  ok "a restarted havend serves the same certificate" || fail "the certificate changed on restart"
 # idle.elf has no ACPI: the power button goes unanswered, and after --timeout SIGTERM stops it.
 "$haven" vm stop idle --timeout 1 | grep -q "stopped on request" && ok "stop" || fail "stop"
 
@@ -435,8 +450,9 @@ state_is g1 running && state_is g3 running && state_is g2 stopped && ok "three g
 for n in 1 3; do "$haven" vm kill "g$n" >/dev/null || fail "kill g$n"; done
 for name in g1 g2 g3 idle hello; do "$haven" vm rm "$name" >/dev/null || fail "rm $name"; done
 [ "$("$haven" vm ls --json)" = "[]" ] && ok "all removed" || fail "left: $("$haven" vm ls)"
-# The daemon's own lock and audit log stay.
-left=$(find "$work/state" ! -type d ! -path "$work/state/havend.lock" ! -path "$work/state/audit.log")
+# The daemon's own lock, audit log and TLS certificate stay.
+left=$(find "$work/state" ! -type d ! -path "$work/state/havend.lock" ! -path "$work/state/audit.log" \
+  ! -path "$work/state/tls/*")
 [ -z "$left" ] && ok "nothing of the removed guests left on disk" || fail "files left: $left"
 
 [ "$failures" = 0 ] || { echo "$failures check(s) failed"; sed 's/^/  havend| /' "$work/havend.log" | tail -n 20; exit 1; }

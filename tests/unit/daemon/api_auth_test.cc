@@ -22,17 +22,30 @@ class ApiAuthTest : public ApiHarness {
 
   void SetUp() override {
     ApiHarness::SetUp();
+    // As havend serves TCP: HTTPS with a self-signed certificate of its own.
+    auto identity = self_signed_tls_identity(m_dir + "/tls", "127.0.0.1");
+    ASSERT_TRUE(identity) << identity.error().message();
+    m_identity = *identity;
     // Port 0: the kernel picks a free one (no race with other tests for a number).
     serve(1.5, ApiServer::Tcp{"127.0.0.1",
                               0,
                               {{TokenRole::admin, kToken, "admin"},
                                {TokenRole::read_only, kReadOnly, "grafana"},
-                               {TokenRole::operator_, kOperator, "robot"}}});
+                               {TokenRole::operator_, kOperator, "robot"}},
+                              m_identity});
     // serve() returned once the Unix socket answered, and TCP is bound before that.
     m_port = m_api->tcp_port();
     ASSERT_GT(m_port, 0) << "the TCP API did not bind";
-    m_tcp = std::make_unique<httplib::Client>("127.0.0.1", m_port);
+    m_tcp = https_client(m_identity.certificate_path);
   }
+  // A client that trusts CERTIFICATE only, and checks the name (127.0.0.1) against it.
+  std::unique_ptr<httplib::Client> https_client(const std::string& certificate) {
+    auto client = std::make_unique<httplib::Client>(fmt::format("https://127.0.0.1:{}", m_port));
+    client->set_ca_cert_path(certificate);
+    client->enable_server_certificate_verification(true);
+    return client;
+  }
+  TlsIdentity m_identity;
   httplib::Result call(const std::string& method, const std::string& path, const std::string& token,
                        const std::string& body = "{}") {
     httplib::Headers headers{{"Authorization", "Bearer " + token}};
@@ -136,11 +149,13 @@ TEST_F(ApiAuthTest, ChangesAreAuditedWithWhoAndTheResult) {
   auto audit = AuditLog::open(m_dir + "/audit.log");
   ASSERT_TRUE(audit) << audit.error().message();
   m_audit = std::move(*audit);
-  serve(1.5, ApiServer::Tcp{"127.0.0.1",
-                            0,
-                            {{TokenRole::admin, kToken, "admin"},
-                             {TokenRole::operator_, kOperator, "robot"}}});
-  m_tcp = std::make_unique<httplib::Client>("127.0.0.1", m_api->tcp_port());
+  serve(1.5, ApiServer::Tcp{
+                 "127.0.0.1",
+                 0,
+                 {{TokenRole::admin, kToken, "admin"}, {TokenRole::operator_, kOperator, "robot"}},
+                 m_identity});
+  m_port = m_api->tcp_port();
+  m_tcp = https_client(m_identity.certificate_path);
   ASSERT_EQ(post("/v1/vms", vm("a")).status, 201);                          // the socket
   ASSERT_TRUE(call("GET", "/v1/vms", kOperator));                           // reads are not audited
   ASSERT_TRUE(call("DELETE", "/v1/vms/a", kOperator));                      // refused: 403
@@ -173,6 +188,25 @@ TEST_F(ApiAuthTest, ChangesAreAuditedWithWhoAndTheResult) {
   auto forged = line_of("POST", "/v1/vms/a/start");
   EXPECT_EQ(forged.value("who", ""), "no valid token");
   EXPECT_EQ(forged.value("status", 0), 401);
+}
+
+TEST_F(ApiAuthTest, TcpIsHttpsWithTheCertificateHavendMade) {
+  // The fixture's client trusts that certificate alone and checks 127.0.0.1 against it.
+  auto res = m_tcp->Get("/v1/vms", {{"Authorization", std::string("Bearer ") + kToken}});
+  ASSERT_TRUE(res) << "no HTTPS answer: " << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  // Plain HTTP to the same port gets no answer: nothing travels unencrypted.
+  httplib::Client plain("127.0.0.1", m_port);
+  plain.set_read_timeout(2, 0);
+  EXPECT_FALSE(plain.Get("/v1/vms", {{"Authorization", std::string("Bearer ") + kToken}}));
+  // A client that trusts another certificate refuses this server.
+  auto other = self_signed_tls_identity(m_dir + "/other-tls", "127.0.0.1");
+  ASSERT_TRUE(other) << other.error().message();
+  EXPECT_NE(other->fingerprint, m_identity.fingerprint);
+  auto doubtful = https_client(other->certificate_path);
+  auto refused = doubtful->Get("/v1/vms", {{"Authorization", std::string("Bearer ") + kToken}});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), httplib::Error::SSLServerVerification);
 }
 
 }  // namespace

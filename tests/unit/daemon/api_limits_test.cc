@@ -163,9 +163,10 @@ TEST_F(ApiLimitsTest, StreamsCannotTakeEveryWorker) {
 // A client without the token is answered before its body is read, so it cannot make havend
 // hold one.
 TEST_F(ApiLimitsTest, TcpWithoutTheTokenIsAnsweredBeforeTheBody) {
-  serve(1.5,
-        ApiServer::Tcp{
-            "127.0.0.1", 0, {{TokenRole::admin, "a-token-of-some-length-0123456789", "admin"}}});
+  serve(1.5, ApiServer::Tcp{"127.0.0.1",
+                            0,
+                            {{TokenRole::admin, "a-token-of-some-length-0123456789", "admin"}},
+                            std::nullopt});  // plain HTTP: this test speaks it over a raw socket
   UniqueFd client = connect_tcp(m_api->tcp_port());
   send_text(client.get(),
             "POST /v1/vms HTTP/1.1\r\nHost: havend\r\nContent-Type: application/json\r\n"
