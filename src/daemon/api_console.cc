@@ -2,6 +2,7 @@
 // and the stream of state changes.
 
 #include <fcntl.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -17,6 +18,16 @@
 
 namespace haven::daemon {
 namespace {
+
+// Whether the client of a long-lived response is still there. httplib's is_writable() peeks
+// the socket, which a TLS client's close_notify keeps readable after it hung up: over TLS the
+// kernel is asked for the hang-up itself.
+bool client_still_there(const SSL* ssl, httplib::DataSink& sink) {
+  if (!sink.is_writable()) return false;
+  if (!ssl) return true;
+  pollfd socket{SSL_get_fd(ssl), POLLRDHUP, 0};
+  return ::poll(&socket, 1, 0) == 0 || !(socket.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
 
 using nlohmann::json;
 constexpr size_t kStreamChunk = 64 << 10;
@@ -132,7 +143,8 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
             uint64_t sent = 0;
           };
           auto followed = std::make_shared<Followed>();
-          res.set_chunked_content_provider("text/plain", [this, path, name, followed, slot](
+          const SSL* ssl = req.ssl;
+          res.set_chunked_content_provider("text/plain", [this, path, name, followed, slot, ssl](
                                                              size_t, httplib::DataSink& sink) {
             (void)slot;  // held while the stream lasts
             UniqueFd notify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
@@ -177,7 +189,7 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
                 sink.done();
                 return true;
               }
-              if (!sink.is_writable()) return false;
+              if (!client_still_there(ssl, sink)) return false;
               pollfd wait{notify ? notify.get() : -1, POLLIN, 0};
               if (::poll(&wait, 1, 500) > 0) {
                 char drain[4096];
@@ -196,15 +208,16 @@ void ApiServer::add_console_routes(httplib::Server& server, std::vector<Route>* 
           auto slot = streams.try_take();
           if (!slot) return reply_error(res, too_many_streams(streams));
           auto cursor = std::make_shared<uint64_t>(since);
+          const SSL* ssl = req.ssl;
           res.set_chunked_content_provider(
-              "application/x-ndjson", [this, cursor, slot](size_t, httplib::DataSink& sink) {
+              "application/x-ndjson", [this, cursor, slot, ssl](size_t, httplib::DataSink& sink) {
                 (void)slot;  // held while the stream lasts
                 for (;;) {
                   if (m_events.closed()) {
                     sink.done();
                     return true;
                   }
-                  if (!sink.is_writable()) return false;
+                  if (!client_still_there(ssl, sink)) return false;
                   auto events = m_events.after(*cursor, std::chrono::milliseconds(500));
                   if (events.empty()) continue;
                   std::string lines;

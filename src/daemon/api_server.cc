@@ -1,5 +1,7 @@
 #include "daemon/api_server.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -76,11 +78,21 @@ Result<void> ApiServer::serve(const std::string& socket_path, const std::optiona
   m_socket_lock = socket_claim ? std::move(socket_claim) : TRY(claim_socket(socket_path));
   if (tcp) {
     if (tcp->tls) {
-      auto secure = std::make_unique<httplib::SSLServer>(tcp->tls->certificate_path.c_str(),
-                                                         tcp->tls->key_path.c_str());
-      if (!secure->is_valid())
-        return make_error("TLS: OpenSSL refused the certificate {} or the key {}",
-                          tcp->tls->certificate_path, tcp->tls->key_path);
+      // What tls_identity checked, not the files again (they may have changed since).
+      auto secure =
+          std::make_unique<httplib::SSLServer>(tcp->tls->certificate.get(), tcp->tls->key.get());
+      bool valid = secure->is_valid();
+      for (const auto& intermediate : tcp->tls->chain)
+        valid = valid && SSL_CTX_add1_chain_cert(secure->ssl_context(), intermediate.get()) == 1;
+      // TLS 1.2 at least (OpenSSL's default security level refuses older ones already).
+      valid = valid && SSL_CTX_set_min_proto_version(secure->ssl_context(), TLS1_2_VERSION) == 1;
+      if (!valid) {
+        char reason[256] = "OpenSSL gave no reason";
+        if (unsigned long code = ERR_get_error()) ERR_error_string_n(code, reason, sizeof(reason));
+        ERR_clear_error();
+        return make_error("TLS: OpenSSL refused the certificate {} or the key {}: {}",
+                          tcp->tls->certificate_path, tcp->tls->key_path, reason);
+      }
       m_tcp = std::move(secure);
     } else {
       m_tcp = std::make_unique<httplib::Server>();

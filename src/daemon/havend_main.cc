@@ -117,6 +117,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   state = absolute;
+  auto path_policy = daemon::PathPolicy::for_state(allowed_paths, state);
+  if (!path_policy) {
+    log::error("{}", path_policy.error().message());
+    return 2;
+  }
+  log::info("API requests may name files under: {}", fmt::join(path_policy->roots(), ", "));
+  auto state_lock = daemon::claim_instance_lock(state + "/havend.lock", "state directory " + state);
+  if (!state_lock) {
+    log::error("{}", state_lock.error().message());
+    return 1;
+  }
+  // After the lock: two havends starting on one state directory never both make a pair.
   if (tcp && !plain_http) {
     auto identity = tls_cert.empty() ? daemon::self_signed_tls_identity(state + "/tls", tcp->host)
                                      : daemon::load_tls_identity(tls_cert, tls_key);
@@ -128,17 +140,6 @@ int main(int argc, char** argv) {
       log::info("made a self-signed TLS certificate for the TCP API: {} ({})",
                 identity->certificate_path, identity->fingerprint);
     tcp->tls = *identity;
-  }
-  auto path_policy = daemon::PathPolicy::for_state(allowed_paths, state);
-  if (!path_policy) {
-    log::error("{}", path_policy.error().message());
-    return 2;
-  }
-  log::info("API requests may name files under: {}", fmt::join(path_policy->roots(), ", "));
-  auto state_lock = daemon::claim_instance_lock(state + "/havend.lock", "state directory " + state);
-  if (!state_lock) {
-    log::error("{}", state_lock.error().message());
-    return 1;
   }
 
   // SIGINT/SIGTERM are taken by a thread of their own (sigwait), so every thread blocks them.

@@ -284,6 +284,9 @@ Result<void> Supervisor::start(const VmDefinition& definition,
   std::string header = fmt::format("--- havend starts {} at {}\n", name, now_seconds());
   (void)sys::write_all(log.get(), bytes_of(header));
 
+  // A control socket left by a VMM that was killed would be taken for the new one's before it
+  // makes its own (control_socket_of): the guest is down, the path is havend's.
+  (void)::unlink(m_paths.control_socket(name).c_str());
   launch::VmmProcess launch;
   launch.args = {m_paths.vmm, "--config", config_path, "--control", m_paths.control_socket(name)};
   if (restore_from) {

@@ -3,11 +3,13 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 
 #include "base/atomic_file.h"
 #include "base/hex.h"
+#include "base/log.h"
 #include "base/sys.h"
 
 namespace haven::daemon {
@@ -43,23 +46,55 @@ std::string openssl_reason() {
   return text;
 }
 
-Result<std::string> read_pem(const std::string& path) {
-  // Named in the error: which of the two files, and what is wrong with it.
-  auto bytes = TRY(sys::read_file(path, kMaxPemBytes));
-  return std::string(bytes.begin(), bytes.end());
+bool is_address(const std::string& host, int family) {
+  unsigned char buffer[16];
+  return ::inet_pton(family, host.c_str(), buffer) == 1;
 }
 
-Result<Certificate> parse_certificate(const std::string& pem, const std::string& path) {
+// No passphrase is ever asked for (OpenSSL's default would prompt on the terminal).
+int no_passphrase(char*, int, int, void*) {
+  return -1;
+}
+
+// WHAT ("TLS certificate", "TLS key") names the file in errors. Links are followed; the file
+// is read through the descriptor it was checked on.
+Result<std::string> read_pem(const std::string& path, std::string_view what, bool secret) {
+  auto fd = TRY(with_context(sys::open(path, O_RDONLY | O_CLOEXEC), "{}", what));
+  struct stat st = TRY(with_context(sys::stat_fd(fd.get(), path), "{}", what));
+  if (!S_ISREG(st.st_mode)) return make_error("{} {}: not a regular file", what, path);
+  // The key is what makes a client trust havend: havend's own, and no one else's.
+  if (secret && st.st_uid != ::geteuid())
+    return make_error("{} {}: owned by uid {}, not by havend's user", what, path, st.st_uid);
+  if (secret && (st.st_mode & 077))
+    return make_error("{} {}: others may read it (mode {:04o}); chmod 600 it", what, path,
+                      st.st_mode & 07777);
+  if (static_cast<uint64_t>(st.st_size) > kMaxPemBytes)
+    return make_error("{} {}: over {} bytes", what, path, kMaxPemBytes);
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  TRY(with_context(
+      sys::read_at(fd.get(), {reinterpret_cast<uint8_t*>(text.data()), text.size()}, 0), "{}",
+      what));
+  return text;
+}
+
+// The first certificate and any that follow it (the chain).
+Result<std::vector<Certificate>> parse_certificates(const std::string& pem,
+                                                    const std::string& path) {
   Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  Certificate certificate(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!certificate)
-    return make_error("TLS certificate {}: not a PEM certificate ({})", path, openssl_reason());
-  return certificate;
+  std::vector<Certificate> certificates;
+  while (bio) {
+    Certificate next(PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr));
+    if (!next) break;
+    certificates.push_back(std::move(next));
+  }
+  ERR_clear_error();  // the end of the text reads as an error
+  if (certificates.empty()) return make_error("TLS certificate {}: not a PEM certificate", path);
+  return certificates;
 }
 
 Result<Key> parse_key(const std::string& pem, const std::string& path) {
   Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  Key key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  Key key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr) : nullptr);
   if (!key)
     return make_error("TLS key {}: not an unencrypted PEM private key ({})", path,
                       openssl_reason());
@@ -80,37 +115,36 @@ Result<std::string> fingerprint_of(X509* certificate) {
   return text;
 }
 
-// The key file must be havend's and no one else's: it is what makes a client trust havend.
-Result<void> check_key_file(const std::string& path) {
-  auto fd = TRY(sys::open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  struct stat st = TRY(sys::stat_fd(fd.get(), path));
-  if (!S_ISREG(st.st_mode)) return make_error("TLS key {}: not a regular file", path);
-  if (st.st_uid != ::geteuid())
-    return make_error("TLS key {}: owned by uid {}, not by havend's user", path, st.st_uid);
-  if (st.st_mode & 077)
-    return make_error("TLS key {}: others may read it (mode {:04o}); chmod 600 it", path,
-                      st.st_mode & 07777);
-  return {};
-}
-
 Result<TlsIdentity> check_pair(const std::string& certificate_path, const std::string& key_path) {
-  TRY(check_key_file(key_path));
-  std::string certificate_pem = TRY(read_pem(certificate_path));
-  std::string key_pem = TRY(read_pem(key_path));
-  auto certificate = TRY(parse_certificate(certificate_pem, certificate_path));
-  auto key = TRY(parse_key(key_pem, key_path));
-  if (X509_check_private_key(certificate.get(), key.get()) != 1) {
+  std::string key_pem = TRY(read_pem(key_path, "TLS key", true));
+  std::string certificate_pem = TRY(read_pem(certificate_path, "TLS certificate", false));
+  auto certificates = TRY(parse_certificates(certificate_pem, certificate_path));
+  auto key = parse_key(key_pem, key_path);
+  OPENSSL_cleanse(key_pem.data(), key_pem.size());
+  if (!key) return std::unexpected(std::move(key).error());
+  if (X509_check_private_key(certificates[0].get(), key->get()) != 1) {
     ERR_clear_error();
     return make_error("TLS key {} does not belong to the certificate {}", key_path,
                       certificate_path);
   }
-  std::string fingerprint = TRY(fingerprint_of(certificate.get()));
-  return TlsIdentity{certificate_path, key_path, fingerprint, false};
+  TlsIdentity identity;
+  identity.certificate_path = certificate_path;
+  identity.key_path = key_path;
+  identity.fingerprint = TRY(fingerprint_of(certificates[0].get()));
+  identity.certificate = std::shared_ptr<X509>(certificates[0].release(), X509_free);
+  for (size_t i = 1; i < certificates.size(); ++i)
+    identity.chain.push_back(std::shared_ptr<X509>(certificates[i].release(), X509_free));
+  identity.key = std::shared_ptr<EVP_PKEY>(key->release(), EVP_PKEY_free);
+  return identity;
 }
 
-bool is_address(const std::string& host, int family) {
-  unsigned char buffer[16];
-  return ::inet_pton(family, host.c_str(), buffer) == 1;
+// Whether the certificate names HOST (an address or a DNS name): a kept certificate made for
+// another --listen address would fail clients that check names.
+bool names_host(X509* certificate, const std::string& host) {
+  if (host.empty() || host == "0.0.0.0" || host == "::") return true;
+  if (is_address(host, AF_INET) || is_address(host, AF_INET6))
+    return X509_check_ip_asc(certificate, host.c_str(), 0) == 1;
+  return X509_check_host(certificate, host.c_str(), host.size(), 0, nullptr) == 1;
 }
 
 // DNS:NAME and IP:ADDRESS entries, each once.
@@ -153,18 +187,16 @@ Result<std::pair<std::string, std::string>> make_self_signed(const std::string& 
   serial[0] &= 0x7f;  // positive
   std::unique_ptr<BIGNUM, Freer<BIGNUM, BN_free>> number(
       BN_bin2bn(serial, sizeof(serial), nullptr));
-  char hostname[256] = {};
-  ::gethostname(hostname, sizeof(hostname) - 1);
-  std::string common_name = std::string("havend on ") + (hostname[0] ? hostname : "localhost");
+  // The host's names are in subjectAltName (clients check those); a common name that fits
+  // its 64 bytes whatever the host is called.
+  const unsigned char common_name[] = "havend";
   X509_NAME* name = X509_get_subject_name(certificate.get());
   if (!number || X509_set_version(certificate.get(), 2) != 1 ||
       !BN_to_ASN1_INTEGER(number.get(), X509_get_serialNumber(certificate.get())) ||
       !X509_gmtime_adj(X509_getm_notBefore(certificate.get()), -3600) ||
       !X509_gmtime_adj(X509_getm_notAfter(certificate.get()), kValidSeconds) ||
       X509_set_pubkey(certificate.get(), key.get()) != 1 ||
-      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                 reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
-                                 -1, 0) != 1 ||
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, common_name, -1, -1, 0) != 1 ||
       X509_set_issuer_name(certificate.get(), name) != 1)
     return make_error("TLS certificate: {}", openssl_reason());
   TRY(add_extension(certificate.get(), NID_basic_constraints, "critical,CA:FALSE"));
@@ -193,6 +225,30 @@ std::span<const uint8_t> bytes_of_text(const std::string& text) {
   return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
 }
 
+// Makes the pair in a directory of its own, which then takes DIRECTORY's name in one rename:
+// a crash leaves either nothing (and a stray DIRECTORY.new-* to ignore) or the whole pair.
+Result<void> make_directory_with_pair(const std::string& directory,
+                                      const std::string& listen_host) {
+  std::string staging = directory + ".new-XXXXXX";
+  if (!::mkdtemp(staging.data())) return errno_error("mkdtemp {}", staging);
+  auto made = [&]() -> Result<void> {
+    auto [certificate_pem, key_pem] = TRY(make_self_signed(listen_host));
+    auto wrote_key = write_file_atomic(staging + "/key.pem", bytes_of_text(key_pem), true, 0600);
+    OPENSSL_cleanse(key_pem.data(), key_pem.size());
+    TRY(std::move(wrote_key));
+    TRY(write_file_atomic(staging + "/cert.pem", bytes_of_text(certificate_pem), true, 0644));
+    if (::rename(staging.c_str(), directory.c_str()) != 0)
+      return errno_error("rename {} to {}", staging, directory);
+    return fsync_parent_directory(directory);
+  }();
+  if (!made) {
+    (void)sys::remove_file(staging + "/key.pem", true);
+    (void)sys::remove_file(staging + "/cert.pem", true);
+    ::rmdir(staging.c_str());
+  }
+  return made;
+}
+
 }  // namespace
 
 Result<TlsIdentity> load_tls_identity(const std::string& certificate_path,
@@ -204,20 +260,18 @@ Result<TlsIdentity> self_signed_tls_identity(const std::string& directory,
                                              const std::string& listen_host) {
   std::string certificate_path = directory + "/cert.pem";
   std::string key_path = directory + "/key.pem";
-  bool have_certificate = TRY(sys::exists(certificate_path));
-  bool have_key = TRY(sys::exists(key_path));
-  if (have_certificate && have_key) return check_pair(certificate_path, key_path);
-  if (have_certificate || have_key)
-    return make_error("{}: holds {} but not {}: remove it to have havend make a new pair",
-                      directory, have_certificate ? "cert.pem" : "key.pem",
-                      have_certificate ? "key.pem" : "cert.pem");
-  TRY(sys::ensure_directory(directory, 0700));
-  auto [certificate_pem, key_pem] = TRY(make_self_signed(listen_host));
-  // The key first: a certificate on disk always has its key.
-  TRY(write_file_atomic(key_path, bytes_of_text(key_pem), true, 0600));
-  TRY(write_file_atomic(certificate_path, bytes_of_text(certificate_pem), true, 0644));
+  bool made = false;
+  if (!TRY(sys::exists(directory))) {
+    TRY(make_directory_with_pair(directory, listen_host));
+    made = true;
+  }
   TlsIdentity identity = TRY(check_pair(certificate_path, key_path));
-  identity.made_now = true;
+  identity.made_now = made;
+  if (!made && !names_host(identity.certificate.get(), listen_host))
+    log::warn(
+        "{} does not name {}, where the API now listens: clients that check names refuse it; "
+        "remove {} to have havend make a new one",
+        certificate_path, listen_host, directory);
   return identity;
 }
 

@@ -4,11 +4,14 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/unique_fd.h"
@@ -173,6 +176,56 @@ TEST_F(ApiLimitsTest, TcpWithoutTheTokenIsAnsweredBeforeTheBody) {
             "Content-Length: 900000\r\n\r\n{\"name\": ");
   std::string head = read_head(client.get());
   EXPECT_TRUE(head.starts_with("HTTP/1.1 401")) << head;
+}
+
+// A TLS client that opens a long-lived response (trusting any certificate: what is tested is
+// the server's side).
+struct TlsStream {
+  UniqueFd fd;
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl{nullptr, &SSL_free};
+};
+
+// Over TLS too, a stream whose client hangs up cleanly (close_notify, then FIN) gives its slot
+// back: the close_notify left unread must not make the socket look alive for ever.
+TEST_F(ApiLimitsTest, ATlsStreamClosedCleanlyGivesItsSlotBack) {
+  auto identity = self_signed_tls_identity(m_dir + "/tls", "127.0.0.1");
+  ASSERT_TRUE(identity) << identity.error().message();
+  serve(1.5, ApiServer::Tcp{"127.0.0.1",
+                            0,
+                            {{TokenRole::admin, "a-token-of-some-length-0123456789", "admin"}},
+                            *identity});
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> context(SSL_CTX_new(TLS_client_method()),
+                                                            &SSL_CTX_free);
+  ASSERT_TRUE(context);
+  auto open_stream = [&](TlsStream& stream) {
+    stream.fd = connect_tcp(m_api->tcp_port());
+    stream.ssl.reset(SSL_new(context.get()));
+    SSL_set_fd(stream.ssl.get(), stream.fd.get());
+    if (SSL_connect(stream.ssl.get()) != 1) return std::string("no handshake");
+    std::string request =
+        "GET /v1/events HTTP/1.1\r\nHost: havend\r\n"
+        "Authorization: Bearer a-token-of-some-length-0123456789\r\n\r\n";
+    SSL_write(stream.ssl.get(), request.data(), static_cast<int>(request.size()));
+    std::string head;
+    char c;
+    while (head.find("\r\n\r\n") == std::string::npos && SSL_read(stream.ssl.get(), &c, 1) == 1)
+      head += c;
+    return head;
+  };
+  std::vector<TlsStream> streams(ApiServer::kMaxStreams);
+  for (TlsStream& stream : streams) ASSERT_TRUE(open_stream(stream).starts_with("HTTP/1.1 200"));
+  TlsStream refused;
+  EXPECT_TRUE(open_stream(refused).starts_with("HTTP/1.1 503")) << "every slot is taken";
+  // One client says goodbye as TLS clients do, and hangs up.
+  SSL_shutdown(streams.back().ssl.get());
+  streams.pop_back();
+  bool reopened = false;
+  for (int attempt = 0; attempt < 100 && !reopened; ++attempt) {
+    TlsStream again;
+    reopened = open_stream(again).starts_with("HTTP/1.1 200");
+    if (!reopened) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(reopened) << "the TLS stream's slot never came back";
 }
 
 }  // namespace

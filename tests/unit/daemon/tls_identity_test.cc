@@ -1,7 +1,13 @@
 #include "daemon/tls_identity.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <filesystem>
 #include <fstream>
@@ -42,7 +48,7 @@ TEST_F(TlsIdentityTest, MadeOnceWithAPrivateKeyThenUsedAgain) {
   ASSERT_TRUE(again) << again.error().message();
   EXPECT_FALSE(again->made_now);
   EXPECT_EQ(again->fingerprint, made->fingerprint) << "a restart keeps the certificate";
-  // The certificate names the listen address, localhost and the loopback addresses.
+  // PEM on disk (its names: TheCertificateNamesTheHostsAddresses).
   auto text = sys::read_until_end(made->certificate_path, 1 << 20);
   ASSERT_TRUE(text);
   EXPECT_NE(text->find("BEGIN CERTIFICATE"), std::string::npos);
@@ -82,12 +88,63 @@ TEST_F(TlsIdentityTest, WhatIsNotPemOrMissingIsNamed) {
   auto missing = load_tls_identity(one->certificate_path, m_dir + "/nothing.pem");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message().find("nothing.pem"), std::string::npos);
-  // Half a pair in the state directory is not silently replaced.
+  // Half a pair in the state directory (someone removed a file) is not silently replaced.
   ASSERT_EQ(::unlink(one->certificate_path.c_str()), 0);
   auto half = self_signed_tls_identity(m_dir + "/one", "");
   ASSERT_FALSE(half);
-  EXPECT_NE(half.error().message().find("holds key.pem but not cert.pem"), std::string::npos)
+  EXPECT_NE(half.error().message().find("TLS certificate"), std::string::npos)
       << half.error().message();
+  EXPECT_NE(half.error().message().find("cert.pem"), std::string::npos);
+}
+
+TEST_F(TlsIdentityTest, TheCertificateNamesTheHostsAddresses) {
+  auto made = self_signed_tls_identity(m_dir + "/tls", "192.0.2.7");
+  ASSERT_TRUE(made) << made.error().message();
+  X509* certificate = made->certificate.get();
+  for (const char* address : {"192.0.2.7", "127.0.0.1", "::1"})
+    EXPECT_EQ(X509_check_ip_asc(certificate, address, 0), 1) << address;
+  EXPECT_EQ(X509_check_host(certificate, "localhost", 0, 0, nullptr), 1);
+  EXPECT_NE(X509_check_ip_asc(certificate, "192.0.2.8", 0), 1) << "only what it was made for";
+}
+
+TEST_F(TlsIdentityTest, LinksAreFollowedAndAChainIsKept) {
+  auto one = self_signed_tls_identity(m_dir + "/one", "");
+  auto two = self_signed_tls_identity(m_dir + "/two", "");
+  ASSERT_TRUE(one && two);
+  // As certbot's live/ directory: links to the files; a certificate file with its chain after.
+  std::string chained = m_dir + "/fullchain.pem";
+  {
+    auto leaf = sys::read_until_end(one->certificate_path, 1 << 20);
+    auto other = sys::read_until_end(two->certificate_path, 1 << 20);
+    ASSERT_TRUE(leaf && other);
+    std::ofstream(chained) << *leaf << *other;
+  }
+  ASSERT_EQ(::symlink(one->key_path.c_str(), (m_dir + "/privkey.pem").c_str()), 0);
+  auto loaded = load_tls_identity(chained, m_dir + "/privkey.pem");
+  ASSERT_TRUE(loaded) << loaded.error().message();
+  EXPECT_EQ(loaded->fingerprint, one->fingerprint) << "the first certificate is the server's";
+  EXPECT_EQ(loaded->chain.size(), 1u);
+}
+
+TEST_F(TlsIdentityTest, AnEncryptedKeyIsRefusedWithoutAskingForItsPassphrase) {
+  auto one = self_signed_tls_identity(m_dir + "/one", "");
+  ASSERT_TRUE(one);
+  std::string encrypted = m_dir + "/encrypted.pem";
+  {
+    FILE* out = std::fopen(encrypted.c_str(), "w");
+    ASSERT_NE(out, nullptr);
+    char passphrase[] = "secret";
+    EXPECT_EQ(
+        PEM_write_PrivateKey(out, one->key.get(), EVP_aes_256_cbc(),
+                             reinterpret_cast<unsigned char*>(passphrase), 6, nullptr, nullptr),
+        1);
+    std::fclose(out);
+  }
+  ASSERT_EQ(::chmod(encrypted.c_str(), 0600), 0);
+  auto loaded = load_tls_identity(one->certificate_path, encrypted);
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.error().message().find("not an unencrypted PEM private key"), std::string::npos)
+      << loaded.error().message();
 }
 
 }  // namespace
