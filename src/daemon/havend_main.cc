@@ -136,9 +136,13 @@ int main(int argc, char** argv) {
       log::error("{}", identity.error().message());
       return tls_cert.empty() ? 1 : 2;
     }
+    // Logged now, while a terminal may still show it (before --daemon detaches).
     if (identity->made_now)
       log::info("made a self-signed TLS certificate for the TCP API: {} ({})",
                 identity->certificate_path, identity->fingerprint);
+    else
+      log::info("TLS certificate of the TCP API: {} ({})", identity->certificate_path,
+                identity->fingerprint);
     tcp->tls = *identity;
   }
 

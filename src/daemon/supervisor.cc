@@ -41,6 +41,7 @@ struct Supervisor::Process {
   bool is_child = true;  // false when adopted from an earlier daemon (no exit status then)
   bool stop_requested = false;
   bool kill_requested = false;
+  bool paused_by_signal = false;  // SIGSTOP, not the control socket: resumed by SIGCONT
 };
 
 namespace {
@@ -285,7 +286,12 @@ Result<void> Supervisor::start(const VmDefinition& definition,
   (void)sys::write_all(log.get(), bytes_of(header));
 
   // A control socket left by a VMM that was killed would be taken for the new one's before it
-  // makes its own (control_socket_of): the guest is down, the path is havend's.
+  // makes its own (control_socket_of). The guest is down; a socket still answered belongs to a
+  // VMM havend does not know of, and is left alone.
+  if (connect_unix(m_paths.control_socket(name)))
+    return field_error(ErrorKind::conflict, "state",
+                       "'{}': a haven-vmm havend does not know answers on {}", name,
+                       m_paths.control_socket(name));
   (void)::unlink(m_paths.control_socket(name).c_str());
   launch::VmmProcess launch;
   launch.args = {m_paths.vmm, "--config", config_path, "--control", m_paths.control_socket(name)};
@@ -492,10 +498,20 @@ Result<void> Supervisor::pause_or_resume(const std::string& name, bool pause) {
     process = found->second;
   }
   // Without its control socket (a VMM of an older havend, or one still starting) the signal
-  // does: a stopped process is a paused guest too.
+  // does: a stopped process is a paused guest too. One paused so is resumed so, whether or not
+  // it made its socket meanwhile (a stopped VMM answers nothing on it).
   std::string control = m_paths.control_socket(name);
-  if (::access(control.c_str(), F_OK) != 0)
-    return signal(name, pause ? SIGSTOP : SIGCONT, from, to);
+  bool by_signal;
+  {
+    MutexLock lock(m_mutex);
+    by_signal = process->paused_by_signal;
+  }
+  if ((!pause && by_signal) || ::access(control.c_str(), F_OK) != 0) {
+    TRY(signal(name, pause ? SIGSTOP : SIGCONT, from, to));
+    MutexLock lock(m_mutex);
+    process->paused_by_signal = pause;
+    return {};
+  }
   TRY(vmm::control_request(
       control, vmm::control::request(pause ? vmm::control::Op::pause : vmm::control::Op::resume),
       kControlTimeout));
@@ -561,6 +577,9 @@ Result<std::optional<std::string>> Supervisor::control_socket_of(
       auto found = m_processes.find(name);
       if (found == m_processes.end() || found->second != process)
         return field_error(ErrorKind::conflict, "state", "'{}' ended meanwhile", name);
+      if (process->paused_by_signal)
+        return field_error(ErrorKind::conflict, "state",
+                           "'{}' was paused while it started (by a signal): resume it first", name);
     }
     if (std::chrono::steady_clock::now() > deadline)
       return make_error(

@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
@@ -59,7 +60,8 @@ int no_passphrase(char*, int, int, void*) {
 // WHAT ("TLS certificate", "TLS key") names the file in errors. Links are followed; the file
 // is read through the descriptor it was checked on.
 Result<std::string> read_pem(const std::string& path, std::string_view what, bool secret) {
-  auto fd = TRY(with_context(sys::open(path, O_RDONLY | O_CLOEXEC), "{}", what));
+  // O_NONBLOCK: a FIFO given as a file must not hang havend before it is refused below.
+  auto fd = TRY(with_context(sys::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), "{}", what));
   struct stat st = TRY(with_context(sys::stat_fd(fd.get(), path), "{}", what));
   if (!S_ISREG(st.st_mode)) return make_error("{} {}: not a regular file", what, path);
   // The key is what makes a client trust havend: havend's own, and no one else's.
@@ -115,6 +117,21 @@ Result<std::string> fingerprint_of(X509* certificate) {
   return text;
 }
 
+// What OpenSSL's TLS server will take (its security level refuses, say, an RSA key of 1024
+// bits or a certificate signed with SHA-1): asked now, while havend still has a terminal,
+// rather than when the server starts after daemonizing.
+Result<void> check_servable(const TlsIdentity& identity) {
+  std::unique_ptr<SSL_CTX, Freer<SSL_CTX, SSL_CTX_free>> context(SSL_CTX_new(TLS_server_method()));
+  bool taken = context && SSL_CTX_use_certificate(context.get(), identity.certificate.get()) == 1 &&
+               SSL_CTX_use_PrivateKey(context.get(), identity.key.get()) == 1;
+  for (const auto& intermediate : identity.chain)
+    taken = taken && SSL_CTX_add1_chain_cert(context.get(), intermediate.get()) == 1;
+  if (!taken)
+    return make_error("TLS: OpenSSL will not serve the certificate {} with the key {}: {}",
+                      identity.certificate_path, identity.key_path, openssl_reason());
+  return {};
+}
+
 Result<TlsIdentity> check_pair(const std::string& certificate_path, const std::string& key_path) {
   std::string key_pem = TRY(read_pem(key_path, "TLS key", true));
   std::string certificate_pem = TRY(read_pem(certificate_path, "TLS certificate", false));
@@ -135,6 +152,7 @@ Result<TlsIdentity> check_pair(const std::string& certificate_path, const std::s
   for (size_t i = 1; i < certificates.size(); ++i)
     identity.chain.push_back(std::shared_ptr<X509>(certificates[i].release(), X509_free));
   identity.key = std::shared_ptr<EVP_PKEY>(key->release(), EVP_PKEY_free);
+  TRY(check_servable(identity));
   return identity;
 }
 
@@ -237,11 +255,16 @@ Result<void> make_directory_with_pair(const std::string& directory,
     OPENSSL_cleanse(key_pem.data(), key_pem.size());
     TRY(std::move(wrote_key));
     TRY(write_file_atomic(staging + "/cert.pem", bytes_of_text(certificate_pem), true, 0644));
-    if (::rename(staging.c_str(), directory.c_str()) != 0)
+    if (::rename(staging.c_str(), directory.c_str()) != 0) {
+      // Another havend made it meanwhile (ENOTEMPTY, EEXIST): that pair is used.
+      if (errno == ENOTEMPTY || errno == EEXIST) return {};
       return errno_error("rename {} to {}", staging, directory);
-    return fsync_parent_directory(directory);
+    }
+    // The pair is in place even if this fails; the next start finds it either way.
+    (void)fsync_parent_directory(directory);
+    return {};
   }();
-  if (!made) {
+  if (!made || TRY(sys::exists(staging))) {
     (void)sys::remove_file(staging + "/key.pem", true);
     (void)sys::remove_file(staging + "/cert.pem", true);
     ::rmdir(staging.c_str());

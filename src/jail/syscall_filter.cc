@@ -47,13 +47,16 @@ void append_number(char*& at, char* end, long value) {
 }
 
 void on_forbidden_syscall(int signal, siginfo_t* info, void*) {
+  restore_terminal_before_dying();  // `haven run` holds the terminal raw; no destructor runs
   if (info->si_code != kSiCodeSeccomp) {
     // A SIGSYS someone sent (kill -SYS): not the filter's. Die of it as without this handler.
+    // Once the filter is loaded, signal() is itself a forbidden call (no one changes SIGSYS's
+    // handler): the kernel forces that nested SIGSYS, blocked in here, with the default
+    // action, so the process dies of SIGSYS all the same.
     ::signal(signal, SIG_DFL);
     ::raise(signal);
     return;
   }
-  restore_terminal_before_dying();  // `haven run` holds the terminal raw; no destructor runs
   char line[256];
   char* at = line;
   char* end = line + sizeof(line) - 3;  // room for ")\n" however long the rest

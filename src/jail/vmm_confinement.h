@@ -2,7 +2,8 @@
 
 // What confines every haven-vmm today, whoever started it (havend, `haven run`, boot
 // verification): set by its first lines, before the VM config, a snapshot or any guest byte is
-// read, so every parser already runs confined.
+// read, so every parser already runs confined (with socket and connect still allowed until
+// forbid_new_sockets, which comes after those two are parsed).
 //   - no_new_privs: no exec can gain privileges;
 //   - RLIMIT_CORE 0: no core file shows guest memory;
 //   - a seccomp allowlist (vmm_syscalls.cc) for every thread; anything else ends the VMM with

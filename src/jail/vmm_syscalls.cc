@@ -207,7 +207,13 @@ Result<void> allow_vmm_syscalls(SyscallFilter& filter, int own_pid) {
   TRY(filter.allow_if("mprotect", {SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)}));
   TRY(filter.allow_if("tgkill", {SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(own_pid))}));
   // Any handler but SIGSYS's: the trap's report stays in place (syscall_filter.h).
-  TRY(filter.allow_if("rt_sigaction", {SCMP_A0(SCMP_CMP_NE, SIGSYS)}));
+  // The filter compares all 64 bits of the register and the kernel reads only the low 32, so
+  // the rules name what is allowed (1-30, 32-63, 64) rather than "not SIGSYS", which
+  // SIGSYS with a high bit set would pass.
+  static_assert(SIGSYS == 31);
+  TRY(filter.allow_if("rt_sigaction", {SCMP_A0(SCMP_CMP_LT, SIGSYS)}));
+  TRY(filter.allow_if("rt_sigaction", {SCMP_A0(SCMP_CMP_MASKED_EQ, ~0x1fULL, 0x20)}));
+  TRY(filter.allow_if("rt_sigaction", {SCMP_A0(SCMP_CMP_EQ, 64)}));
   // Its own limits, read only (glibc's getrlimit): the VMM sets what it needs before this.
   TRY(filter.allow_if("prlimit64", {SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0)}));
   TRY(filter.allow_if("socket", {SCMP_A0(SCMP_CMP_EQ, AF_UNIX)}));

@@ -169,11 +169,14 @@ pid=$("$haven" vm show --json idle | sed -n 's/.*"pid": \([0-9]*\).*/\1/p' | hea
 confined=1
 for task in /proc/"$pid"/task/*; do
   [ -e "$task/status" ] || continue  # a thread that just ended
-  grep -q "^Seccomp:[[:space:]]*2$" "$task/status" && grep -q "^NoNewPrivs:[[:space:]]*1$" \
+  # Two filters: the allowlist, and the one that takes sockets away once the VMM's listen.
+  grep -q "^Seccomp:[[:space:]]*2$" "$task/status" &&
+    grep -q "^Seccomp_filters:[[:space:]]*2$" "$task/status" &&
+    grep -q "^NoNewPrivs:[[:space:]]*1$" \
     "$task/status" || { confined=0; echo "not confined: $task"; grep -E "^(Name|Seccomp|NoNewPrivs)" "$task/status"; }
 done
 [ -n "$pid" ] && [ "$confined" = 1 ] && grep -q "^Max core file size *0 *0 " /proc/"$pid"/limits &&
-  ok "every VMM thread is filtered (Seccomp 2, NoNewPrivs 1, no core)" ||
+  ok "every VMM thread is filtered (Seccomp 2, two filters, NoNewPrivs 1, no core)" ||
   fail "VMM $pid is not confined"
 kill -KILL "$pid"
 until_true 10 state_is idle crashed && "$haven" vm show idle | grep -q "killed by signal 9" &&
